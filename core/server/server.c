@@ -1,0 +1,1422 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The server core: client connections, the NATS client protocol (INFO, CONNECT, PUB,
+ * HPUB, SUB, UNSUB, MSG, HMSG, PING, PONG, +OK, -ERR), fan-out through the sublist,
+ * queue groups, no-responders, keepalive, auth timeout, write deadline and slow
+ * consumers.
+ *
+ * Invariants:
+ *  - Every open connection is in conns_by_id and in the conn list (accept order), until
+ *    the env reports on_closed; only then is its memory freed.
+ *  - A closing connection receives no deliveries and processes no input. Its
+ *    subscriptions leave the sublist at the end of the current input (reap), never in
+ *    the middle of a fan-out, because match results are borrowed from the sublist.
+ *  - Subscriptions leave the sublist in a deterministic order (per connection, in
+ *    subscription order), so match results never depend on hash or pointer order.
+ *  - Randomness (server id, queue member choice) comes from a PRNG seeded once from
+ *    env->random, so a simulated run is reproducible from its seed.
+ */
+#include "core/server/server.h"
+
+#include <glib.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/assert.h"
+#include "core/err.h"
+#include "core/limits.h"
+#include "core/mem.h"
+#include "core/proto/parser.h"
+#include "core/proto/subject.h"
+#include "core/server/outbuf.h"
+#include "core/server/sublist.h"
+
+/* Timer ids: connection cid in the high bits, kind in the low 4. */
+enum timer_kind {
+    TIMER_AUTH = 1,
+    TIMER_PING = 2,
+    TIMER_WRITE = 3,
+    TIMER_RESUME = 4,
+};
+#define TIMER_KIND_BITS 4u
+
+enum conn_state {
+    CONN_OPEN = 0,   /* accepted; CONNECT may not have arrived yet */
+    CONN_CLOSING = 1 /* close requested; waiting for on_closed */
+};
+
+struct csub;
+
+struct conn {
+    struct mr_server *srv;
+    uint64_t id;  /* env stream id */
+    uint64_t cid; /* client_id shown to clients, unique per server */
+    enum conn_state state;
+    bool connect_received;
+    bool verbose;
+    bool pedantic;
+    bool echo;
+    bool headers;
+    bool no_responders;
+    bool want_write;  /* stream_want_write told to the env, output not yet drained */
+    bool read_paused; /* input backlog waits for a resume timer */
+    bool reap_queued;
+    int protocol;
+    char host[64];
+    uint16_t port;
+    struct mr_parser parser;
+    /* Input bytes of an operation split across reads, or a backlog left when the per-read
+     * operation bound was hit. */
+    uint8_t *in_buf;
+    size_t in_len;
+    size_t in_cap;
+    struct mr_outbuf out;
+    uint64_t last_in_ns;       /* last time bytes arrived */
+    uint64_t last_progress_ns; /* last time output drained or became pending */
+    uint32_t pings_out;
+    bool write_timer_armed;
+    /* Subscriptions: sid -> csub for lookup, and a list in subscription order. */
+    GHashTable *subs_by_sid;
+    struct csub *subs_head;
+    struct csub *subs_tail;
+    uint32_t subs_count;
+    uint64_t in_msgs;
+    uint64_t in_bytes;
+    uint64_t out_msgs;
+    uint64_t out_bytes;
+    struct conn *prev; /* accept order */
+    struct conn *next;
+    struct conn *reap_next;
+};
+
+struct csub {
+    struct mr_sub sub; /* first: the sublist hands back &csub->sub */
+    struct conn *conn;
+    char *sid; /* NUL-terminated; subject and queue follow in the same allocation */
+    uint32_t sid_len;
+    size_t alloc_len;
+    uint64_t delivered;
+    uint64_t max; /* 0 = unlimited */
+    bool removing;
+    struct csub *prev;
+    struct csub *next;
+    struct csub *unsub_next; /* deferred auto-unsubscribe */
+};
+
+struct mr_server {
+    struct mr_server_opts opts;
+    const struct mr_env *env;
+    struct mr_env_sink sink;
+    struct mr_mem mem;
+    struct mr_outbuf_pool pool;
+    struct mr_sublist *sublist;
+    char server_id[MR_SERVER_ID_LEN + 1];
+    char *info_prefix; /* INFO {...  without the closing brace; per-conn fields follow */
+    size_t info_prefix_len;
+    bool auth_required;
+    bool started;
+    bool shutting_down;
+    uint16_t port;
+    uint64_t rng[4];
+    GHashTable *conns_by_id; /* uint64 id -> conn; lookup only */
+    struct conn *conns_head;
+    struct conn *conns_tail;
+    struct conn *reap_head;
+    struct csub *unsub_head;
+    uint64_t next_cid;
+    uint64_t deliveries; /* for the test-only drop fault */
+    struct mr_server_stats stats;
+};
+
+/* ------------------------------------------------------------------------------------ */
+/* Small helpers                                                                         */
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+/* xoshiro256**: fast, and seeded from env->random so a simulated run replays. */
+static uint64_t rng_next(struct mr_server *s)
+{
+    uint64_t *r = s->rng;
+    uint64_t result = rotl(r[1] * 5, 7) * 9;
+    uint64_t t = r[1] << 17;
+    r[2] ^= r[0];
+    r[3] ^= r[1];
+    r[1] ^= r[2];
+    r[0] ^= r[3];
+    r[2] ^= t;
+    r[3] = rotl(r[3], 45);
+    return result;
+}
+
+static void slog(struct mr_server *s, enum mr_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void slog(struct mr_server *s, enum mr_log_level level, const char *fmt, ...)
+{
+    if (level == MR_LOG_DEBUG && !s->opts.debug) {
+        return;
+    }
+    if (level == MR_LOG_TRACE && !s->opts.trace) {
+        return;
+    }
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    s->env->log(s->env->ctx, level, "server", msg);
+}
+
+static uint64_t now(const struct mr_server *s)
+{
+    return s->env->now_ns(s->env->ctx);
+}
+
+/* Env connection ids are never reused, so a timer id names one connection for good. */
+static uint64_t timer_id(const struct conn *c, enum timer_kind kind)
+{
+    mr_assert(c->id < (UINT64_C(1) << (64 - TIMER_KIND_BITS)));
+    return (c->id << TIMER_KIND_BITS) | (uint64_t)kind;
+}
+
+static size_t u64_to_dec(char *out, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = tmp[n - 1 - i];
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Output                                                                                */
+
+static void close_conn(struct conn *c, const char *reason, bool drop_output);
+
+static void mark_writable(struct conn *c)
+{
+    if (!c->want_write) {
+        c->want_write = true;
+        c->last_progress_ns = now(c->srv);
+        c->srv->env->stream_want_write(c->srv->env->ctx, c->id);
+        if (!c->write_timer_armed) {
+            c->write_timer_armed = true;
+            c->srv->env->timer_arm(c->srv->env->ctx, timer_id(c, TIMER_WRITE),
+                                   c->last_progress_ns + c->srv->opts.write_deadline_ns);
+        }
+    }
+}
+
+/* Queues bytes; on budget exhaustion or over max_pending the connection is closed as a
+ * slow consumer (nats-server closes without -ERR). Returns false if it was closed. */
+static bool queue_out(struct conn *c, const void *p, size_t n)
+{
+    if (c->state != CONN_OPEN) {
+        return false;
+    }
+    if (c->out.pending_bytes + n > (size_t)c->srv->opts.max_pending ||
+        mr_outbuf_append(&c->out, p, n) != MR_OK) {
+        c->srv->stats.slow_consumers++;
+        slog(c->srv, MR_LOG_WARN, "cid:%llu - Slow Consumer Detected: pending %zu bytes",
+             (unsigned long long)c->cid, c->out.pending_bytes);
+        close_conn(c, "Slow Consumer (Pending Bytes)", true);
+        return false;
+    }
+    mark_writable(c);
+    return true;
+}
+
+static void send_str(struct conn *c, const char *str)
+{
+    (void)queue_out(c, str, strlen(str));
+}
+
+static void send_err(struct conn *c, const char *text)
+{
+    char line[MR_ERRMSG_MAX + 16];
+    int n = snprintf(line, sizeof(line), "-ERR '%s'\r\n", text);
+    mr_assert(n > 0 && (size_t)n < sizeof(line));
+    (void)queue_out(c, line, (size_t)n);
+}
+
+static void send_ok(struct conn *c)
+{
+    if (c->verbose) {
+        send_str(c, "+OK\r\n");
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Connection lifecycle                                                                  */
+
+static void queue_reap(struct conn *c)
+{
+    if (!c->reap_queued) {
+        c->reap_queued = true;
+        c->reap_next = c->srv->reap_head;
+        c->srv->reap_head = c;
+    }
+}
+
+/* Marks the connection closing: no more input or deliveries; its subscriptions leave
+ * at the end of this input. */
+static void mark_closing(struct conn *c, const char *reason, bool drop_output)
+{
+    struct mr_server *s = c->srv;
+    mr_assert(c->state == CONN_OPEN);
+    c->state = CONN_CLOSING;
+    slog(s, MR_LOG_DEBUG, "%s:%u - cid:%llu - Client connection closed: %s", c->host,
+         (unsigned)c->port, (unsigned long long)c->cid, reason);
+    if (drop_output) {
+        mr_outbuf_deinit(&c->out);
+    }
+    s->env->timer_cancel(s->env->ctx, timer_id(c, TIMER_AUTH));
+    s->env->timer_cancel(s->env->ctx, timer_id(c, TIMER_PING));
+    s->env->timer_cancel(s->env->ctx, timer_id(c, TIMER_WRITE));
+    s->env->timer_cancel(s->env->ctx, timer_id(c, TIMER_RESUME));
+    queue_reap(c);
+}
+
+static void close_conn(struct conn *c, const char *reason, bool drop_output)
+{
+    if (c->state == CONN_CLOSING) {
+        return;
+    }
+    mark_closing(c, reason, drop_output);
+    c->srv->env->stream_close(c->srv->env->ctx, c->id);
+}
+
+static void csub_free(struct mr_server *s, struct csub *cs)
+{
+    mr_mem_free(&s->mem, cs, cs->alloc_len);
+}
+
+static void csub_unlink(struct conn *c, struct csub *cs)
+{
+    if (cs->prev != NULL) {
+        cs->prev->next = cs->next;
+    } else {
+        c->subs_head = cs->next;
+    }
+    if (cs->next != NULL) {
+        cs->next->prev = cs->prev;
+    } else {
+        c->subs_tail = cs->prev;
+    }
+    c->subs_count--;
+}
+
+/* Removes one subscription from the sublist and the connection, and frees it. Only
+ * outside a fan-out. */
+static void csub_remove(struct mr_server *s, struct csub *cs)
+{
+    struct conn *c = cs->conn;
+    int rc = mr_sublist_remove(s->sublist, &cs->sub);
+    mr_assert(rc == MR_OK);
+    g_hash_table_remove(c->subs_by_sid, cs->sid);
+    csub_unlink(c, cs);
+    s->stats.subscriptions--;
+    csub_free(s, cs);
+}
+
+static void remove_all_subs(struct mr_server *s, struct conn *c)
+{
+    while (c->subs_head != NULL) {
+        csub_remove(s, c->subs_head);
+    }
+}
+
+/* End-of-input housekeeping: deferred unsubscribes and subscriptions of closed
+ * connections leave the sublist here, when no match result is borrowed. */
+static void reap(struct mr_server *s)
+{
+    while (s->unsub_head != NULL) {
+        struct csub *cs = s->unsub_head;
+        s->unsub_head = cs->unsub_next;
+        csub_remove(s, cs);
+    }
+    /* The reap list is LIFO; connections are independent, so order only affects the
+     * sublist's internal slots, which are deterministic either way. */
+    while (s->reap_head != NULL) {
+        struct conn *c = s->reap_head;
+        s->reap_head = c->reap_next;
+        c->reap_queued = false;
+        remove_all_subs(s, c);
+    }
+}
+
+static void conn_free(struct mr_server *s, struct conn *c)
+{
+    mr_assert(c->subs_count == 0);
+    if (c->subs_by_sid != NULL) {
+        g_hash_table_destroy(c->subs_by_sid);
+    }
+    mr_outbuf_deinit(&c->out);
+    mr_mem_free(&s->mem, c->in_buf, c->in_cap);
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        s->conns_head = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    } else {
+        s->conns_tail = c->prev;
+    }
+    g_hash_table_remove(s->conns_by_id, &c->id);
+    s->stats.connections--;
+    mr_mem_free(&s->mem, c, sizeof(*c));
+}
+
+static struct conn *conn_lookup(struct mr_server *s, uint64_t id)
+{
+    return g_hash_table_lookup(s->conns_by_id, &id);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Delivery                                                                              */
+
+/* Writes one MSG/HMSG for a subscription. The control line is built in a stack buffer
+ * when it fits (the common case), else appended piecewise. */
+static void deliver(struct mr_server *s, struct csub *cs, const struct mr_proto_op *op)
+{
+    struct conn *c = cs->conn;
+    if (c->state != CONN_OPEN || cs->removing) {
+        return;
+    }
+    if (cs->max != 0 && cs->delivered >= cs->max) {
+        return;
+    }
+    cs->delivered++;
+    if (cs->max != 0 && cs->delivered >= cs->max) {
+        cs->removing = true;
+        cs->unsub_next = s->unsub_head;
+        s->unsub_head = cs;
+    }
+    if (s->opts.test_drop_every != 0 && ++s->deliveries % s->opts.test_drop_every == 0) {
+        return;
+    }
+    const uint8_t *payload = op->payload;
+    uint32_t size = op->size;
+    uint32_t hdr = op->hdr_len;
+    if (hdr > 0 && !c->headers) {
+        /* A client that did not negotiate headers gets the body alone, as MSG. */
+        payload += hdr;
+        size -= hdr;
+        hdr = 0;
+    }
+    char line[512];
+    size_t need = 4 + op->subject.len + 1 + cs->sid_len + 1 + op->reply.len + 1 + 48;
+    char *w = line;
+    if (need > sizeof(line)) {
+        w = NULL;
+    }
+    if (w != NULL) {
+        if (hdr > 0) {
+            memcpy(w, "HMSG ", 5);
+            w += 5;
+        } else {
+            memcpy(w, "MSG ", 4);
+            w += 4;
+        }
+        memcpy(w, op->subject.ptr, op->subject.len);
+        w += op->subject.len;
+        *w++ = ' ';
+        memcpy(w, cs->sid, cs->sid_len);
+        w += cs->sid_len;
+        *w++ = ' ';
+        if (op->reply.len > 0) {
+            memcpy(w, op->reply.ptr, op->reply.len);
+            w += op->reply.len;
+            *w++ = ' ';
+        }
+        if (hdr > 0) {
+            w += u64_to_dec(w, hdr);
+            *w++ = ' ';
+        }
+        w += u64_to_dec(w, size);
+        *w++ = '\r';
+        *w++ = '\n';
+        if (!queue_out(c, line, (size_t)(w - line))) {
+            return;
+        }
+    } else {
+        char num[48];
+        size_t n = 0;
+        if (!queue_out(c, hdr > 0 ? "HMSG " : "MSG ", hdr > 0 ? 5 : 4) ||
+            !queue_out(c, op->subject.ptr, op->subject.len) || !queue_out(c, " ", 1) ||
+            !queue_out(c, cs->sid, cs->sid_len) || !queue_out(c, " ", 1)) {
+            return;
+        }
+        if (op->reply.len > 0 &&
+            (!queue_out(c, op->reply.ptr, op->reply.len) || !queue_out(c, " ", 1))) {
+            return;
+        }
+        if (hdr > 0) {
+            n = u64_to_dec(num, hdr);
+            num[n++] = ' ';
+        }
+        n += u64_to_dec(num + n, size);
+        num[n++] = '\r';
+        num[n++] = '\n';
+        if (!queue_out(c, num, n)) {
+            return;
+        }
+    }
+    if (!queue_out(c, payload, size) || !queue_out(c, "\r\n", 2)) {
+        return;
+    }
+    c->out_msgs++;
+    c->out_bytes += size;
+    s->stats.out_msgs++;
+    s->stats.out_bytes += size;
+}
+
+/* Picks one member of a queue group: a random start, then the first member that can
+ * take it (open connection, not the publisher when echo is off). */
+static struct csub *pick_queue_member(struct mr_server *s, const struct mr_sublist_qgroup *g,
+                                      const struct conn *publisher)
+{
+    mr_assert(g->count > 0);
+    uint32_t start = (uint32_t)(rng_next(s) % g->count);
+    for (uint32_t i = 0; i < g->count; i++) {
+        struct csub *cs = (struct csub *)g->subs[(start + i) % g->count];
+        if (cs->conn->state != CONN_OPEN || cs->removing) {
+            continue;
+        }
+        if (cs->conn == publisher && !publisher->echo) {
+            continue;
+        }
+        return cs;
+    }
+    return NULL;
+}
+
+/* no_responders: a request that reached nobody gets a 503 status on the requester's own
+ * subscription that matches the reply subject (nats-server's exact bytes). */
+static void send_no_responders(struct mr_server *s, struct conn *c, const struct mr_proto_op *op)
+{
+    for (struct csub *cs = c->subs_head; cs != NULL; cs = cs->next) {
+        if (cs->removing ||
+            !mr_subject_matches(cs->sub.subject, cs->sub.subject_len, op->reply.ptr,
+                                op->reply.len)) {
+            continue;
+        }
+        static const char status[] = "NATS/1.0 503\r\n\r\n";
+        struct mr_proto_op reply = {
+            .op = MR_OP_HPUB,
+            .subject = op->reply,
+            .hdr_len = sizeof(status) - 1,
+            .size = sizeof(status) - 1,
+            .payload = (const uint8_t *)status,
+        };
+        deliver(s, cs, &reply);
+        return;
+    }
+}
+
+static void process_msg(struct mr_server *s, struct conn *c, const struct mr_proto_op *op)
+{
+    c->in_msgs++;
+    c->in_bytes += op->size;
+    s->stats.in_msgs++;
+    s->stats.in_bytes += op->size;
+    if (c->pedantic && !mr_subject_valid_literal(op->subject.ptr, op->subject.len)) {
+        /* nats-server reports it and still routes the message. */
+        send_err(c, "Invalid Publish Subject");
+    }
+    const struct mr_sublist_result *r =
+        mr_sublist_match(s->sublist, op->subject.ptr, op->subject.len);
+    if (r == NULL) {
+        slog(s, MR_LOG_WARN, "cid:%llu - dropped a message: memory budget exhausted",
+             (unsigned long long)c->cid);
+        return;
+    }
+    uint32_t delivered = 0;
+    for (uint32_t i = 0; i < r->psubs_count; i++) {
+        struct csub *cs = (struct csub *)r->psubs[i];
+        if (cs->conn == c && !c->echo) {
+            continue;
+        }
+        deliver(s, cs, op);
+        delivered++;
+    }
+    for (uint32_t i = 0; i < r->qgroups_count; i++) {
+        struct csub *cs = pick_queue_member(s, &r->qgroups[i], c);
+        if (cs != NULL) {
+            deliver(s, cs, op);
+            delivered++;
+        }
+    }
+    if (delivered == 0 && op->reply.len > 0 && c->no_responders && c->headers) {
+        send_no_responders(s, c, op);
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Operations                                                                            */
+
+static bool auth_ok(struct mr_server *s, const char *user, const char *pass, const char *token)
+{
+    if (s->opts.token[0] != '\0') {
+        return token != NULL && strcmp(token, s->opts.token) == 0;
+    }
+    if (s->opts.user[0] != '\0') {
+        return user != NULL && pass != NULL && strcmp(user, s->opts.user) == 0 &&
+               strcmp(pass, s->opts.pass) == 0;
+    }
+    return true;
+}
+
+static const char *json_str(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static bool json_flag(json_t *obj, const char *key, bool dflt)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_boolean(v) ? json_is_true(v) : dflt;
+}
+
+static void process_connect(struct mr_server *s, struct conn *c, const struct mr_proto_op *op)
+{
+    json_error_t jerr;
+    json_t *obj = json_loadb(op->json.ptr, op->json.len, 0, &jerr);
+    if (obj == NULL || !json_is_object(obj)) {
+        /* nats-server closes without -ERR on a CONNECT it cannot parse. */
+        slog(s, MR_LOG_DEBUG, "cid:%llu - bad CONNECT JSON: %s", (unsigned long long)c->cid,
+             jerr.text);
+        json_decref(obj);
+        close_conn(c, "Protocol Error", false);
+        return;
+    }
+    c->verbose = json_flag(obj, "verbose", false);
+    c->pedantic = json_flag(obj, "pedantic", false);
+    c->echo = json_flag(obj, "echo", true);
+    c->headers = json_flag(obj, "headers", false);
+    c->no_responders = json_flag(obj, "no_responders", false);
+    json_t *proto = json_object_get(obj, "protocol");
+    c->protocol = json_is_integer(proto) ? (int)json_integer_value(proto) : 0;
+    bool ok = auth_ok(s, json_str(obj, "user"), json_str(obj, "pass"),
+                      json_str(obj, "auth_token"));
+    json_decref(obj);
+    if (!ok) {
+        slog(s, MR_LOG_WARN, "%s:%u - cid:%llu - authentication error", c->host,
+             (unsigned)c->port, (unsigned long long)c->cid);
+        send_err(c, "Authorization Violation");
+        close_conn(c, "Authentication Failure", false);
+        return;
+    }
+    if (c->protocol < 0 || c->protocol > 1) {
+        send_err(c, "invalid client protocol");
+        close_conn(c, "Protocol Error", false);
+        return;
+    }
+    if (c->no_responders && !c->headers) {
+        send_err(c, "no responders requires headers support");
+        close_conn(c, "Protocol Error", false);
+        return;
+    }
+    c->connect_received = true;
+    s->env->timer_cancel(s->env->ctx, timer_id(c, TIMER_AUTH));
+    send_ok(c);
+}
+
+static void process_sub(struct mr_server *s, struct conn *c, const struct mr_proto_op *op)
+{
+    if (!mr_subject_valid(op->subject.ptr, op->subject.len) ||
+        (op->queue.len > 0 && !mr_subject_valid_queue(op->queue.ptr, op->queue.len))) {
+        send_err(c, "Invalid Subject");
+        return;
+    }
+    if (c->subs_by_sid == NULL) {
+        c->subs_by_sid = g_hash_table_new(g_str_hash, g_str_equal);
+    }
+    char sid_key[MR_CONTROL_LINE_MAX + 1];
+    mr_assert(op->sid.len <= MR_CONTROL_LINE_MAX);
+    memcpy(sid_key, op->sid.ptr, op->sid.len);
+    sid_key[op->sid.len] = '\0';
+    if (g_hash_table_contains(c->subs_by_sid, sid_key)) {
+        send_ok(c); /* re-SUB with an existing sid is a no-op */
+        return;
+    }
+    if (s->opts.max_subs != 0 && c->subs_count >= s->opts.max_subs) {
+        send_err(c, "maximum subscriptions exceeded");
+        return;
+    }
+    size_t alloc_len = sizeof(struct csub) + op->sid.len + 1 + op->subject.len + 1 +
+                       op->queue.len + 1;
+    struct csub *cs = mr_mem_alloc(&s->mem, alloc_len);
+    if (cs == NULL) {
+        send_err(c, "maximum subscriptions exceeded");
+        return;
+    }
+    char *p = (char *)(cs + 1);
+    cs->alloc_len = alloc_len;
+    cs->conn = c;
+    cs->sid = p;
+    cs->sid_len = op->sid.len;
+    memcpy(p, op->sid.ptr, op->sid.len);
+    p += op->sid.len + 1;
+    cs->sub.owner = c;
+    cs->sub.subject = p;
+    cs->sub.subject_len = op->subject.len;
+    memcpy(p, op->subject.ptr, op->subject.len);
+    p += op->subject.len + 1;
+    if (op->queue.len > 0) {
+        cs->sub.queue = p;
+        cs->sub.queue_len = op->queue.len;
+        memcpy(p, op->queue.ptr, op->queue.len);
+    }
+    if (mr_sublist_insert(s->sublist, &cs->sub) != MR_OK) {
+        csub_free(s, cs);
+        send_err(c, "maximum subscriptions exceeded");
+        return;
+    }
+    g_hash_table_insert(c->subs_by_sid, cs->sid, cs);
+    cs->prev = c->subs_tail;
+    if (c->subs_tail != NULL) {
+        c->subs_tail->next = cs;
+    } else {
+        c->subs_head = cs;
+    }
+    c->subs_tail = cs;
+    c->subs_count++;
+    s->stats.subscriptions++;
+    send_ok(c);
+}
+
+static void process_unsub(struct mr_server *s, struct conn *c, const struct mr_proto_op *op)
+{
+    char sid_key[MR_CONTROL_LINE_MAX + 1];
+    mr_assert(op->sid.len <= MR_CONTROL_LINE_MAX);
+    memcpy(sid_key, op->sid.ptr, op->sid.len);
+    sid_key[op->sid.len] = '\0';
+    struct csub *cs = c->subs_by_sid != NULL ? g_hash_table_lookup(c->subs_by_sid, sid_key)
+                                             : NULL;
+    if (cs != NULL && !cs->removing) {
+        if (op->max_msgs > 0 && (uint64_t)op->max_msgs > cs->delivered) {
+            cs->max = (uint64_t)op->max_msgs;
+        } else {
+            /* No fan-out is running while an operation is processed. */
+            csub_remove(s, cs);
+        }
+    }
+    send_ok(c);
+}
+
+static void arm_ping(struct mr_server *s, struct conn *c, uint64_t delay_ns)
+{
+    s->env->timer_arm(s->env->ctx, timer_id(c, TIMER_PING), now(s) + delay_ns);
+}
+
+/* Maps a parser error to nats-server's reaction: the -ERR text (or none) and close. */
+static void protocol_error(struct mr_server *s, struct conn *c, int err)
+{
+    switch (err) {
+    case MR_E_PROTO_CONTROL_LINE:
+        send_err(c, "maximum control line exceeded");
+        break;
+    case MR_E_PROTO_MAX_PAYLOAD:
+        send_err(c, "Maximum Payload Violation");
+        break;
+    case MR_E_PROTO_ARGS:
+        break; /* closed without -ERR */
+    default:
+        send_err(c, "Unknown Protocol Operation");
+        break;
+    }
+    slog(s, MR_LOG_DEBUG, "cid:%llu - protocol error: %s", (unsigned long long)c->cid,
+         mr_err_text(err));
+    close_conn(c, "Protocol Error", false);
+}
+
+static void process_op(struct mr_server *s, struct conn *c, const struct mr_proto_op *op)
+{
+    if (s->auth_required && !c->connect_received && op->op != MR_OP_CONNECT) {
+        send_err(c, "Authorization Violation");
+        close_conn(c, "Authorization Violation", false);
+        return;
+    }
+    switch (op->op) {
+    case MR_OP_CONNECT:
+        process_connect(s, c, op);
+        break;
+    case MR_OP_PUB:
+        process_msg(s, c, op);
+        send_ok(c);
+        break;
+    case MR_OP_HPUB:
+        if (!c->headers) {
+            protocol_error(s, c, MR_E_PROTO_UNKNOWN_OP);
+            return;
+        }
+        process_msg(s, c, op);
+        send_ok(c);
+        break;
+    case MR_OP_SUB:
+        process_sub(s, c, op);
+        break;
+    case MR_OP_UNSUB:
+        process_unsub(s, c, op);
+        break;
+    case MR_OP_PING:
+        send_str(c, "PONG\r\n");
+        break;
+    case MR_OP_PONG:
+        c->pings_out = 0;
+        break;
+    case MR_OP_INFO:
+    case MR_OP_OK:
+        break;
+    case MR_OP_ERR:
+        slog(s, MR_LOG_DEBUG, "cid:%llu - client sent -ERR", (unsigned long long)c->cid);
+        break;
+    default:
+        protocol_error(s, c, MR_E_PROTO_UNKNOWN_OP);
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Input                                                                                 */
+
+enum consume_stop {
+    STOP_DONE,    /* everything consumed or only a partial op is left */
+    STOP_LIMIT,   /* the per-read operation bound was hit */
+    STOP_CLOSED,  /* the connection is closing */
+};
+
+/* Parses and processes operations from buf in place, at most *budget of them. Returns
+ * bytes consumed; *stop says why it stopped. */
+static size_t consume(struct mr_server *s, struct conn *c, const uint8_t *buf, size_t len,
+                      uint32_t *budget, enum consume_stop *stop)
+{
+    size_t off = 0;
+    *stop = STOP_DONE;
+    while (off < len) {
+        if (c->state != CONN_OPEN) {
+            *stop = STOP_CLOSED;
+            return off;
+        }
+        if (*budget == 0) {
+            *stop = STOP_LIMIT;
+            return off;
+        }
+        struct mr_proto_op op;
+        int rc = mr_parser_parse(&c->parser, buf + off, len - off, &op);
+        if (rc == MR_AGAIN) {
+            return off;
+        }
+        if (rc < 0) {
+            protocol_error(s, c, rc);
+            *stop = STOP_CLOSED;
+            return len;
+        }
+        mr_assert((size_t)rc <= len - off);
+        (*budget)--;
+        process_op(s, c, &op);
+        off += (size_t)rc;
+    }
+    if (c->state != CONN_OPEN) {
+        *stop = STOP_CLOSED;
+    }
+    return off;
+}
+
+static bool in_reserve(struct mr_server *s, struct conn *c, size_t need)
+{
+    if (c->in_cap >= need) {
+        return true;
+    }
+    size_t cap = c->in_cap == 0 ? 4096 : c->in_cap;
+    while (cap < need) {
+        cap *= 2;
+    }
+    uint8_t *p = mr_mem_realloc(&s->mem, c->in_buf, c->in_cap, cap);
+    if (p == NULL) {
+        return false;
+    }
+    c->in_buf = p;
+    c->in_cap = cap;
+    return true;
+}
+
+static bool in_append(struct mr_server *s, struct conn *c, const uint8_t *buf, size_t len)
+{
+    if (!in_reserve(s, c, c->in_len + len)) {
+        slog(s, MR_LOG_WARN, "cid:%llu - input buffer: memory budget exhausted",
+             (unsigned long long)c->cid);
+        close_conn(c, "Out Of Memory", true);
+        return false;
+    }
+    memcpy(c->in_buf + c->in_len, buf, len);
+    c->in_len += len;
+    return true;
+}
+
+static void pause_input(struct mr_server *s, struct conn *c)
+{
+    if (!c->read_paused) {
+        c->read_paused = true;
+        s->env->stream_read_enable(s->env->ctx, c->id, 0);
+    }
+    s->env->timer_arm(s->env->ctx, timer_id(c, TIMER_RESUME), now(s));
+}
+
+/* Processes the buffered backlog (from the front of in_buf), bounded by *budget. */
+static void drain_backlog(struct mr_server *s, struct conn *c, uint32_t *budget)
+{
+    enum consume_stop stop;
+    size_t n = consume(s, c, c->in_buf, c->in_len, budget, &stop);
+    if (stop == STOP_CLOSED) {
+        c->in_len = 0;
+        return;
+    }
+    memmove(c->in_buf, c->in_buf + n, c->in_len - n);
+    c->in_len -= n;
+    if (stop == STOP_LIMIT) {
+        pause_input(s, c);
+    } else if (c->read_paused) {
+        c->read_paused = false;
+        s->env->stream_read_enable(s->env->ctx, c->id, 1);
+    }
+}
+
+/* Completes an operation split across reads by copying only the bytes it still needs,
+ * then processes the rest of the read in place. Returns bytes of buf used. */
+static size_t complete_partial(struct mr_server *s, struct conn *c, const uint8_t *buf,
+                               size_t len, uint32_t *budget)
+{
+    size_t used = 0;
+    while (c->in_len > 0 && used < len && c->state == CONN_OPEN) {
+        size_t take;
+        if (c->parser.need_bytes > c->in_len) {
+            take = c->parser.need_bytes - c->in_len;
+        } else {
+            const uint8_t *nl = memchr(buf + used, '\n', len - used);
+            take = nl != NULL ? (size_t)(nl - (buf + used)) + 1 : len - used;
+        }
+        if (take > len - used) {
+            take = len - used;
+        }
+        if (!in_append(s, c, buf + used, take)) {
+            return len;
+        }
+        used += take;
+        enum consume_stop stop;
+        size_t n = consume(s, c, c->in_buf, c->in_len, budget, &stop);
+        if (stop == STOP_CLOSED) {
+            c->in_len = 0;
+            return len;
+        }
+        if (n > 0) {
+            /* An op completed; the bytes copied past it are still in buf: un-take them. */
+            mr_assert(n <= c->in_len);
+            size_t extra = c->in_len - n;
+            mr_assert(extra <= take);
+            used -= extra;
+            c->in_len = 0;
+        }
+    }
+    return used;
+}
+
+static void on_bytes(void *ctx, uint64_t conn_id, const uint8_t *buf, size_t len)
+{
+    struct mr_server *s = ctx;
+    struct conn *c = conn_lookup(s, conn_id);
+    if (c == NULL || c->state != CONN_OPEN) {
+        return;
+    }
+    c->last_in_ns = now(s);
+    uint32_t budget = MR_OPS_PER_READ_MAX;
+    if (c->read_paused) {
+        /* Reads already in flight when we paused: queue them behind the backlog. */
+        (void)in_append(s, c, buf, len);
+        reap(s);
+        return;
+    }
+    size_t used = 0;
+    if (c->in_len > 0) {
+        used = complete_partial(s, c, buf, len, &budget);
+    }
+    if (c->state == CONN_OPEN && used < len) {
+        enum consume_stop stop = STOP_DONE;
+        if (c->in_len == 0) {
+            used += consume(s, c, buf + used, len - used, &budget, &stop);
+        }
+        if (c->state == CONN_OPEN && used < len) {
+            (void)in_append(s, c, buf + used, len - used);
+            if (stop == STOP_LIMIT) {
+                pause_input(s, c);
+            }
+        }
+    }
+    reap(s);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Accept, close, timers, output pull                                                    */
+
+static void send_info(struct mr_server *s, struct conn *c)
+{
+    char tail[160];
+    int n = snprintf(tail, sizeof(tail), ",\"client_id\":%llu,\"client_ip\":\"%s\"}\r\n",
+                     (unsigned long long)c->cid, c->host);
+    mr_assert(n > 0 && (size_t)n < sizeof(tail));
+    if (queue_out(c, s->info_prefix, s->info_prefix_len)) {
+        (void)queue_out(c, tail, (size_t)n);
+    }
+}
+
+static void on_accept(void *ctx, uint64_t listener_id, uint64_t conn_id, const char *peer_host,
+                      uint16_t peer_port)
+{
+    struct mr_server *s = ctx;
+    (void)listener_id;
+    if (s->shutting_down) {
+        s->env->stream_close(s->env->ctx, conn_id);
+        return;
+    }
+    struct conn *c = mr_mem_alloc(&s->mem, sizeof(*c));
+    if (c == NULL) {
+        slog(s, MR_LOG_WARN, "%s:%u - refused: memory budget exhausted", peer_host,
+             (unsigned)peer_port);
+        s->env->stream_close(s->env->ctx, conn_id);
+        return;
+    }
+    c->srv = s;
+    c->id = conn_id;
+    c->cid = ++s->next_cid;
+    c->echo = true;
+    snprintf(c->host, sizeof(c->host), "%s", peer_host);
+    c->port = peer_port;
+    mr_parser_init(&c->parser, MR_PARSER_SERVER, s->opts.max_control_line, s->opts.max_payload);
+    mr_outbuf_init(&c->out, &s->pool);
+    c->last_in_ns = now(s);
+    c->prev = s->conns_tail;
+    if (s->conns_tail != NULL) {
+        s->conns_tail->next = c;
+    } else {
+        s->conns_head = c;
+    }
+    s->conns_tail = c;
+    g_hash_table_insert(s->conns_by_id, &c->id, c);
+    s->stats.connections++;
+    s->stats.total_connections++;
+    slog(s, MR_LOG_DEBUG, "%s:%u - cid:%llu - Client connection created", c->host,
+         (unsigned)c->port, (unsigned long long)c->cid);
+    if (s->stats.connections > s->opts.max_connections) {
+        send_err(c, "maximum connections exceeded");
+        close_conn(c, "Maximum Connections Exceeded", false);
+        reap(s);
+        return;
+    }
+    send_info(s, c);
+    if (s->auth_required) {
+        s->env->timer_arm(s->env->ctx, timer_id(c, TIMER_AUTH), now(s) + s->opts.auth_timeout_ns);
+    }
+    uint64_t first = s->opts.ping_interval_ns < MR_FIRST_PING_DELAY_NS ? s->opts.ping_interval_ns
+                                                                       : MR_FIRST_PING_DELAY_NS;
+    arm_ping(s, c, first);
+}
+
+static void on_connected(void *ctx, uint64_t conn_id, int status)
+{
+    struct mr_server *s = ctx;
+    /* The client-only server never connects out; routes (a later issue) will. */
+    slog(s, MR_LOG_WARN, "unexpected outbound connection %llu (status %d)",
+         (unsigned long long)conn_id, status);
+    if (status == MR_OK) {
+        s->env->stream_close(s->env->ctx, conn_id);
+    }
+}
+
+static void on_closed(void *ctx, uint64_t conn_id)
+{
+    struct mr_server *s = ctx;
+    struct conn *c = conn_lookup(s, conn_id);
+    if (c == NULL) {
+        return;
+    }
+    if (c->state != CONN_CLOSING) {
+        mark_closing(c, "Client Closed", true);
+    }
+    reap(s);
+    conn_free(s, c);
+}
+
+static void ping_timer(struct mr_server *s, struct conn *c)
+{
+    if (c->pings_out + 1 > s->opts.ping_max) {
+        send_err(c, "Stale Connection");
+        close_conn(c, "Stale Connection", false);
+        return;
+    }
+    uint64_t t = now(s);
+    /* Clients that sent anything within the interval need no PING (nats-server). */
+    if (c->connect_received && c->pings_out == 0 && t - c->last_in_ns < s->opts.ping_interval_ns &&
+        c->last_in_ns != 0) {
+        arm_ping(s, c, s->opts.ping_interval_ns);
+        return;
+    }
+    c->pings_out++;
+    send_str(c, "PING\r\n");
+    arm_ping(s, c, s->opts.ping_interval_ns);
+}
+
+static void write_timer(struct mr_server *s, struct conn *c)
+{
+    c->write_timer_armed = false;
+    if (c->out.pending_bytes == 0) {
+        return;
+    }
+    uint64_t deadline = c->last_progress_ns + s->opts.write_deadline_ns;
+    if (now(s) >= deadline) {
+        s->stats.slow_consumers++;
+        slog(s, MR_LOG_WARN, "cid:%llu - Slow Consumer Detected: WriteDeadline exceeded",
+             (unsigned long long)c->cid);
+        close_conn(c, "Slow Consumer (Write Deadline)", true);
+        return;
+    }
+    c->write_timer_armed = true;
+    s->env->timer_arm(s->env->ctx, timer_id(c, TIMER_WRITE), deadline);
+}
+
+static void on_timer(void *ctx, uint64_t tid)
+{
+    struct mr_server *s = ctx;
+    struct conn *c = conn_lookup(s, tid >> TIMER_KIND_BITS);
+    if (c == NULL || c->state != CONN_OPEN) {
+        return;
+    }
+    switch ((enum timer_kind)(tid & ((1u << TIMER_KIND_BITS) - 1))) {
+    case TIMER_AUTH:
+        if (!c->connect_received) {
+            send_err(c, "Authentication Timeout");
+            close_conn(c, "Authentication Timeout", false);
+        }
+        break;
+    case TIMER_PING:
+        ping_timer(s, c);
+        break;
+    case TIMER_WRITE:
+        write_timer(s, c);
+        break;
+    case TIMER_RESUME: {
+        uint32_t budget = MR_OPS_PER_READ_MAX;
+        drain_backlog(s, c, &budget);
+        break;
+    }
+    default:
+        mr_assert(!"unknown timer kind");
+    }
+    reap(s);
+}
+
+static void on_file_done(void *ctx, uint64_t req_id, int64_t result, const uint8_t *data,
+                         size_t len)
+{
+    (void)ctx;
+    (void)req_id;
+    (void)result;
+    (void)data;
+    (void)len;
+}
+
+static size_t out_peek(void *ctx, uint64_t conn_id, struct mr_iov *iov, size_t iov_max)
+{
+    struct mr_server *s = ctx;
+    struct conn *c = conn_lookup(s, conn_id);
+    if (c == NULL) {
+        return 0;
+    }
+    return mr_outbuf_peek(&c->out, iov, iov_max);
+}
+
+static void out_consume(void *ctx, uint64_t conn_id, size_t n)
+{
+    struct mr_server *s = ctx;
+    struct conn *c = conn_lookup(s, conn_id);
+    if (c == NULL) {
+        return;
+    }
+    mr_outbuf_consume(&c->out, n);
+    if (n > 0) {
+        c->last_progress_ns = now(s);
+    }
+    if (c->out.pending_bytes == 0) {
+        c->want_write = false;
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Create, start, shutdown                                                               */
+
+void mr_server_opts_default(struct mr_server_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    snprintf(o->host, sizeof(o->host), "0.0.0.0");
+    o->port = 4222;
+    o->max_payload = MR_PAYLOAD_DEFAULT;
+    o->max_control_line = MR_CONTROL_LINE_DEFAULT;
+    o->max_pending = MR_PENDING_DEFAULT;
+    o->max_connections = MR_CONNECTIONS_DEFAULT;
+    o->ping_interval_ns = MR_PING_INTERVAL_DEFAULT_NS;
+    o->ping_max = MR_PING_MAX_DEFAULT;
+    o->write_deadline_ns = MR_WRITE_DEADLINE_DEFAULT_NS;
+    o->auth_timeout_ns = MR_AUTH_TIMEOUT_DEFAULT_NS;
+}
+
+static int check_opts(const struct mr_server_opts *o, char *errmsg, size_t errmsg_len)
+{
+    const char *bad = NULL;
+    if (o->max_payload == 0 || o->max_payload > MR_PAYLOAD_MAX) {
+        bad = "max_payload must be between 1 and 64MB";
+    } else if ((int64_t)o->max_payload > o->max_pending) {
+        bad = "max_payload must not exceed max_pending";
+    } else if (o->max_control_line < 32 || o->max_control_line > MR_CONTROL_LINE_MAX) {
+        bad = "max_control_line must be between 32 and 64KB";
+    } else if (o->max_pending <= 0 || o->max_pending > MR_PENDING_MAX) {
+        bad = "max_pending must be between 1 and 1GB";
+    } else if (o->max_connections == 0 || o->max_connections > MR_CONNECTIONS_MAX) {
+        bad = "max_connections out of range";
+    } else if (o->ping_interval_ns == 0 || o->ping_max == 0) {
+        bad = "ping_interval and ping_max must be positive";
+    } else if (o->port < -1 || o->port > 65535) {
+        bad = "port must be between -1 and 65535";
+    } else if (o->token[0] != '\0' && o->user[0] != '\0') {
+        bad = "token and user/password authorization cannot be combined";
+    }
+    if (bad != NULL) {
+        snprintf(errmsg, errmsg_len, "%s", bad);
+        return MR_E_INVAL;
+    }
+    return MR_OK;
+}
+
+static void make_server_id(struct mr_server *s)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    s->server_id[0] = 'N';
+    for (size_t i = 1; i < MR_SERVER_ID_LEN; i++) {
+        s->server_id[i] = alphabet[rng_next(s) % 32];
+    }
+    s->server_id[MR_SERVER_ID_LEN] = '\0';
+}
+
+static int build_info(struct mr_server *s)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "server_id", json_string(s->server_id));
+    json_object_set_new(o, "server_name", json_string(s->opts.server_name[0] != '\0'
+                                                          ? s->opts.server_name
+                                                          : s->server_id));
+    json_object_set_new(o, "version", json_string(MR_SERVER_COMPAT_VERSION));
+    json_object_set_new(o, "proto", json_integer(1));
+    json_object_set_new(o, "go", json_string("meridian"));
+    json_object_set_new(o, "host", json_string(s->opts.host));
+    json_object_set_new(o, "port", json_integer(s->port));
+    json_object_set_new(o, "headers", json_true());
+    if (s->auth_required) {
+        json_object_set_new(o, "auth_required", json_true());
+    }
+    json_object_set_new(o, "max_payload", json_integer(s->opts.max_payload));
+    json_object_set_new(o, "meridian_version", json_string(MR_SERVER_VERSION));
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (text == NULL) {
+        return MR_E_NOMEM;
+    }
+    size_t len = strlen(text);
+    mr_assert(len >= 2 && text[len - 1] == '}');
+    /* Keep "INFO {...": the per-connection fields and the closing brace follow. */
+    s->info_prefix_len = 5 + len - 1;
+    s->info_prefix = mr_mem_alloc(&s->mem, s->info_prefix_len + 1);
+    if (s->info_prefix == NULL) {
+        free(text);
+        return MR_E_NOMEM;
+    }
+    memcpy(s->info_prefix, "INFO ", 5);
+    memcpy(s->info_prefix + 5, text, len - 1);
+    free(text);
+    return MR_OK;
+}
+
+int mr_server_create(const struct mr_server_opts *opts, const struct mr_env *env,
+                     struct mr_server **out, char *errmsg, size_t errmsg_len)
+{
+    mr_assert(opts != NULL);
+    mr_assert(env != NULL);
+    int rc = check_opts(opts, errmsg, errmsg_len);
+    if (rc != MR_OK) {
+        return rc;
+    }
+    struct mr_server *s = g_new0(struct mr_server, 1);
+    s->opts = *opts;
+    s->env = env;
+    mr_mem_init(&s->mem, 0);
+    mr_outbuf_pool_init(&s->pool, &s->mem, 64);
+    rc = mr_sublist_create(&s->mem, &s->sublist);
+    if (rc != MR_OK) {
+        goto fail;
+    }
+    uint8_t seed[sizeof(s->rng)];
+    env->random(env->ctx, seed, sizeof(seed));
+    memcpy(s->rng, seed, sizeof(s->rng));
+    if ((s->rng[0] | s->rng[1] | s->rng[2] | s->rng[3]) == 0) {
+        s->rng[0] = 1; /* xoshiro's one forbidden state */
+    }
+    make_server_id(s);
+    s->auth_required = opts->user[0] != '\0' || opts->token[0] != '\0';
+    s->conns_by_id = g_hash_table_new(g_int64_hash, g_int64_equal);
+    s->sink = (struct mr_env_sink){
+        .ctx = s,
+        .on_accept = on_accept,
+        .on_connected = on_connected,
+        .on_bytes = on_bytes,
+        .on_closed = on_closed,
+        .on_timer = on_timer,
+        .on_file_done = on_file_done,
+        .out_peek = out_peek,
+        .out_consume = out_consume,
+    };
+    *out = s;
+    return MR_OK;
+fail:
+    snprintf(errmsg, errmsg_len, "%s", mr_err_text(rc));
+    mr_outbuf_pool_deinit(&s->pool);
+    g_free(s);
+    return rc;
+}
+
+int mr_server_start(struct mr_server *s)
+{
+    mr_assert(!s->started);
+    uint16_t port = s->opts.port < 0 ? 0 : (uint16_t)s->opts.port;
+    int rc = s->env->listen(s->env->ctx, 0, s->opts.host, port, &s->port);
+    if (rc != MR_OK) {
+        return rc;
+    }
+    rc = build_info(s);
+    if (rc != MR_OK) {
+        s->env->unlisten(s->env->ctx, 0);
+        return rc;
+    }
+    s->started = true;
+    slog(s, MR_LOG_INFO, "Listening for client connections on %s:%u", s->opts.host,
+         (unsigned)s->port);
+    return MR_OK;
+}
+
+void mr_server_shutdown(struct mr_server *s)
+{
+    if (s->shutting_down) {
+        return;
+    }
+    s->shutting_down = true;
+    if (s->started) {
+        s->env->unlisten(s->env->ctx, 0);
+    }
+    for (struct conn *c = s->conns_head; c != NULL; c = c->next) {
+        close_conn(c, "Server Shutdown", false);
+    }
+    reap(s);
+}
+
+bool mr_server_done(const struct mr_server *s)
+{
+    return s->shutting_down && s->conns_head == NULL;
+}
+
+void mr_server_destroy(struct mr_server *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    /* Connections the env never reported closed (a driver giving up) are freed here. */
+    while (s->conns_head != NULL) {
+        struct conn *c = s->conns_head;
+        if (c->state != CONN_CLOSING) {
+            c->state = CONN_CLOSING;
+            queue_reap(c);
+        }
+        reap(s);
+        conn_free(s, c);
+    }
+    reap(s);
+    g_hash_table_destroy(s->conns_by_id);
+    mr_sublist_destroy(s->sublist);
+    mr_mem_free(&s->mem, s->info_prefix, s->info_prefix_len + 1);
+    mr_outbuf_pool_deinit(&s->pool);
+    mr_mem_deinit(&s->mem);
+    g_free(s);
+}
+
+const struct mr_env_sink *mr_server_sink(struct mr_server *s)
+{
+    return &s->sink;
+}
+
+uint16_t mr_server_port(const struct mr_server *s)
+{
+    return s->port;
+}
+
+const char *mr_server_id(const struct mr_server *s)
+{
+    return s->server_id;
+}
+
+void mr_server_stats(const struct mr_server *s, struct mr_server_stats *out)
+{
+    *out = s->stats;
+    out->mem_bytes = s->mem.used_bytes;
+}
+
+void mr_server_check(const struct mr_server *s)
+{
+    uint64_t conns = 0;
+    uint64_t subs = 0;
+    const struct conn *prev = NULL;
+    for (const struct conn *c = s->conns_head; c != NULL; c = c->next) {
+        mr_assert(c->prev == prev);
+        mr_assert(c->srv == s);
+        if (prev != NULL) {
+            mr_assert(prev->cid < c->cid);
+        }
+        mr_assert(g_hash_table_lookup(s->conns_by_id, &c->id) == c);
+        uint32_t n = 0;
+        for (const struct csub *cs = c->subs_head; cs != NULL; cs = cs->next) {
+            mr_assert(cs->conn == c);
+            mr_assert(g_hash_table_lookup(c->subs_by_sid, cs->sid) == cs);
+            n++;
+        }
+        mr_assert(n == c->subs_count);
+        if (c->subs_by_sid != NULL) {
+            mr_assert(g_hash_table_size(c->subs_by_sid) == n);
+        }
+        subs += n;
+        conns++;
+        prev = c;
+    }
+    mr_assert(prev == s->conns_tail);
+    mr_assert(conns == s->stats.connections);
+    mr_assert(subs == s->stats.subscriptions);
+    mr_assert(g_hash_table_size(s->conns_by_id) == conns);
+    mr_sublist_check(s->sublist);
+}

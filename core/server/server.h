@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A server instance: clients, subscriptions, fan-out, keepalive. All state hangs off
+ * struct mr_server, so one process can hold many (the simulator holds dozens). It
+ * acts on the world only through its struct mr_env and is driven by the inputs of
+ * struct mr_env_sink (mr_server_sink()).
+ *
+ * Lifecycle: mr_server_create -> mr_server_start (listens) -> inputs ... ->
+ * mr_server_shutdown (closes everything; on_closed inputs follow) -> when
+ * mr_server_done() is true, mr_server_destroy.
+ */
+#ifndef MR_SERVER_H
+#define MR_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/env.h"
+#include "core/limits.h"
+
+/* The protocol feature level we claim in INFO "version": real clients choose their
+ * JetStream API forms by it. The server's own version goes in "meridian_version". */
+#define MR_SERVER_COMPAT_VERSION "2.10.0"
+#define MR_SERVER_VERSION "0.1.0"
+
+struct mr_server_opts {
+    char host[256];     /* client listen address; "0.0.0.0" by default */
+    int port;           /* 4222; -1 = random; 0 = the default */
+    char server_name[MR_SERVER_NAME_MAX]; /* empty = server id */
+    uint32_t max_payload;
+    uint32_t max_control_line;
+    int64_t max_pending;
+    uint32_t max_connections;
+    uint32_t max_subs; /* per connection, 0 = unlimited */
+    uint64_t ping_interval_ns;
+    uint32_t ping_max;
+    uint64_t write_deadline_ns;
+    uint64_t auth_timeout_ns;
+    /* Single-user authorization from flags (--user/--pass/--auth); the config issue
+     * adds users, accounts and permissions. */
+    char user[256];
+    char pass[256];
+    char token[256];
+    bool debug;
+    bool trace;
+    /* Test-only fault: drop every Nth delivered message (0 = off). Proves the
+     * simulator's checkers can fail; never set in production. */
+    uint32_t test_drop_every;
+};
+
+struct mr_server;
+
+/* Fills defaults (nats-server's). */
+void mr_server_opts_default(struct mr_server_opts *o);
+
+/* Creates a server that borrows env (which must outlive it) and copies opts.
+ * Returns 0, MR_E_NOMEM or MR_E_INVAL (errmsg says which option). */
+int mr_server_create(const struct mr_server_opts *opts, const struct mr_env *env,
+                     struct mr_server **out, char *errmsg, size_t errmsg_len);
+/* Starts listening. Returns 0 or the env's listen error. */
+int mr_server_start(struct mr_server *s);
+/* Closes listeners and every connection. on_closed inputs still arrive afterwards. */
+void mr_server_shutdown(struct mr_server *s);
+/* True once shut down and every connection is gone. */
+bool mr_server_done(const struct mr_server *s);
+/* Frees everything. Only when mr_server_done() or never started. */
+void mr_server_destroy(struct mr_server *s);
+
+/* The env delivers inputs here. */
+const struct mr_env_sink *mr_server_sink(struct mr_server *s);
+
+/* The port the client listener is bound to (after start). */
+uint16_t mr_server_port(const struct mr_server *s);
+const char *mr_server_id(const struct mr_server *s);
+
+struct mr_server_stats {
+    uint64_t connections;       /* open now */
+    uint64_t total_connections; /* ever accepted */
+    uint64_t subscriptions;
+    uint64_t in_msgs;
+    uint64_t out_msgs;
+    uint64_t in_bytes;
+    uint64_t out_bytes;
+    uint64_t slow_consumers;
+    size_t mem_bytes; /* bytes the core has allocated through its mr_mem */
+};
+void mr_server_stats(const struct mr_server *s, struct mr_server_stats *out);
+
+/* Asserts the server's invariants. O(connections + subscriptions). */
+void mr_server_check(const struct mr_server *s);
+
+#endif

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Sets up, builds and runs the whole test suite: unit suites, fuzz corpus replay, the
+# tidy test and the compatibility tests with real clients, first in a normal build and
+# then in an AddressSanitizer + UBSan build. Ends with "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || { echo "test: setup failed (see above)"; exit 1; }
+
+passed=0
+failed=0
+run_suite() { # name, build dir, meson test args...
+    local name=$1 dir=$2
+    shift 2
+    echo "=== $name"
+    if meson test -C "$dir" --print-errorlogs "$@"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "test: $name FAILED: rerun with: meson test -C $dir --print-errorlogs $*"
+    fi
+}
+
+meson compile -C build || { echo "test: build failed"; echo "0 passed, 1 failed"; exit 1; }
+run_suite "unit+fuzz+tidy" build --no-suite compat
+run_suite "compat" build --suite compat
+
+if [ ! -f build-asan/build.ninja ]; then
+    meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+fi
+if meson compile -C build-asan; then
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    run_suite "asan: unit+fuzz" build-asan --no-suite compat --no-suite tidy
+    run_suite "asan: compat" build-asan --suite compat
+else
+    echo "test: sanitizer build failed"
+    failed=$((failed + 1))
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
