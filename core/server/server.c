@@ -603,11 +603,13 @@ static void process_connect(struct mr_server *s, struct conn *c, const struct mr
         close_conn(c, "Protocol Error", false);
         return;
     }
-    c->verbose = json_flag(obj, "verbose", false);
-    c->pedantic = json_flag(obj, "pedantic", false);
-    c->echo = json_flag(obj, "echo", true);
-    c->headers = json_flag(obj, "headers", false);
-    c->no_responders = json_flag(obj, "no_responders", false);
+    /* Fields left out keep their current value: nats-server starts every client verbose
+     * and pedantic, and CONNECT only overrides what it names. */
+    c->verbose = json_flag(obj, "verbose", c->verbose);
+    c->pedantic = json_flag(obj, "pedantic", c->pedantic);
+    c->echo = json_flag(obj, "echo", c->echo);
+    c->headers = json_flag(obj, "headers", c->headers);
+    c->no_responders = json_flag(obj, "no_responders", c->no_responders);
     json_t *proto = json_object_get(obj, "protocol");
     c->protocol = json_is_integer(proto) ? (int)json_integer_value(proto) : 0;
     bool ok = auth_ok(s, json_str(obj, "user"), json_str(obj, "pass"),
@@ -755,17 +757,19 @@ static void process_op(struct mr_server *s, struct conn *c, const struct mr_prot
     case MR_OP_CONNECT:
         process_connect(s, c, op);
         break;
+    /* nats-server acknowledges a verbose PUB before delivering it, even to itself. */
     case MR_OP_PUB:
-        process_msg(s, c, op);
         send_ok(c);
+        process_msg(s, c, op);
         break;
     case MR_OP_HPUB:
         if (!c->headers) {
-            protocol_error(s, c, MR_E_PROTO_UNKNOWN_OP);
+            /* Headers not negotiated: nats-server closes without -ERR. */
+            protocol_error(s, c, MR_E_PROTO_ARGS);
             return;
         }
-        process_msg(s, c, op);
         send_ok(c);
+        process_msg(s, c, op);
         break;
     case MR_OP_SUB:
         process_sub(s, c, op);
@@ -1003,6 +1007,8 @@ static void on_accept(void *ctx, uint64_t listener_id, uint64_t conn_id, const c
     c->id = conn_id;
     c->cid = ++s->next_cid;
     c->echo = true;
+    c->verbose = true; /* nats-server's defaults until CONNECT says otherwise */
+    c->pedantic = true;
     snprintf(c->host, sizeof(c->host), "%s", peer_host);
     c->port = peer_port;
     mr_parser_init(&c->parser, MR_PARSER_SERVER, s->opts.max_control_line, s->opts.max_payload);
@@ -1307,7 +1313,11 @@ fail:
 int mr_server_start(struct mr_server *s)
 {
     mr_assert(!s->started);
+    /* As nats-server: -1 picks a random port, 0 means the default. */
     uint16_t port = s->opts.port < 0 ? 0 : (uint16_t)s->opts.port;
+    if (s->opts.port == 0) {
+        port = 4222;
+    }
     int rc = s->env->listen(s->env->ctx, 0, s->opts.host, port, &s->port);
     if (rc != MR_OK) {
         return rc;

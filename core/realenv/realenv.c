@@ -1,0 +1,1819 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The real env: epoll, non-blocking TCP, POSIX files, system clocks (see realenv.h for
+ * the shape of one loop turn).
+ *
+ * Invariants:
+ *  - Level-triggered epoll. A connection's interest set is EPOLLIN|EPOLLRDHUP while it
+ *    is open and reading, plus EPOLLOUT only while its last flush would have blocked
+ *    (or while an outbound connect is in flight), so idle sockets cost no wakeups.
+ *  - A connection moves CONNECTING -> OPEN -> CLOSING -> DEAD (any state may go to
+ *    DEAD directly). CLOSING comes from stream_close or the peer's EOF; errors and
+ *    resets go straight to DEAD, without a flush. DEAD means the descriptor is closed
+ *    and exactly one completion (on_closed, or on_connected with an error) is queued;
+ *    the struct is freed when that completion is delivered, and only then does its id
+ *    leave the table.
+ *  - Structs are freed only in the completion phase of a turn (or by destroy), so a
+ *    pointer held while dispatching epoll events stays valid. epoll data carries ids,
+ *    not pointers: a stale event for a closed connection finds no entry.
+ *  - Every completion goes through the done queue and is delivered by the loop,
+ *    never inside the env call that requested it.
+ *
+ * Ownership: the realenv owns every descriptor, timer, queued completion and buffer it
+ * allocates (counted in its own mr_mem, checked to be zero at destroy). Views passed
+ * to the sink (on_bytes, on_file_done, host strings) are valid only during the call.
+ */
+#include "core/realenv/realenv.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/assert.h"
+#include "core/err.h"
+#include "core/limits.h"
+#include "core/mem.h"
+
+/* epoll data: the top two bits say what the low bits name. Connection ids come from
+ * a counter and stay far below 2^62. */
+#define TAG_SHIFT 62
+#define TAG_CONN 0ULL
+#define TAG_LISTENER 1ULL
+#define TAG_SIGNAL 2ULL
+#define KEY_MASK ((1ULL << TAG_SHIFT) - 1)
+
+/* Permissions for files and the directories file_open creates, as nats-server's
+ * JetStream store uses. */
+#define FILE_MODE 0640
+#define DIR_MODE 0750
+/* Longest relative path a file call accepts (Linux PATH_MAX). */
+#define PATH_BYTES_MAX 4096
+
+enum conn_state {
+    CONN_CONNECTING, /* outbound connect in flight; no on_connected yet */
+    CONN_OPEN,
+    CONN_CLOSING, /* stream_close or peer EOF: flush and close at the end of the turn */
+    CONN_DEAD,    /* descriptor closed; its completion is queued */
+};
+
+struct conn {
+    uint64_t id; /* hash key (the table points at this field); never reused */
+    int fd;      /* -1 once DEAD, or while a connect has no socket yet */
+    enum conn_state state;
+    bool registered;   /* fd is in the epoll set */
+    uint32_t events;   /* epoll interest registered now */
+    bool read_enabled; /* stream_read_enable */
+    bool dirty;        /* listed in re->dirty, flushed at the end of the turn */
+    bool want_out;     /* the last flush blocked; waiting for EPOLLOUT */
+    struct addrinfo *ai_head; /* outbound: candidate addresses, owned until connected */
+    struct addrinfo *ai_next; /* the next candidate to try */
+};
+
+struct listener {
+    uint64_t id;  /* the core's listener id */
+    uint64_t key; /* ours, in epoll data; never reused */
+    int fd;       /* -1 once unlistened (freed after the turn's dispatch) */
+    bool paused;  /* accept hit EMFILE; resumes at paused_until_ns */
+    uint64_t paused_until_ns;
+};
+
+struct timer {
+    uint64_t id; /* hash key */
+    uint64_t deadline_ns;
+    uint64_t seq; /* arming order; breaks deadline ties */
+    size_t heap_index;
+};
+
+enum done_kind {
+    DONE_CLOSED,    /* on_closed(id); frees the conn */
+    DONE_CONNECTED, /* on_connected(id, result) */
+    DONE_FILE,      /* on_file_done(id, result, data, len) */
+};
+
+struct done {
+    enum done_kind kind;
+    uint64_t id; /* conn id or file request id */
+    int64_t result;
+    uint8_t *data; /* owned; freed after delivery */
+    size_t len;
+};
+
+struct file {
+    int64_t handle; /* hash key; never reused */
+    int fd;
+};
+
+struct mr_realenv {
+    struct mr_env env;
+    const struct mr_env_sink *sink; /* borrowed; may be NULL */
+    struct mr_mem mem;              /* counts everything below that we allocate */
+    int epfd;
+    int sigfd; /* -1 unless mr_realenv_stop_on_signals */
+    int last_signal;
+    bool stop;
+
+    uint64_t conn_id_next;
+    GHashTable *conns; /* uint64 id -> struct conn (owned) */
+    GArray *dirty;     /* uint64 conn ids to flush at the end of this turn */
+    GArray *dirty_spare; /* swapped with dirty while flushing */
+
+    GPtrArray *listeners; /* struct listener (owned); a handful at most */
+    uint64_t listener_key_next;
+
+    struct timer **heap; /* binary min-heap by (deadline_ns, seq) */
+    size_t heap_len;
+    size_t heap_cap;
+    GHashTable *timers; /* uint64 id -> struct timer (same objects as the heap) */
+    uint64_t timer_seq;
+
+    GQueue *done; /* struct done (owned), delivered in order */
+
+    GHashTable *files; /* int64 handle -> struct file (owned) */
+    int64_t file_handle_next;
+    int dirfd; /* store directory; -1 = not set */
+
+    int log_fd;        /* 2 or an owned log file */
+    bool log_debug;    /* -D */
+    bool log_trace;    /* -V */
+    bool log_time;     /* -T */
+    int pid;
+
+    uint8_t *rbuf; /* MR_REALENV_READ_BYTES, shared by every read */
+    struct epoll_event events[MR_REALENV_EVENTS_MAX];
+    struct mr_realenv_stats stats;
+};
+
+/* ----------------------------------------------------------------------------------
+ * Helpers
+ * ---------------------------------------------------------------------------------- */
+
+/* errno never enters the core: this is the boundary where it becomes an mr_err. */
+static int err_from_errno(int e)
+{
+    switch (e) {
+    case ENOENT:
+        return MR_E_NOT_FOUND;
+    case EEXIST:
+    case ENOTEMPTY:
+        return MR_E_EXISTS;
+    case ENOMEM:
+    case ENOBUFS:
+        return MR_E_NOMEM;
+    case EMFILE:
+    case ENFILE:
+    case ENOSPC:
+    case EDQUOT:
+    case EFBIG:
+        return MR_E_LIMIT;
+    case EINVAL:
+    case EBADF:
+    case ENAMETOOLONG:
+        return MR_E_INVAL;
+    case EADDRINUSE:
+        return MR_E_ADDR_IN_USE;
+    case EADDRNOTAVAIL:
+    case EAFNOSUPPORT:
+    case ENETUNREACH:
+    case EHOSTUNREACH:
+        return MR_E_ADDR;
+    case ECONNREFUSED:
+        return MR_E_REFUSED;
+    case ETIMEDOUT:
+        return MR_E_TIMEOUT;
+    case ECONNRESET:
+    case EPIPE:
+    case ENOTCONN:
+        return MR_E_CLOSED;
+    default:
+        return MR_E_IO;
+    }
+}
+
+static uint64_t clock_ns(clockid_t clock)
+{
+    struct timespec ts;
+    int rc = clock_gettime(clock, &ts);
+    mr_assert(rc == 0);
+    return (uint64_t)ts.tv_sec * MR_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static void set_errmsg(char *errmsg, size_t errmsg_len, const char *what, const char *arg,
+                       int e)
+{
+    if (errmsg != NULL && errmsg_len > 0) {
+        snprintf(errmsg, errmsg_len, "%s %s: %s", what, arg, strerror(e));
+    }
+}
+
+static void queue_done(struct mr_realenv *re, enum done_kind kind, uint64_t id, int64_t result,
+                       uint8_t *data, size_t len)
+{
+    struct done *d = mr_mem_alloc(&re->mem, sizeof(*d));
+    mr_assert(d != NULL); /* the realenv's budget is unlimited: NULL means real OOM */
+    d->kind = kind;
+    d->id = id;
+    d->result = result;
+    d->data = data;
+    d->len = len;
+    g_queue_push_tail(re->done, d);
+}
+
+static void log_line(struct mr_realenv *re, const char *tag, const char *msg)
+{
+    char head[MR_REALENV_LOG_HEAD_MAX];
+    int n;
+    if (re->log_time) {
+        struct timespec ts;
+        struct tm tm;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        localtime_r(&ts.tv_sec, &tm);
+        n = snprintf(head, sizeof(head), "[%d] %04d/%02d/%02d %02d:%02d:%02d.%06ld [%s] ",
+                     re->pid, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000, tag);
+    } else {
+        n = snprintf(head, sizeof(head), "[%d] [%s] ", re->pid, tag);
+    }
+    mr_assert(n > 0);
+    mr_assert((size_t)n < sizeof(head));
+    /* One writev per line keeps lines whole when several processes share a file. */
+    struct iovec iov[3] = {
+        {.iov_base = head, .iov_len = (size_t)n},
+        {.iov_base = (void *)msg, .iov_len = strlen(msg)},
+        {.iov_base = "\n", .iov_len = 1},
+    };
+    ssize_t w = writev(re->log_fd, iov, 3);
+    (void)w; /* a failing log cannot be logged; the server keeps serving */
+}
+
+/* ----------------------------------------------------------------------------------
+ * Clocks, randomness, logging (struct mr_env)
+ * ---------------------------------------------------------------------------------- */
+
+static uint64_t env_now_ns(void *ctx)
+{
+    (void)ctx;
+    return clock_ns(CLOCK_MONOTONIC);
+}
+
+static int64_t env_wall_ns(void *ctx)
+{
+    (void)ctx;
+    return (int64_t)clock_ns(CLOCK_REALTIME);
+}
+
+static void env_random(void *ctx, uint8_t *out, size_t len)
+{
+    (void)ctx;
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = getrandom(out + got, len - got, 0);
+        if (n < 0) {
+            /* getrandom only fails for bad arguments or a signal; retry the latter. */
+            mr_assert(errno == EINTR);
+            continue;
+        }
+        got += (size_t)n;
+    }
+    mr_assert(got == len);
+}
+
+static void env_log(void *ctx, enum mr_log_level level, const char *module, const char *msg)
+{
+    struct mr_realenv *re = ctx;
+    static const char *const tags[] = {"ERR", "WRN", "INF", "DBG", "TRC"};
+    mr_assert(level >= MR_LOG_ERROR);
+    mr_assert(level <= MR_LOG_TRACE);
+    /* nats-server's -D and -V are independent switches, not one ordered level. */
+    if (level == MR_LOG_DEBUG && !re->log_debug) {
+        return;
+    }
+    if (level == MR_LOG_TRACE && !re->log_trace) {
+        return;
+    }
+    log_line(re, tags[level], msg);
+}
+
+/* ----------------------------------------------------------------------------------
+ * Timers: a binary heap ordered by (deadline_ns, seq), plus an id table
+ * ---------------------------------------------------------------------------------- */
+
+static bool timer_before(const struct timer *a, const struct timer *b)
+{
+    if (a->deadline_ns != b->deadline_ns) {
+        return a->deadline_ns < b->deadline_ns;
+    }
+    return a->seq < b->seq;
+}
+
+static void heap_set(struct mr_realenv *re, size_t i, struct timer *t)
+{
+    re->heap[i] = t;
+    t->heap_index = i;
+}
+
+static void heap_sift_up(struct mr_realenv *re, size_t i)
+{
+    struct timer *t = re->heap[i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!timer_before(t, re->heap[parent])) {
+            break;
+        }
+        heap_set(re, i, re->heap[parent]);
+        i = parent;
+    }
+    heap_set(re, i, t);
+}
+
+static void heap_sift_down(struct mr_realenv *re, size_t i)
+{
+    struct timer *t = re->heap[i];
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= re->heap_len) {
+            break;
+        }
+        if (child + 1 < re->heap_len && timer_before(re->heap[child + 1], re->heap[child])) {
+            child++;
+        }
+        if (!timer_before(re->heap[child], t)) {
+            break;
+        }
+        heap_set(re, i, re->heap[child]);
+        i = child;
+    }
+    heap_set(re, i, t);
+}
+
+static void heap_remove(struct mr_realenv *re, struct timer *t)
+{
+    size_t i = t->heap_index;
+    mr_assert(i < re->heap_len);
+    mr_assert(re->heap[i] == t);
+    re->heap_len--;
+    if (i == re->heap_len) {
+        return;
+    }
+    /* The moved element may belong above or below i; at most one sift does work. */
+    heap_set(re, i, re->heap[re->heap_len]);
+    heap_sift_up(re, i);
+    heap_sift_down(re, i);
+}
+
+static int heap_reserve(struct mr_realenv *re)
+{
+    if (re->heap_len < re->heap_cap) {
+        return 0;
+    }
+    size_t cap = re->heap_cap == 0 ? 64 : re->heap_cap * 2;
+    struct timer **h = mr_mem_realloc(&re->mem, re->heap, re->heap_cap * sizeof(*h),
+                                      cap * sizeof(*h));
+    if (h == NULL) {
+        return MR_E_NOMEM;
+    }
+    re->heap = h;
+    re->heap_cap = cap;
+    return 0;
+}
+
+static int env_timer_arm(void *ctx, uint64_t timer_id, uint64_t deadline_ns)
+{
+    struct mr_realenv *re = ctx;
+    struct timer *t = g_hash_table_lookup(re->timers, &timer_id);
+    if (t != NULL) {
+        /* Re-arming replaces: it is a new arming, so it also takes a new place among
+         * timers with the same deadline. */
+        heap_remove(re, t);
+    } else {
+        if (heap_reserve(re) != 0) {
+            return MR_E_NOMEM;
+        }
+        t = mr_mem_alloc(&re->mem, sizeof(*t));
+        if (t == NULL) {
+            return MR_E_NOMEM;
+        }
+        t->id = timer_id;
+        g_hash_table_insert(re->timers, &t->id, t);
+    }
+    t->deadline_ns = deadline_ns;
+    t->seq = ++re->timer_seq;
+    mr_assert(re->heap_len < re->heap_cap);
+    re->heap_len++;
+    heap_set(re, re->heap_len - 1, t);
+    heap_sift_up(re, re->heap_len - 1);
+    return 0;
+}
+
+static void timer_free(struct mr_realenv *re, struct timer *t)
+{
+    bool removed = g_hash_table_remove(re->timers, &t->id);
+    mr_assert(removed);
+    mr_mem_free(&re->mem, t, sizeof(*t));
+}
+
+static void env_timer_cancel(void *ctx, uint64_t timer_id)
+{
+    struct mr_realenv *re = ctx;
+    struct timer *t = g_hash_table_lookup(re->timers, &timer_id);
+    if (t == NULL) {
+        return;
+    }
+    heap_remove(re, t);
+    timer_free(re, t);
+}
+
+/* Fires the timers that are due. Only timers armed before this phase began may fire:
+ * a callback that re-arms for "now" fires next turn, so timers cannot starve I/O. */
+static void fire_timers(struct mr_realenv *re)
+{
+    uint64_t now = env_now_ns(re);
+    uint64_t seq_limit = re->timer_seq;
+    while (re->heap_len > 0) {
+        struct timer *t = re->heap[0];
+        if (t->deadline_ns > now || t->seq > seq_limit) {
+            break;
+        }
+        uint64_t id = t->id;
+        heap_remove(re, t);
+        timer_free(re, t);
+        re->stats.timers_fired++;
+        if (re->sink != NULL) {
+            re->sink->on_timer(re->sink->ctx, id);
+        }
+    }
+}
+
+/* ----------------------------------------------------------------------------------
+ * Connections
+ * ---------------------------------------------------------------------------------- */
+
+static struct conn *conn_lookup(struct mr_realenv *re, uint64_t id)
+{
+    return g_hash_table_lookup(re->conns, &id);
+}
+
+static struct conn *conn_new(struct mr_realenv *re, int fd, enum conn_state state)
+{
+    struct conn *c = mr_mem_alloc(&re->mem, sizeof(*c));
+    mr_assert(c != NULL); /* unlimited budget: NULL means real OOM */
+    c->id = re->conn_id_next++;
+    mr_assert(c->id <= KEY_MASK);
+    c->fd = fd;
+    c->state = state;
+    c->read_enabled = true;
+    g_hash_table_insert(re->conns, &c->id, c);
+    re->stats.conns_open++;
+    return c;
+}
+
+/* Frees a connection whose completion has just been delivered. */
+static void conn_free(struct mr_realenv *re, struct conn *c)
+{
+    mr_assert(c->fd < 0);
+    if (c->ai_head != NULL) {
+        freeaddrinfo(c->ai_head);
+    }
+    bool removed = g_hash_table_remove(re->conns, &c->id);
+    mr_assert(removed);
+    mr_assert(re->stats.conns_open > 0);
+    re->stats.conns_open--;
+    mr_mem_free(&re->mem, c, sizeof(*c));
+}
+
+static void conn_close_fd(struct conn *c)
+{
+    if (c->fd >= 0) {
+        close(c->fd); /* also leaves the epoll set: the fd is not shared */
+        c->fd = -1;
+    }
+    c->registered = false;
+    c->events = 0;
+}
+
+/* The stream is gone (peer hangup, reset, write error, or a finished close): close
+ * the descriptor now and queue the one on_closed. */
+static void conn_dead(struct mr_realenv *re, struct conn *c)
+{
+    mr_assert(c->state != CONN_DEAD);
+    conn_close_fd(c);
+    c->state = CONN_DEAD;
+    queue_done(re, DONE_CLOSED, c->id, 0, NULL, 0);
+}
+
+static void mark_dirty(struct mr_realenv *re, struct conn *c)
+{
+    if (!c->dirty) {
+        c->dirty = true;
+        g_array_append_val(re->dirty, c->id);
+    }
+}
+
+/* Registers the interest set the connection's state calls for. An fd registered with
+ * an empty set still reports EPOLLHUP/EPOLLERR, which is how a paused (read-disabled)
+ * connection still learns that its peer reset. */
+static void conn_update_events(struct mr_realenv *re, struct conn *c)
+{
+    if (c->fd < 0) {
+        return;
+    }
+    uint32_t want = 0;
+    if (c->state == CONN_OPEN && c->read_enabled) {
+        want |= EPOLLIN | EPOLLRDHUP;
+    }
+    if (c->state == CONN_OPEN && c->want_out) {
+        want |= EPOLLOUT;
+    }
+    if (c->state == CONN_CONNECTING) {
+        want |= EPOLLOUT;
+    }
+    if (c->registered && want == c->events) {
+        return;
+    }
+    struct epoll_event ev = {.events = want, .data.u64 = (TAG_CONN << TAG_SHIFT) | c->id};
+    int op = c->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(re->epfd, op, c->fd, &ev) != 0) {
+        /* Only ENOMEM/ENOSPC are possible for a valid fd: give up the stream. */
+        conn_dead(re, c);
+        return;
+    }
+    c->registered = true;
+    c->events = want;
+}
+
+static void set_nodelay(int fd)
+{
+    int one = 1;
+    /* Failure only costs latency (Nagle), not correctness. */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static void peer_name(const struct sockaddr_storage *sa, char *host, size_t host_len,
+                      uint16_t *port)
+{
+    host[0] = '\0';
+    *port = 0;
+    if (sa->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, (socklen_t)host_len);
+        *port = ntohs(in->sin_port);
+    } else if (sa->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, (socklen_t)host_len);
+        *port = ntohs(in6->sin6_port);
+    }
+}
+
+enum flush_result { FLUSH_DONE, FLUSH_MORE, FLUSH_BLOCKED, FLUSH_BROKEN };
+
+/* One sendmsg over the sink's pending views. MORE: everything peeked was written but
+ * the peek was full, so more may be pending. */
+static enum flush_result flush_once(struct mr_realenv *re, struct conn *c)
+{
+    mr_assert(c->fd >= 0);
+    if (re->sink == NULL) {
+        return FLUSH_DONE;
+    }
+    struct mr_iov views[MR_OUT_IOV_MAX];
+    struct iovec iov[MR_OUT_IOV_MAX];
+    size_t n = re->sink->out_peek(re->sink->ctx, c->id, views, MR_OUT_IOV_MAX);
+    mr_assert(n <= MR_OUT_IOV_MAX);
+    if (n == 0) {
+        return FLUSH_DONE;
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        iov[i].iov_base = (void *)views[i].base;
+        iov[i].iov_len = views[i].len;
+        total += views[i].len;
+    }
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = n};
+    ssize_t w;
+    do {
+        w = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (w < 0 && errno == EINTR);
+    if (w < 0) {
+        return errno == EAGAIN || errno == EWOULDBLOCK ? FLUSH_BLOCKED : FLUSH_BROKEN;
+    }
+    mr_assert((size_t)w <= total);
+    re->stats.writes++;
+    re->sink->out_consume(re->sink->ctx, c->id, (size_t)w);
+    if ((size_t)w < total) {
+        return FLUSH_BLOCKED;
+    }
+    return n == MR_OUT_IOV_MAX ? FLUSH_MORE : FLUSH_DONE;
+}
+
+static void flush_open(struct mr_realenv *re, struct conn *c)
+{
+    switch (flush_once(re, c)) {
+    case FLUSH_DONE:
+        if (c->want_out) {
+            c->want_out = false;
+            conn_update_events(re, c);
+        }
+        break;
+    case FLUSH_MORE:
+        /* One write per connection per turn; the rest goes next turn, after other
+         * connections had theirs. */
+        mark_dirty(re, c);
+        break;
+    case FLUSH_BLOCKED:
+        if (!c->want_out) {
+            c->want_out = true;
+            re->stats.write_waits++;
+            conn_update_events(re, c);
+        }
+        break;
+    case FLUSH_BROKEN:
+        conn_dead(re, c);
+        break;
+    }
+}
+
+/* stream_close's second half: best-effort flush without blocking, drop unread input so
+ * close(2) sends FIN rather than RST, close. */
+static void finish_close(struct mr_realenv *re, struct conn *c)
+{
+    mr_assert(c->state == CONN_CLOSING);
+    for (int i = 0; i < MR_REALENV_CLOSE_WRITES_MAX; i++) {
+        if (flush_once(re, c) != FLUSH_MORE) {
+            break;
+        }
+    }
+    for (int i = 0; i < MR_REALENV_CLOSE_DRAINS_MAX; i++) {
+        if (recv(c->fd, re->rbuf, MR_REALENV_READ_BYTES, MSG_DONTWAIT) <= 0) {
+            break;
+        }
+    }
+    conn_dead(re, c);
+}
+
+static void flush_dirty(struct mr_realenv *re)
+{
+    /* Swap so that connections marked while flushing wait for the next turn. */
+    GArray *list = re->dirty;
+    re->dirty = re->dirty_spare;
+    re->dirty_spare = list;
+    for (guint i = 0; i < list->len; i++) {
+        struct conn *c = conn_lookup(re, g_array_index(list, uint64_t, i));
+        if (c == NULL || !c->dirty) {
+            continue;
+        }
+        c->dirty = false;
+        if (c->state == CONN_OPEN) {
+            flush_open(re, c);
+        } else if (c->state == CONN_CLOSING) {
+            finish_close(re, c);
+        }
+    }
+    g_array_set_size(list, 0);
+}
+
+static void read_ready(struct mr_realenv *re, struct conn *c)
+{
+    for (int i = 0; i < MR_REALENV_READS_PER_TURN; i++) {
+        ssize_t n = read(c->fd, re->rbuf, MR_REALENV_READ_BYTES);
+        if (n > 0) {
+            re->stats.reads++;
+            if (re->sink != NULL) {
+                re->sink->on_bytes(re->sink->ctx, c->id, re->rbuf, (size_t)n);
+            }
+            /* The callback may have closed or paused the connection. */
+            if (c->state != CONN_OPEN || !c->read_enabled) {
+                return;
+            }
+            if ((size_t)n < MR_REALENV_READ_BYTES) {
+                return;
+            }
+            continue;
+        }
+        if (n == 0) {
+            /* EOF: the client is leaving, but as in nats-server what it asked for
+             * before (a PONG after "PING" and shutdown(SHUT_WR)) is still flushed, so
+             * this is a close like stream_close, not a reset. */
+            c->state = CONN_CLOSING;
+            mark_dirty(re, c);
+            return;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            conn_dead(re, c);
+        }
+        return;
+    }
+}
+
+/* Makes an outbound connection usable and reports it (from the loop only). */
+static void connect_up(struct mr_realenv *re, struct conn *c)
+{
+    mr_assert(c->state == CONN_CONNECTING);
+    mr_assert(c->fd >= 0);
+    freeaddrinfo(c->ai_head);
+    c->ai_head = NULL;
+    c->ai_next = NULL;
+    set_nodelay(c->fd);
+    c->state = CONN_OPEN;
+    conn_update_events(re, c);
+    if (c->state != CONN_OPEN) {
+        return; /* could not register: on_closed is queued instead */
+    }
+    /* Output the core queued before the stream was up goes out this turn. */
+    mark_dirty(re, c);
+    if (re->sink != NULL) {
+        re->sink->on_connected(re->sink->ctx, c->id, 0);
+    }
+}
+
+/* Tries the remaining candidate addresses. Returns 1 in progress (EPOLLOUT armed),
+ * 0 connected already (not registered yet), or a negative mr_err when no candidate is
+ * left: the last failure's, or err when there was none to try. */
+static int connect_next(struct mr_realenv *re, struct conn *c, int err)
+{
+    mr_assert(c->fd < 0);
+    while (c->ai_next != NULL) {
+        struct addrinfo *ai = c->ai_next;
+        c->ai_next = ai->ai_next;
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                        ai->ai_protocol);
+        if (fd < 0) {
+            err = err_from_errno(errno);
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            c->fd = fd;
+            return 0;
+        }
+        if (errno == EINPROGRESS) {
+            struct epoll_event ev = {.events = EPOLLOUT,
+                                     .data.u64 = (TAG_CONN << TAG_SHIFT) | c->id};
+            if (epoll_ctl(re->epfd, EPOLL_CTL_ADD, fd, &ev) == 0) {
+                c->fd = fd;
+                c->registered = true;
+                c->events = EPOLLOUT;
+                return 1;
+            }
+        }
+        err = err_from_errno(errno);
+        close(fd);
+    }
+    return err;
+}
+
+/* Delivers a failed connect from the loop: on_connected(error), then the id dies. */
+static void connect_failed(struct mr_realenv *re, struct conn *c, int err)
+{
+    mr_assert(err < 0);
+    conn_close_fd(c);
+    uint64_t id = c->id;
+    c->state = CONN_DEAD;
+    conn_free(re, c);
+    if (re->sink != NULL) {
+        re->sink->on_connected(re->sink->ctx, id, err);
+    }
+}
+
+static void connect_ready(struct mr_realenv *re, struct conn *c)
+{
+    int soerr = 0;
+    socklen_t len = sizeof(soerr);
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) {
+        soerr = errno;
+    }
+    if (soerr == EINPROGRESS) {
+        return; /* spurious wakeup */
+    }
+    if (soerr == 0) {
+        connect_up(re, c);
+        return;
+    }
+    conn_close_fd(c);
+    /* The next candidate may work (localhost: ::1 refused, then 127.0.0.1). */
+    int rc = connect_next(re, c, err_from_errno(soerr));
+    if (rc == 0) {
+        connect_up(re, c);
+    } else if (rc < 0) {
+        connect_failed(re, c, rc);
+    }
+}
+
+static void conn_event(struct mr_realenv *re, struct conn *c, uint32_t evs)
+{
+    if (c->state == CONN_CONNECTING) {
+        if (c->fd >= 0) {
+            connect_ready(re, c);
+        }
+        return;
+    }
+    if (c->state != CONN_OPEN) {
+        return; /* CLOSING: closed at the end of the turn; DEAD: a stale event */
+    }
+    if ((evs & EPOLLOUT) && c->want_out) {
+        mark_dirty(re, c);
+    }
+    if (evs & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        /* Read first even on a hangup: the peer's last bytes (a PUB before it closed)
+         * are still in the socket and read() reports the EOF or error after them. */
+        if (c->read_enabled) {
+            read_ready(re, c);
+        } else if (evs & (EPOLLHUP | EPOLLERR)) {
+            conn_dead(re, c);
+        }
+    }
+}
+
+/* ----------------------------------------------------------------------------------
+ * Listeners
+ * ---------------------------------------------------------------------------------- */
+
+static struct listener *listener_by_key(struct mr_realenv *re, uint64_t key)
+{
+    for (guint i = 0; i < re->listeners->len; i++) {
+        struct listener *l = g_ptr_array_index(re->listeners, i);
+        if (l->key == key && l->fd >= 0) {
+            return l;
+        }
+    }
+    return NULL;
+}
+
+static int listener_interest(struct mr_realenv *re, struct listener *l, uint32_t events)
+{
+    struct epoll_event ev = {.events = events, .data.u64 = (TAG_LISTENER << TAG_SHIFT) | l->key};
+    return epoll_ctl(re->epfd, EPOLL_CTL_MOD, l->fd, &ev);
+}
+
+static void accept_pause(struct mr_realenv *re, struct listener *l, int e)
+{
+    char msg[MR_ERRMSG_MAX];
+    snprintf(msg, sizeof(msg), "Temporary error on accept: %s, pausing %llu ms", strerror(e),
+             (unsigned long long)(MR_REALENV_ACCEPT_PAUSE_NS / MR_NS_PER_MS));
+    log_line(re, "WRN", msg);
+    /* Level-triggered: without pausing, the pending connection would wake every turn. */
+    if (listener_interest(re, l, 0) == 0) {
+        l->paused = true;
+        l->paused_until_ns = env_now_ns(re) + MR_REALENV_ACCEPT_PAUSE_NS;
+    }
+}
+
+static void accept_ready(struct mr_realenv *re, struct listener *l)
+{
+    for (int i = 0; i < MR_REALENV_ACCEPTS_PER_TURN && l->fd >= 0; i++) {
+        struct sockaddr_storage sa;
+        socklen_t sa_len = sizeof(sa);
+        int fd = accept4(l->fd, (struct sockaddr *)&sa, &sa_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) {
+                continue;
+            }
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                accept_pause(re, l, errno);
+            }
+            return; /* EAGAIN: the backlog is empty */
+        }
+        set_nodelay(fd);
+        struct conn *c = conn_new(re, fd, CONN_OPEN);
+        conn_update_events(re, c);
+        if (c->state != CONN_OPEN) {
+            continue; /* could not register; its on_closed is queued */
+        }
+        re->stats.accepts++;
+        char host[INET6_ADDRSTRLEN];
+        uint16_t port;
+        peer_name(&sa, host, sizeof(host), &port);
+        if (re->sink != NULL) {
+            re->sink->on_accept(re->sink->ctx, l->id, c->id, host, port);
+        }
+    }
+}
+
+static void resume_listeners(struct mr_realenv *re)
+{
+    uint64_t now = 0;
+    for (guint i = 0; i < re->listeners->len; i++) {
+        struct listener *l = g_ptr_array_index(re->listeners, i);
+        if (!l->paused || l->fd < 0) {
+            continue;
+        }
+        now = now == 0 ? env_now_ns(re) : now;
+        if (now >= l->paused_until_ns && listener_interest(re, l, EPOLLIN) == 0) {
+            l->paused = false;
+        }
+    }
+}
+
+/* Frees unlistened listeners; only between dispatches, never while accept_ready runs. */
+static void reap_listeners(struct mr_realenv *re)
+{
+    for (guint i = re->listeners->len; i > 0; i--) {
+        struct listener *l = g_ptr_array_index(re->listeners, i - 1);
+        if (l->fd < 0) {
+            g_ptr_array_remove_index(re->listeners, i - 1);
+            mr_mem_free(&re->mem, l, sizeof(*l));
+        }
+    }
+}
+
+/* Binds one candidate address. Returns the listening fd or a negative mr_err. */
+static int listen_one(const struct addrinfo *ai)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+    if (fd < 0) {
+        return err_from_errno(errno);
+    }
+    int one = 1;
+    /* A restarted server must rebind while old connections sit in TIME_WAIT. */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, MR_REALENV_BACKLOG) != 0) {
+        int e = errno;
+        close(fd);
+        return e == EADDRINUSE ? MR_E_ADDR_IN_USE : MR_E_ADDR;
+    }
+    return fd;
+}
+
+static int env_listen(void *ctx, uint64_t listener_id, const char *host, uint16_t port,
+                      uint16_t *bound_port)
+{
+    struct mr_realenv *re = ctx;
+    for (guint i = 0; i < re->listeners->len; i++) {
+        struct listener *l = g_ptr_array_index(re->listeners, i);
+        mr_assert(l->fd < 0 || l->id != listener_id);
+    }
+    char port_str[8];
+    snprintf(port_str, sizeof(port_str), "%u", (unsigned)port);
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+        .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+    };
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(host != NULL && host[0] != '\0' ? host : NULL, port_str, &hints, &res) != 0) {
+        return MR_E_ADDR;
+    }
+    /* IPv4 first, as Go's net.Listen does for a name like "localhost". */
+    int fd = MR_E_ADDR;
+    int first_err = 0;
+    for (int pass = 0; pass < 2 && fd < 0; pass++) {
+        for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+            if ((ai->ai_family == AF_INET) != (pass == 0)) {
+                continue;
+            }
+            fd = listen_one(ai);
+            if (fd < 0 && first_err == 0) {
+                first_err = fd;
+            }
+        }
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        return first_err != 0 ? first_err : MR_E_ADDR;
+    }
+    struct sockaddr_storage sa;
+    socklen_t sa_len = sizeof(sa);
+    int rc = getsockname(fd, (struct sockaddr *)&sa, &sa_len);
+    mr_assert(rc == 0);
+    char name[INET6_ADDRSTRLEN];
+    peer_name(&sa, name, sizeof(name), bound_port);
+
+    struct listener *l = mr_mem_alloc(&re->mem, sizeof(*l));
+    mr_assert(l != NULL);
+    l->id = listener_id;
+    l->key = re->listener_key_next++;
+    l->fd = fd;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (TAG_LISTENER << TAG_SHIFT) | l->key};
+    if (epoll_ctl(re->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        close(fd);
+        mr_mem_free(&re->mem, l, sizeof(*l));
+        return MR_E_NOMEM;
+    }
+    g_ptr_array_add(re->listeners, l);
+    return 0;
+}
+
+static void env_unlisten(void *ctx, uint64_t listener_id)
+{
+    struct mr_realenv *re = ctx;
+    for (guint i = 0; i < re->listeners->len; i++) {
+        struct listener *l = g_ptr_array_index(re->listeners, i);
+        if (l->id == listener_id && l->fd >= 0) {
+            close(l->fd);
+            l->fd = -1; /* freed by reap_listeners: accept_ready may be running */
+        }
+    }
+}
+
+/* ----------------------------------------------------------------------------------
+ * Streams (struct mr_env)
+ * ---------------------------------------------------------------------------------- */
+
+static int env_connect(void *ctx, const char *host, uint16_t port, uint64_t *conn_id)
+{
+    struct mr_realenv *re = ctx;
+    struct conn *c = conn_new(re, -1, CONN_CONNECTING);
+    *conn_id = c->id;
+    char port_str[8];
+    snprintf(port_str, sizeof(port_str), "%u", (unsigned)port);
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV,
+    };
+    /* Name resolution blocks; routes name hosts rarely and resolve once per attempt. */
+    if (getaddrinfo(host, port_str, &hints, &c->ai_head) != 0) {
+        c->ai_head = NULL;
+        queue_done(re, DONE_CONNECTED, c->id, MR_E_ADDR, NULL, 0);
+        return 0;
+    }
+    c->ai_next = c->ai_head;
+    int rc = connect_next(re, c, MR_E_ADDR);
+    if (rc <= 0) {
+        /* Connected or refused at once (loopback can do both): still reported later. */
+        queue_done(re, DONE_CONNECTED, c->id, rc, NULL, 0);
+    }
+    return 0;
+}
+
+static void env_stream_want_write(void *ctx, uint64_t conn_id)
+{
+    struct mr_realenv *re = ctx;
+    struct conn *c = conn_lookup(re, conn_id);
+    /* A connection that waits for EPOLLOUT is marked by the event; one still
+     * connecting is marked when it comes up; dead ids are ignored. */
+    if (c != NULL && c->state == CONN_OPEN && !c->want_out) {
+        mark_dirty(re, c);
+    }
+}
+
+static void env_stream_close(void *ctx, uint64_t conn_id)
+{
+    struct mr_realenv *re = ctx;
+    struct conn *c = conn_lookup(re, conn_id);
+    if (c == NULL) {
+        return;
+    }
+    switch (c->state) {
+    case CONN_CONNECTING:
+        /* Closing before the stream is up: on_closed, and no on_connected. */
+        conn_dead(re, c);
+        break;
+    case CONN_OPEN:
+        /* The flush happens at the end of the turn, with every other write, so the
+         * sink is never asked for its output inside its own call. */
+        c->state = CONN_CLOSING;
+        mark_dirty(re, c);
+        break;
+    case CONN_CLOSING:
+    case CONN_DEAD:
+        break;
+    }
+}
+
+static void env_stream_read_enable(void *ctx, uint64_t conn_id, int enable)
+{
+    struct mr_realenv *re = ctx;
+    struct conn *c = conn_lookup(re, conn_id);
+    if (c == NULL || c->state == CONN_CLOSING || c->state == CONN_DEAD) {
+        return;
+    }
+    c->read_enabled = enable != 0;
+    conn_update_events(re, c);
+}
+
+/* ----------------------------------------------------------------------------------
+ * Files: executed inside the call, completed in the next loop turn
+ * ---------------------------------------------------------------------------------- */
+
+/* Paths stay inside the store directory: relative, and no ".." component. */
+static bool path_ok(const char *path, bool empty_ok)
+{
+    if (path == NULL || path[0] == '/' || strlen(path) >= PATH_BYTES_MAX) {
+        return false;
+    }
+    if (path[0] == '\0') {
+        return empty_ok;
+    }
+    const char *p = path;
+    while (*p != '\0') {
+        const char *end = strchr(p, '/');
+        size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (n == 2 && p[0] == '.' && p[1] == '.') {
+            return false;
+        }
+        p += n;
+        if (*p == '/') {
+            p++;
+        }
+    }
+    return true;
+}
+
+static struct file *file_lookup(struct mr_realenv *re, int64_t handle)
+{
+    return g_hash_table_lookup(re->files, &handle);
+}
+
+static void file_done(struct mr_realenv *re, uint64_t req_id, int64_t result)
+{
+    queue_done(re, DONE_FILE, req_id, result, NULL, 0);
+}
+
+/* Creates the missing parent directories of path (mkdir -p of its dirname): the env
+ * has no mkdir call, so creating a file creates where it lives. */
+static int make_parents(struct mr_realenv *re, const char *path)
+{
+    char buf[PATH_BYTES_MAX];
+    size_t len = strlen(path);
+    mr_assert(len < sizeof(buf)); /* path_ok checked */
+    memcpy(buf, path, len + 1);
+    for (char *p = strchr(buf, '/'); p != NULL; p = strchr(p + 1, '/')) {
+        *p = '\0';
+        if (buf[0] != '\0' && mkdirat(re->dirfd, buf, DIR_MODE) != 0 && errno != EEXIST) {
+            return err_from_errno(errno);
+        }
+        *p = '/';
+    }
+    return 0;
+}
+
+static void env_file_open(void *ctx, uint64_t req_id, const char *path, int flags)
+{
+    struct mr_realenv *re = ctx;
+    if (re->dirfd < 0) {
+        file_done(re, req_id, MR_E_UNSUPPORTED);
+        return;
+    }
+    if (!path_ok(path, false)) {
+        file_done(re, req_id, MR_E_INVAL);
+        return;
+    }
+    int oflags = O_CLOEXEC;
+    if ((flags & MR_FILE_READ) && (flags & MR_FILE_WRITE)) {
+        oflags |= O_RDWR;
+    } else if (flags & MR_FILE_WRITE) {
+        oflags |= O_WRONLY;
+    } else {
+        oflags |= O_RDONLY;
+    }
+    if (flags & MR_FILE_CREATE) {
+        oflags |= O_CREAT;
+        int rc = make_parents(re, path);
+        if (rc != 0) {
+            file_done(re, req_id, rc);
+            return;
+        }
+    }
+    if (flags & MR_FILE_TRUNCATE) {
+        oflags |= O_TRUNC;
+    }
+    int fd = openat(re->dirfd, path, oflags, FILE_MODE);
+    if (fd < 0) {
+        file_done(re, req_id, err_from_errno(errno));
+        return;
+    }
+    struct file *f = mr_mem_alloc(&re->mem, sizeof(*f));
+    mr_assert(f != NULL);
+    f->handle = re->file_handle_next++;
+    f->fd = fd;
+    g_hash_table_insert(re->files, &f->handle, f);
+    file_done(re, req_id, f->handle);
+}
+
+static void env_file_write(void *ctx, uint64_t req_id, int64_t file, uint64_t offset,
+                           const uint8_t *buf, size_t len)
+{
+    struct mr_realenv *re = ctx;
+    struct file *f = file_lookup(re, file);
+    if (f == NULL) {
+        file_done(re, req_id, MR_E_INVAL);
+        return;
+    }
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pwrite(f->fd, buf + done, len - done, (off_t)(offset + done));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            file_done(re, req_id, n < 0 ? err_from_errno(errno) : MR_E_IO);
+            return;
+        }
+        done += (size_t)n;
+    }
+    file_done(re, req_id, (int64_t)done);
+}
+
+static void env_file_read(void *ctx, uint64_t req_id, int64_t file, uint64_t offset, size_t len)
+{
+    struct mr_realenv *re = ctx;
+    struct file *f = file_lookup(re, file);
+    if (f == NULL) {
+        file_done(re, req_id, MR_E_INVAL);
+        return;
+    }
+    if (len > MR_REALENV_FILE_READ_MAX) {
+        file_done(re, req_id, MR_E_LIMIT);
+        return;
+    }
+    if (len == 0) {
+        file_done(re, req_id, 0);
+        return;
+    }
+    uint8_t *data = mr_mem_alloc(&re->mem, len);
+    mr_assert(data != NULL);
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(f->fd, data + got, len - got, (off_t)(offset + got));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            mr_mem_free(&re->mem, data, len);
+            file_done(re, req_id, err_from_errno(errno));
+            return;
+        }
+        if (n == 0) {
+            break; /* end of file: a short read */
+        }
+        got += (size_t)n;
+    }
+    if (got == 0) {
+        mr_mem_free(&re->mem, data, len);
+        file_done(re, req_id, 0);
+        return;
+    }
+    if (got < len) {
+        data = mr_mem_realloc(&re->mem, data, len, got);
+        mr_assert(data != NULL);
+    }
+    queue_done(re, DONE_FILE, req_id, (int64_t)got, data, got);
+}
+
+static void env_file_sync(void *ctx, uint64_t req_id, int64_t file)
+{
+    struct mr_realenv *re = ctx;
+    struct file *f = file_lookup(re, file);
+    if (f == NULL) {
+        file_done(re, req_id, MR_E_INVAL);
+        return;
+    }
+    file_done(re, req_id, fsync(f->fd) == 0 ? 0 : err_from_errno(errno));
+}
+
+static void env_file_close(void *ctx, uint64_t req_id, int64_t file)
+{
+    struct mr_realenv *re = ctx;
+    struct file *f = file_lookup(re, file);
+    if (f == NULL) {
+        file_done(re, req_id, MR_E_INVAL);
+        return;
+    }
+    int rc = close(f->fd) == 0 ? 0 : err_from_errno(errno);
+    g_hash_table_remove(re->files, &f->handle);
+    mr_mem_free(&re->mem, f, sizeof(*f));
+    file_done(re, req_id, rc);
+}
+
+/* Makes a rename durable: the directory entry lives in the parent directory. */
+static int sync_parent(struct mr_realenv *re, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[PATH_BYTES_MAX];
+    if (slash == NULL) {
+        snprintf(dir, sizeof(dir), ".");
+    } else {
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+    }
+    int fd = openat(re->dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return err_from_errno(errno);
+    }
+    int rc = fsync(fd) == 0 ? 0 : err_from_errno(errno);
+    close(fd);
+    return rc;
+}
+
+static void env_file_rename(void *ctx, uint64_t req_id, const char *from, const char *to)
+{
+    struct mr_realenv *re = ctx;
+    if (re->dirfd < 0) {
+        file_done(re, req_id, MR_E_UNSUPPORTED);
+        return;
+    }
+    if (!path_ok(from, false) || !path_ok(to, false)) {
+        file_done(re, req_id, MR_E_INVAL);
+        return;
+    }
+    if (renameat(re->dirfd, from, re->dirfd, to) != 0) {
+        file_done(re, req_id, err_from_errno(errno));
+        return;
+    }
+    file_done(re, req_id, sync_parent(re, to));
+}
+
+static void env_file_remove(void *ctx, uint64_t req_id, const char *path)
+{
+    struct mr_realenv *re = ctx;
+    if (re->dirfd < 0) {
+        file_done(re, req_id, MR_E_UNSUPPORTED);
+        return;
+    }
+    if (!path_ok(path, false)) {
+        file_done(re, req_id, MR_E_INVAL);
+        return;
+    }
+    int rc = unlinkat(re->dirfd, path, 0);
+    if (rc != 0 && errno == EISDIR) {
+        /* Directories go too (only when empty), so a store can clean up what
+         * file_open's parent creation made. */
+        rc = unlinkat(re->dirfd, path, AT_REMOVEDIR);
+    }
+    file_done(re, req_id, rc == 0 ? 0 : err_from_errno(errno));
+}
+
+static gint compare_names(gconstpointer a, gconstpointer b)
+{
+    /* strcmp compares as unsigned char: bytewise order. */
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void env_file_list(void *ctx, uint64_t req_id, const char *dir)
+{
+    struct mr_realenv *re = ctx;
+    if (re->dirfd < 0) {
+        file_done(re, req_id, MR_E_UNSUPPORTED);
+        return;
+    }
+    if (!path_ok(dir, true)) {
+        file_done(re, req_id, MR_E_INVAL);
+        return;
+    }
+    int fd = openat(re->dirfd, dir[0] != '\0' ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        file_done(re, req_id, err_from_errno(errno));
+        return;
+    }
+    DIR *d = fdopendir(fd);
+    if (d == NULL) {
+        close(fd);
+        file_done(re, req_id, err_from_errno(errno));
+        return;
+    }
+    GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+    size_t bytes = 0;
+    for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+            continue;
+        }
+        g_ptr_array_add(names, g_strdup(e->d_name));
+        bytes += strlen(e->d_name) + 1;
+    }
+    closedir(d);
+    g_ptr_array_sort(names, compare_names);
+    uint8_t *data = NULL;
+    if (bytes > 0) {
+        data = mr_mem_alloc(&re->mem, bytes);
+        mr_assert(data != NULL);
+        size_t at = 0;
+        for (guint i = 0; i < names->len; i++) {
+            const char *name = g_ptr_array_index(names, i);
+            size_t n = strlen(name) + 1;
+            memcpy(data + at, name, n);
+            at += n;
+        }
+        mr_assert(at == bytes);
+    }
+    int64_t count = names->len;
+    g_ptr_array_free(names, TRUE);
+    queue_done(re, DONE_FILE, req_id, count, data, bytes);
+}
+
+/* ----------------------------------------------------------------------------------
+ * The loop
+ * ---------------------------------------------------------------------------------- */
+
+static void deliver_one(struct mr_realenv *re, struct done *d)
+{
+    const struct mr_env_sink *sink = re->sink;
+    struct conn *c;
+    switch (d->kind) {
+    case DONE_CLOSED:
+        c = conn_lookup(re, d->id);
+        mr_assert(c != NULL);
+        mr_assert(c->state == CONN_DEAD);
+        /* The id dies before the callback, so calls about it inside are ignored. */
+        conn_free(re, c);
+        if (sink != NULL) {
+            sink->on_closed(sink->ctx, d->id);
+        }
+        break;
+    case DONE_CONNECTED:
+        c = conn_lookup(re, d->id);
+        if (c == NULL || c->state != CONN_CONNECTING) {
+            break; /* stream_close came first: on_closed replaces on_connected */
+        }
+        if (d->result == 0) {
+            connect_up(re, c);
+        } else {
+            connect_failed(re, c, (int)d->result);
+        }
+        break;
+    case DONE_FILE:
+        if (sink != NULL) {
+            sink->on_file_done(sink->ctx, d->id, d->result, d->data, d->len);
+        }
+        break;
+    }
+}
+
+/* Delivers what was queued before this phase began; what callbacks queue now waits
+ * for the next turn, so a completion never arrives inside the call that queued it. */
+static void deliver_done(struct mr_realenv *re)
+{
+    guint n = g_queue_get_length(re->done);
+    for (guint i = 0; i < n; i++) {
+        struct done *d = g_queue_pop_head(re->done);
+        deliver_one(re, d);
+        if (d->data != NULL) {
+            mr_mem_free(&re->mem, d->data, d->len);
+        }
+        mr_mem_free(&re->mem, d, sizeof(*d));
+    }
+}
+
+static void read_signals(struct mr_realenv *re)
+{
+    struct signalfd_siginfo si;
+    while (read(re->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        re->last_signal = (int)si.ssi_signo;
+        re->stop = true;
+    }
+}
+
+static int wait_timeout_ms(struct mr_realenv *re, uint64_t max_wait_ns)
+{
+    if (re->stop || !g_queue_is_empty(re->done) || re->dirty->len > 0) {
+        return 0;
+    }
+    uint64_t wait = max_wait_ns;
+    uint64_t now = env_now_ns(re);
+    if (re->heap_len > 0) {
+        uint64_t d = re->heap[0]->deadline_ns;
+        wait = d <= now ? 0 : (d - now < wait ? d - now : wait);
+    }
+    for (guint i = 0; i < re->listeners->len; i++) {
+        struct listener *l = g_ptr_array_index(re->listeners, i);
+        if (l->paused && l->fd >= 0) {
+            uint64_t d = l->paused_until_ns;
+            wait = d <= now ? 0 : (d - now < wait ? d - now : wait);
+        }
+    }
+    /* Round up: waking a little late costs nothing, waking early costs a spin. */
+    uint64_t ms = (wait + MR_NS_PER_MS - 1) / MR_NS_PER_MS;
+    return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+static void dispatch(struct mr_realenv *re, int n)
+{
+    for (int i = 0; i < n; i++) {
+        uint64_t data = re->events[i].data.u64;
+        uint64_t key = data & KEY_MASK;
+        switch (data >> TAG_SHIFT) {
+        case TAG_CONN: {
+            struct conn *c = conn_lookup(re, key);
+            if (c != NULL) {
+                conn_event(re, c, re->events[i].events);
+            }
+            break;
+        }
+        case TAG_LISTENER: {
+            struct listener *l = listener_by_key(re, key);
+            if (l != NULL && !l->paused) {
+                accept_ready(re, l);
+            }
+            break;
+        }
+        case TAG_SIGNAL:
+            read_signals(re);
+            break;
+        default:
+            mr_assert(0);
+        }
+    }
+}
+
+int mr_realenv_run_once(struct mr_realenv *re, uint64_t max_wait_ns)
+{
+    re->stats.turns++;
+    int timeout = wait_timeout_ms(re, max_wait_ns);
+    int n = epoll_wait(re->epfd, re->events, MR_REALENV_EVENTS_MAX, timeout);
+    if (n < 0) {
+        if (errno != EINTR) {
+            return MR_E_IO;
+        }
+        n = 0;
+    }
+    mr_assert(n <= MR_REALENV_EVENTS_MAX);
+    dispatch(re, n);
+    reap_listeners(re);
+    fire_timers(re);
+    resume_listeners(re);
+    deliver_done(re);
+    flush_dirty(re);
+    return 0;
+}
+
+int mr_realenv_run(struct mr_realenv *re)
+{
+    int rc = 0;
+    while (!re->stop && rc == 0) {
+        rc = mr_realenv_run_once(re, MR_NS_PER_SEC);
+    }
+    re->stop = false;
+    return rc;
+}
+
+void mr_realenv_stop(struct mr_realenv *re)
+{
+    re->stop = true;
+}
+
+/* ----------------------------------------------------------------------------------
+ * Lifecycle and settings
+ * ---------------------------------------------------------------------------------- */
+
+static void raise_nofile_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) {
+        return;
+    }
+    rl.rlim_cur = rl.rlim_max;
+    /* Not fatal: the server still runs, with fewer connections. */
+    (void)setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+static const struct mr_env env_template = {
+    .now_ns = env_now_ns,
+    .wall_ns = env_wall_ns,
+    .random = env_random,
+    .log = env_log,
+    .timer_arm = env_timer_arm,
+    .timer_cancel = env_timer_cancel,
+    .listen = env_listen,
+    .unlisten = env_unlisten,
+    .connect = env_connect,
+    .stream_want_write = env_stream_want_write,
+    .stream_close = env_stream_close,
+    .stream_read_enable = env_stream_read_enable,
+    .file_open = env_file_open,
+    .file_write = env_file_write,
+    .file_read = env_file_read,
+    .file_sync = env_file_sync,
+    .file_close = env_file_close,
+    .file_rename = env_file_rename,
+    .file_remove = env_file_remove,
+    .file_list = env_file_list,
+};
+
+int mr_realenv_create(struct mr_realenv **out, char *errmsg, size_t errmsg_len)
+{
+    mr_assert(out != NULL);
+    int epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0) {
+        set_errmsg(errmsg, errmsg_len, "epoll_create1", "", errno);
+        return MR_E_IO;
+    }
+    signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error value, not a death */
+    raise_nofile_limit();
+
+    struct mr_realenv *re = g_new0(struct mr_realenv, 1);
+    re->env = env_template;
+    re->env.ctx = re;
+    mr_mem_init(&re->mem, 0);
+    re->epfd = epfd;
+    re->sigfd = -1;
+    re->conn_id_next = 1;
+    re->conns = g_hash_table_new(g_int64_hash, g_int64_equal);
+    re->dirty = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    re->dirty_spare = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    re->listeners = g_ptr_array_new();
+    re->listener_key_next = 1;
+    re->timers = g_hash_table_new(g_int64_hash, g_int64_equal);
+    re->done = g_queue_new();
+    re->files = g_hash_table_new(g_int64_hash, g_int64_equal);
+    re->file_handle_next = 1;
+    re->dirfd = -1;
+    re->log_fd = STDERR_FILENO;
+    re->log_time = true;
+    re->pid = (int)getpid();
+    re->rbuf = mr_mem_alloc(&re->mem, MR_REALENV_READ_BYTES);
+    mr_assert(re->rbuf != NULL);
+    *out = re;
+    return 0;
+}
+
+void mr_realenv_destroy(struct mr_realenv *re)
+{
+    if (re == NULL) {
+        return;
+    }
+    while (!g_queue_is_empty(re->done)) {
+        struct done *d = g_queue_pop_head(re->done);
+        if (d->data != NULL) {
+            mr_mem_free(&re->mem, d->data, d->len);
+        }
+        mr_mem_free(&re->mem, d, sizeof(*d));
+    }
+    GList *conns = g_hash_table_get_values(re->conns);
+    for (GList *it = conns; it != NULL; it = it->next) {
+        struct conn *c = it->data;
+        conn_close_fd(c);
+        conn_free(re, c);
+    }
+    g_list_free(conns);
+    while (re->heap_len > 0) {
+        struct timer *t = re->heap[0];
+        heap_remove(re, t);
+        timer_free(re, t);
+    }
+    mr_mem_free(&re->mem, re->heap, re->heap_cap * sizeof(*re->heap));
+    GList *files = g_hash_table_get_values(re->files);
+    for (GList *it = files; it != NULL; it = it->next) {
+        struct file *f = it->data;
+        close(f->fd);
+        mr_mem_free(&re->mem, f, sizeof(*f));
+    }
+    g_list_free(files);
+    for (guint i = 0; i < re->listeners->len; i++) {
+        struct listener *l = g_ptr_array_index(re->listeners, i);
+        if (l->fd >= 0) {
+            close(l->fd);
+        }
+        mr_mem_free(&re->mem, l, sizeof(*l));
+    }
+    mr_mem_free(&re->mem, re->rbuf, MR_REALENV_READ_BYTES);
+    mr_mem_deinit(&re->mem);
+    g_ptr_array_free(re->listeners, TRUE);
+    g_hash_table_destroy(re->conns);
+    g_hash_table_destroy(re->timers);
+    g_hash_table_destroy(re->files);
+    g_queue_free(re->done);
+    g_array_free(re->dirty, TRUE);
+    g_array_free(re->dirty_spare, TRUE);
+    if (re->sigfd >= 0) {
+        close(re->sigfd);
+    }
+    if (re->dirfd >= 0) {
+        close(re->dirfd);
+    }
+    if (re->log_fd != STDERR_FILENO) {
+        close(re->log_fd);
+    }
+    close(re->epfd);
+    g_free(re);
+}
+
+const struct mr_env *mr_realenv_env(struct mr_realenv *re)
+{
+    return &re->env;
+}
+
+void mr_realenv_set_sink(struct mr_realenv *re, const struct mr_env_sink *sink)
+{
+    re->sink = sink;
+}
+
+void mr_realenv_set_log_levels(struct mr_realenv *re, bool debug, bool trace)
+{
+    re->log_debug = debug;
+    re->log_trace = trace;
+}
+
+void mr_realenv_set_log_time(struct mr_realenv *re, bool on)
+{
+    re->log_time = on;
+}
+
+int mr_realenv_set_log_file(struct mr_realenv *re, const char *path, char *errmsg,
+                            size_t errmsg_len)
+{
+    int fd = STDERR_FILENO;
+    if (path != NULL) {
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, FILE_MODE);
+        if (fd < 0) {
+            set_errmsg(errmsg, errmsg_len, "cannot open log file", path, errno);
+            return MR_E_IO;
+        }
+    }
+    if (re->log_fd != STDERR_FILENO) {
+        close(re->log_fd);
+    }
+    re->log_fd = fd;
+    return 0;
+}
+
+void mr_realenv_log_fatal(struct mr_realenv *re, const char *msg)
+{
+    log_line(re, "FTL", msg);
+}
+
+int mr_realenv_set_file_dir(struct mr_realenv *re, const char *dir, char *errmsg,
+                            size_t errmsg_len)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        set_errmsg(errmsg, errmsg_len, "cannot open store directory", dir, e);
+        return e == ENOENT ? MR_E_NOT_FOUND : MR_E_IO;
+    }
+    if (re->dirfd >= 0) {
+        close(re->dirfd);
+    }
+    re->dirfd = fd;
+    return 0;
+}
+
+int mr_realenv_stop_on_signals(struct mr_realenv *re)
+{
+    mr_assert(re->sigfd < 0);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    /* Blocked signals queue on the signalfd instead of running a handler. */
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) {
+        return MR_E_IO;
+    }
+    int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd < 0) {
+        return MR_E_IO;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_SIGNAL << TAG_SHIFT};
+    if (epoll_ctl(re->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        close(fd);
+        return MR_E_IO;
+    }
+    re->sigfd = fd;
+    return 0;
+}
+
+int mr_realenv_signal(const struct mr_realenv *re)
+{
+    return re->last_signal;
+}
+
+void mr_realenv_stats(const struct mr_realenv *re, struct mr_realenv_stats *out)
+{
+    *out = re->stats;
+}
+
+void mr_realenv_check(const struct mr_realenv *re)
+{
+    mr_assert(re->heap_len <= re->heap_cap);
+    mr_assert(re->heap_len == g_hash_table_size(re->timers));
+    for (size_t i = 0; i < re->heap_len; i++) {
+        const struct timer *t = re->heap[i];
+        mr_assert(t->heap_index == i);
+        mr_assert(g_hash_table_lookup(re->timers, &t->id) == t);
+        mr_assert(t->seq <= re->timer_seq);
+        if (i > 0) {
+            mr_assert(!timer_before(t, re->heap[(i - 1) / 2]));
+        }
+    }
+    mr_assert(re->stats.conns_open == g_hash_table_size(re->conns));
+    GHashTableIter it;
+    gpointer value;
+    g_hash_table_iter_init(&it, re->conns);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        const struct conn *c = value;
+        mr_assert(c->id > 0);
+        mr_assert(c->id < re->conn_id_next);
+        if (c->state == CONN_OPEN || c->state == CONN_CLOSING) {
+            mr_assert(c->fd >= 0);
+        }
+        if (c->state == CONN_DEAD) {
+            mr_assert(c->fd < 0);
+        }
+        if (c->fd < 0) {
+            mr_assert(!c->registered);
+        }
+    }
+}

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The real env: struct mr_env (core/env.h) over epoll, non-blocking TCP sockets,
+ * POSIX files and the system clocks. It is the only code in core/ that calls the OS.
+ *
+ * One loop turn (mr_realenv_run_once) is, in order: wait in epoll_wait (not at all
+ * when work is queued; otherwise until the earliest timer or the caller's bound),
+ * accept and read what is ready (on_accept, on_connected, on_bytes), fire the timers
+ * that are due (on_timer), deliver the completions queued earlier (on_closed,
+ * on_connected failures, on_file_done), then flush every connection marked by
+ * stream_want_write with one sendmsg over the sink's out_peek views, and finish the
+ * stream_close requests. Nothing is ever delivered inside the env call that caused
+ * it: an input always comes from the loop.
+ *
+ * Invariants: connection ids come from a counter and are never reused in a run; each
+ * connection gets exactly one on_closed (or, for a failed connect, one on_connected
+ * with an error instead); timers with equal deadlines fire in arming order.
+ *
+ * Stream details beyond env.h: a peer's EOF is handled like stream_close (pending
+ * output is still flushed, best effort, as nats-server does for a client that
+ * half-closes), a reset or error closes at once; stream_close before an outbound
+ * connect completes yields on_closed and no on_connected; calls naming a dead id are
+ * ignored. Host names are resolved with a blocking getaddrinfo.
+ *
+ * Ownership: the realenv owns its sockets, files, timers and queued completions, and
+ * frees them all in mr_realenv_destroy. It borrows the sink, which must outlive it or
+ * be replaced. Single-threaded: every function must be called from the loop's thread.
+ */
+#ifndef MR_REALENV_H
+#define MR_REALENV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/env.h"
+
+/* Bytes read from a socket per read call; one shared buffer handed to on_bytes. */
+#define MR_REALENV_READ_BYTES (256 * 1024)
+/* Reads per connection per turn while the buffer keeps coming back full. More waits
+ * for the next turn, so one fast publisher cannot starve the other connections. */
+#define MR_REALENV_READS_PER_TURN 4
+/* epoll events taken per epoll_wait; the rest are reported by the next wait. */
+#define MR_REALENV_EVENTS_MAX 1024
+/* Connections accepted per listener per turn; the rest wait in the backlog. */
+#define MR_REALENV_ACCEPTS_PER_TURN 1024
+/* listen(2) backlog; the kernel caps it at net.core.somaxconn. */
+#define MR_REALENV_BACKLOG 4096
+/* How long a listener pauses after accept fails for lack of descriptors (EMFILE). */
+#define MR_REALENV_ACCEPT_PAUSE_NS (100ULL * 1000 * 1000)
+/* sendmsg calls a stream_close spends flushing before it closes anyway. */
+#define MR_REALENV_CLOSE_WRITES_MAX 16
+/* Reads that a close spends discarding unread input, so close(2) sends FIN, not RST,
+ * and the peer does not lose the last bytes we wrote (an -ERR before a close). */
+#define MR_REALENV_CLOSE_DRAINS_MAX 4
+/* Largest file_read; more is refused with MR_E_LIMIT. */
+#define MR_REALENV_FILE_READ_MAX (256 * 1024 * 1024)
+/* Log lines longer than this are written in pieces (never truncated). */
+#define MR_REALENV_LOG_HEAD_MAX 128
+
+struct mr_realenv;
+
+/* Counters for tests and the bench; never reset. */
+struct mr_realenv_stats {
+    uint64_t turns;
+    uint64_t accepts;
+    uint64_t reads;       /* read calls that returned bytes */
+    uint64_t writes;      /* sendmsg calls that wrote bytes */
+    uint64_t write_waits; /* times a connection had to wait for EPOLLOUT */
+    uint64_t timers_fired;
+    uint64_t conns_open; /* connections with an id that is not dead yet */
+};
+
+/*
+ * Creates a real env: an epoll instance, SIGPIPE ignored, RLIMIT_NOFILE raised to its
+ * hard limit (so 5000+ connections work). Logging starts at info level to stderr,
+ * with timestamps. No sink is set: inputs are dropped until mr_realenv_set_sink.
+ * Returns 0 and *out, or MR_E_IO with errmsg filled.
+ */
+int mr_realenv_create(struct mr_realenv **out, char *errmsg, size_t errmsg_len);
+/* Closes every socket and file and frees everything, without delivering inputs. */
+void mr_realenv_destroy(struct mr_realenv *re);
+
+/* The env to hand to the core; owned by re, valid until mr_realenv_destroy. */
+const struct mr_env *mr_realenv_env(struct mr_realenv *re);
+/* Sets where inputs go (borrowed; NULL drops them). Usually mr_server_sink(). */
+void mr_realenv_set_sink(struct mr_realenv *re, const struct mr_env_sink *sink);
+
+/*
+ * Logging, in nats-server's line format: "[pid] 2026/11/26 08:00:00.000000 [INF] msg"
+ * in local time. Error, warn and info lines always print; debug lines print when
+ * debug is set (-D) and trace lines when trace is set (-V), independently, as in
+ * nats-server. The module tag is not printed (nats-server has none).
+ */
+void mr_realenv_set_log_levels(struct mr_realenv *re, bool debug, bool trace);
+/* Timestamps on (default) or off (-T=false: "[pid] [INF] msg"). */
+void mr_realenv_set_log_time(struct mr_realenv *re, bool on);
+/* Appends log lines to path instead of stderr (created 0640 if missing). Returns 0 or
+ * MR_E_IO with errmsg saying why. NULL goes back to stderr. */
+int mr_realenv_set_log_file(struct mr_realenv *re, const char *path, char *errmsg,
+                            size_t errmsg_len);
+/* A fatal line ("[FTL]"), always printed: for the executable's last words. */
+void mr_realenv_log_fatal(struct mr_realenv *re, const char *msg);
+
+/*
+ * Sets the directory file_* paths are relative to (the store directory). It must
+ * exist. Until it is set, every file call completes with MR_E_UNSUPPORTED. Returns 0,
+ * MR_E_NOT_FOUND or MR_E_IO (errmsg says why).
+ *
+ * File calls run synchronously inside the call and complete in the next turn. Paths
+ * must be relative without ".." (else MR_E_INVAL). Beyond env.h: file_open with
+ * MR_FILE_CREATE also creates missing parent directories (0750; files 0640);
+ * file_remove also removes an empty directory; file_rename syncs the target's
+ * directory; file_list's result is the number of names ("" lists the store
+ * directory); an unknown file handle completes with MR_E_INVAL.
+ */
+int mr_realenv_set_file_dir(struct mr_realenv *re, const char *dir, char *errmsg,
+                            size_t errmsg_len);
+
+/*
+ * Blocks SIGINT and SIGTERM for the process and watches them with a signalfd: when one
+ * arrives the running loop stops as if mr_realenv_stop had been called, and
+ * mr_realenv_signal reports it. Returns 0 or MR_E_IO.
+ */
+int mr_realenv_stop_on_signals(struct mr_realenv *re);
+/* The last signal caught by the signalfd, 0 if none. */
+int mr_realenv_signal(const struct mr_realenv *re);
+
+/*
+ * Runs one loop turn (see the file comment), waiting at most max_wait_ns for
+ * something to happen. Returns 0, or MR_E_IO if epoll itself failed.
+ */
+int mr_realenv_run_once(struct mr_realenv *re, uint64_t max_wait_ns);
+/* Runs turns until mr_realenv_stop (or a watched signal); clears the stop request on
+ * return. Returns 0 or MR_E_IO. */
+int mr_realenv_run(struct mr_realenv *re);
+/* Asks mr_realenv_run to return after the current turn. Callable from callbacks. */
+void mr_realenv_stop(struct mr_realenv *re);
+
+void mr_realenv_stats(const struct mr_realenv *re, struct mr_realenv_stats *out);
+
+/* Asserts the realenv's invariants (timer heap order and index, connection table).
+ * O(timers + connections); for tests. */
+void mr_realenv_check(const struct mr_realenv *re);
+
+#endif

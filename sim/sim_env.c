@@ -1,0 +1,1580 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The minimal simulated environment (see sim_env.h): virtual time, one event queue (a
+ * binary heap keyed on (time, seq)), per-host envs, in-memory streams and scripted
+ * clients.
+ *
+ * Streams: a struct sim_conn holds two endpoints; end[0] connected, end[1] accepted.
+ * Each endpoint owns the pipe of segments travelling toward it ("in"), so a sender
+ * writes into its peer's pipe. A flush event pulls at most the free window from the
+ * sender's sink into one segment per peek; a deliver event hands at most chunk_bytes
+ * of arrived data to the receiver; each delivery frees window and re-flushes a sender
+ * that still wants to write. A close appends a FIN segment behind the data.
+ *
+ * Ownership: the world owns events, hosts, connections and clients. An event holds
+ * its connection alive (conn->events); a connection is freed once both endpoints are
+ * dead and no event refers to it, checked at the end of each step, never inside a
+ * callback. Lookup tables (GHashTable) are never iterated, so nothing observable
+ * depends on hash order.
+ */
+#include "sim/sim_env.h"
+
+#include <glib.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/assert.h"
+#include "core/err.h"
+
+#define SIM_LINK_DELAY_DEFAULT_NS (100ULL * 1000)
+#define SIM_WINDOW_DEFAULT_BYTES (256 * 1024)
+#define SIM_CHUNK_DEFAULT_BYTES (16 * 1024)
+/* Wall clock at virtual time 0: 2025-01-01T00:00:00Z, fixed so runs repeat. */
+#define SIM_WALL_EPOCH_NS (1735689600LL * 1000000000LL)
+/* Listen port 0 picks from here; outbound connections number their local port from
+ * SIM_EPHEMERAL_PORT_FIRST (only shown to the accepting side). */
+#define SIM_LISTEN_PORT_FIRST 32768
+#define SIM_EPHEMERAL_PORT_FIRST 49152
+/* Kept log bytes per host; later lines are counted, not kept. */
+#define SIM_HOST_LOG_MAX_BYTES (4 * 1024 * 1024)
+/* Views asked for per out_peek. */
+#define SIM_PEEK_IOV_MAX 16
+#define SIM_FNV_OFFSET 0xcbf29ce484222325ULL
+#define SIM_FNV_PRIME 0x100000001b3ULL
+/* Stream ids under the root seed: the world's own, then one per host. */
+#define SIM_STREAM_WORLD 1
+#define SIM_STREAM_HOST_BASE 0x100
+
+/* ------------------------------------------------------------------------------------
+ * Random streams
+ */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+void sim_rng_init(struct sim_rng *rng, uint64_t seed, uint64_t stream_id)
+{
+    /* Mixing the stream id through splitmix first keeps nearby (seed, stream) pairs
+     * from producing overlapping sequences. */
+    uint64_t s = stream_id;
+    uint64_t x = seed ^ splitmix64(&s);
+    for (int i = 0; i < 4; i++) {
+        rng->s[i] = splitmix64(&x);
+    }
+    /* xoshiro's one forbidden state; splitmix64 never yields four zeros in a row. */
+    mr_assert((rng->s[0] | rng->s[1] | rng->s[2] | rng->s[3]) != 0);
+}
+
+uint64_t sim_rng_next(struct sim_rng *rng)
+{
+    uint64_t *s = rng->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+uint64_t sim_rng_below(struct sim_rng *rng, uint64_t n)
+{
+    mr_assert(n > 0);
+    /* Rejection sampling: a plain modulo would favour small values. */
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+    uint64_t v;
+    do {
+        v = sim_rng_next(rng);
+    } while (v >= limit);
+    return v % n;
+}
+
+void sim_rng_bytes(struct sim_rng *rng, uint8_t *out, size_t len)
+{
+    mr_assert(out != NULL || len == 0);
+    while (len > 0) {
+        uint64_t v = sim_rng_next(rng);
+        size_t n = len < sizeof(v) ? len : sizeof(v);
+        for (size_t i = 0; i < n; i++) {
+            out[i] = (uint8_t)(v >> (8 * i));
+        }
+        out += n;
+        len -= n;
+    }
+}
+
+/* ------------------------------------------------------------------------------------
+ * Types
+ */
+
+enum sim_event_kind {
+    SIM_EV_TIMER = 1,
+    SIM_EV_FILE_DONE,
+    SIM_EV_ACCEPT,    /* a connect reaches the target host (ep = the accepting end) */
+    SIM_EV_CONNECTED, /* the connect result reaches the connecting end */
+    SIM_EV_FLUSH,     /* pull the endpoint's pending output into the peer's pipe */
+    SIM_EV_DELIVER,   /* hand arrived bytes (or the FIN) to the endpoint */
+    SIM_EV_CLOSE,     /* a requested close: final flush, FIN, on_closed */
+    SIM_EV_RESET,     /* the peer was gone when our bytes arrived */
+};
+
+struct sim_event {
+    uint64_t time_ns;
+    uint64_t seq; /* global insertion order; breaks time ties */
+    size_t heap_index;
+    enum sim_event_kind kind;
+    struct sim_host *host;   /* whose sink receives the input */
+    struct sim_endpoint *ep; /* stream events only */
+    uint64_t id;             /* timer id, file request id, or port (ACCEPT) */
+    int status;              /* CONNECTED, FILE_DONE */
+};
+
+enum sim_ep_state {
+    SIM_EP_CONNECTING = 1, /* connect in flight, or not yet accepted */
+    SIM_EP_OPEN,
+    SIM_EP_CLOSING, /* close requested; the CLOSE event is queued */
+    SIM_EP_DEAD,    /* its terminal input was delivered; the id is dead */
+};
+
+/* Bytes (or a FIN) travelling toward an endpoint. */
+struct sim_seg {
+    uint64_t arrive_ns;
+    size_t len;
+    size_t off; /* bytes already delivered */
+    bool fin;
+    uint8_t data[];
+};
+
+struct sim_endpoint {
+    struct sim_conn *conn;
+    struct sim_host *host; /* owner; for the accepting end, the connect target */
+    uint64_t id;           /* conn id; 0 until accepted */
+    enum sim_ep_state state;
+    uint16_t port;   /* local port */
+    bool opened;     /* was OPEN once, so a close flushes */
+    bool registered; /* in host->conns */
+    bool want_write; /* the sink has output we have not pulled yet */
+    bool read_enabled;
+    bool reset_queued;
+    struct sim_event *flush_ev;
+    struct sim_event *deliver_ev;
+    GQueue in;       /* struct sim_seg *, oldest first */
+    size_t in_bytes; /* data bytes in `in`: the used part of the window */
+    uint64_t in_last_arrive_ns;
+};
+
+struct sim_conn {
+    struct sim_endpoint end[2];
+    uint32_t events; /* queued events that point at an endpoint of this conn */
+    GList link;      /* in world->conns */
+};
+
+struct sim_listener {
+    struct sim_host *host;
+    uint64_t listener_id;
+    uint16_t port;
+};
+
+struct sim_host {
+    struct sim_world *world;
+    uint64_t id; /* 1-based creation index: the node id in panics and traces */
+    char *name;
+    struct mr_env env;
+    const struct mr_env_sink *sink; /* borrowed; NULL: inputs are dropped */
+    void (*check)(void *ctx);
+    void *check_ctx;
+    struct sim_rng rng;
+    GHashTable *timers; /* timer id -> struct sim_event *; lookup only */
+    GHashTable *conns;  /* conn id -> struct sim_endpoint *; lookup only */
+    GString *log;
+    uint64_t log_dropped;
+    uint64_t inputs_dropped;
+    uint16_t next_listen_port;
+    uint16_t next_ephemeral_port;
+};
+
+struct sim_client {
+    struct sim_world *world;
+    struct sim_host *host;
+    struct mr_env_sink sink;
+    uint64_t conn_id;
+    int connect_status;
+    bool connected;
+    bool closed;
+    GByteArray *received;
+    uint64_t received_total;
+    GByteArray *out; /* queued by send; out[out_off..] not yet pulled */
+    size_t out_off;
+};
+
+struct sim_world {
+    struct sim_world_opts opts;
+    uint64_t now_ns;
+    uint64_t seq_next;
+    uint64_t conn_id_next;
+    uint64_t trace_hash;
+    uint64_t events_dispatched;
+    struct sim_event **heap;
+    size_t heap_len;
+    size_t heap_cap;
+    struct sim_rng rng;
+    GPtrArray *hosts; /* struct sim_host *, creation order */
+    GHashTable *host_by_name;
+    GPtrArray *listeners; /* struct sim_listener *; scanned in order */
+    GPtrArray *clients;   /* struct sim_client * */
+    GQueue conns;         /* struct sim_conn *, live */
+    uint8_t *scratch;     /* chunk_bytes; coalesces segments for one on_bytes */
+};
+
+/* ------------------------------------------------------------------------------------
+ * Trace hash: FNV-1a over event headers, a word-wise FNV-style mix over payloads (the
+ * slow-consumer tests move hundreds of megabytes).
+ */
+
+static void fold_u64(struct sim_world *w, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        w->trace_hash ^= (uint8_t)(v >> (8 * i));
+        w->trace_hash *= SIM_FNV_PRIME;
+    }
+}
+
+static void fold_bytes(struct sim_world *w, const uint8_t *p, size_t len)
+{
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, sizeof(v));
+        w->trace_hash = (w->trace_hash ^ v) * SIM_FNV_PRIME;
+        w->trace_hash ^= w->trace_hash >> 29;
+    }
+    for (; i < len; i++) {
+        w->trace_hash = (w->trace_hash ^ p[i]) * SIM_FNV_PRIME;
+    }
+    fold_u64(w, len);
+}
+
+/* ------------------------------------------------------------------------------------
+ * Event queue: a binary min-heap on (time_ns, seq). Each event knows its index so a
+ * timer re-arm or a dead endpoint can remove it in O(log n).
+ */
+
+static bool event_before(const struct sim_event *a, const struct sim_event *b)
+{
+    if (a->time_ns != b->time_ns) {
+        return a->time_ns < b->time_ns;
+    }
+    return a->seq < b->seq;
+}
+
+static void heap_set(struct sim_world *w, size_t i, struct sim_event *ev)
+{
+    w->heap[i] = ev;
+    ev->heap_index = i;
+}
+
+static void heap_sift_up(struct sim_world *w, size_t i)
+{
+    struct sim_event *ev = w->heap[i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!event_before(ev, w->heap[parent])) {
+            break;
+        }
+        heap_set(w, i, w->heap[parent]);
+        i = parent;
+    }
+    heap_set(w, i, ev);
+}
+
+static void heap_sift_down(struct sim_world *w, size_t i)
+{
+    struct sim_event *ev = w->heap[i];
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= w->heap_len) {
+            break;
+        }
+        if (child + 1 < w->heap_len && event_before(w->heap[child + 1], w->heap[child])) {
+            child++;
+        }
+        if (!event_before(w->heap[child], ev)) {
+            break;
+        }
+        heap_set(w, i, w->heap[child]);
+        i = child;
+    }
+    heap_set(w, i, ev);
+}
+
+static void heap_push(struct sim_world *w, struct sim_event *ev)
+{
+    if (w->heap_len == w->heap_cap) {
+        w->heap_cap = w->heap_cap == 0 ? 64 : w->heap_cap * 2;
+        w->heap = g_renew(struct sim_event *, w->heap, w->heap_cap);
+    }
+    w->heap[w->heap_len] = ev;
+    ev->heap_index = w->heap_len;
+    w->heap_len++;
+    heap_sift_up(w, w->heap_len - 1);
+}
+
+static void heap_remove(struct sim_world *w, struct sim_event *ev)
+{
+    size_t i = ev->heap_index;
+    mr_assert(i < w->heap_len);
+    mr_assert(w->heap[i] == ev);
+    w->heap_len--;
+    if (i == w->heap_len) {
+        return;
+    }
+    struct sim_event *moved = w->heap[w->heap_len];
+    heap_set(w, i, moved);
+    /* The moved event may belong above or below its new slot. */
+    heap_sift_up(w, i);
+    heap_sift_down(w, moved->heap_index);
+}
+
+static struct sim_event *schedule(struct sim_world *w, enum sim_event_kind kind,
+                                  struct sim_host *host, uint64_t time_ns)
+{
+    mr_assert(host != NULL);
+    mr_assert(time_ns >= w->now_ns);
+    struct sim_event *ev = g_new0(struct sim_event, 1);
+    ev->time_ns = time_ns;
+    ev->seq = w->seq_next++;
+    ev->kind = kind;
+    ev->host = host;
+    heap_push(w, ev);
+    return ev;
+}
+
+static struct sim_event *schedule_ep(struct sim_world *w, enum sim_event_kind kind,
+                                     struct sim_endpoint *ep, uint64_t time_ns)
+{
+    struct sim_event *ev = schedule(w, kind, ep->host, time_ns);
+    ev->ep = ep;
+    ep->conn->events++;
+    return ev;
+}
+
+static void cancel(struct sim_world *w, struct sim_event *ev)
+{
+    heap_remove(w, ev);
+    if (ev->ep != NULL) {
+        mr_assert(ev->ep->conn->events > 0);
+        ev->ep->conn->events--;
+    }
+    g_free(ev);
+}
+
+/* ------------------------------------------------------------------------------------
+ * Streams
+ */
+
+static struct sim_endpoint *peer_of(struct sim_endpoint *ep)
+{
+    return &ep->conn->end[1 - (ep == &ep->conn->end[1])];
+}
+
+static struct sim_endpoint *host_endpoint(struct sim_host *h, uint64_t conn_id)
+{
+    return g_hash_table_lookup(h->conns, &conn_id);
+}
+
+static void ep_register(struct sim_endpoint *ep)
+{
+    mr_assert(!ep->registered);
+    mr_assert(ep->id != 0);
+    g_hash_table_insert(ep->host->conns, &ep->id, ep);
+    ep->registered = true;
+}
+
+static void seg_queue_clear(GQueue *q)
+{
+    struct sim_seg *seg;
+    while ((seg = g_queue_pop_head(q)) != NULL) {
+        g_free(seg);
+    }
+}
+
+/* Gives the endpoint its terminal state: no more inputs, its pipe is dropped, and its
+ * queued flush or delivery is cancelled. Its conn is reaped at the end of the step. */
+static void ep_kill(struct sim_world *w, struct sim_endpoint *ep)
+{
+    mr_assert(ep->state != SIM_EP_DEAD);
+    ep->state = SIM_EP_DEAD;
+    ep->want_write = false;
+    if (ep->flush_ev != NULL) {
+        cancel(w, ep->flush_ev);
+        ep->flush_ev = NULL;
+    }
+    if (ep->deliver_ev != NULL) {
+        cancel(w, ep->deliver_ev);
+        ep->deliver_ev = NULL;
+    }
+    seg_queue_clear(&ep->in);
+    ep->in_bytes = 0;
+    if (ep->registered) {
+        g_hash_table_remove(ep->host->conns, &ep->id);
+        ep->registered = false;
+    }
+}
+
+static void conn_try_reap(struct sim_world *w, struct sim_conn *conn)
+{
+    if (conn->events > 0 || conn->end[0].state != SIM_EP_DEAD ||
+        conn->end[1].state != SIM_EP_DEAD) {
+        return;
+    }
+    mr_assert(conn->end[0].in.length == 0);
+    mr_assert(conn->end[1].in.length == 0);
+    g_queue_unlink(&w->conns, &conn->link);
+    g_free(conn);
+}
+
+static void schedule_flush(struct sim_world *w, struct sim_endpoint *ep)
+{
+    if (ep->flush_ev == NULL && ep->state == SIM_EP_OPEN && ep->want_write) {
+        ep->flush_ev = schedule_ep(w, SIM_EV_FLUSH, ep, w->now_ns);
+    }
+}
+
+static void schedule_deliver(struct sim_world *w, struct sim_endpoint *ep)
+{
+    if (ep->deliver_ev != NULL || ep->in.length == 0 || ep->state == SIM_EP_DEAD) {
+        return;
+    }
+    /* Deliveries wait for the stream to be up on this side and for reading to be
+     * enabled; the CONNECTED/ACCEPT handlers and read_enable reschedule. A CLOSING
+     * endpoint still runs deliveries, which discard what arrives. */
+    if (ep->state == SIM_EP_CONNECTING) {
+        return;
+    }
+    if (ep->state == SIM_EP_OPEN && !ep->read_enabled) {
+        return;
+    }
+    const struct sim_seg *head = g_queue_peek_head(&ep->in);
+    uint64_t t = head->arrive_ns > w->now_ns ? head->arrive_ns : w->now_ns;
+    ep->deliver_ev = schedule_ep(w, SIM_EV_DELIVER, ep, t);
+}
+
+/* Appends a segment to the endpoint's pipe; it arrives one link delay from now, and
+ * never before the segment ahead of it (FIFO clamp, for when delays start to vary). */
+static void pipe_append(struct sim_world *w, struct sim_endpoint *to, const struct mr_iov *iov,
+                        size_t iov_n, size_t len, bool fin)
+{
+    mr_assert(to->state != SIM_EP_DEAD);
+    mr_assert(fin || len > 0);
+    struct sim_seg *seg = g_malloc(sizeof(*seg) + len);
+    uint64_t t = w->now_ns + w->opts.link_delay_ns;
+    seg->arrive_ns = t > to->in_last_arrive_ns ? t : to->in_last_arrive_ns;
+    to->in_last_arrive_ns = seg->arrive_ns;
+    seg->len = len;
+    seg->off = 0;
+    seg->fin = fin;
+    size_t copied = 0;
+    for (size_t i = 0; i < iov_n && copied < len; i++) {
+        size_t n = iov[i].len < len - copied ? iov[i].len : len - copied;
+        memcpy(seg->data + copied, iov[i].base, n);
+        copied += n;
+    }
+    mr_assert(copied == len);
+    g_queue_push_tail(&to->in, seg);
+    to->in_bytes += len;
+    schedule_deliver(w, to);
+}
+
+/* The peer is gone: what we sent meets a closed socket and a reset comes back one
+ * round trip later. */
+static void queue_reset(struct sim_world *w, struct sim_endpoint *ep)
+{
+    if (ep->reset_queued) {
+        return;
+    }
+    ep->reset_queued = true;
+    (void)schedule_ep(w, SIM_EV_RESET, ep, w->now_ns + 2 * w->opts.link_delay_ns);
+}
+
+/* Pulls the endpoint's pending output into the peer's pipe, at most the free window.
+ * want_write stays set while output is left behind, so a delivery that frees window
+ * flushes again. */
+static void flush_pull(struct sim_world *w, struct sim_endpoint *ep)
+{
+    const struct mr_env_sink *sink = ep->host->sink;
+    struct sim_endpoint *peer = peer_of(ep);
+    bool peer_gone = peer->state == SIM_EP_DEAD;
+    size_t pulled = 0;
+    for (;;) {
+        size_t space = w->opts.window_bytes - (peer_gone ? 0 : peer->in_bytes);
+        if (space == 0) {
+            break;
+        }
+        struct mr_iov iov[SIM_PEEK_IOV_MAX];
+        size_t n = sink->out_peek(sink->ctx, ep->id, iov, SIM_PEEK_IOV_MAX);
+        mr_assert(n <= SIM_PEEK_IOV_MAX);
+        if (n == 0) {
+            ep->want_write = false;
+            break;
+        }
+        size_t avail = 0;
+        for (size_t i = 0; i < n; i++) {
+            avail += iov[i].len;
+        }
+        mr_assert(avail > 0);
+        size_t take = avail < space ? avail : space;
+        if (!peer_gone) {
+            pipe_append(w, peer, iov, n, take, false);
+        }
+        sink->out_consume(sink->ctx, ep->id, take);
+        pulled += take;
+    }
+    if (peer_gone && pulled > 0) {
+        queue_reset(w, ep);
+    }
+    fold_u64(w, pulled);
+}
+
+static void on_flush(struct sim_world *w, struct sim_endpoint *ep)
+{
+    mr_assert(ep->flush_ev == NULL);
+    /* A CLOSING endpoint flushes in its CLOSE event; a dead one has nothing left. */
+    if (ep->state != SIM_EP_OPEN) {
+        return;
+    }
+    flush_pull(w, ep);
+}
+
+/* Drops arrived segments (an endpoint that asked to close reads nothing more). */
+static void discard_arrived(struct sim_world *w, struct sim_endpoint *ep)
+{
+    struct sim_seg *seg;
+    while ((seg = g_queue_peek_head(&ep->in)) != NULL && seg->arrive_ns <= w->now_ns) {
+        ep->in_bytes -= seg->len - seg->off;
+        g_free(g_queue_pop_head(&ep->in));
+    }
+}
+
+/* Gathers up to chunk_bytes of arrived data from the front of the pipe: a view into
+ * the head segment when it alone suffices, else a copy into the world's scratch. */
+static const uint8_t *gather_chunk(struct sim_world *w, struct sim_endpoint *ep, size_t *len)
+{
+    size_t chunk = w->opts.chunk_bytes;
+    GList *l = ep->in.head;
+    const struct sim_seg *seg = l->data;
+    size_t avail = seg->len - seg->off;
+    const struct sim_seg *next = l->next != NULL ? l->next->data : NULL;
+    bool mergeable = next != NULL && !next->fin && next->arrive_ns <= w->now_ns;
+    if (avail >= chunk || !mergeable) {
+        *len = avail < chunk ? avail : chunk;
+        return seg->data + seg->off;
+    }
+    size_t n = 0;
+    for (; l != NULL && n < chunk; l = l->next) {
+        seg = l->data;
+        if (seg->fin || seg->arrive_ns > w->now_ns) {
+            break;
+        }
+        size_t take = seg->len - seg->off < chunk - n ? seg->len - seg->off : chunk - n;
+        memcpy(w->scratch + n, seg->data + seg->off, take);
+        n += take;
+    }
+    *len = n;
+    return w->scratch;
+}
+
+static void pipe_consume(struct sim_endpoint *ep, size_t n)
+{
+    mr_assert(n <= ep->in_bytes);
+    ep->in_bytes -= n;
+    while (n > 0) {
+        struct sim_seg *seg = g_queue_peek_head(&ep->in);
+        mr_assert(seg != NULL && !seg->fin);
+        size_t take = seg->len - seg->off < n ? seg->len - seg->off : n;
+        seg->off += take;
+        n -= take;
+        if (seg->off == seg->len) {
+            g_free(g_queue_pop_head(&ep->in));
+        }
+    }
+}
+
+static void on_deliver(struct sim_world *w, struct sim_endpoint *ep)
+{
+    mr_assert(ep->deliver_ev == NULL);
+    mr_assert(ep->state != SIM_EP_DEAD);
+    struct sim_endpoint *peer = peer_of(ep);
+    const struct sim_seg *head = g_queue_peek_head(&ep->in);
+    if (head == NULL || head->arrive_ns > w->now_ns) {
+        schedule_deliver(w, ep);
+        return;
+    }
+    /* Like a socket nobody reads, a paused endpoint sees neither bytes nor the FIN
+     * behind them until it resumes. */
+    if (ep->state == SIM_EP_CLOSING) {
+        discard_arrived(w, ep);
+    } else if (ep->state != SIM_EP_OPEN || !ep->read_enabled) {
+        return;
+    } else if (head->fin) {
+        g_free(g_queue_pop_head(&ep->in));
+        ep->host->sink->on_closed(ep->host->sink->ctx, ep->id);
+        ep_kill(w, ep);
+        return;
+    } else {
+        size_t n;
+        const uint8_t *p = gather_chunk(w, ep, &n);
+        mr_assert(n > 0);
+        fold_bytes(w, p, n);
+        /* The sink may ask to close or pause here; both only set flags and queue
+         * events, so the segments behind p stay put until pipe_consume. */
+        ep->host->sink->on_bytes(ep->host->sink->ctx, ep->id, p, n);
+        pipe_consume(ep, n);
+    }
+    /* Window freed: a sender held back by it pulls again. */
+    if (peer->state == SIM_EP_OPEN) {
+        schedule_flush(w, peer);
+    }
+    schedule_deliver(w, ep);
+}
+
+static void on_close(struct sim_world *w, struct sim_endpoint *ep)
+{
+    mr_assert(ep->state == SIM_EP_CLOSING);
+    struct sim_endpoint *peer = peer_of(ep);
+    /* Best effort, as a kernel send buffer: what fits in the peer's window goes out
+     * ahead of the FIN, the rest of the pending output is lost. */
+    if (ep->opened && peer->state != SIM_EP_DEAD) {
+        flush_pull(w, ep);
+    }
+    if (peer->state != SIM_EP_DEAD) {
+        pipe_append(w, peer, NULL, 0, 0, true);
+    }
+    ep->host->sink->on_closed(ep->host->sink->ctx, ep->id);
+    ep_kill(w, ep);
+}
+
+static void on_reset(struct sim_world *w, struct sim_endpoint *ep)
+{
+    ep->reset_queued = false;
+    /* A CLOSING endpoint gets its on_closed from its CLOSE event. */
+    if (ep->state != SIM_EP_OPEN) {
+        return;
+    }
+    ep->host->sink->on_closed(ep->host->sink->ctx, ep->id);
+    ep_kill(w, ep);
+}
+
+static struct sim_listener *listener_find(struct sim_world *w, const struct sim_host *h,
+                                          uint16_t port)
+{
+    for (guint i = 0; i < w->listeners->len; i++) {
+        struct sim_listener *l = g_ptr_array_index(w->listeners, i);
+        if (l->host == h && l->port == port) {
+            return l;
+        }
+    }
+    return NULL;
+}
+
+static void on_accept_event(struct sim_world *w, struct sim_endpoint *ep, uint16_t port)
+{
+    mr_assert(ep == &ep->conn->end[1]);
+    mr_assert(ep->state == SIM_EP_CONNECTING);
+    struct sim_endpoint *connector = &ep->conn->end[0];
+    struct sim_listener *l = listener_find(w, ep->host, port);
+    uint64_t back_ns = w->now_ns + w->opts.link_delay_ns;
+    /* Nobody listening, or the listening server is gone: refused. */
+    if (l == NULL || ep->host->sink == NULL) {
+        ep_kill(w, ep);
+        struct sim_event *ev = schedule_ep(w, SIM_EV_CONNECTED, connector, back_ns);
+        ev->status = MR_E_REFUSED;
+        return;
+    }
+    ep->id = w->conn_id_next++;
+    ep->port = port;
+    ep->state = SIM_EP_OPEN;
+    ep->opened = true;
+    ep_register(ep);
+    /* Queued before on_accept so the connector learns it is connected before any
+     * byte the acceptor writes in on_accept reaches it. */
+    (void)schedule_ep(w, SIM_EV_CONNECTED, connector, back_ns);
+    fold_u64(w, ep->id);
+    ep->host->sink->on_accept(ep->host->sink->ctx, l->listener_id, ep->id, connector->host->name,
+                              connector->port);
+    schedule_deliver(w, ep);
+}
+
+static void on_connected_event(struct sim_world *w, struct sim_endpoint *ep, int status)
+{
+    mr_assert(ep == &ep->conn->end[0]);
+    /* Closed before the answer came: its CLOSE event gave the terminal input. */
+    if (ep->state != SIM_EP_CONNECTING) {
+        return;
+    }
+    const struct mr_env_sink *sink = ep->host->sink;
+    if (status != 0) {
+        sink->on_connected(sink->ctx, ep->id, status);
+        ep_kill(w, ep);
+        return;
+    }
+    ep->state = SIM_EP_OPEN;
+    ep->opened = true;
+    sink->on_connected(sink->ctx, ep->id, 0);
+    schedule_flush(w, ep);
+    schedule_deliver(w, ep);
+}
+
+/* ------------------------------------------------------------------------------------
+ * The env functions of a host
+ */
+
+static uint64_t env_now_ns(void *ctx)
+{
+    struct sim_host *h = ctx;
+    return h->world->now_ns;
+}
+
+static int64_t env_wall_ns(void *ctx)
+{
+    struct sim_host *h = ctx;
+    return SIM_WALL_EPOCH_NS + (int64_t)h->world->now_ns;
+}
+
+static void env_random(void *ctx, uint8_t *out, size_t len)
+{
+    struct sim_host *h = ctx;
+    sim_rng_bytes(&h->rng, out, len);
+}
+
+static const char *level_name(enum mr_log_level level)
+{
+    switch (level) {
+    case MR_LOG_ERROR:
+        return "ERR";
+    case MR_LOG_WARN:
+        return "WRN";
+    case MR_LOG_INFO:
+        return "INF";
+    case MR_LOG_DEBUG:
+        return "DBG";
+    case MR_LOG_TRACE:
+        return "TRC";
+    }
+    return "???";
+}
+
+static void env_log(void *ctx, enum mr_log_level level, const char *module, const char *msg)
+{
+    struct sim_host *h = ctx;
+    struct sim_world *w = h->world;
+    mr_assert(module != NULL);
+    mr_assert(msg != NULL);
+    /* Every call is folded, kept or not, so the hash does not depend on the level. */
+    fold_u64(w, h->id);
+    fold_u64(w, (uint64_t)level);
+    fold_bytes(w, (const uint8_t *)module, strlen(module));
+    fold_bytes(w, (const uint8_t *)msg, strlen(msg));
+    if (level > w->opts.log_level) {
+        return;
+    }
+    GString *line = g_string_new(NULL);
+    g_string_printf(
+        line, "%llu.%09llu %s %s %s: %s\n", (unsigned long long)(w->now_ns / 1000000000ULL),
+        (unsigned long long)(w->now_ns % 1000000000ULL), h->name, level_name(level), module, msg);
+    if (w->opts.verbose) {
+        fputs(line->str, stderr);
+    }
+    if (h->log->len + line->len <= SIM_HOST_LOG_MAX_BYTES) {
+        g_string_append_len(h->log, line->str, (gssize)line->len);
+    } else {
+        h->log_dropped++;
+    }
+    g_string_free(line, TRUE);
+}
+
+static int env_timer_arm(void *ctx, uint64_t timer_id, uint64_t deadline_ns)
+{
+    struct sim_host *h = ctx;
+    struct sim_world *w = h->world;
+    struct sim_event *old = g_hash_table_lookup(h->timers, &timer_id);
+    if (old != NULL) {
+        g_hash_table_remove(h->timers, &timer_id);
+        cancel(w, old);
+    }
+    /* A deadline in the past fires at once, but still as a later event. */
+    uint64_t t = deadline_ns > w->now_ns ? deadline_ns : w->now_ns;
+    struct sim_event *ev = schedule(w, SIM_EV_TIMER, h, t);
+    ev->id = timer_id;
+    g_hash_table_insert(h->timers, &ev->id, ev);
+    return 0;
+}
+
+static void env_timer_cancel(void *ctx, uint64_t timer_id)
+{
+    struct sim_host *h = ctx;
+    struct sim_event *ev = g_hash_table_lookup(h->timers, &timer_id);
+    if (ev == NULL) {
+        return;
+    }
+    g_hash_table_remove(h->timers, &timer_id);
+    cancel(h->world, ev);
+}
+
+static int env_listen(void *ctx, uint64_t listener_id, const char *host, uint16_t port,
+                      uint16_t *bound_port)
+{
+    struct sim_host *h = ctx;
+    struct sim_world *w = h->world;
+    mr_assert(bound_port != NULL);
+    /* The bind address does not matter: a simulated host has one address, its name. */
+    (void)host;
+    if (port == 0) {
+        for (uint32_t tries = 0; tries < 65536 - SIM_LISTEN_PORT_FIRST; tries++) {
+            uint16_t p = h->next_listen_port;
+            h->next_listen_port = p == 65535 ? SIM_LISTEN_PORT_FIRST : (uint16_t)(p + 1);
+            if (listener_find(w, h, p) == NULL) {
+                port = p;
+                break;
+            }
+        }
+        if (port == 0) {
+            return MR_E_ADDR_IN_USE;
+        }
+    } else if (listener_find(w, h, port) != NULL) {
+        return MR_E_ADDR_IN_USE;
+    }
+    struct sim_listener *l = g_new0(struct sim_listener, 1);
+    l->host = h;
+    l->listener_id = listener_id;
+    l->port = port;
+    g_ptr_array_add(w->listeners, l);
+    *bound_port = port;
+    return 0;
+}
+
+static void env_unlisten(void *ctx, uint64_t listener_id)
+{
+    struct sim_host *h = ctx;
+    GPtrArray *ls = h->world->listeners;
+    for (guint i = 0; i < ls->len; i++) {
+        struct sim_listener *l = g_ptr_array_index(ls, i);
+        if (l->host == h && l->listener_id == listener_id) {
+            /* Keeps the others in creation order. */
+            g_ptr_array_remove_index(ls, i);
+            g_free(l);
+            return;
+        }
+    }
+}
+
+static int env_connect(void *ctx, const char *host, uint16_t port, uint64_t *conn_id)
+{
+    struct sim_host *h = ctx;
+    struct sim_world *w = h->world;
+    mr_assert(host != NULL);
+    mr_assert(conn_id != NULL);
+    struct sim_conn *conn = g_new0(struct sim_conn, 1);
+    conn->link.data = conn;
+    g_queue_push_tail_link(&w->conns, &conn->link);
+    for (int i = 0; i < 2; i++) {
+        conn->end[i].conn = conn;
+        conn->end[i].state = SIM_EP_CONNECTING;
+        conn->end[i].read_enabled = true;
+        g_queue_init(&conn->end[i].in);
+    }
+    struct sim_endpoint *c = &conn->end[0];
+    struct sim_endpoint *s = &conn->end[1];
+    c->host = h;
+    c->id = w->conn_id_next++;
+    c->port = h->next_ephemeral_port;
+    h->next_ephemeral_port = c->port == 65535 ? SIM_EPHEMERAL_PORT_FIRST : (uint16_t)(c->port + 1);
+    ep_register(c);
+    *conn_id = c->id;
+    struct sim_host *target = g_hash_table_lookup(w->host_by_name, host);
+    if (target == NULL) {
+        s->state = SIM_EP_DEAD;
+        struct sim_event *ev = schedule_ep(w, SIM_EV_CONNECTED, c, w->now_ns);
+        ev->status = MR_E_ADDR;
+        return 0;
+    }
+    s->host = target;
+    struct sim_event *ev = schedule_ep(w, SIM_EV_ACCEPT, s, w->now_ns + w->opts.link_delay_ns);
+    ev->id = port;
+    return 0;
+}
+
+static void env_stream_want_write(void *ctx, uint64_t conn_id)
+{
+    struct sim_host *h = ctx;
+    struct sim_endpoint *ep = host_endpoint(h, conn_id);
+    if (ep == NULL) {
+        return;
+    }
+    ep->want_write = true;
+    schedule_flush(h->world, ep);
+}
+
+static void env_stream_close(void *ctx, uint64_t conn_id)
+{
+    struct sim_host *h = ctx;
+    struct sim_endpoint *ep = host_endpoint(h, conn_id);
+    if (ep == NULL || ep->state == SIM_EP_CLOSING) {
+        return;
+    }
+    mr_assert(ep->state == SIM_EP_OPEN || ep->state == SIM_EP_CONNECTING);
+    ep->state = SIM_EP_CLOSING;
+    /* The CLOSE event pulls the final output itself. */
+    if (ep->flush_ev != NULL) {
+        cancel(h->world, ep->flush_ev);
+        ep->flush_ev = NULL;
+    }
+    (void)schedule_ep(h->world, SIM_EV_CLOSE, ep, h->world->now_ns);
+    schedule_deliver(h->world, ep);
+}
+
+static void env_stream_read_enable(void *ctx, uint64_t conn_id, int enable)
+{
+    struct sim_host *h = ctx;
+    struct sim_endpoint *ep = host_endpoint(h, conn_id);
+    if (ep == NULL) {
+        return;
+    }
+    ep->read_enabled = enable != 0;
+    schedule_deliver(h->world, ep);
+}
+
+/* Files arrive in a later issue; until then every request completes, later, with
+ * MR_E_UNSUPPORTED. */
+static void file_unsupported(void *ctx, uint64_t req_id)
+{
+    struct sim_host *h = ctx;
+    struct sim_event *ev = schedule(h->world, SIM_EV_FILE_DONE, h, h->world->now_ns);
+    ev->id = req_id;
+    ev->status = MR_E_UNSUPPORTED;
+}
+
+static void env_file_open(void *ctx, uint64_t req_id, const char *path, int flags)
+{
+    file_unsupported(ctx, req_id);
+}
+
+static void env_file_write(void *ctx, uint64_t req_id, int64_t file, uint64_t offset,
+                           const uint8_t *buf, size_t len)
+{
+    file_unsupported(ctx, req_id);
+}
+
+static void env_file_read(void *ctx, uint64_t req_id, int64_t file, uint64_t offset, size_t len)
+{
+    file_unsupported(ctx, req_id);
+}
+
+static void env_file_sync(void *ctx, uint64_t req_id, int64_t file)
+{
+    file_unsupported(ctx, req_id);
+}
+
+static void env_file_close(void *ctx, uint64_t req_id, int64_t file)
+{
+    file_unsupported(ctx, req_id);
+}
+
+static void env_file_rename(void *ctx, uint64_t req_id, const char *from, const char *to)
+{
+    file_unsupported(ctx, req_id);
+}
+
+static void env_file_remove(void *ctx, uint64_t req_id, const char *path)
+{
+    file_unsupported(ctx, req_id);
+}
+
+static void env_file_list(void *ctx, uint64_t req_id, const char *dir)
+{
+    file_unsupported(ctx, req_id);
+}
+
+/* ------------------------------------------------------------------------------------
+ * World
+ */
+
+void sim_world_opts_default(struct sim_world_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->seed = 1;
+    o->link_delay_ns = SIM_LINK_DELAY_DEFAULT_NS;
+    o->window_bytes = SIM_WINDOW_DEFAULT_BYTES;
+    o->chunk_bytes = SIM_CHUNK_DEFAULT_BYTES;
+    o->log_level = MR_LOG_INFO;
+    o->verbose = false;
+}
+
+struct sim_world *sim_world_create(const struct sim_world_opts *opts)
+{
+    mr_assert(opts->window_bytes > 0);
+    mr_assert(opts->chunk_bytes > 0);
+    struct sim_world *w = g_new0(struct sim_world, 1);
+    w->opts = *opts;
+    w->seq_next = 1;
+    w->conn_id_next = 1;
+    w->trace_hash = SIM_FNV_OFFSET;
+    fold_u64(w, opts->seed);
+    sim_rng_init(&w->rng, opts->seed, SIM_STREAM_WORLD);
+    /* STYLE 7.7: jansson's hash seed comes from the run seed, not the OS. Jansson keeps
+     * the first seed of the process, so later worlds share it; object key order is
+     * insertion order either way, and it must be nonzero or jansson reads /dev/urandom. */
+    uint64_t json_seed = opts->seed;
+    json_object_seed((size_t)(splitmix64(&json_seed) | 1));
+    w->hosts = g_ptr_array_new();
+    w->host_by_name = g_hash_table_new(g_str_hash, g_str_equal);
+    w->listeners = g_ptr_array_new();
+    w->clients = g_ptr_array_new();
+    g_queue_init(&w->conns);
+    w->scratch = g_malloc(opts->chunk_bytes);
+    return w;
+}
+
+static void client_free(struct sim_client *c)
+{
+    g_byte_array_unref(c->received);
+    g_byte_array_unref(c->out);
+    g_free(c);
+}
+
+static void host_free(struct sim_host *h)
+{
+    g_hash_table_destroy(h->timers);
+    g_hash_table_destroy(h->conns);
+    g_string_free(h->log, TRUE);
+    g_free(h->name);
+    g_free(h);
+}
+
+void sim_world_destroy(struct sim_world *w)
+{
+    for (size_t i = 0; i < w->heap_len; i++) {
+        g_free(w->heap[i]);
+    }
+    g_free(w->heap);
+    GList *l;
+    while ((l = g_queue_pop_head_link(&w->conns)) != NULL) {
+        struct sim_conn *conn = l->data;
+        seg_queue_clear(&conn->end[0].in);
+        seg_queue_clear(&conn->end[1].in);
+        g_free(conn);
+    }
+    for (guint i = 0; i < w->listeners->len; i++) {
+        g_free(g_ptr_array_index(w->listeners, i));
+    }
+    g_ptr_array_free(w->listeners, TRUE);
+    for (guint i = 0; i < w->clients->len; i++) {
+        client_free(g_ptr_array_index(w->clients, i));
+    }
+    g_ptr_array_free(w->clients, TRUE);
+    g_hash_table_destroy(w->host_by_name);
+    for (guint i = 0; i < w->hosts->len; i++) {
+        host_free(g_ptr_array_index(w->hosts, i));
+    }
+    g_ptr_array_free(w->hosts, TRUE);
+    g_free(w->scratch);
+    g_free(w);
+}
+
+uint64_t sim_world_now_ns(const struct sim_world *w)
+{
+    return w->now_ns;
+}
+
+uint64_t sim_world_seed(const struct sim_world *w)
+{
+    return w->opts.seed;
+}
+
+uint64_t sim_world_trace_hash(const struct sim_world *w)
+{
+    return w->trace_hash;
+}
+
+uint64_t sim_world_events_dispatched(const struct sim_world *w)
+{
+    return w->events_dispatched;
+}
+
+size_t sim_world_events_queued(const struct sim_world *w)
+{
+    return w->heap_len;
+}
+
+struct sim_rng *sim_world_rng(struct sim_world *w)
+{
+    return &w->rng;
+}
+
+static void dispatch(struct sim_world *w, struct sim_event *ev)
+{
+    const struct mr_env_sink *sink = ev->host->sink;
+    switch (ev->kind) {
+    case SIM_EV_TIMER:
+        g_hash_table_remove(ev->host->timers, &ev->id);
+        sink->on_timer(sink->ctx, ev->id);
+        break;
+    case SIM_EV_FILE_DONE:
+        sink->on_file_done(sink->ctx, ev->id, ev->status, NULL, 0);
+        break;
+    case SIM_EV_ACCEPT:
+        on_accept_event(w, ev->ep, (uint16_t)ev->id);
+        break;
+    case SIM_EV_CONNECTED:
+        on_connected_event(w, ev->ep, ev->status);
+        break;
+    case SIM_EV_FLUSH:
+        ev->ep->flush_ev = NULL;
+        on_flush(w, ev->ep);
+        break;
+    case SIM_EV_DELIVER:
+        ev->ep->deliver_ev = NULL;
+        on_deliver(w, ev->ep);
+        break;
+    case SIM_EV_CLOSE:
+        on_close(w, ev->ep);
+        break;
+    case SIM_EV_RESET:
+        on_reset(w, ev->ep);
+        break;
+    }
+}
+
+/* An input for a host without a sink (its server is gone) is dropped; the slots that
+ * point at the event are cleared so the endpoint does not wait on it forever. */
+static void drop_input(struct sim_event *ev)
+{
+    ev->host->inputs_dropped++;
+    if (ev->kind == SIM_EV_TIMER) {
+        g_hash_table_remove(ev->host->timers, &ev->id);
+    } else if (ev->kind == SIM_EV_FLUSH) {
+        ev->ep->flush_ev = NULL;
+    } else if (ev->kind == SIM_EV_DELIVER) {
+        ev->ep->deliver_ev = NULL;
+    }
+}
+
+bool sim_world_step(struct sim_world *w)
+{
+    if (w->heap_len == 0) {
+        return false;
+    }
+    struct sim_event *ev = w->heap[0];
+    heap_remove(w, ev);
+    mr_assert(ev->time_ns >= w->now_ns);
+    w->now_ns = ev->time_ns;
+    w->events_dispatched++;
+    struct sim_host *host = ev->host;
+    mr_panic_context(host->id, w->opts.seed);
+    fold_u64(w, ev->time_ns);
+    fold_u64(w, (uint64_t)ev->kind);
+    fold_u64(w, host->id);
+    fold_u64(w, ev->ep != NULL ? ev->ep->id : 0);
+    fold_u64(w, ev->id);
+    fold_u64(w, (uint64_t)(int64_t)ev->status);
+    /* An ACCEPT runs without a sink: it answers the connector with a refusal. */
+    if (host->sink != NULL || ev->kind == SIM_EV_ACCEPT) {
+        dispatch(w, ev);
+    } else {
+        drop_input(ev);
+    }
+    struct sim_conn *conn = ev->ep != NULL ? ev->ep->conn : NULL;
+    g_free(ev);
+    if (conn != NULL) {
+        mr_assert(conn->events > 0);
+        conn->events--;
+        conn_try_reap(w, conn);
+    }
+    if (host->sink != NULL && host->check != NULL) {
+        host->check(host->check_ctx);
+    }
+    return true;
+}
+
+void sim_world_run_until(struct sim_world *w, uint64_t t_ns)
+{
+    while (w->heap_len > 0 && w->heap[0]->time_ns <= t_ns) {
+        (void)sim_world_step(w);
+    }
+    if (t_ns > w->now_ns) {
+        w->now_ns = t_ns;
+    }
+}
+
+bool sim_world_run_until_pred(struct sim_world *w, sim_pred_fn pred, void *ctx,
+                              uint64_t deadline_ns)
+{
+    mr_assert(pred != NULL);
+    for (;;) {
+        if (pred(ctx)) {
+            return true;
+        }
+        if (w->heap_len == 0 || w->heap[0]->time_ns > deadline_ns) {
+            break;
+        }
+        (void)sim_world_step(w);
+    }
+    if (deadline_ns > w->now_ns) {
+        w->now_ns = deadline_ns;
+    }
+    return pred(ctx);
+}
+
+void sim_world_check(const struct sim_world *w)
+{
+    mr_assert(w->heap_len <= w->heap_cap);
+    for (size_t i = 0; i < w->heap_len; i++) {
+        const struct sim_event *ev = w->heap[i];
+        mr_assert(ev->heap_index == i);
+        mr_assert(ev->time_ns >= w->now_ns);
+        mr_assert(ev->seq < w->seq_next);
+        if (i > 0) {
+            mr_assert(!event_before(ev, w->heap[(i - 1) / 2]));
+        }
+    }
+    for (const GList *l = w->conns.head; l != NULL; l = l->next) {
+        const struct sim_conn *conn = l->data;
+        for (int i = 0; i < 2; i++) {
+            const struct sim_endpoint *ep = &conn->end[i];
+            mr_assert(ep->in_bytes <= w->opts.window_bytes);
+            if (ep->state == SIM_EP_DEAD) {
+                mr_assert(ep->in.length == 0);
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------
+ * Hosts
+ */
+
+struct sim_host *sim_host_create(struct sim_world *w, const char *name)
+{
+    mr_assert(name != NULL && name[0] != '\0');
+    mr_assert(g_hash_table_lookup(w->host_by_name, name) == NULL);
+    struct sim_host *h = g_new0(struct sim_host, 1);
+    h->world = w;
+    h->id = (uint64_t)w->hosts->len + 1;
+    h->name = g_strdup(name);
+    sim_rng_init(&h->rng, w->opts.seed, SIM_STREAM_HOST_BASE + h->id);
+    h->timers = g_hash_table_new(g_int64_hash, g_int64_equal);
+    h->conns = g_hash_table_new(g_int64_hash, g_int64_equal);
+    h->log = g_string_new(NULL);
+    h->next_listen_port = SIM_LISTEN_PORT_FIRST;
+    h->next_ephemeral_port = SIM_EPHEMERAL_PORT_FIRST;
+    h->env = (struct mr_env){
+        .ctx = h,
+        .now_ns = env_now_ns,
+        .wall_ns = env_wall_ns,
+        .random = env_random,
+        .log = env_log,
+        .timer_arm = env_timer_arm,
+        .timer_cancel = env_timer_cancel,
+        .listen = env_listen,
+        .unlisten = env_unlisten,
+        .connect = env_connect,
+        .stream_want_write = env_stream_want_write,
+        .stream_close = env_stream_close,
+        .stream_read_enable = env_stream_read_enable,
+        .file_open = env_file_open,
+        .file_write = env_file_write,
+        .file_read = env_file_read,
+        .file_sync = env_file_sync,
+        .file_close = env_file_close,
+        .file_rename = env_file_rename,
+        .file_remove = env_file_remove,
+        .file_list = env_file_list,
+    };
+    g_ptr_array_add(w->hosts, h);
+    g_hash_table_insert(w->host_by_name, h->name, h);
+    return h;
+}
+
+struct sim_host *sim_world_host(struct sim_world *w, const char *name)
+{
+    return g_hash_table_lookup(w->host_by_name, name);
+}
+
+const char *sim_host_name(const struct sim_host *h)
+{
+    return h->name;
+}
+
+const struct mr_env *sim_host_env(struct sim_host *h)
+{
+    return &h->env;
+}
+
+/* Timers are cancelled in their heap order, not the hash table's, so the removal
+ * sequence (and any later heap layout) is the same in every run. */
+static void host_cancel_timers(struct sim_host *h)
+{
+    struct sim_world *w = h->world;
+    size_t i = 0;
+    while (i < w->heap_len) {
+        struct sim_event *ev = w->heap[i];
+        if (ev->host == h && ev->kind == SIM_EV_TIMER) {
+            g_hash_table_remove(h->timers, &ev->id);
+            cancel(w, ev);
+            i = 0; /* the heap was reshaped; rescan (rare, small) */
+        } else {
+            i++;
+        }
+    }
+    mr_assert(g_hash_table_size(h->timers) == 0);
+}
+
+void sim_host_set_sink(struct sim_host *h, const struct mr_env_sink *sink)
+{
+    if (sink == NULL) {
+        host_cancel_timers(h);
+    }
+    h->sink = sink;
+}
+
+void sim_host_set_check(struct sim_host *h, void (*check)(void *ctx), void *ctx)
+{
+    h->check = check;
+    h->check_ctx = ctx;
+}
+
+const char *sim_host_log(const struct sim_host *h, size_t *len)
+{
+    if (len != NULL) {
+        *len = h->log->len;
+    }
+    return h->log->str;
+}
+
+void sim_host_log_clear(struct sim_host *h)
+{
+    g_string_truncate(h->log, 0);
+}
+
+uint64_t sim_host_inputs_dropped(const struct sim_host *h)
+{
+    return h->inputs_dropped;
+}
+
+/* ------------------------------------------------------------------------------------
+ * Scripted clients: a sink on a host of their own.
+ */
+
+static void client_on_accept(void *ctx, uint64_t listener_id, uint64_t conn_id,
+                             const char *peer_host, uint16_t peer_port)
+{
+    mr_assert(!"a scripted client does not listen");
+}
+
+static void client_on_connected(void *ctx, uint64_t conn_id, int status)
+{
+    struct sim_client *c = ctx;
+    mr_assert(conn_id == c->conn_id);
+    c->connect_status = status;
+    c->connected = status == 0;
+    c->closed = status != 0;
+}
+
+static void client_on_bytes(void *ctx, uint64_t conn_id, const uint8_t *buf, size_t len)
+{
+    struct sim_client *c = ctx;
+    mr_assert(conn_id == c->conn_id);
+    mr_assert(c->connected);
+    g_byte_array_append(c->received, buf, (guint)len);
+    c->received_total += len;
+}
+
+static void client_on_closed(void *ctx, uint64_t conn_id)
+{
+    struct sim_client *c = ctx;
+    mr_assert(conn_id == c->conn_id);
+    mr_assert(!c->closed);
+    c->closed = true;
+}
+
+static void client_on_timer(void *ctx, uint64_t timer_id)
+{
+    mr_assert(!"a scripted client arms no timers");
+}
+
+static void client_on_file_done(void *ctx, uint64_t req_id, int64_t result, const uint8_t *data,
+                                size_t len)
+{
+    mr_assert(!"a scripted client opens no files");
+}
+
+static size_t client_out_peek(void *ctx, uint64_t conn_id, struct mr_iov *iov, size_t iov_max)
+{
+    struct sim_client *c = ctx;
+    mr_assert(conn_id == c->conn_id);
+    mr_assert(iov_max > 0);
+    if (c->out_off == c->out->len) {
+        return 0;
+    }
+    iov[0].base = c->out->data + c->out_off;
+    iov[0].len = c->out->len - c->out_off;
+    return 1;
+}
+
+static void client_out_consume(void *ctx, uint64_t conn_id, size_t n)
+{
+    struct sim_client *c = ctx;
+    mr_assert(conn_id == c->conn_id);
+    mr_assert(n <= c->out->len - c->out_off);
+    c->out_off += n;
+    if (c->out_off == c->out->len) {
+        g_byte_array_set_size(c->out, 0);
+        c->out_off = 0;
+    }
+}
+
+struct sim_client *sim_client_create(struct sim_world *w, const char *name, const char *host,
+                                     uint16_t port)
+{
+    struct sim_client *c = g_new0(struct sim_client, 1);
+    c->world = w;
+    c->host = sim_host_create(w, name);
+    c->received = g_byte_array_new();
+    c->out = g_byte_array_new();
+    c->sink = (struct mr_env_sink){
+        .ctx = c,
+        .on_accept = client_on_accept,
+        .on_connected = client_on_connected,
+        .on_bytes = client_on_bytes,
+        .on_closed = client_on_closed,
+        .on_timer = client_on_timer,
+        .on_file_done = client_on_file_done,
+        .out_peek = client_out_peek,
+        .out_consume = client_out_consume,
+    };
+    sim_host_set_sink(c->host, &c->sink);
+    g_ptr_array_add(w->clients, c);
+    int rc = c->host->env.connect(c->host, host, port, &c->conn_id);
+    mr_assert(rc == 0);
+    return c;
+}
+
+struct sim_host *sim_client_host(struct sim_client *c)
+{
+    return c->host;
+}
+
+int sim_client_send(struct sim_client *c, const void *buf, size_t len)
+{
+    if (c->closed) {
+        return MR_E_CLOSED;
+    }
+    g_byte_array_append(c->out, buf, (guint)len);
+    c->host->env.stream_want_write(c->host, c->conn_id);
+    return 0;
+}
+
+int sim_client_send_str(struct sim_client *c, const char *s)
+{
+    return sim_client_send(c, s, strlen(s));
+}
+
+size_t sim_client_out_pending(const struct sim_client *c)
+{
+    return c->out->len - c->out_off;
+}
+
+const uint8_t *sim_client_received(const struct sim_client *c, size_t *len)
+{
+    *len = c->received->len;
+    return c->received->data;
+}
+
+void sim_client_clear(struct sim_client *c)
+{
+    g_byte_array_set_size(c->received, 0);
+}
+
+uint64_t sim_client_received_total(const struct sim_client *c)
+{
+    return c->received_total;
+}
+
+struct wait_for {
+    struct sim_client *c;
+    const char *needle;
+    size_t needle_len;
+    size_t searched; /* received bytes already known not to start a match */
+};
+
+static bool wait_for_pred(void *ctx)
+{
+    struct wait_for *wf = ctx;
+    GByteArray *r = wf->c->received;
+    if (wf->searched > r->len) {
+        wf->searched = 0; /* cleared meanwhile */
+    }
+    if (r->len < wf->needle_len) {
+        return false;
+    }
+    if (memmem(r->data + wf->searched, r->len - wf->searched, wf->needle, wf->needle_len) != NULL) {
+        return true;
+    }
+    wf->searched = r->len - wf->needle_len + 1;
+    return false;
+}
+
+bool sim_client_wait_for(struct sim_client *c, const char *needle, uint64_t deadline_ns)
+{
+    mr_assert(needle != NULL && needle[0] != '\0');
+    struct wait_for wf = {.c = c, .needle = needle, .needle_len = strlen(needle)};
+    return sim_world_run_until_pred(c->world, wait_for_pred, &wf, deadline_ns);
+}
+
+static bool closed_pred(void *ctx)
+{
+    const struct sim_client *c = ctx;
+    return c->closed;
+}
+
+bool sim_client_wait_closed(struct sim_client *c, uint64_t deadline_ns)
+{
+    return sim_world_run_until_pred(c->world, closed_pred, c, deadline_ns);
+}
+
+void sim_client_read_enable(struct sim_client *c, bool enable)
+{
+    c->host->env.stream_read_enable(c->host, c->conn_id, enable ? 1 : 0);
+}
+
+void sim_client_close(struct sim_client *c)
+{
+    c->host->env.stream_close(c->host, c->conn_id);
+}
+
+bool sim_client_connected(const struct sim_client *c)
+{
+    return c->connected && !c->closed;
+}
+
+int sim_client_connect_status(const struct sim_client *c)
+{
+    return c->connect_status;
+}
+
+bool sim_client_closed(const struct sim_client *c)
+{
+    return c->closed;
+}

@@ -1,0 +1,1283 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Suite "realenv": the real env against real loopback sockets, the system clocks and a
+ * temporary directory, driven by a small test sink (not the server).
+ *
+ * The sink records every input and keeps, per connection, the bytes received and the
+ * bytes still to send (handed out through out_peek in chunks, so a flush spans several
+ * iovecs). Every env call the tests make is wrapped so the sink can assert that no
+ * input ever arrives inside the call that caused it. Plain blocking or non-blocking
+ * sockets play the peers; loops are bounded by wall time so a bug fails, not hangs.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/env.h"
+#include "core/err.h"
+#include "core/limits.h"
+#include "core/realenv/realenv.h"
+
+/* ----------------------------------------------------------------------------------
+ * The test sink
+ * ---------------------------------------------------------------------------------- */
+
+/* Chunk size of the views out_peek hands out: small enough that one flush needs many
+ * iovecs and a large pending buffer needs several full peeks. */
+#define PEEK_CHUNK (16 * 1024)
+
+struct tconn {
+    uint64_t id;
+    uint64_t listener_id; /* 0 for outbound */
+    char peer_host[64];
+    uint16_t peer_port;
+    GByteArray *in;  /* bytes received */
+    GByteArray *out; /* bytes to send; out_off of them already consumed */
+    size_t out_off;
+    int closed;           /* on_closed count */
+    int connected;        /* on_connected count */
+    int connected_status; /* the last status */
+    int close_after_bytes; /* 1: stream_close inside on_bytes */
+    int pong_on_bytes;     /* 1: queue "PONG\r\n" and want_write inside on_bytes */
+};
+
+struct file_result {
+    uint64_t req_id;
+    int64_t result;
+    GByteArray *data;
+};
+
+struct tsink {
+    struct mr_realenv *re;
+    const struct mr_env *env;
+    struct mr_env_sink sink;
+    int in_call; /* an env call is running: no input may arrive now */
+    GHashTable *conns; /* uint64 id -> struct tconn */
+    GPtrArray *accepted; /* struct tconn, accept order */
+    GArray *timers_fired; /* uint64 timer ids, fire order */
+    GPtrArray *files;     /* struct file_result, completion order */
+    uint64_t timer_to_rearm; /* on_timer re-arms this id, already due, once */
+};
+
+static struct tconn *tconn_get(struct tsink *t, uint64_t id)
+{
+    struct tconn *c = g_hash_table_lookup(t->conns, &id);
+    if (c == NULL) {
+        c = g_new0(struct tconn, 1);
+        c->id = id;
+        c->in = g_byte_array_new();
+        c->out = g_byte_array_new();
+        g_hash_table_insert(t->conns, &c->id, c);
+    }
+    return c;
+}
+
+static void tconn_free(gpointer p)
+{
+    struct tconn *c = p;
+    g_byte_array_free(c->in, TRUE);
+    g_byte_array_free(c->out, TRUE);
+    g_free(c);
+}
+
+static void file_result_free(gpointer p)
+{
+    struct file_result *f = p;
+    g_byte_array_free(f->data, TRUE);
+    g_free(f);
+}
+
+static void s_on_accept(void *ctx, uint64_t listener_id, uint64_t conn_id, const char *host,
+                        uint16_t port)
+{
+    struct tsink *t = ctx;
+    ck_assert_int_eq(t->in_call, 0);
+    ck_assert_ptr_null(g_hash_table_lookup(t->conns, &conn_id));
+    struct tconn *c = tconn_get(t, conn_id);
+    c->listener_id = listener_id;
+    g_strlcpy(c->peer_host, host, sizeof(c->peer_host));
+    c->peer_port = port;
+    g_ptr_array_add(t->accepted, c);
+}
+
+static void s_on_connected(void *ctx, uint64_t conn_id, int status)
+{
+    struct tsink *t = ctx;
+    ck_assert_int_eq(t->in_call, 0);
+    struct tconn *c = tconn_get(t, conn_id);
+    c->connected++;
+    c->connected_status = status;
+}
+
+static void s_on_bytes(void *ctx, uint64_t conn_id, const uint8_t *buf, size_t len)
+{
+    struct tsink *t = ctx;
+    ck_assert_int_eq(t->in_call, 0);
+    struct tconn *c = g_hash_table_lookup(t->conns, &conn_id);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(c->closed, 0);
+    ck_assert_uint_gt(len, 0);
+    g_byte_array_append(c->in, buf, (guint)len);
+    if (c->pong_on_bytes) {
+        g_byte_array_append(c->out, (const uint8_t *)"PONG\r\n", 6);
+        t->env->stream_want_write(t->env->ctx, conn_id);
+    }
+    if (c->close_after_bytes) {
+        t->env->stream_close(t->env->ctx, conn_id);
+    }
+}
+
+static void s_on_closed(void *ctx, uint64_t conn_id)
+{
+    struct tsink *t = ctx;
+    ck_assert_int_eq(t->in_call, 0);
+    struct tconn *c = g_hash_table_lookup(t->conns, &conn_id);
+    ck_assert_ptr_nonnull(c);
+    c->closed++;
+}
+
+static void s_on_timer(void *ctx, uint64_t timer_id)
+{
+    struct tsink *t = ctx;
+    ck_assert_int_eq(t->in_call, 0);
+    g_array_append_val(t->timers_fired, timer_id);
+    if (timer_id == t->timer_to_rearm) {
+        t->timer_to_rearm = 0;
+        t->env->timer_arm(t->env->ctx, timer_id, 0);
+    }
+}
+
+static void s_on_file_done(void *ctx, uint64_t req_id, int64_t result, const uint8_t *data,
+                           size_t len)
+{
+    struct tsink *t = ctx;
+    ck_assert_int_eq(t->in_call, 0);
+    struct file_result *f = g_new0(struct file_result, 1);
+    f->req_id = req_id;
+    f->result = result;
+    f->data = g_byte_array_new();
+    if (len > 0) {
+        g_byte_array_append(f->data, data, (guint)len);
+    }
+    g_ptr_array_add(t->files, f);
+}
+
+static size_t s_out_peek(void *ctx, uint64_t conn_id, struct mr_iov *iov, size_t iov_max)
+{
+    struct tsink *t = ctx;
+    ck_assert_int_eq(t->in_call, 0);
+    struct tconn *c = g_hash_table_lookup(t->conns, &conn_id);
+    ck_assert_ptr_nonnull(c);
+    size_t n = 0;
+    for (size_t at = c->out_off; at < c->out->len && n < iov_max; at += PEEK_CHUNK) {
+        size_t left = c->out->len - at;
+        iov[n].base = c->out->data + at;
+        iov[n].len = left < PEEK_CHUNK ? left : PEEK_CHUNK;
+        n++;
+    }
+    return n;
+}
+
+static void s_out_consume(void *ctx, uint64_t conn_id, size_t n)
+{
+    struct tsink *t = ctx;
+    struct tconn *c = g_hash_table_lookup(t->conns, &conn_id);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_uint_le(c->out_off + n, c->out->len);
+    c->out_off += n;
+}
+
+static struct tsink *tsink_new(void)
+{
+    struct tsink *t = g_new0(struct tsink, 1);
+    char errmsg[MR_ERRMSG_MAX];
+    ck_assert_int_eq(mr_realenv_create(&t->re, errmsg, sizeof(errmsg)), 0);
+    t->env = mr_realenv_env(t->re);
+    t->sink = (struct mr_env_sink){
+        .ctx = t,
+        .on_accept = s_on_accept,
+        .on_connected = s_on_connected,
+        .on_bytes = s_on_bytes,
+        .on_closed = s_on_closed,
+        .on_timer = s_on_timer,
+        .on_file_done = s_on_file_done,
+        .out_peek = s_out_peek,
+        .out_consume = s_out_consume,
+    };
+    mr_realenv_set_sink(t->re, &t->sink);
+    t->conns = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, tconn_free);
+    t->accepted = g_ptr_array_new();
+    t->timers_fired = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    t->files = g_ptr_array_new_with_free_func(file_result_free);
+    return t;
+}
+
+/* Destroying the realenv checks (mr_mem_deinit) that it freed everything it allocated. */
+static void tsink_free(struct tsink *t)
+{
+    mr_realenv_destroy(t->re);
+    g_ptr_array_free(t->accepted, TRUE);
+    g_hash_table_destroy(t->conns);
+    g_array_free(t->timers_fired, TRUE);
+    g_ptr_array_free(t->files, TRUE);
+    g_free(t);
+}
+
+/* Wraps an env call so the sink can tell an input delivered inside it. */
+#define CALL(t, expr)                                                                      \
+    do {                                                                                   \
+        (t)->in_call = 1;                                                                  \
+        expr;                                                                              \
+        (t)->in_call = 0;                                                                  \
+    } while (0)
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+typedef bool (*pred_fn)(struct tsink *t, void *arg);
+
+/* Runs turns until pred holds; fails the test after bound_ms. */
+static void run_until(struct tsink *t, pred_fn pred, void *arg, uint64_t bound_ms)
+{
+    uint64_t end = mono_ms() + bound_ms;
+    while (!pred(t, arg)) {
+        ck_assert_msg(mono_ms() < end, "condition not reached within %llu ms",
+                      (unsigned long long)bound_ms);
+        ck_assert_int_eq(mr_realenv_run_once(t->re, 10 * MR_NS_PER_MS), 0);
+        mr_realenv_check(t->re);
+    }
+}
+
+static void run_turns(struct tsink *t, int turns, uint64_t wait_ms)
+{
+    for (int i = 0; i < turns; i++) {
+        ck_assert_int_eq(mr_realenv_run_once(t->re, wait_ms * MR_NS_PER_MS), 0);
+        mr_realenv_check(t->re);
+    }
+}
+
+static bool accepted_at_least(struct tsink *t, void *arg)
+{
+    return t->accepted->len >= (guint)(uintptr_t)arg;
+}
+
+static bool in_at_least(struct tsink *t, void *arg)
+{
+    struct tconn *c = g_ptr_array_index(t->accepted, 0);
+    return c->in->len >= (guint)(uintptr_t)arg;
+}
+
+static bool conn_closed(struct tsink *t, void *arg)
+{
+    struct tconn *c = arg;
+    return c->closed > 0;
+}
+
+static bool conn_connected(struct tsink *t, void *arg)
+{
+    struct tconn *c = arg;
+    return c->connected > 0;
+}
+
+static bool files_at_least(struct tsink *t, void *arg)
+{
+    return t->files->len >= (guint)(uintptr_t)arg;
+}
+
+static bool timers_at_least(struct tsink *t, void *arg)
+{
+    return t->timers_fired->len >= (guint)(uintptr_t)arg;
+}
+
+/* ----------------------------------------------------------------------------------
+ * Peers: plain sockets
+ * ---------------------------------------------------------------------------------- */
+
+static uint16_t listen_any(struct tsink *t, uint64_t listener_id)
+{
+    uint16_t port = 0;
+    int rc;
+    CALL(t, rc = t->env->listen(t->env->ctx, listener_id, "127.0.0.1", 0, &port));
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_gt(port, 0);
+    return port;
+}
+
+static int peer_connect(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+static void peer_send(int fd, const void *buf, size_t len)
+{
+    ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
+}
+
+/* Reads what is available without blocking; returns bytes read, 0 on EOF, -1 if none. */
+static ssize_t peer_recv_nb(int fd, GByteArray *into, size_t max)
+{
+    uint8_t buf[64 * 1024];
+    ssize_t n = recv(fd, buf, max < sizeof(buf) ? max : sizeof(buf), MSG_DONTWAIT);
+    if (n > 0) {
+        g_byte_array_append(into, buf, (guint)n);
+        return n;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    ck_assert(errno == EAGAIN || errno == EWOULDBLOCK);
+    return -1;
+}
+
+/* Accepts one peer connection and returns the sink's record of it. */
+static struct tconn *accept_one(struct tsink *t, uint16_t port, int *peer_fd)
+{
+    guint before = t->accepted->len;
+    *peer_fd = peer_connect(port);
+    run_until(t, accepted_at_least, (void *)(uintptr_t)(before + 1), 2000);
+    return g_ptr_array_index(t->accepted, before);
+}
+
+static void fill_pattern(GByteArray *a, size_t len)
+{
+    g_byte_array_set_size(a, (guint)len);
+    for (size_t i = 0; i < len; i++) {
+        a->data[i] = (uint8_t)((i * 7 + i / 251) & 0xff);
+    }
+}
+
+/* ----------------------------------------------------------------------------------
+ * Streams
+ * ---------------------------------------------------------------------------------- */
+
+START_TEST(listen_port_zero_reports_port_and_bytes_arrive)
+{
+    struct tsink *t = tsink_new();
+    uint16_t port = listen_any(t, 7);
+    int fd;
+    struct tconn *c = accept_one(t, port, &fd);
+    ck_assert_uint_eq(c->listener_id, 7);
+    ck_assert_str_eq(c->peer_host, "127.0.0.1");
+    ck_assert_uint_gt(c->peer_port, 0);
+    ck_assert_uint_gt(c->id, 0);
+
+    peer_send(fd, "PUB a 5\r\nhello\r\n", 16);
+    run_until(t, in_at_least, (void *)(uintptr_t)16, 2000);
+    ck_assert_int_eq(memcmp(c->in->data, "PUB a 5\r\nhello\r\n", 16), 0);
+    close(fd);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(accepted_connections_get_increasing_ids)
+{
+    struct tsink *t = tsink_new();
+    uint16_t port = listen_any(t, 1);
+    int fds[3];
+    for (int i = 0; i < 3; i++) {
+        accept_one(t, port, &fds[i]);
+    }
+    struct tconn *a = g_ptr_array_index(t->accepted, 0);
+    struct tconn *b = g_ptr_array_index(t->accepted, 1);
+    struct tconn *c = g_ptr_array_index(t->accepted, 2);
+    ck_assert_uint_lt(a->id, b->id);
+    ck_assert_uint_lt(b->id, c->id);
+    for (int i = 0; i < 3; i++) {
+        close(fds[i]);
+    }
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(listen_reports_addr_in_use_and_bad_address)
+{
+    struct tsink *t = tsink_new();
+    uint16_t port = listen_any(t, 1);
+    uint16_t bound = 0;
+    int rc;
+    CALL(t, rc = t->env->listen(t->env->ctx, 2, "127.0.0.1", port, &bound));
+    ck_assert_int_eq(rc, MR_E_ADDR_IN_USE);
+    /* Not a valid host name: glibc refuses it without asking DNS, so no network. */
+    CALL(t, rc = t->env->listen(t->env->ctx, 3, "bad host!", 0, &bound));
+    ck_assert_int_eq(rc, MR_E_ADDR);
+    CALL(t, rc = t->env->listen(t->env->ctx, 4, "192.0.2.1", 0, &bound));
+    ck_assert_int_eq(rc, MR_E_ADDR); /* TEST-NET-1: not an address of this host */
+    CALL(t, rc = t->env->listen(t->env->ctx, 5, "localhost", 0, &bound));
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_gt(bound, 0);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(unlisten_stops_accepting_and_keeps_connections)
+{
+    struct tsink *t = tsink_new();
+    uint16_t port = listen_any(t, 1);
+    int fd;
+    struct tconn *c = accept_one(t, port, &fd);
+    CALL(t, t->env->unlisten(t->env->ctx, 1));
+    run_turns(t, 2, 1);
+
+    int fd2 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_ne(connect(fd2, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(errno, ECONNREFUSED);
+    close(fd2);
+
+    peer_send(fd, "x", 1);
+    run_until(t, in_at_least, (void *)(uintptr_t)1, 2000);
+    ck_assert_int_eq(c->closed, 0);
+    close(fd);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(out_peek_and_consume_write_bytes_back)
+{
+    struct tsink *t = tsink_new();
+    uint16_t port = listen_any(t, 1);
+    int fd;
+    struct tconn *c = accept_one(t, port, &fd);
+    g_byte_array_append(c->out, (const uint8_t *)"INFO {}\r\n", 9);
+    CALL(t, t->env->stream_want_write(t->env->ctx, c->id));
+    CALL(t, t->env->stream_want_write(t->env->ctx, c->id)); /* idempotent */
+    ck_assert_uint_eq(c->out_off, 0); /* pulled by the loop, not inside the call */
+    run_turns(t, 1, 0);
+    ck_assert_uint_eq(c->out_off, 9);
+
+    GByteArray *got = g_byte_array_new();
+    uint64_t end = mono_ms() + 2000;
+    while (got->len < 9 && mono_ms() < end) {
+        peer_recv_nb(fd, got, 64);
+    }
+    ck_assert_uint_eq(got->len, 9);
+    ck_assert_int_eq(memcmp(got->data, "INFO {}\r\n", 9), 0);
+    g_byte_array_free(got, TRUE);
+    close(fd);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(large_write_to_slow_reader_takes_several_turns)
+{
+    enum { TOTAL = 16 * 1024 * 1024 };
+    struct tsink *t = tsink_new();
+    uint16_t port = listen_any(t, 1);
+    int fd;
+    struct tconn *c = accept_one(t, port, &fd);
+    int small = 64 * 1024;
+    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+    fill_pattern(c->out, TOTAL);
+    CALL(t, t->env->stream_want_write(t->env->ctx, c->id));
+
+    GByteArray *got = g_byte_array_new();
+    uint64_t end = mono_ms() + 60000;
+    uint64_t turns_before;
+    struct mr_realenv_stats st;
+    mr_realenv_stats(t->re, &st);
+    turns_before = st.turns;
+    while (got->len < TOTAL) {
+        ck_assert_msg(mono_ms() < end, "only %u of %d bytes arrived", got->len, TOTAL);
+        ck_assert_int_eq(mr_realenv_run_once(t->re, 5 * MR_NS_PER_MS), 0);
+        /* The slow reader: at most 64 KiB per turn. */
+        peer_recv_nb(fd, got, 64 * 1024);
+    }
+    ck_assert_uint_eq(c->out_off, TOTAL);
+    ck_assert_int_eq(memcmp(got->data, c->out->data, TOTAL), 0);
+    mr_realenv_stats(t->re, &st);
+    ck_assert_uint_gt(st.turns - turns_before, 10);
+    ck_assert_uint_gt(st.write_waits, 0);
+    ck_assert_uint_gt(st.writes, 1);
+    ck_assert_int_eq(c->closed, 0);
+    g_byte_array_free(got, TRUE);
+    close(fd);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(peer_close_gives_one_on_closed)
+{
+    struct tsink *t = tsink_new();
+    uint16_t port = listen_any(t, 1);
+    int fd;
+    struct tconn *c = accept_one(t, port, &fd);
+    peer_send(fd, "PING\r\n", 6);
+    close(fd);
+    run_until(t, conn_closed, c, 2000);
+    /* The bytes sent just before the close are delivered first. */
+    ck_assert_uint_eq(c->in->len, 6);
+    run_turns(t, 3, 1);
+    ck_assert_int_eq(c->closed, 1);
+    /* Calls about a dead id are ignored. */
+    CALL(t, t->env->stream_want_write(t->env->ctx, c->id));
+    CALL(t, t->env->stream_close(t->env->ctx, c->id));
+    CALL(t, t->env->stream_read_enable(t->env->ctx, c->id, 0));
+    run_turns(t, 2, 1);
+    ck_assert_int_eq(c->closed, 1);
+    struct mr_realenv_stats st;
+    mr_realenv_stats(t->re, &st);
+    ck_assert_uint_eq(st.conns_open, 0);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(peer_eof_still_gets_the_reply_to_its_last_bytes)
+{
+    struct tsink *t = tsink_new();
+    uint16_t port = listen_any(t, 1);
+    int fd;
+    struct tconn *c = accept_one(t, port, &fd);
+    c->pong_on_bytes = 1;
+    peer_send(fd, "PING\r\n", 6);
+    ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
+    run_until(t, conn_closed, c, 2000);
+    GByteArray *got = g_byte_array_new();
+    uint64_t end = mono_ms() + 2000;
+    while (mono_ms() < end && peer_recv_nb(fd, got, 1024) != 0) {
+    }
+    ck_assert_uint_eq(got->len, 6);
+    ck_assert_int_eq(memcmp(got->data, "PONG\r\n", 6), 0);
+    run_turns(t, 2, 1);
+    ck_assert_int_eq(c->closed, 1);
+    g_byte_array_free(got, TRUE);
+    close(fd);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(peer_reset_gives_one_on_closed_even_when_not_reading)
+{
+    struct tsink *t = tsink_new();
+    uint16_t port = listen_any(t, 1);
+    int fd;
+    struct tconn *c = accept_one(t, port, &fd);
+    CALL(t, t->env->stream_read_enable(t->env->ctx, c->id, 0));
+    run_turns(t, 1, 0);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+    close(fd); /* RST */
+    run_until(t, conn_closed, c, 2000);
+    run_turns(t, 3, 1);
+    ck_assert_int_eq(c->closed, 1);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(read_enable_pauses_and_resumes_reading)
+{
+    struct tsink *t = tsink_new();
+    uint16_t port = listen_any(t, 1);
+    int fd;
+    struct tconn *c = accept_one(t, port, &fd);
+    CALL(t, t->env->stream_read_enable(t->env->ctx, c->id, 0));
+    peer_send(fd, "abc", 3);
+    run_turns(t, 5, 5);
+    ck_assert_uint_eq(c->in->len, 0);
+    CALL(t, t->env->stream_read_enable(t->env->ctx, c->id, 1));
+    run_until(t, in_at_least, (void *)(uintptr_t)3, 2000);
+    ck_assert_int_eq(memcmp(c->in->data, "abc", 3), 0);
+    close(fd);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(stream_close_flushes_pending_bytes_then_closes)
+{
+    enum { LEN = 200 * 1024 };
+    struct tsink *t = tsink_new();
+    uint16_t port = listen_any(t, 1);
+    int fd;
+    struct tconn *c = accept_one(t, port, &fd);
+    fill_pattern(c->out, LEN);
+    CALL(t, t->env->stream_want_write(t->env->ctx, c->id));
+    CALL(t, t->env->stream_close(t->env->ctx, c->id));
+    ck_assert_int_eq(c->closed, 0); /* never inside the call */
+    CALL(t, t->env->stream_close(t->env->ctx, c->id)); /* twice is harmless */
+    run_until(t, conn_closed, c, 2000);
+    ck_assert_int_eq(c->closed, 1);
+
+    GByteArray *got = g_byte_array_new();
+    uint64_t end = mono_ms() + 5000;
+    for (;;) {
+        ck_assert(mono_ms() < end);
+        ssize_t n = peer_recv_nb(fd, got, 64 * 1024);
+        if (n == 0) {
+            break; /* EOF after the data, not a reset */
+        }
+    }
+    ck_assert_uint_eq(got->len, c->out_off);
+    ck_assert_uint_eq(got->len, LEN);
+    ck_assert_int_eq(memcmp(got->data, c->out->data, LEN), 0);
+    run_turns(t, 2, 1);
+    ck_assert_int_eq(c->closed, 1);
+    g_byte_array_free(got, TRUE);
+    close(fd);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(stream_close_inside_on_bytes_stops_reading)
+{
+    struct tsink *t = tsink_new();
+    uint16_t port = listen_any(t, 1);
+    int fd;
+    struct tconn *c = accept_one(t, port, &fd);
+    c->close_after_bytes = 1;
+    g_byte_array_append(c->out, (const uint8_t *)"-ERR 'x'\r\n", 10);
+    CALL(t, t->env->stream_want_write(t->env->ctx, c->id));
+    peer_send(fd, "CONNECT {}\r\n", 12);
+    run_until(t, conn_closed, c, 2000);
+    GByteArray *got = g_byte_array_new();
+    uint64_t end = mono_ms() + 2000;
+    while (mono_ms() < end && peer_recv_nb(fd, got, 1024) != 0) {
+    }
+    ck_assert_uint_eq(got->len, 10);
+    g_byte_array_free(got, TRUE);
+    close(fd);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(many_connections_are_accepted)
+{
+    enum { N = 1500 };
+    struct tsink *t = tsink_new();
+    uint16_t port = listen_any(t, 1);
+    int *fds = g_new(int, N);
+    for (int i = 0; i < N; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        ck_assert_int_ge(fds[i], 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int rc = connect(fds[i], (struct sockaddr *)&sa, sizeof(sa));
+        ck_assert(rc == 0 || errno == EINPROGRESS);
+        if (i % 500 == 499) {
+            run_turns(t, 1, 0);
+        }
+    }
+    run_until(t, accepted_at_least, (void *)(uintptr_t)N, 10000);
+    struct mr_realenv_stats st;
+    mr_realenv_stats(t->re, &st);
+    ck_assert_uint_eq(st.accepts, N);
+    ck_assert_uint_eq(st.conns_open, N);
+    for (int i = 0; i < N; i++) {
+        close(fds[i]);
+    }
+    g_free(fds);
+    tsink_free(t);
+}
+END_TEST
+
+/* ----------------------------------------------------------------------------------
+ * Outbound connect
+ * ---------------------------------------------------------------------------------- */
+
+START_TEST(connect_to_listener_reports_connected_later)
+{
+    struct tsink *t = tsink_new();
+    uint16_t port = listen_any(t, 1);
+    uint64_t id = 0;
+    int rc;
+    CALL(t, rc = t->env->connect(t->env->ctx, "127.0.0.1", port, &id));
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_gt(id, 0);
+    struct tconn *out = tconn_get(t, id);
+    ck_assert_int_eq(out->connected, 0);
+    /* Output queued before the stream is up goes out once it is. */
+    g_byte_array_append(out->out, (const uint8_t *)"hello", 5);
+    CALL(t, t->env->stream_want_write(t->env->ctx, id));
+    run_until(t, conn_connected, out, 2000);
+    ck_assert_int_eq(out->connected_status, 0);
+    run_until(t, accepted_at_least, (void *)(uintptr_t)1, 2000);
+    struct tconn *in = g_ptr_array_index(t->accepted, 0);
+    ck_assert_uint_ne(in->id, out->id);
+    run_until(t, in_at_least, (void *)(uintptr_t)5, 2000);
+    ck_assert_int_eq(memcmp(in->in->data, "hello", 5), 0);
+
+    /* And back the other way. */
+    g_byte_array_append(in->out, (const uint8_t *)"world", 5);
+    CALL(t, t->env->stream_want_write(t->env->ctx, in->id));
+    uint64_t end = mono_ms() + 2000;
+    while (out->in->len < 5) {
+        ck_assert(mono_ms() < end);
+        run_turns(t, 1, 5);
+    }
+    ck_assert_int_eq(memcmp(out->in->data, "world", 5), 0);
+
+    /* Closing one side gives each side its one on_closed. */
+    CALL(t, t->env->stream_close(t->env->ctx, out->id));
+    run_until(t, conn_closed, in, 2000);
+    run_until(t, conn_closed, out, 2000);
+    run_turns(t, 2, 1);
+    ck_assert_int_eq(in->closed, 1);
+    ck_assert_int_eq(out->closed, 1);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(connect_to_closed_port_reports_refused)
+{
+    struct tsink *t = tsink_new();
+    /* A port that was just free: bind, read it, close. */
+    int probe = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(probe, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    socklen_t len = sizeof(sa);
+    ck_assert_int_eq(getsockname(probe, (struct sockaddr *)&sa, &len), 0);
+    uint16_t port = ntohs(sa.sin_port);
+    close(probe);
+
+    uint64_t id = 0;
+    int rc;
+    CALL(t, rc = t->env->connect(t->env->ctx, "127.0.0.1", port, &id));
+    ck_assert_int_eq(rc, 0);
+    struct tconn *c = tconn_get(t, id);
+    run_until(t, conn_connected, c, 2000);
+    ck_assert_int_eq(c->connected_status, MR_E_REFUSED);
+    run_turns(t, 3, 1);
+    ck_assert_int_eq(c->connected, 1);
+    ck_assert_int_eq(c->closed, 0); /* a failed connect gets no on_closed */
+    struct mr_realenv_stats st;
+    mr_realenv_stats(t->re, &st);
+    ck_assert_uint_eq(st.conns_open, 0);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(connect_to_unknown_host_reports_addr)
+{
+    struct tsink *t = tsink_new();
+    uint64_t id = 0;
+    int rc;
+    CALL(t, rc = t->env->connect(t->env->ctx, "bad host!", 4222, &id));
+    ck_assert_int_eq(rc, 0);
+    struct tconn *c = tconn_get(t, id);
+    run_until(t, conn_connected, c, 2000);
+    ck_assert_int_eq(c->connected_status, MR_E_ADDR);
+    ck_assert_int_eq(c->closed, 0);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(close_before_connected_gives_on_closed_only)
+{
+    struct tsink *t = tsink_new();
+    uint16_t port = listen_any(t, 1);
+    uint64_t id = 0;
+    CALL(t, t->env->connect(t->env->ctx, "127.0.0.1", port, &id));
+    CALL(t, t->env->stream_close(t->env->ctx, id));
+    struct tconn *c = tconn_get(t, id);
+    run_until(t, conn_closed, c, 2000);
+    run_turns(t, 3, 1);
+    ck_assert_int_eq(c->closed, 1);
+    ck_assert_int_eq(c->connected, 0);
+    tsink_free(t);
+}
+END_TEST
+
+/* ----------------------------------------------------------------------------------
+ * Timers
+ * ---------------------------------------------------------------------------------- */
+
+static void arm(struct tsink *t, uint64_t id, uint64_t deadline_ns)
+{
+    int rc;
+    CALL(t, rc = t->env->timer_arm(t->env->ctx, id, deadline_ns));
+    ck_assert_int_eq(rc, 0);
+}
+
+static uint64_t fired(struct tsink *t, guint i)
+{
+    return g_array_index(t->timers_fired, uint64_t, i);
+}
+
+START_TEST(timers_fire_in_deadline_order)
+{
+    struct tsink *t = tsink_new();
+    uint64_t now = t->env->now_ns(t->env->ctx);
+    arm(t, 1, now + 30 * MR_NS_PER_MS);
+    arm(t, 2, now + 10 * MR_NS_PER_MS);
+    arm(t, 3, now + 20 * MR_NS_PER_MS);
+    run_until(t, timers_at_least, (void *)(uintptr_t)3, 2000);
+    ck_assert_uint_eq(fired(t, 0), 2);
+    ck_assert_uint_eq(fired(t, 1), 3);
+    ck_assert_uint_eq(fired(t, 2), 1);
+    ck_assert_uint_ge(t->env->now_ns(t->env->ctx), now + 30 * MR_NS_PER_MS);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(timers_with_equal_deadlines_fire_in_arming_order)
+{
+    struct tsink *t = tsink_new();
+    uint64_t d = t->env->now_ns(t->env->ctx) + 5 * MR_NS_PER_MS;
+    arm(t, 5, d);
+    arm(t, 3, d);
+    arm(t, 9, d);
+    arm(t, 5, d); /* re-arming is a new arming: 5 now goes last */
+    for (uint64_t id = 100; id < 140; id++) {
+        arm(t, id, d);
+    }
+    run_until(t, timers_at_least, (void *)(uintptr_t)43, 2000);
+    ck_assert_uint_eq(fired(t, 0), 3);
+    ck_assert_uint_eq(fired(t, 1), 9);
+    ck_assert_uint_eq(fired(t, 2), 5);
+    for (guint i = 3; i < 43; i++) {
+        ck_assert_uint_eq(fired(t, i), 100 + i - 3);
+    }
+    run_turns(t, 3, 5);
+    ck_assert_uint_eq(t->timers_fired->len, 43);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(timer_rearm_replaces_deadline)
+{
+    struct tsink *t = tsink_new();
+    uint64_t now = t->env->now_ns(t->env->ctx);
+    arm(t, 1, now + 5 * MR_NS_PER_MS);
+    arm(t, 2, now + 20 * MR_NS_PER_MS);
+    arm(t, 1, now + 40 * MR_NS_PER_MS);
+    run_until(t, timers_at_least, (void *)(uintptr_t)2, 2000);
+    ck_assert_uint_eq(fired(t, 0), 2);
+    ck_assert_uint_eq(fired(t, 1), 1);
+    ck_assert_uint_ge(t->env->now_ns(t->env->ctx), now + 40 * MR_NS_PER_MS);
+    run_turns(t, 3, 10);
+    ck_assert_uint_eq(t->timers_fired->len, 2); /* fired once */
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(timer_cancel_disarms)
+{
+    struct tsink *t = tsink_new();
+    uint64_t now = t->env->now_ns(t->env->ctx);
+    arm(t, 1, now + 5 * MR_NS_PER_MS);
+    arm(t, 2, now + 10 * MR_NS_PER_MS);
+    arm(t, 3, now + 15 * MR_NS_PER_MS);
+    CALL(t, t->env->timer_cancel(t->env->ctx, 2));
+    CALL(t, t->env->timer_cancel(t->env->ctx, 2));   /* twice: ignored */
+    CALL(t, t->env->timer_cancel(t->env->ctx, 777)); /* unknown: ignored */
+    run_until(t, timers_at_least, (void *)(uintptr_t)2, 2000);
+    run_turns(t, 3, 10);
+    ck_assert_uint_eq(t->timers_fired->len, 2);
+    ck_assert_uint_eq(fired(t, 0), 1);
+    ck_assert_uint_eq(fired(t, 1), 3);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(past_deadline_fires_in_a_later_turn_not_inside_the_call)
+{
+    struct tsink *t = tsink_new();
+    arm(t, 4, 0);
+    ck_assert_uint_eq(t->timers_fired->len, 0);
+    /* A timer re-armed as already due inside its callback waits for the next turn. */
+    t->timer_to_rearm = 4;
+    run_turns(t, 1, 0);
+    ck_assert_uint_eq(t->timers_fired->len, 1);
+    run_turns(t, 1, 0);
+    ck_assert_uint_eq(t->timers_fired->len, 2);
+    run_turns(t, 2, 1);
+    ck_assert_uint_eq(t->timers_fired->len, 2);
+    tsink_free(t);
+}
+END_TEST
+
+struct model_timer {
+    uint64_t id;
+    uint64_t deadline_ns;
+    uint64_t seq;
+    bool armed;
+};
+
+static gint model_order(gconstpointer a, gconstpointer b)
+{
+    const struct model_timer *x = a;
+    const struct model_timer *y = b;
+    if (x->deadline_ns != y->deadline_ns) {
+        return x->deadline_ns < y->deadline_ns ? -1 : 1;
+    }
+    return x->seq < y->seq ? -1 : (x->seq > y->seq ? 1 : 0);
+}
+
+/* Random arm, re-arm and cancel against a model: everything is already due (deadlines
+ * far in the past), so one turn fires every armed timer in (deadline, arming) order. */
+START_TEST(random_timer_operations_match_a_model)
+{
+    enum { IDS = 200, OPS = 5000 };
+    struct tsink *t = tsink_new();
+    GRand *rng = g_rand_new_with_seed(42);
+    struct model_timer model[IDS];
+    memset(model, 0, sizeof(model));
+    uint64_t seq = 0;
+    for (int op = 0; op < OPS; op++) {
+        uint32_t id = (uint32_t)g_rand_int_range(rng, 0, IDS);
+        model[id].id = id;
+        if (g_rand_int_range(rng, 0, 4) == 0) {
+            CALL(t, t->env->timer_cancel(t->env->ctx, id));
+            model[id].armed = false;
+        } else {
+            uint64_t d = (uint64_t)g_rand_int_range(rng, 1, 20); /* many ties */
+            arm(t, id, d);
+            model[id] = (struct model_timer){.id = id, .deadline_ns = d, .seq = ++seq,
+                                             .armed = true};
+        }
+        if (op % 100 == 0) {
+            mr_realenv_check(t->re);
+        }
+    }
+    GArray *want = g_array_new(FALSE, FALSE, sizeof(struct model_timer));
+    for (int i = 0; i < IDS; i++) {
+        if (model[i].armed) {
+            g_array_append_val(want, model[i]);
+        }
+    }
+    g_array_sort(want, model_order);
+    run_turns(t, 1, 0);
+    ck_assert_uint_eq(t->timers_fired->len, want->len);
+    for (guint i = 0; i < want->len; i++) {
+        ck_assert_uint_eq(fired(t, i), g_array_index(want, struct model_timer, i).id);
+    }
+    g_array_free(want, TRUE);
+    g_rand_free(rng);
+    tsink_free(t);
+}
+END_TEST
+
+/* ----------------------------------------------------------------------------------
+ * Files
+ * ---------------------------------------------------------------------------------- */
+
+struct tmpdir {
+    char path[64];
+};
+
+static void tmpdir_make(struct tmpdir *d)
+{
+    g_strlcpy(d->path, "/tmp/test_realenv_XXXXXX", sizeof(d->path));
+    ck_assert_ptr_nonnull(mkdtemp(d->path));
+}
+
+static void tmpdir_remove(struct tmpdir *d)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->path);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static struct file_result *file_wait(struct tsink *t, guint index, uint64_t req_id)
+{
+    ck_assert_uint_eq(t->files->len, index); /* nothing arrived inside the call */
+    run_until(t, files_at_least, (void *)(uintptr_t)(index + 1), 2000);
+    struct file_result *f = g_ptr_array_index(t->files, index);
+    ck_assert_uint_eq(f->req_id, req_id);
+    return f;
+}
+
+static void expect_names(struct file_result *f, const char *const *names, int n)
+{
+    ck_assert_int_eq(f->result, n);
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+        ck_assert_uint_lt(at, f->data->len);
+        ck_assert_str_eq((const char *)f->data->data + at, names[i]);
+        at += strlen(names[i]) + 1;
+    }
+    ck_assert_uint_eq(at, f->data->len);
+}
+
+START_TEST(file_calls_round_trip_with_later_completions)
+{
+    struct tsink *t = tsink_new();
+    struct tmpdir d;
+    tmpdir_make(&d);
+    char errmsg[MR_ERRMSG_MAX];
+    ck_assert_int_eq(mr_realenv_set_file_dir(t->re, d.path, errmsg, sizeof(errmsg)), 0);
+    const struct mr_env *e = t->env;
+    guint i = 0;
+
+    CALL(t, e->file_open(e->ctx, 10, "streams/ORDERS/1.blk",
+                         MR_FILE_READ | MR_FILE_WRITE | MR_FILE_CREATE));
+    struct file_result *f = file_wait(t, i++, 10);
+    ck_assert_int_gt(f->result, 0);
+    int64_t h = f->result;
+
+    CALL(t, e->file_write(e->ctx, 11, h, 0, (const uint8_t *)"hello world", 11));
+    ck_assert_int_eq(file_wait(t, i++, 11)->result, 11);
+    CALL(t, e->file_write(e->ctx, 12, h, 6, (const uint8_t *)"WORLD", 5));
+    ck_assert_int_eq(file_wait(t, i++, 12)->result, 5);
+    CALL(t, e->file_sync(e->ctx, 13, h));
+    ck_assert_int_eq(file_wait(t, i++, 13)->result, 0);
+    CALL(t, e->file_read(e->ctx, 14, h, 0, 100));
+    f = file_wait(t, i++, 14);
+    ck_assert_int_eq(f->result, 11); /* short read at end of file */
+    ck_assert_uint_eq(f->data->len, 11);
+    ck_assert_int_eq(memcmp(f->data->data, "hello WORLD", 11), 0);
+    CALL(t, e->file_close(e->ctx, 15, h));
+    ck_assert_int_eq(file_wait(t, i++, 15)->result, 0);
+
+    CALL(t, e->file_rename(e->ctx, 16, "streams/ORDERS/1.blk", "streams/ORDERS/2.blk"));
+    ck_assert_int_eq(file_wait(t, i++, 16)->result, 0);
+    CALL(t, e->file_list(e->ctx, 17, "streams/ORDERS"));
+    static const char *const after_rename[] = {"2.blk"};
+    expect_names(file_wait(t, i++, 17), after_rename, 1);
+
+    CALL(t, e->file_open(e->ctx, 18, "streams/ORDERS/2.blk", MR_FILE_READ));
+    f = file_wait(t, i++, 18);
+    ck_assert_int_gt(f->result, h); /* handles are never reused */
+    int64_t h2 = f->result;
+    CALL(t, e->file_read(e->ctx, 19, h2, 6, 5));
+    f = file_wait(t, i++, 19);
+    ck_assert_int_eq(f->result, 5);
+    ck_assert_int_eq(memcmp(f->data->data, "WORLD", 5), 0);
+    CALL(t, e->file_close(e->ctx, 20, h2));
+    ck_assert_int_eq(file_wait(t, i++, 20)->result, 0);
+
+    CALL(t, e->file_remove(e->ctx, 21, "streams/ORDERS/2.blk"));
+    ck_assert_int_eq(file_wait(t, i++, 21)->result, 0);
+    CALL(t, e->file_list(e->ctx, 22, "streams/ORDERS"));
+    expect_names(file_wait(t, i++, 22), NULL, 0);
+    CALL(t, e->file_remove(e->ctx, 23, "streams/ORDERS"));
+    ck_assert_int_eq(file_wait(t, i++, 23)->result, 0);
+    CALL(t, e->file_list(e->ctx, 24, "streams/ORDERS"));
+    ck_assert_int_eq(file_wait(t, i++, 24)->result, MR_E_NOT_FOUND);
+
+    tsink_free(t);
+    tmpdir_remove(&d);
+}
+END_TEST
+
+START_TEST(file_list_is_sorted_bytewise)
+{
+    struct tsink *t = tsink_new();
+    struct tmpdir d;
+    tmpdir_make(&d);
+    ck_assert_int_eq(mr_realenv_set_file_dir(t->re, d.path, NULL, 0), 0);
+    const struct mr_env *e = t->env;
+    static const char *const names[] = {"b", "B", "a", "_", "aa", "A1", "\xc3\xa9"};
+    guint i = 0;
+    for (int k = 0; k < 7; k++) {
+        char path[32];
+        snprintf(path, sizeof(path), "d/%s", names[k]);
+        CALL(t, e->file_open(e->ctx, (uint64_t)k, path, MR_FILE_WRITE | MR_FILE_CREATE));
+        int64_t h = file_wait(t, i++, (uint64_t)k)->result;
+        ck_assert_int_gt(h, 0);
+        CALL(t, e->file_close(e->ctx, 100 + (uint64_t)k, h));
+        file_wait(t, i++, 100 + (uint64_t)k);
+    }
+    CALL(t, e->file_list(e->ctx, 200, "d"));
+    static const char *const sorted[] = {"A1", "B", "_", "a", "aa", "b", "\xc3\xa9"};
+    expect_names(file_wait(t, i++, 200), sorted, 7);
+    tsink_free(t);
+    tmpdir_remove(&d);
+}
+END_TEST
+
+START_TEST(file_errors_are_reported_as_values)
+{
+    struct tsink *t = tsink_new();
+    const struct mr_env *e = t->env;
+    guint i = 0;
+    CALL(t, e->file_open(e->ctx, 1, "x", MR_FILE_READ));
+    ck_assert_int_eq(file_wait(t, i++, 1)->result, MR_E_UNSUPPORTED); /* no directory set */
+
+    struct tmpdir d;
+    tmpdir_make(&d);
+    ck_assert_int_eq(mr_realenv_set_file_dir(t->re, d.path, NULL, 0), 0);
+    CALL(t, e->file_open(e->ctx, 2, "missing", MR_FILE_READ));
+    ck_assert_int_eq(file_wait(t, i++, 2)->result, MR_E_NOT_FOUND);
+    CALL(t, e->file_open(e->ctx, 3, "../escape", MR_FILE_WRITE | MR_FILE_CREATE));
+    ck_assert_int_eq(file_wait(t, i++, 3)->result, MR_E_INVAL);
+    CALL(t, e->file_open(e->ctx, 4, "/etc/passwd", MR_FILE_READ));
+    ck_assert_int_eq(file_wait(t, i++, 4)->result, MR_E_INVAL);
+    CALL(t, e->file_read(e->ctx, 5, 999, 0, 10));
+    ck_assert_int_eq(file_wait(t, i++, 5)->result, MR_E_INVAL);
+    CALL(t, e->file_remove(e->ctx, 6, "missing"));
+    ck_assert_int_eq(file_wait(t, i++, 6)->result, MR_E_NOT_FOUND);
+    CALL(t, e->file_rename(e->ctx, 7, "missing", "other"));
+    ck_assert_int_eq(file_wait(t, i++, 7)->result, MR_E_NOT_FOUND);
+    ck_assert_int_eq(mr_realenv_set_file_dir(t->re, "/nonexistent/dir", NULL, 0),
+                     MR_E_NOT_FOUND);
+
+    /* Completions still queued at destroy are freed (the realenv's counters check it). */
+    CALL(t, e->file_list(e->ctx, 8, ""));
+    tsink_free(t);
+    tmpdir_remove(&d);
+}
+END_TEST
+
+/* ----------------------------------------------------------------------------------
+ * Clocks, randomness, logging, the run loop
+ * ---------------------------------------------------------------------------------- */
+
+START_TEST(clocks_and_random_work)
+{
+    struct tsink *t = tsink_new();
+    const struct mr_env *e = t->env;
+    uint64_t a = e->now_ns(e->ctx);
+    uint64_t b = e->now_ns(e->ctx);
+    ck_assert_uint_le(a, b);
+    int64_t wall = e->wall_ns(e->ctx);
+    ck_assert_int_gt(wall, (int64_t)1600000000 * (int64_t)MR_NS_PER_SEC);
+    uint8_t r1[32] = {0};
+    uint8_t r2[32] = {0};
+    e->random(e->ctx, r1, sizeof(r1));
+    e->random(e->ctx, r2, sizeof(r2));
+    ck_assert_int_ne(memcmp(r1, r2, sizeof(r1)), 0);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(log_lines_use_nats_server_format_and_filter_levels)
+{
+    struct tsink *t = tsink_new();
+    struct tmpdir d;
+    tmpdir_make(&d);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/server.log", d.path);
+    ck_assert_int_eq(mr_realenv_set_log_file(t->re, path, NULL, 0), 0);
+    const struct mr_env *e = t->env;
+    e->log(e->ctx, MR_LOG_INFO, "server", "Server is ready");
+    e->log(e->ctx, MR_LOG_DEBUG, "server", "hidden debug");
+    e->log(e->ctx, MR_LOG_TRACE, "server", "hidden trace");
+    e->log(e->ctx, MR_LOG_WARN, "server", "a warning");
+    mr_realenv_set_log_levels(t->re, false, true); /* -V alone: trace, no debug */
+    e->log(e->ctx, MR_LOG_DEBUG, "server", "hidden debug 2");
+    e->log(e->ctx, MR_LOG_TRACE, "server", "<<- [PING]");
+    mr_realenv_set_log_levels(t->re, true, false);
+    e->log(e->ctx, MR_LOG_DEBUG, "server", "shown debug");
+    e->log(e->ctx, MR_LOG_ERROR, "server", "an error");
+    mr_realenv_set_log_time(t->re, false);
+    mr_realenv_log_fatal(t->re, "the end");
+
+    gchar *text = NULL;
+    ck_assert(g_file_get_contents(path, &text, NULL, NULL));
+    gchar **lines = g_strsplit(text, "\n", -1);
+    ck_assert_uint_eq(g_strv_length(lines), 7); /* six lines and the empty tail */
+    char pid[32];
+    snprintf(pid, sizeof(pid), "[%d] ", (int)getpid());
+    static const char *const want[] = {"[INF] Server is ready", "[WRN] a warning",
+                                       "[TRC] <<- [PING]", "[DBG] shown debug",
+                                       "[ERR] an error"};
+    for (int i = 0; i < 5; i++) {
+        ck_assert(g_str_has_prefix(lines[i], pid));
+        ck_assert(g_regex_match_simple("^\\[[0-9]+\\] [0-9]{4}/[0-9]{2}/[0-9]{2} "
+                                       "[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6} \\[[A-Z]{3}\\] ",
+                                       lines[i], 0, 0));
+        ck_assert(g_str_has_suffix(lines[i], want[i]));
+    }
+    char fatal[64];
+    snprintf(fatal, sizeof(fatal), "[%d] [FTL] the end", (int)getpid());
+    ck_assert_str_eq(lines[5], fatal);
+    g_strfreev(lines);
+    g_free(text);
+    tsink_free(t);
+    tmpdir_remove(&d);
+}
+END_TEST
+
+static void stop_on_timer(void *ctx, uint64_t timer_id)
+{
+    struct tsink *t = ctx;
+    g_array_append_val(t->timers_fired, timer_id);
+    mr_realenv_stop(t->re);
+}
+
+START_TEST(run_returns_after_stop)
+{
+    struct tsink *t = tsink_new();
+    t->sink.on_timer = stop_on_timer;
+    arm(t, 1, t->env->now_ns(t->env->ctx) + 5 * MR_NS_PER_MS);
+    ck_assert_int_eq(mr_realenv_run(t->re), 0);
+    ck_assert_uint_eq(t->timers_fired->len, 1);
+    ck_assert_int_eq(mr_realenv_signal(t->re), 0);
+    tsink_free(t);
+}
+END_TEST
+
+static Suite *realenv_suite(void)
+{
+    Suite *s = suite_create("realenv");
+
+    TCase *streams = tcase_create("streams");
+    tcase_set_timeout(streams, 60);
+    tcase_add_test(streams, listen_port_zero_reports_port_and_bytes_arrive);
+    tcase_add_test(streams, accepted_connections_get_increasing_ids);
+    tcase_add_test(streams, listen_reports_addr_in_use_and_bad_address);
+    tcase_add_test(streams, unlisten_stops_accepting_and_keeps_connections);
+    tcase_add_test(streams, out_peek_and_consume_write_bytes_back);
+    tcase_add_test(streams, large_write_to_slow_reader_takes_several_turns);
+    tcase_add_test(streams, peer_close_gives_one_on_closed);
+    tcase_add_test(streams, peer_eof_still_gets_the_reply_to_its_last_bytes);
+    tcase_add_test(streams, peer_reset_gives_one_on_closed_even_when_not_reading);
+    tcase_add_test(streams, read_enable_pauses_and_resumes_reading);
+    tcase_add_test(streams, stream_close_flushes_pending_bytes_then_closes);
+    tcase_add_test(streams, stream_close_inside_on_bytes_stops_reading);
+    tcase_add_test(streams, many_connections_are_accepted);
+    suite_add_tcase(s, streams);
+
+    TCase *connect = tcase_create("connect");
+    tcase_set_timeout(connect, 20);
+    tcase_add_test(connect, connect_to_listener_reports_connected_later);
+    tcase_add_test(connect, connect_to_closed_port_reports_refused);
+    tcase_add_test(connect, connect_to_unknown_host_reports_addr);
+    tcase_add_test(connect, close_before_connected_gives_on_closed_only);
+    suite_add_tcase(s, connect);
+
+    TCase *timers = tcase_create("timers");
+    tcase_set_timeout(timers, 10);
+    tcase_add_test(timers, timers_fire_in_deadline_order);
+    tcase_add_test(timers, timers_with_equal_deadlines_fire_in_arming_order);
+    tcase_add_test(timers, timer_rearm_replaces_deadline);
+    tcase_add_test(timers, timer_cancel_disarms);
+    tcase_add_test(timers, past_deadline_fires_in_a_later_turn_not_inside_the_call);
+    tcase_add_test(timers, random_timer_operations_match_a_model);
+    suite_add_tcase(s, timers);
+
+    TCase *files = tcase_create("files");
+    tcase_set_timeout(files, 10);
+    tcase_add_test(files, file_calls_round_trip_with_later_completions);
+    tcase_add_test(files, file_list_is_sorted_bytewise);
+    tcase_add_test(files, file_errors_are_reported_as_values);
+    suite_add_tcase(s, files);
+
+    TCase *misc = tcase_create("misc");
+    tcase_set_timeout(misc, 10);
+    tcase_add_test(misc, clocks_and_random_work);
+    tcase_add_test(misc, log_lines_use_nats_server_format_and_filter_levels);
+    tcase_add_test(misc, run_returns_after_stop);
+    suite_add_tcase(s, misc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(realenv_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

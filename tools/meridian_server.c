@@ -1,0 +1,501 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * meridian-server: the NATS server executable. It reads nats-server's command line
+ * flags (same spelling, Go flag rules: "-p 4222", "--port=4222" and "-port 4222" are
+ * the same flag), fills struct mr_server_opts, and drives one server on the real env
+ * until SIGINT or SIGTERM, then shuts it down and waits (bounded) for its connections
+ * to close.
+ *
+ * Flags nats-server has but whose feature has not landed here yet (config files,
+ * monitoring, clustering, JetStream, TLS, ...) are refused by name with exit code 1,
+ * never silently ignored: a user must not believe a feature is on when it is not.
+ *
+ * Ownership: main owns the realenv and the server; the server borrows the env, so it
+ * is destroyed first.
+ */
+#include <errno.h>
+#include <glib.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/env.h"
+#include "core/err.h"
+#include "core/limits.h"
+#include "core/realenv/realenv.h"
+#include "core/server/server.h"
+
+#define PROG "meridian-server"
+/* How long a shutdown may wait for connections to close before exiting anyway. */
+#define SHUTDOWN_WAIT_NS (5ULL * MR_NS_PER_SEC)
+/* One loop turn's wait while shutting down, so the bound above is checked often. */
+#define SHUTDOWN_TURN_NS (50ULL * MR_NS_PER_MS)
+#define LOG_LINE_MAX 1024
+
+enum flag_kind { FLAG_BOOL, FLAG_STRING, FLAG_INT };
+
+enum flag_id {
+    F_ADDR,
+    F_PORT,
+    F_NAME,
+    F_DEBUG,
+    F_TRACE,
+    F_DEBUG_TRACE,
+    F_LOG,
+    F_LOGTIME,
+    F_PID,
+    F_USER,
+    F_PASS,
+    F_AUTH,
+    F_HELP,
+    F_VERSION,
+    F_NOT_YET, /* a nats-server flag whose feature has not landed */
+};
+
+struct flag {
+    const char *names[4]; /* without dashes; "-x" and "--x" both match */
+    enum flag_kind kind;
+    enum flag_id id;
+    const char *what; /* for F_NOT_YET: the feature, in the refusal message */
+};
+
+/* Every flag `nats-server --help` lists (2.9/2.10). */
+static const struct flag flags[] = {
+    {{"a", "addr", "net"}, FLAG_STRING, F_ADDR, NULL},
+    {{"p", "port"}, FLAG_INT, F_PORT, NULL},
+    {{"n", "name", "server_name"}, FLAG_STRING, F_NAME, NULL},
+    {{"D", "debug"}, FLAG_BOOL, F_DEBUG, NULL},
+    {{"V", "trace"}, FLAG_BOOL, F_TRACE, NULL},
+    /* -VV and -DVV also trace the system account, which does not exist yet here. */
+    {{"VV"}, FLAG_BOOL, F_TRACE, NULL},
+    {{"DV"}, FLAG_BOOL, F_DEBUG_TRACE, NULL},
+    {{"DVV"}, FLAG_BOOL, F_DEBUG_TRACE, NULL},
+    {{"l", "log"}, FLAG_STRING, F_LOG, NULL},
+    {{"T", "logtime"}, FLAG_BOOL, F_LOGTIME, NULL},
+    {{"P", "pid"}, FLAG_STRING, F_PID, NULL},
+    {{"user"}, FLAG_STRING, F_USER, NULL},
+    {{"pass"}, FLAG_STRING, F_PASS, NULL},
+    {{"auth"}, FLAG_STRING, F_AUTH, NULL},
+    {{"h", "help"}, FLAG_BOOL, F_HELP, NULL},
+    {{"v", "version"}, FLAG_BOOL, F_VERSION, NULL},
+
+    {{"c", "config"}, FLAG_STRING, F_NOT_YET, "configuration files"},
+    {{"t"}, FLAG_BOOL, F_NOT_YET, "configuration files"},
+    {{"m", "http_port"}, FLAG_INT, F_NOT_YET, "HTTP monitoring"},
+    {{"ms", "https_port"}, FLAG_INT, F_NOT_YET, "HTTPS monitoring"},
+    {{"sl", "signal"}, FLAG_STRING, F_NOT_YET, "signalling a running server"},
+    {{"client_advertise"}, FLAG_STRING, F_NOT_YET, "client advertise"},
+    {{"ports_file_dir"}, FLAG_STRING, F_NOT_YET, "ports files"},
+    {{"s", "syslog"}, FLAG_BOOL, F_NOT_YET, "syslog"},
+    {{"r", "remote_syslog"}, FLAG_STRING, F_NOT_YET, "remote syslog"},
+    {{"log_size_limit"}, FLAG_STRING, F_NOT_YET, "log rotation"},
+    {{"max_traced_msg_len"}, FLAG_INT, F_NOT_YET, "truncated trace"},
+    {{"js", "jetstream"}, FLAG_BOOL, F_NOT_YET, "JetStream"},
+    {{"sd", "store_dir"}, FLAG_STRING, F_NOT_YET, "JetStream"},
+    {{"tls"}, FLAG_BOOL, F_NOT_YET, "TLS"},
+    {{"tlsverify"}, FLAG_BOOL, F_NOT_YET, "TLS"},
+    {{"tlscert"}, FLAG_STRING, F_NOT_YET, "TLS"},
+    {{"tlskey"}, FLAG_STRING, F_NOT_YET, "TLS"},
+    {{"tlscacert"}, FLAG_STRING, F_NOT_YET, "TLS"},
+    {{"help_tls"}, FLAG_BOOL, F_NOT_YET, "TLS"},
+    {{"routes"}, FLAG_STRING, F_NOT_YET, "clustering"},
+    {{"cluster"}, FLAG_STRING, F_NOT_YET, "clustering"},
+    {{"cluster_listen"}, FLAG_STRING, F_NOT_YET, "clustering"},
+    {{"cluster_name"}, FLAG_STRING, F_NOT_YET, "clustering"},
+    {{"cluster_advertise"}, FLAG_STRING, F_NOT_YET, "clustering"},
+    {{"no_advertise"}, FLAG_BOOL, F_NOT_YET, "clustering"},
+    {{"connect_retries"}, FLAG_INT, F_NOT_YET, "clustering"},
+    {{"profile"}, FLAG_INT, F_NOT_YET, "profiling"},
+};
+
+/* What the command line asked for, beyond struct mr_server_opts. */
+struct cli {
+    struct mr_server_opts opts;
+    bool log_debug;
+    bool log_trace;
+    bool log_time;
+    const char *log_file; /* borrowed from argv */
+    const char *pid_file; /* borrowed from argv */
+    bool help;
+    bool version;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "\n"
+            "Usage: " PROG " [options]\n"
+            "\n"
+            "Server Options:\n"
+            "    -a, --addr, --net <host>         Bind to host address (default: 0.0.0.0)\n"
+            "    -p, --port <port>                Use port for clients (default: 4222)\n"
+            "    -n, --name\n"
+            "        --server_name <server_name>  Server name (default: auto)\n"
+            "    -P, --pid <file>                 File to store PID\n"
+            "\n"
+            "Logging Options:\n"
+            "    -l, --log <file>                 File to redirect log output\n"
+            "    -T, --logtime                    Timestamp log entries (default: true)\n"
+            "    -D, --debug                      Enable debugging output\n"
+            "    -V, --trace                      Trace the raw protocol\n"
+            "    -VV                              Verbose trace (same as -V for now)\n"
+            "    -DV                              Debug and trace\n"
+            "    -DVV                             Debug and verbose trace\n"
+            "\n"
+            "Authorization Options:\n"
+            "        --user <user>                User required for connections\n"
+            "        --pass <password>            Password required for connections\n"
+            "        --auth <token>               Authorization token required for "
+            "connections\n"
+            "\n"
+            "Common Options:\n"
+            "    -h, --help                       Show this message\n"
+            "    -v, --version                    Show version\n"
+            "\n"
+            "Not supported yet (refused): -c/--config, -t, -m/--http_port, -ms/--https_port,\n"
+            "  -sl/--signal, --client_advertise, --ports_file_dir, -s/--syslog,\n"
+            "  -r/--remote_syslog, --log_size_limit, --max_traced_msg_len, -js/--jetstream,\n"
+            "  -sd/--store_dir, --tls*, --help_tls, --routes, --cluster*, --no_advertise,\n"
+            "  --connect_retries, --profile.\n"
+            "\n");
+}
+
+static const struct flag *flag_find(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+        for (size_t k = 0; k < 4 && flags[i].names[k] != NULL; k++) {
+            const char *n = flags[i].names[k];
+            if (strlen(n) == len && strncmp(n, name, len) == 0) {
+                return &flags[i];
+            }
+        }
+    }
+    return NULL;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+    /* Go's strconv.ParseBool spellings. */
+    static const char *const yes[] = {"1", "t", "T", "true", "TRUE", "True"};
+    static const char *const no[] = {"0", "f", "F", "false", "FALSE", "False"};
+    for (size_t i = 0; i < 6; i++) {
+        if (strcmp(v, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcmp(v, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int copy_value(char *dst, size_t dst_len, const char *flag, const char *v)
+{
+    if (strlen(v) >= dst_len) {
+        fprintf(stderr, PROG ": value for flag %s is too long (at most %zu bytes)\n", flag,
+                dst_len - 1);
+        return -1;
+    }
+    g_strlcpy(dst, v, dst_len);
+    return 0;
+}
+
+/* Applies one supported flag. Returns 0 or -1 after printing why. */
+static int apply_flag(struct cli *cli, const struct flag *f, const char *name, const char *v,
+                      bool b, long n)
+{
+    struct mr_server_opts *o = &cli->opts;
+    switch (f->id) {
+    case F_ADDR:
+        return copy_value(o->host, sizeof(o->host), name, v);
+    case F_PORT:
+        o->port = (int)n;
+        return 0;
+    case F_NAME:
+        return copy_value(o->server_name, sizeof(o->server_name), name, v);
+    case F_DEBUG:
+        cli->log_debug = b;
+        return 0;
+    case F_TRACE:
+        cli->log_trace = b;
+        return 0;
+    case F_DEBUG_TRACE:
+        cli->log_debug = b;
+        cli->log_trace = b;
+        return 0;
+    case F_LOG:
+        cli->log_file = v;
+        return 0;
+    case F_LOGTIME:
+        cli->log_time = b;
+        return 0;
+    case F_PID:
+        cli->pid_file = v;
+        return 0;
+    case F_USER:
+        return copy_value(o->user, sizeof(o->user), name, v);
+    case F_PASS:
+        return copy_value(o->pass, sizeof(o->pass), name, v);
+    case F_AUTH:
+        return copy_value(o->token, sizeof(o->token), name, v);
+    case F_HELP:
+        cli->help = b;
+        return 0;
+    case F_VERSION:
+        cli->version = b;
+        return 0;
+    case F_NOT_YET:
+        break;
+    }
+    fprintf(stderr, PROG ": flag %s (%s) is not supported yet\n", name, f->what);
+    return -1;
+}
+
+/* Reads one flag at argv[*i] (and its value, which may be the next argument). */
+static int parse_one(struct cli *cli, int argc, char **argv, int *i)
+{
+    const char *arg = argv[*i];
+    size_t dashes = arg[1] == '-' ? 2 : 1;
+    const char *name = arg + dashes;
+    const char *eq = strchr(name, '=');
+    size_t name_len = eq != NULL ? (size_t)(eq - name) : strlen(name);
+    /* Messages name the flag as it was typed, dashes included. */
+    char shown[64];
+    snprintf(shown, sizeof(shown), "%.*s", (int)(dashes + name_len), arg);
+    const struct flag *f = flag_find(name, name_len);
+    if (f == NULL || name_len == 0) {
+        fprintf(stderr, PROG ": unknown flag: %s\nRun '" PROG " --help' for the supported flags.\n",
+                arg);
+        return -1;
+    }
+    if (f->id == F_NOT_YET) {
+        return apply_flag(cli, f, shown, NULL, false, 0);
+    }
+    const char *v = eq != NULL ? eq + 1 : NULL;
+    bool b = true;
+    long n = 0;
+    if (f->kind == FLAG_BOOL) {
+        /* Go: a bool flag takes a value only as -flag=value, never the next argument. */
+        if (v != NULL && parse_bool(v, &b) != 0) {
+            fprintf(stderr, PROG ": invalid boolean value \"%s\" for flag %s\n", v, shown);
+            return -1;
+        }
+        return apply_flag(cli, f, shown, v, b, n);
+    }
+    if (v == NULL) {
+        if (*i + 1 >= argc) {
+            fprintf(stderr, PROG ": flag needs an argument: %s\n", shown);
+            return -1;
+        }
+        v = argv[++*i];
+    }
+    if (f->kind == FLAG_INT) {
+        char *end = NULL;
+        errno = 0;
+        n = strtol(v, &end, 10);
+        if (v[0] == '\0' || *end != '\0' || errno != 0 || n < INT32_MIN || n > INT32_MAX) {
+            fprintf(stderr, PROG ": invalid value \"%s\" for flag %s: parse error\n", v, shown);
+            return -1;
+        }
+    }
+    return apply_flag(cli, f, shown, v, b, n);
+}
+
+/* Returns 0, or -1 after printing why (exit code 1). */
+static int parse_args(struct cli *cli, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--") == 0) {
+            if (i + 1 < argc) {
+                fprintf(stderr, PROG ": unrecognized command: \"%s\"\n", argv[i + 1]);
+                return -1;
+            }
+            break;
+        }
+        if (arg[0] != '-' || arg[1] == '\0') {
+            fprintf(stderr, PROG ": unrecognized command: \"%s\"\n", arg);
+            return -1;
+        }
+        if (parse_one(cli, argc, argv, &i) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ----------------------------------------------------------------------------------
+ * Running
+ * ---------------------------------------------------------------------------------- */
+
+G_GNUC_PRINTF(3, 4)
+static void say(struct mr_realenv *re, enum mr_log_level level, const char *fmt, ...)
+{
+    char line[LOG_LINE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    const struct mr_env *env = mr_realenv_env(re);
+    env->log(env->ctx, level, "main", line);
+}
+
+G_GNUC_PRINTF(2, 3)
+static void fatal(struct mr_realenv *re, const char *fmt, ...)
+{
+    char line[LOG_LINE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    mr_realenv_log_fatal(re, line);
+}
+
+static int write_pid_file(struct mr_realenv *re, const char *path)
+{
+    char pid[32];
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    GError *error = NULL;
+    if (!g_file_set_contents_full(path, pid, -1, G_FILE_SET_CONTENTS_NONE, 0640, &error)) {
+        fatal(re, "Could not write pidfile: %s", error->message);
+        g_error_free(error);
+        return -1;
+    }
+    return 0;
+}
+
+static const char *signal_name(int sig)
+{
+    /* Go's names, which nats-server prints in "Trapped ... signal". */
+    switch (sig) {
+    case SIGINT:
+        return "interrupt";
+    case SIGTERM:
+        return "terminated";
+    default:
+        return "unknown";
+    }
+}
+
+/* Shuts the server down and runs the loop until its connections are gone, at most
+ * SHUTDOWN_WAIT_NS. Returns true when the server is done (and may be destroyed). */
+static bool shutdown_server(struct mr_realenv *re, struct mr_server *s)
+{
+    const struct mr_env *env = mr_realenv_env(re);
+    mr_server_shutdown(s);
+    uint64_t end = env->now_ns(env->ctx) + SHUTDOWN_WAIT_NS;
+    while (!mr_server_done(s)) {
+        if (env->now_ns(env->ctx) >= end) {
+            say(re, MR_LOG_WARN, "Shutdown did not finish within %llu seconds, exiting anyway",
+                (unsigned long long)(SHUTDOWN_WAIT_NS / MR_NS_PER_SEC));
+            return false;
+        }
+        if (mr_realenv_run_once(re, SHUTDOWN_TURN_NS) != 0) {
+            say(re, MR_LOG_ERROR, "Event loop failed during shutdown: %s", strerror(errno));
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Creates, starts and runs the server until a signal; returns the exit code. */
+static int serve(struct mr_realenv *re, struct cli *cli)
+{
+    char errmsg[MR_ERRMSG_MAX] = "";
+    struct mr_server_opts *o = &cli->opts;
+    o->debug = cli->log_debug;
+    o->trace = cli->log_trace;
+    say(re, MR_LOG_INFO, "Starting " PROG);
+    say(re, MR_LOG_INFO, "  Version:  %s (nats-server compatible %s)", MR_SERVER_VERSION,
+        MR_SERVER_COMPAT_VERSION);
+    /* nats-server: port 0 means the default port; -1 means any free port. */
+    if (o->port == 0) {
+        o->port = 4222;
+    }
+    if (o->port < -1 || o->port > 65535) {
+        fatal(re, "Error listening on port: %s:%d, \"invalid port\"", o->host, o->port);
+        return 1;
+    }
+
+    struct mr_server *s = NULL;
+    int rc = mr_server_create(o, mr_realenv_env(re), &s, errmsg, sizeof(errmsg));
+    if (rc != 0) {
+        fatal(re, "Could not create server: %s", errmsg[0] != '\0' ? errmsg : mr_err_text(rc));
+        return 1;
+    }
+    const char *id = mr_server_id(s);
+    say(re, MR_LOG_INFO, "  Name:     %s", o->server_name[0] != '\0' ? o->server_name : id);
+    say(re, MR_LOG_INFO, "  ID:       %s", id);
+    if (cli->pid_file != NULL && write_pid_file(re, cli->pid_file) != 0) {
+        mr_server_destroy(s);
+        return 1;
+    }
+    mr_realenv_set_sink(re, mr_server_sink(s));
+    if (mr_realenv_stop_on_signals(re) != 0) {
+        fatal(re, "Could not watch signals: %s", strerror(errno));
+        mr_server_destroy(s);
+        return 1;
+    }
+    rc = mr_server_start(s);
+    if (rc != 0) {
+        fatal(re, "Error listening on port: %s:%d, \"%s\"", o->host, o->port, mr_err_text(rc));
+        mr_server_destroy(s); /* a failed start has opened nothing */
+        return 1;
+    }
+    /* mr_server_start logged "Listening for client connections on host:port". */
+    say(re, MR_LOG_INFO, "Server is ready");
+
+    if (mr_realenv_run(re) != 0) {
+        say(re, MR_LOG_ERROR, "Event loop failed: %s", strerror(errno));
+    }
+    say(re, MR_LOG_DEBUG, "Trapped \"%s\" signal", signal_name(mr_realenv_signal(re)));
+    say(re, MR_LOG_INFO, "Initiating Shutdown...");
+    if (shutdown_server(re, s)) {
+        mr_server_destroy(s);
+    }
+    say(re, MR_LOG_INFO, "Server Exiting..");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli;
+    memset(&cli, 0, sizeof(cli));
+    mr_server_opts_default(&cli.opts);
+    cli.log_time = true;
+    if (parse_args(&cli, argc, argv) != 0) {
+        return 1;
+    }
+    if (cli.help) {
+        usage(stdout);
+        return 0;
+    }
+    if (cli.version) {
+        printf(PROG " v%s (nats-server compatible %s)\n", MR_SERVER_VERSION,
+               MR_SERVER_COMPAT_VERSION);
+        return 0;
+    }
+
+    char errmsg[MR_ERRMSG_MAX] = "";
+    struct mr_realenv *re = NULL;
+    if (mr_realenv_create(&re, errmsg, sizeof(errmsg)) != 0) {
+        fprintf(stderr, PROG ": %s\n", errmsg);
+        return 1;
+    }
+    mr_realenv_set_log_levels(re, cli.log_debug, cli.log_trace);
+    mr_realenv_set_log_time(re, cli.log_time);
+    if (cli.log_file != NULL &&
+        mr_realenv_set_log_file(re, cli.log_file, errmsg, sizeof(errmsg)) != 0) {
+        fprintf(stderr, PROG ": %s\n", errmsg);
+        mr_realenv_destroy(re);
+        return 1;
+    }
+    int code = serve(re, &cli);
+    mr_realenv_destroy(re);
+    return code;
+}
