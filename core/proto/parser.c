@@ -18,6 +18,9 @@
  *  - After MR_AGAIN or an error *op is cleared (op NONE, views absent, max_msgs -1).
  *  - No allocation and no state between calls except the need_bytes hint.
  *
+ * In client mode max_payload bounds MSG and HMSG the same way: a client passes the
+ * server's advertised max_payload, or MR_PAYLOAD_MAX to take whatever a server sends.
+ *
  * Ownership: buf is borrowed for the call; the views in *op point into it and are
  * valid as long as the caller keeps those bytes.
  */

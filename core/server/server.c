@@ -746,8 +746,44 @@ static void protocol_error(struct mr_server *s, struct conn *c, int err)
     close_conn(c, "Protocol Error", false);
 }
 
+/* -V: one line per inbound operation, in nats-server's "<<- [OP args]" shape. */
+static void trace_op(struct mr_server *s, const struct conn *c, const struct mr_proto_op *op)
+{
+    const char *verb = mr_parser_op_name(op->op);
+    switch (op->op) {
+    case MR_OP_PUB:
+    case MR_OP_HPUB:
+        slog(s, MR_LOG_TRACE, "%s:%u - cid:%llu - <<- [%s %.*s%s%.*s %u]", c->host,
+             (unsigned)c->port, (unsigned long long)c->cid, verb, (int)op->subject.len,
+             op->subject.ptr, op->reply.len > 0 ? " " : "", (int)op->reply.len, op->reply.ptr,
+             (unsigned)op->size);
+        break;
+    case MR_OP_SUB:
+        slog(s, MR_LOG_TRACE, "%s:%u - cid:%llu - <<- [SUB %.*s%s%.*s %.*s]", c->host,
+             (unsigned)c->port, (unsigned long long)c->cid, (int)op->subject.len,
+             op->subject.ptr, op->queue.len > 0 ? " " : "", (int)op->queue.len, op->queue.ptr,
+             (int)op->sid.len, op->sid.ptr);
+        break;
+    case MR_OP_UNSUB:
+        slog(s, MR_LOG_TRACE, "%s:%u - cid:%llu - <<- [UNSUB %.*s]", c->host, (unsigned)c->port,
+             (unsigned long long)c->cid, (int)op->sid.len, op->sid.ptr);
+        break;
+    case MR_OP_CONNECT:
+        slog(s, MR_LOG_TRACE, "%s:%u - cid:%llu - <<- [CONNECT %.*s]", c->host,
+             (unsigned)c->port, (unsigned long long)c->cid, (int)op->json.len, op->json.ptr);
+        break;
+    default:
+        slog(s, MR_LOG_TRACE, "%s:%u - cid:%llu - <<- [%s]", c->host, (unsigned)c->port,
+             (unsigned long long)c->cid, verb);
+        break;
+    }
+}
+
 static void process_op(struct mr_server *s, struct conn *c, const struct mr_proto_op *op)
 {
+    if (s->opts.trace) {
+        trace_op(s, c, op);
+    }
     if (s->auth_required && !c->connect_received && op->op != MR_OP_CONNECT) {
         send_err(c, "Authorization Violation");
         close_conn(c, "Authorization Violation", false);
@@ -783,11 +819,23 @@ static void process_op(struct mr_server *s, struct conn *c, const struct mr_prot
     case MR_OP_PONG:
         c->pings_out = 0;
         break;
-    case MR_OP_INFO:
+    case MR_OP_INFO: {
+        /* Clients have nothing to tell us in INFO, but nats-server still parses it and
+         * closes silently on bad JSON. */
+        json_t *info = json_loadb(op->json.ptr, op->json.len, 0, NULL);
+        if (!json_is_object(info)) {
+            close_conn(c, "Protocol Error", false);
+        }
+        json_decref(info);
+        break;
+    }
     case MR_OP_OK:
         break;
     case MR_OP_ERR:
-        slog(s, MR_LOG_DEBUG, "cid:%llu - client sent -ERR", (unsigned long long)c->cid);
+        /* A client's -ERR ends the connection without a reply, as in nats-server. */
+        slog(s, MR_LOG_DEBUG, "cid:%llu - client sent -ERR '%.*s'", (unsigned long long)c->cid,
+             (int)op->json.len, op->json.ptr);
+        close_conn(c, "Client Error", false);
         break;
     default:
         protocol_error(s, c, MR_E_PROTO_UNKNOWN_OP);

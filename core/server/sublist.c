@@ -4,7 +4,8 @@
  * position: each node has a '*' child, a '>' child and literal children; the literal
  * edges of the whole trie live in one GHashTable keyed by (parent node id, token bytes),
  * used for lookup only. Every child is also on its parent's sibling list, which is what
- * check and destroy walk, so nothing depends on hash order. A node holds its plain subs
+ * check and destroy walk (and lookup scans when a node has few children), so nothing
+ * depends on hash order. A node holds its plain subs
  * in an array and its queue subs in per-queue-name groups kept in order of creation;
  * sub->slot is the sub's index in one of those arrays, so removal is O(1) (swap-remove)
  * plus a scan of the node's group names.
@@ -29,7 +30,8 @@
  * Memory: nodes, arrays, cache entries and scratch come from the mr_mem given to
  * create; only the GHashTable's own storage uses GLib's allocator. Insert allocates
  * before it changes anything, so MR_E_NOMEM leaves the sublist as it was. Remove never
- * allocates. A cache hit allocates nothing; a miss allocates one block for its entry.
+ * asks for memory (it only frees or shrinks), so it cannot fail on a spent budget. A
+ * cache hit allocates nothing; a miss allocates one block for its entry.
  */
 #include "core/server/sublist.h"
 
@@ -88,7 +90,8 @@ struct node {
     struct node *parent;
     struct node *pwc; /* '*' child or NULL */
     struct node *fwc; /* '>' child or NULL; never has children */
-    /* All children (literal, '*', '>'), unordered; only check and destroy walk it. */
+    /* All children (literal, '*', '>'), unordered: check and destroy walk it and
+     * lookup scans it when short; its order never reaches a result. */
     struct node *first_child;
     struct node *next_sibling;
     struct node *prev_sibling;
@@ -259,7 +262,7 @@ static void *shrink_array(struct mr_mem *mem, void *arr, uint32_t *cap, size_t e
 }
 
 /*
- * Splits a publish subject into sl-style tokens: up to MR_SUBJECT_TOKENS_MAX + 1 views.
+ * Splits a publish subject into token views, keeping up to MR_SUBJECT_TOKENS_MAX + 1.
  * A subject with more tokens than that reports MR_SUBJECT_TOKENS_MAX + 1: no sub is that
  * deep, so only '>' subs can match it and the walk never looks at the tokens past the
  * cap. Returns 0 for an empty subject or one with an empty token, which nats-server

@@ -5,7 +5,7 @@
  * The input is a byte stream, parsed operation after operation in both modes and under
  * default and tiny limits (so the control-line and payload limits are reachable with
  * short inputs). For every result it checks the contract: consumed <= len, every view
- * and the payload inside the consumed bytes, an error leaves op NONE, need_bytes is
+ * and the payload inside the consumed bytes, an error leaves op cleared, need_bytes is
  * either 0 or beyond what is there. For every result it also re-parses cut prefixes,
  * each copied into a buffer of exactly that size so ASan catches a read past its end: a
  * prefix must give MR_AGAIN or the same result, and a successful op parsed from
@@ -101,6 +101,8 @@ static void check_result(const struct fuzz_config *c, const struct mr_parser *p,
     if (rc <= 0) {
         mr_assert(rc == MR_AGAIN || is_proto_error(rc));
         mr_assert(op->op == MR_OP_NONE);
+        mr_assert(op->subject.len == 0 && op->reply.len == 0 && op->queue.len == 0);
+        mr_assert(op->sid.len == 0 && op->json.len == 0 && op->payload == NULL);
         if (rc != MR_AGAIN) {
             mr_assert(p->need_bytes == 0);
         }

@@ -105,6 +105,11 @@ const DEFAULT_CASES = [
         send: `${C}SUB ${NEAR} 1\r\nPUB ${NEAR} 1\r\nx\r\nPING\r\n`,
         expect: `MSG ${NEAR} 1 1\r\nx\r\nPONG\r\n`, close: false,
     },
+    { name: '-ERR from a client closes silently', send: `${C}-ERR 'boom'\r\nPING\r\n`, expect: '', close: true },
+    { name: '+OK from a client is ignored', send: `${C}+OK\r\nPING\r\n`, expect: 'PONG\r\n', close: false },
+    { name: 'INFO with JSON from a client is ignored', send: `${C}INFO {}\r\nPING\r\n`, expect: 'PONG\r\n', close: false },
+    { name: 'INFO with bad JSON from a client closes', send: `${C}INFO xx\r\nPING\r\n`, expect: '', close: true },
+    { name: 'CONNECT without JSON closes silently', send: 'CONNECT\r\nPING\r\n', expect: '', close: true },
     {
         name: 'payload over 1 MiB (size announced)',
         send: `${C}PUB foo 1048577\r\n`, expect: "-ERR 'Maximum Payload Violation'\r\n", close: true,
