@@ -502,7 +502,8 @@ if [ -n "$markdown" ]; then
             echo "nats-server: $nats_bin ($("$nats_bin" --version 2>&1 | head -n 1))."
         fi
         if [ "$run_meridian" = 1 ]; then
-            echo "meridian-server: $meridian_bin."
+            # Relative to the checkout, so a pasted table names no machine path.
+            echo "meridian-server: ${meridian_bin#"$PWD"/} ($("$meridian_bin" --version 2>&1 | head -n 1))."
         fi
     } >"$markdown"
     echo "markdown table written to $markdown" >&2

@@ -54,6 +54,11 @@ static void must(int ok, const char *what)
     }
 }
 
+static void report(const char *label, double ns)
+{
+    printf("%-50s %8.1f ns/match\n", label, ns);
+}
+
 static void insert(struct mr_sublist *sl, struct bench_sub *b, const char *subject)
 {
     memset(b, 0, sizeof(*b));
@@ -108,8 +113,8 @@ static void bench_literal(void)
     run(sl, hot, HOT, HOT, NULL); /* warm the cache */
     double one = run(sl, hot, 1, 20000000, NULL);
     double many = run(sl, hot, HOT, 20000000, NULL);
-    printf("literal, cache hit (same subject)          %7.1f ns/match\n", one);
-    printf("literal, cache hit (%d subjects cycled)   %7.1f ns/match\n", HOT, many);
+    report("literal, cache hit (same subject)", one);
+    report("literal, cache hit (256 subjects cycled)", many);
     mr_sublist_destroy(sl);
     mr_mem_deinit(&mem);
 }
@@ -137,7 +142,7 @@ static void bench_miss(void)
     double ns = run(sl, pubs, PUBS, 2000000, NULL);
     mr_sublist_stats(sl, &st1);
     must(st1.cache_hits == st0.cache_hits, "every match a miss");
-    printf("literal, cache miss (10k subs, 1 match)    %7.1f ns/match\n", ns);
+    report("literal, cache miss (10k subs, fan-out 1)", ns);
     mr_sublist_destroy(sl);
     mr_mem_deinit(&mem);
 }
@@ -181,10 +186,12 @@ static void bench_wildcards(void)
     }
     double fan;
     double miss = run(sl, pubs, PUBS, 400000, &fan);
-    printf("wildcards, cache miss (10k subs, %4.1f hit) %7.1f ns/match\n", fan, miss);
+    char label[64];
+    snprintf(label, sizeof(label), "wildcards, cache miss (10k subs, fan-out %.1f)", fan);
+    report(label, miss);
     run(sl, pubs, HOT, HOT, NULL);
     double hit = run(sl, pubs, HOT, 20000000, &fan);
-    printf("wildcards, cache hit (%d subjects)        %7.1f ns/match\n", HOT, hit);
+    report("wildcards, cache hit (512 subjects cycled)", hit);
     mr_sublist_destroy(sl);
     mr_mem_deinit(&mem);
 }

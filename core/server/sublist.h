@@ -4,10 +4,12 @@
  * match cache. It is the hot path of every publish.
  *
  * Ownership: the sublist stores pointers to caller-owned struct mr_sub; it never frees
- * them. A sub must stay alive and unmoved while inserted; its subject/queue bytes must
- * stay unchanged. Results returned by mr_sublist_match() belong to the sublist and are
- * valid until the next insert or remove (callers that must unsubscribe during a
- * fan-out defer it until the fan-out is done).
+ * them. A sub must be zeroed before its first insert, and stay alive and unmoved while
+ * inserted; its subject/queue bytes must stay unchanged. Results returned by
+ * mr_sublist_match() belong to the sublist and are valid until the next insert or
+ * remove (callers that must unsubscribe during a fan-out defer it until the fan-out is
+ * done). A cached result evicted by a later match stays readable until then too, for at
+ * most 1024 evictions.
  *
  * Order is deterministic (never pointer or hash order): plain subs come in the order of
  * the trie walk (literal token, then '*', then '>' at each level) and, within a node, in
