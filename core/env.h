@@ -19,6 +19,7 @@
 #ifndef MR_ENV_H
 #define MR_ENV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,20 @@ enum mr_file_flags {
     MR_FILE_WRITE = 2,
     MR_FILE_CREATE = 4,
     MR_FILE_TRUNCATE = 8,
+};
+
+/* TLS settings for a listener or an outbound connection (config.md section 8). The
+ * real env loads the files; the sim env passes bytes through unencrypted. */
+struct mr_tls_opts {
+    bool enabled;
+    char cert_file[1024];
+    char key_file[1024];
+    char ca_file[1024];
+    bool verify;         /* require and verify client certificates */
+    bool verify_and_map; /* also map the certificate to a user (not supported yet) */
+    bool insecure;       /* outbound: skip verification */
+    bool handshake_first;
+    uint64_t timeout_ns; /* handshake bound; 0 = 2 s */
 };
 
 struct mr_env {
@@ -77,6 +92,18 @@ struct mr_env {
     /* Stops (0) or resumes (1) reading from a connection: back-pressure. */
     void (*stream_read_enable)(void *ctx, uint64_t conn_id, int enable);
 
+    /* Prepares a TLS context under tls_id from opts (loads certificate, key, CA).
+     * Synchronous, at configuration time. Returns 0, or MR_E_INVAL with a message
+     * naming the file and the reason in errmsg. */
+    int (*tls_configure)(void *ctx, uint64_t tls_id, const struct mr_tls_opts *opts,
+                         char *errmsg, size_t errmsg_len);
+    /* Once the bytes already pending on conn_id have gone out in plaintext (the INFO
+     * line, in nats-server's order), starts a server-side TLS handshake with context
+     * tls_id. From then on on_bytes carries decrypted bytes and output is encrypted.
+     * The outcome arrives as on_tls(); on failure the env closes the stream
+     * (on_closed follows). */
+    void (*stream_start_tls)(void *ctx, uint64_t conn_id, uint64_t tls_id);
+
     /* Files, named by paths relative to the server's store directory. Every call
      * completes later with mr_server_on_file_done(req_id, result, data, len): result
      * is a count (bytes read or written, a file handle) or a negative mr_err. */
@@ -113,6 +140,9 @@ struct mr_env_sink {
     /* The peer closed, the stream broke, or a requested close finished. */
     void (*on_closed)(void *ctx, uint64_t conn_id);
     void (*on_timer)(void *ctx, uint64_t timer_id);
+    /* The TLS handshake started by stream_start_tls finished: status 0 or a negative
+     * mr_err; peer_subject is the verified client certificate's subject or NULL. */
+    void (*on_tls)(void *ctx, uint64_t conn_id, int status, const char *peer_subject);
     void (*on_file_done)(void *ctx, uint64_t req_id, int64_t result, const uint8_t *data,
                          size_t len);
     /* Fills up to iov_max views of the connection's pending output, oldest first, and

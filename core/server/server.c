@@ -32,104 +32,8 @@
 #include "core/proto/parser.h"
 #include "core/proto/subject.h"
 #include "core/server/outbuf.h"
+#include "core/server/server_int.h"
 #include "core/server/sublist.h"
-
-/* Timer ids: connection cid in the high bits, kind in the low 4. */
-enum timer_kind {
-    TIMER_AUTH = 1,
-    TIMER_PING = 2,
-    TIMER_WRITE = 3,
-    TIMER_RESUME = 4,
-};
-#define TIMER_KIND_BITS 4u
-
-enum conn_state {
-    CONN_OPEN = 0,   /* accepted; CONNECT may not have arrived yet */
-    CONN_CLOSING = 1 /* close requested; waiting for on_closed */
-};
-
-struct csub;
-
-struct conn {
-    struct mr_server *srv;
-    uint64_t id;  /* env stream id */
-    uint64_t cid; /* client_id shown to clients, unique per server */
-    enum conn_state state;
-    bool connect_received;
-    bool verbose;
-    bool pedantic;
-    bool echo;
-    bool headers;
-    bool no_responders;
-    bool want_write;  /* stream_want_write told to the env, output not yet drained */
-    bool read_paused; /* input backlog waits for a resume timer */
-    bool reap_queued;
-    int protocol;
-    char host[64];
-    uint16_t port;
-    struct mr_parser parser;
-    /* Input bytes of an operation split across reads, or a backlog left when the per-read
-     * operation bound was hit. */
-    uint8_t *in_buf;
-    size_t in_len;
-    size_t in_cap;
-    struct mr_outbuf out;
-    uint64_t last_in_ns;       /* last time bytes arrived */
-    uint64_t last_progress_ns; /* last time output drained or became pending */
-    uint32_t pings_out;
-    bool write_timer_armed;
-    /* Subscriptions: sid -> csub for lookup, and a list in subscription order. */
-    GHashTable *subs_by_sid;
-    struct csub *subs_head;
-    struct csub *subs_tail;
-    uint32_t subs_count;
-    uint64_t in_msgs;
-    uint64_t in_bytes;
-    uint64_t out_msgs;
-    uint64_t out_bytes;
-    struct conn *prev; /* accept order */
-    struct conn *next;
-    struct conn *reap_next;
-};
-
-struct csub {
-    struct mr_sub sub; /* first: the sublist hands back &csub->sub */
-    struct conn *conn;
-    char *sid; /* NUL-terminated; subject and queue follow in the same allocation */
-    uint32_t sid_len;
-    size_t alloc_len;
-    uint64_t delivered;
-    uint64_t max; /* 0 = unlimited */
-    bool removing;
-    struct csub *prev;
-    struct csub *next;
-    struct csub *unsub_next; /* deferred auto-unsubscribe */
-};
-
-struct mr_server {
-    struct mr_server_opts opts;
-    const struct mr_env *env;
-    struct mr_env_sink sink;
-    struct mr_mem mem;
-    struct mr_outbuf_pool pool;
-    struct mr_sublist *sublist;
-    char server_id[MR_SERVER_ID_LEN + 1];
-    char *info_prefix; /* INFO {...  without the closing brace; per-conn fields follow */
-    size_t info_prefix_len;
-    bool auth_required;
-    bool started;
-    bool shutting_down;
-    uint16_t port;
-    uint64_t rng[4];
-    GHashTable *conns_by_id; /* uint64 id -> conn; lookup only */
-    struct conn *conns_head;
-    struct conn *conns_tail;
-    struct conn *reap_head;
-    struct csub *unsub_head;
-    uint64_t next_cid;
-    uint64_t deliveries; /* for the test-only drop fault */
-    struct mr_server_stats stats;
-};
 
 /* ------------------------------------------------------------------------------------ */
 /* Small helpers                                                                         */
@@ -179,7 +83,7 @@ static uint64_t now(const struct mr_server *s)
 }
 
 /* Env connection ids are never reused, so a timer id names one connection for good. */
-static uint64_t timer_id(const struct conn *c, enum timer_kind kind)
+static uint64_t timer_id(const struct mr_conn *c, enum mr_timer_kind kind)
 {
     mr_assert(c->id < (UINT64_C(1) << (64 - TIMER_KIND_BITS)));
     return (c->id << TIMER_KIND_BITS) | (uint64_t)kind;
@@ -202,9 +106,9 @@ static size_t u64_to_dec(char *out, uint64_t v)
 /* ------------------------------------------------------------------------------------ */
 /* Output                                                                                */
 
-static void close_conn(struct conn *c, const char *reason, bool drop_output);
+static void close_conn(struct mr_conn *c, const char *reason, bool drop_output);
 
-static void mark_writable(struct conn *c)
+static void mark_writable(struct mr_conn *c)
 {
     if (!c->want_write) {
         c->want_write = true;
@@ -220,7 +124,7 @@ static void mark_writable(struct conn *c)
 
 /* Queues bytes; on budget exhaustion or over max_pending the connection is closed as a
  * slow consumer (nats-server closes without -ERR). Returns false if it was closed. */
-static bool queue_out(struct conn *c, const void *p, size_t n)
+static bool queue_out(struct mr_conn *c, const void *p, size_t n)
 {
     if (c->state != CONN_OPEN) {
         return false;
@@ -237,12 +141,12 @@ static bool queue_out(struct conn *c, const void *p, size_t n)
     return true;
 }
 
-static void send_str(struct conn *c, const char *str)
+static void send_str(struct mr_conn *c, const char *str)
 {
     (void)queue_out(c, str, strlen(str));
 }
 
-static void send_err(struct conn *c, const char *text)
+static void send_err(struct mr_conn *c, const char *text)
 {
     char line[MR_ERRMSG_MAX + 16];
     int n = snprintf(line, sizeof(line), "-ERR '%s'\r\n", text);
@@ -250,7 +154,7 @@ static void send_err(struct conn *c, const char *text)
     (void)queue_out(c, line, (size_t)n);
 }
 
-static void send_ok(struct conn *c)
+static void send_ok(struct mr_conn *c)
 {
     if (c->verbose) {
         send_str(c, "+OK\r\n");
@@ -260,7 +164,7 @@ static void send_ok(struct conn *c)
 /* ------------------------------------------------------------------------------------ */
 /* Connection lifecycle                                                                  */
 
-static void queue_reap(struct conn *c)
+static void queue_reap(struct mr_conn *c)
 {
     if (!c->reap_queued) {
         c->reap_queued = true;
@@ -271,7 +175,7 @@ static void queue_reap(struct conn *c)
 
 /* Marks the connection closing: no more input or deliveries; its subscriptions leave
  * at the end of this input. */
-static void mark_closing(struct conn *c, const char *reason, bool drop_output)
+static void mark_closing(struct mr_conn *c, const char *reason, bool drop_output)
 {
     struct mr_server *s = c->srv;
     mr_assert(c->state == CONN_OPEN);
@@ -288,7 +192,7 @@ static void mark_closing(struct conn *c, const char *reason, bool drop_output)
     queue_reap(c);
 }
 
-static void close_conn(struct conn *c, const char *reason, bool drop_output)
+static void close_conn(struct mr_conn *c, const char *reason, bool drop_output)
 {
     if (c->state == CONN_CLOSING) {
         return;
@@ -297,12 +201,12 @@ static void close_conn(struct conn *c, const char *reason, bool drop_output)
     c->srv->env->stream_close(c->srv->env->ctx, c->id);
 }
 
-static void csub_free(struct mr_server *s, struct csub *cs)
+static void csub_free(struct mr_server *s, struct mr_csub *cs)
 {
     mr_mem_free(&s->mem, cs, cs->alloc_len);
 }
 
-static void csub_unlink(struct conn *c, struct csub *cs)
+static void csub_unlink(struct mr_conn *c, struct mr_csub *cs)
 {
     if (cs->prev != NULL) {
         cs->prev->next = cs->next;
@@ -319,9 +223,9 @@ static void csub_unlink(struct conn *c, struct csub *cs)
 
 /* Removes one subscription from the sublist and the connection, and frees it. Only
  * outside a fan-out. */
-static void csub_remove(struct mr_server *s, struct csub *cs)
+static void csub_remove(struct mr_server *s, struct mr_csub *cs)
 {
-    struct conn *c = cs->conn;
+    struct mr_conn *c = cs->conn;
     int rc = mr_sublist_remove(s->sublist, &cs->sub);
     mr_assert(rc == MR_OK);
     g_hash_table_remove(c->subs_by_sid, cs->sid);
@@ -330,7 +234,7 @@ static void csub_remove(struct mr_server *s, struct csub *cs)
     csub_free(s, cs);
 }
 
-static void remove_all_subs(struct mr_server *s, struct conn *c)
+static void remove_all_subs(struct mr_server *s, struct mr_conn *c)
 {
     while (c->subs_head != NULL) {
         csub_remove(s, c->subs_head);
@@ -342,21 +246,21 @@ static void remove_all_subs(struct mr_server *s, struct conn *c)
 static void reap(struct mr_server *s)
 {
     while (s->unsub_head != NULL) {
-        struct csub *cs = s->unsub_head;
+        struct mr_csub *cs = s->unsub_head;
         s->unsub_head = cs->unsub_next;
         csub_remove(s, cs);
     }
     /* The reap list is LIFO; connections are independent, so order only affects the
      * sublist's internal slots, which are deterministic either way. */
     while (s->reap_head != NULL) {
-        struct conn *c = s->reap_head;
+        struct mr_conn *c = s->reap_head;
         s->reap_head = c->reap_next;
         c->reap_queued = false;
         remove_all_subs(s, c);
     }
 }
 
-static void conn_free(struct mr_server *s, struct conn *c)
+static void conn_free(struct mr_server *s, struct mr_conn *c)
 {
     mr_assert(c->subs_count == 0);
     if (c->subs_by_sid != NULL) {
@@ -379,7 +283,7 @@ static void conn_free(struct mr_server *s, struct conn *c)
     mr_mem_free(&s->mem, c, sizeof(*c));
 }
 
-static struct conn *conn_lookup(struct mr_server *s, uint64_t id)
+static struct mr_conn *conn_lookup(struct mr_server *s, uint64_t id)
 {
     return g_hash_table_lookup(s->conns_by_id, &id);
 }
@@ -389,9 +293,9 @@ static struct conn *conn_lookup(struct mr_server *s, uint64_t id)
 
 /* Writes one MSG/HMSG for a subscription. The control line is built in a stack buffer
  * when it fits (the common case), else appended piecewise. */
-static void deliver(struct mr_server *s, struct csub *cs, const struct mr_proto_op *op)
+static void deliver(struct mr_server *s, struct mr_csub *cs, const struct mr_proto_op *op)
 {
-    struct conn *c = cs->conn;
+    struct mr_conn *c = cs->conn;
     if (c->state != CONN_OPEN || cs->removing) {
         return;
     }
@@ -485,13 +389,13 @@ static void deliver(struct mr_server *s, struct csub *cs, const struct mr_proto_
 
 /* Picks one member of a queue group: a random start, then the first member that can
  * take it (open connection, not the publisher when echo is off). */
-static struct csub *pick_queue_member(struct mr_server *s, const struct mr_sublist_qgroup *g,
-                                      const struct conn *publisher)
+static struct mr_csub *pick_queue_member(struct mr_server *s, const struct mr_sublist_qgroup *g,
+                                      const struct mr_conn *publisher)
 {
     mr_assert(g->count > 0);
     uint32_t start = (uint32_t)(rng_next(s) % g->count);
     for (uint32_t i = 0; i < g->count; i++) {
-        struct csub *cs = (struct csub *)g->subs[(start + i) % g->count];
+        struct mr_csub *cs = (struct mr_csub *)g->subs[(start + i) % g->count];
         if (cs->conn->state != CONN_OPEN || cs->removing) {
             continue;
         }
@@ -505,9 +409,9 @@ static struct csub *pick_queue_member(struct mr_server *s, const struct mr_subli
 
 /* no_responders: a request that reached nobody gets a 503 status on the requester's own
  * subscription that matches the reply subject (nats-server's exact bytes). */
-static void send_no_responders(struct mr_server *s, struct conn *c, const struct mr_proto_op *op)
+static void send_no_responders(struct mr_server *s, struct mr_conn *c, const struct mr_proto_op *op)
 {
-    for (struct csub *cs = c->subs_head; cs != NULL; cs = cs->next) {
+    for (struct mr_csub *cs = c->subs_head; cs != NULL; cs = cs->next) {
         if (cs->removing ||
             !mr_subject_matches(cs->sub.subject, cs->sub.subject_len, op->reply.ptr,
                                 op->reply.len)) {
@@ -526,7 +430,7 @@ static void send_no_responders(struct mr_server *s, struct conn *c, const struct
     }
 }
 
-static void process_msg(struct mr_server *s, struct conn *c, const struct mr_proto_op *op)
+static void process_msg(struct mr_server *s, struct mr_conn *c, const struct mr_proto_op *op)
 {
     c->in_msgs++;
     c->in_bytes += op->size;
@@ -545,7 +449,7 @@ static void process_msg(struct mr_server *s, struct conn *c, const struct mr_pro
     }
     uint32_t delivered = 0;
     for (uint32_t i = 0; i < r->psubs_count; i++) {
-        struct csub *cs = (struct csub *)r->psubs[i];
+        struct mr_csub *cs = (struct mr_csub *)r->psubs[i];
         if (cs->conn == c && !c->echo) {
             continue;
         }
@@ -553,7 +457,7 @@ static void process_msg(struct mr_server *s, struct conn *c, const struct mr_pro
         delivered++;
     }
     for (uint32_t i = 0; i < r->qgroups_count; i++) {
-        struct csub *cs = pick_queue_member(s, &r->qgroups[i], c);
+        struct mr_csub *cs = pick_queue_member(s, &r->qgroups[i], c);
         if (cs != NULL) {
             deliver(s, cs, op);
             delivered++;
@@ -591,7 +495,7 @@ static bool json_flag(json_t *obj, const char *key, bool dflt)
     return json_is_boolean(v) ? json_is_true(v) : dflt;
 }
 
-static void process_connect(struct mr_server *s, struct conn *c, const struct mr_proto_op *op)
+static void process_connect(struct mr_server *s, struct mr_conn *c, const struct mr_proto_op *op)
 {
     json_error_t jerr;
     json_t *obj = json_loadb(op->json.ptr, op->json.len, 0, &jerr);
@@ -637,7 +541,7 @@ static void process_connect(struct mr_server *s, struct conn *c, const struct mr
     send_ok(c);
 }
 
-static void process_sub(struct mr_server *s, struct conn *c, const struct mr_proto_op *op)
+static void process_sub(struct mr_server *s, struct mr_conn *c, const struct mr_proto_op *op)
 {
     if (!mr_subject_valid(op->subject.ptr, op->subject.len) ||
         (op->queue.len > 0 && !mr_subject_valid_queue(op->queue.ptr, op->queue.len))) {
@@ -659,9 +563,9 @@ static void process_sub(struct mr_server *s, struct conn *c, const struct mr_pro
         send_err(c, "maximum subscriptions exceeded");
         return;
     }
-    size_t alloc_len = sizeof(struct csub) + op->sid.len + 1 + op->subject.len + 1 +
+    size_t alloc_len = sizeof(struct mr_csub) + op->sid.len + 1 + op->subject.len + 1 +
                        op->queue.len + 1;
-    struct csub *cs = mr_mem_alloc(&s->mem, alloc_len);
+    struct mr_csub *cs = mr_mem_alloc(&s->mem, alloc_len);
     if (cs == NULL) {
         send_err(c, "maximum subscriptions exceeded");
         return;
@@ -701,13 +605,13 @@ static void process_sub(struct mr_server *s, struct conn *c, const struct mr_pro
     send_ok(c);
 }
 
-static void process_unsub(struct mr_server *s, struct conn *c, const struct mr_proto_op *op)
+static void process_unsub(struct mr_server *s, struct mr_conn *c, const struct mr_proto_op *op)
 {
     char sid_key[MR_CONTROL_LINE_MAX + 1];
     mr_assert(op->sid.len <= MR_CONTROL_LINE_MAX);
     memcpy(sid_key, op->sid.ptr, op->sid.len);
     sid_key[op->sid.len] = '\0';
-    struct csub *cs = c->subs_by_sid != NULL ? g_hash_table_lookup(c->subs_by_sid, sid_key)
+    struct mr_csub *cs = c->subs_by_sid != NULL ? g_hash_table_lookup(c->subs_by_sid, sid_key)
                                              : NULL;
     if (cs != NULL && !cs->removing) {
         if (op->max_msgs > 0 && (uint64_t)op->max_msgs > cs->delivered) {
@@ -720,13 +624,13 @@ static void process_unsub(struct mr_server *s, struct conn *c, const struct mr_p
     send_ok(c);
 }
 
-static void arm_ping(struct mr_server *s, struct conn *c, uint64_t delay_ns)
+static void arm_ping(struct mr_server *s, struct mr_conn *c, uint64_t delay_ns)
 {
     s->env->timer_arm(s->env->ctx, timer_id(c, TIMER_PING), now(s) + delay_ns);
 }
 
 /* Maps a parser error to nats-server's reaction: the -ERR text (or none) and close. */
-static void protocol_error(struct mr_server *s, struct conn *c, int err)
+static void protocol_error(struct mr_server *s, struct mr_conn *c, int err)
 {
     switch (err) {
     case MR_E_PROTO_CONTROL_LINE:
@@ -747,7 +651,7 @@ static void protocol_error(struct mr_server *s, struct conn *c, int err)
 }
 
 /* -V: one line per inbound operation, in nats-server's "<<- [OP args]" shape. */
-static void trace_op(struct mr_server *s, const struct conn *c, const struct mr_proto_op *op)
+static void trace_op(struct mr_server *s, const struct mr_conn *c, const struct mr_proto_op *op)
 {
     const char *verb = mr_parser_op_name(op->op);
     switch (op->op) {
@@ -779,7 +683,7 @@ static void trace_op(struct mr_server *s, const struct conn *c, const struct mr_
     }
 }
 
-static void process_op(struct mr_server *s, struct conn *c, const struct mr_proto_op *op)
+static void process_op(struct mr_server *s, struct mr_conn *c, const struct mr_proto_op *op)
 {
     if (s->opts.trace) {
         trace_op(s, c, op);
@@ -854,7 +758,7 @@ enum consume_stop {
 
 /* Parses and processes operations from buf in place, at most *budget of them. Returns
  * bytes consumed; *stop says why it stopped. */
-static size_t consume(struct mr_server *s, struct conn *c, const uint8_t *buf, size_t len,
+static size_t consume(struct mr_server *s, struct mr_conn *c, const uint8_t *buf, size_t len,
                       uint32_t *budget, enum consume_stop *stop)
 {
     size_t off = 0;
@@ -889,7 +793,7 @@ static size_t consume(struct mr_server *s, struct conn *c, const uint8_t *buf, s
     return off;
 }
 
-static bool in_reserve(struct mr_server *s, struct conn *c, size_t need)
+static bool in_reserve(struct mr_server *s, struct mr_conn *c, size_t need)
 {
     if (c->in_cap >= need) {
         return true;
@@ -907,7 +811,7 @@ static bool in_reserve(struct mr_server *s, struct conn *c, size_t need)
     return true;
 }
 
-static bool in_append(struct mr_server *s, struct conn *c, const uint8_t *buf, size_t len)
+static bool in_append(struct mr_server *s, struct mr_conn *c, const uint8_t *buf, size_t len)
 {
     if (!in_reserve(s, c, c->in_len + len)) {
         slog(s, MR_LOG_WARN, "cid:%llu - input buffer: memory budget exhausted",
@@ -920,7 +824,7 @@ static bool in_append(struct mr_server *s, struct conn *c, const uint8_t *buf, s
     return true;
 }
 
-static void pause_input(struct mr_server *s, struct conn *c)
+static void pause_input(struct mr_server *s, struct mr_conn *c)
 {
     if (!c->read_paused) {
         c->read_paused = true;
@@ -930,7 +834,7 @@ static void pause_input(struct mr_server *s, struct conn *c)
 }
 
 /* Processes the buffered backlog (from the front of in_buf), bounded by *budget. */
-static void drain_backlog(struct mr_server *s, struct conn *c, uint32_t *budget)
+static void drain_backlog(struct mr_server *s, struct mr_conn *c, uint32_t *budget)
 {
     enum consume_stop stop;
     size_t n = consume(s, c, c->in_buf, c->in_len, budget, &stop);
@@ -950,7 +854,7 @@ static void drain_backlog(struct mr_server *s, struct conn *c, uint32_t *budget)
 
 /* Completes an operation split across reads by copying only the bytes it still needs,
  * then processes the rest of the read in place. Returns bytes of buf used. */
-static size_t complete_partial(struct mr_server *s, struct conn *c, const uint8_t *buf,
+static size_t complete_partial(struct mr_server *s, struct mr_conn *c, const uint8_t *buf,
                                size_t len, uint32_t *budget)
 {
     size_t used = 0;
@@ -990,7 +894,7 @@ static size_t complete_partial(struct mr_server *s, struct conn *c, const uint8_
 static void on_bytes(void *ctx, uint64_t conn_id, const uint8_t *buf, size_t len)
 {
     struct mr_server *s = ctx;
-    struct conn *c = conn_lookup(s, conn_id);
+    struct mr_conn *c = conn_lookup(s, conn_id);
     if (c == NULL || c->state != CONN_OPEN) {
         return;
     }
@@ -1024,7 +928,7 @@ static void on_bytes(void *ctx, uint64_t conn_id, const uint8_t *buf, size_t len
 /* ------------------------------------------------------------------------------------ */
 /* Accept, close, timers, output pull                                                    */
 
-static void send_info(struct mr_server *s, struct conn *c)
+static void send_info(struct mr_server *s, struct mr_conn *c)
 {
     char tail[160];
     int n = snprintf(tail, sizeof(tail), ",\"client_id\":%llu,\"client_ip\":\"%s\"}\r\n",
@@ -1044,7 +948,7 @@ static void on_accept(void *ctx, uint64_t listener_id, uint64_t conn_id, const c
         s->env->stream_close(s->env->ctx, conn_id);
         return;
     }
-    struct conn *c = mr_mem_alloc(&s->mem, sizeof(*c));
+    struct mr_conn *c = mr_mem_alloc(&s->mem, sizeof(*c));
     if (c == NULL) {
         slog(s, MR_LOG_WARN, "%s:%u - refused: memory budget exhausted", peer_host,
              (unsigned)peer_port);
@@ -1103,7 +1007,7 @@ static void on_connected(void *ctx, uint64_t conn_id, int status)
 static void on_closed(void *ctx, uint64_t conn_id)
 {
     struct mr_server *s = ctx;
-    struct conn *c = conn_lookup(s, conn_id);
+    struct mr_conn *c = conn_lookup(s, conn_id);
     if (c == NULL) {
         return;
     }
@@ -1114,7 +1018,7 @@ static void on_closed(void *ctx, uint64_t conn_id)
     conn_free(s, c);
 }
 
-static void ping_timer(struct mr_server *s, struct conn *c)
+static void ping_timer(struct mr_server *s, struct mr_conn *c)
 {
     if (c->pings_out + 1 > s->opts.ping_max) {
         send_err(c, "Stale Connection");
@@ -1133,7 +1037,7 @@ static void ping_timer(struct mr_server *s, struct conn *c)
     arm_ping(s, c, s->opts.ping_interval_ns);
 }
 
-static void write_timer(struct mr_server *s, struct conn *c)
+static void write_timer(struct mr_server *s, struct mr_conn *c)
 {
     c->write_timer_armed = false;
     if (c->out.pending_bytes == 0) {
@@ -1154,11 +1058,11 @@ static void write_timer(struct mr_server *s, struct conn *c)
 static void on_timer(void *ctx, uint64_t tid)
 {
     struct mr_server *s = ctx;
-    struct conn *c = conn_lookup(s, tid >> TIMER_KIND_BITS);
+    struct mr_conn *c = conn_lookup(s, tid >> TIMER_KIND_BITS);
     if (c == NULL || c->state != CONN_OPEN) {
         return;
     }
-    switch ((enum timer_kind)(tid & ((1u << TIMER_KIND_BITS) - 1))) {
+    switch ((enum mr_timer_kind)(tid & ((1u << TIMER_KIND_BITS) - 1))) {
     case TIMER_AUTH:
         if (!c->connect_received) {
             send_err(c, "Authentication Timeout");
@@ -1195,7 +1099,7 @@ static void on_file_done(void *ctx, uint64_t req_id, int64_t result, const uint8
 static size_t out_peek(void *ctx, uint64_t conn_id, struct mr_iov *iov, size_t iov_max)
 {
     struct mr_server *s = ctx;
-    struct conn *c = conn_lookup(s, conn_id);
+    struct mr_conn *c = conn_lookup(s, conn_id);
     if (c == NULL) {
         return 0;
     }
@@ -1205,7 +1109,7 @@ static size_t out_peek(void *ctx, uint64_t conn_id, struct mr_iov *iov, size_t i
 static void out_consume(void *ctx, uint64_t conn_id, size_t n)
 {
     struct mr_server *s = ctx;
-    struct conn *c = conn_lookup(s, conn_id);
+    struct mr_conn *c = conn_lookup(s, conn_id);
     if (c == NULL) {
         return;
     }
@@ -1390,7 +1294,7 @@ void mr_server_shutdown(struct mr_server *s)
     if (s->started) {
         s->env->unlisten(s->env->ctx, 0);
     }
-    for (struct conn *c = s->conns_head; c != NULL; c = c->next) {
+    for (struct mr_conn *c = s->conns_head; c != NULL; c = c->next) {
         close_conn(c, "Server Shutdown", false);
     }
     reap(s);
@@ -1408,7 +1312,7 @@ void mr_server_destroy(struct mr_server *s)
     }
     /* Connections the env never reported closed (a driver giving up) are freed here. */
     while (s->conns_head != NULL) {
-        struct conn *c = s->conns_head;
+        struct mr_conn *c = s->conns_head;
         if (c->state != CONN_CLOSING) {
             c->state = CONN_CLOSING;
             queue_reap(c);
@@ -1450,8 +1354,8 @@ void mr_server_check(const struct mr_server *s)
 {
     uint64_t conns = 0;
     uint64_t subs = 0;
-    const struct conn *prev = NULL;
-    for (const struct conn *c = s->conns_head; c != NULL; c = c->next) {
+    const struct mr_conn *prev = NULL;
+    for (const struct mr_conn *c = s->conns_head; c != NULL; c = c->next) {
         mr_assert(c->prev == prev);
         mr_assert(c->srv == s);
         if (prev != NULL) {
@@ -1459,7 +1363,7 @@ void mr_server_check(const struct mr_server *s)
         }
         mr_assert(g_hash_table_lookup(s->conns_by_id, &c->id) == c);
         uint32_t n = 0;
-        for (const struct csub *cs = c->subs_head; cs != NULL; cs = cs->next) {
+        for (const struct mr_csub *cs = c->subs_head; cs != NULL; cs = cs->next) {
             mr_assert(cs->conn == c);
             mr_assert(g_hash_table_lookup(c->subs_by_sid, cs->sid) == cs);
             n++;

@@ -24,6 +24,88 @@
 #define MR_SERVER_COMPAT_VERSION "2.10.0"
 #define MR_SERVER_VERSION "0.1.0"
 
+/*
+ * Authorization and accounts, as configured (config.md sections 3 and 4). Built by the
+ * config loader (core/conf/conf_server.c) or by hand in tests; borrowed by the server,
+ * so it must outlive it. Strings are NUL-terminated and owned by whoever built the
+ * structure (mr_auth_opts_free frees one built with GLib allocation, as the loader
+ * does).
+ */
+struct mr_subject_list {
+    char **subjects; /* "subject" or, for subscribe, "subject queue" */
+    size_t count;
+};
+
+struct mr_permissions {
+    struct mr_subject_list pub_allow; /* empty = everything allowed */
+    struct mr_subject_list pub_deny;
+    struct mr_subject_list sub_allow;
+    struct mr_subject_list sub_deny;
+    bool allow_responses;            /* may publish to reply subjects of requests */
+    uint32_t responses_max;          /* 0 = 1 */
+    uint64_t responses_expires_ns;   /* 0 = no expiry */
+};
+
+struct mr_user_opts {
+    char *user;     /* NULL for a token-less nkey user */
+    char *password; /* plain, or a bcrypt hash starting with "$2" */
+    char *nkey;     /* public nkey, if any (not supported yet: refused by the loader) */
+    char *account;  /* NULL = the global account $G */
+    struct mr_permissions *permissions; /* NULL = everything allowed */
+};
+
+enum mr_response_type {
+    MR_RESPONSE_SINGLE = 0,
+    MR_RESPONSE_STREAM,
+    MR_RESPONSE_CHUNKED,
+};
+
+struct mr_export_opts {
+    bool service;  /* false = stream export */
+    char *subject; /* may hold wildcards */
+    char **accounts; /* NULL/0 = public */
+    size_t accounts_count;
+    enum mr_response_type response_type;
+    uint64_t response_threshold_ns; /* 0 = 2 minutes */
+};
+
+struct mr_import_opts {
+    bool service;
+    char *account; /* exporting account */
+    char *subject; /* subject in the exporting account */
+    char *prefix;  /* stream imports: messages appear as prefix.subject */
+    char *to;      /* local subject (service: what local clients publish to) */
+};
+
+struct mr_account_opts {
+    char *name;
+    struct mr_export_opts *exports;
+    size_t exports_count;
+    struct mr_import_opts *imports;
+    size_t imports_count;
+    bool jetstream;
+    int32_t max_connections;   /* -1 = unlimited */
+    int32_t max_subscriptions; /* -1 = unlimited */
+    int32_t max_payload;       /* -1 = server's */
+};
+
+struct mr_auth_opts {
+    /* Top-level authorization {}: one user/password, a token, or users. */
+    struct mr_user_opts *users; /* every user of every account; account names them */
+    size_t users_count;
+    char *token;
+    uint64_t timeout_ns; /* 0 = default (2 s) */
+    struct mr_permissions *default_permissions;
+    struct mr_account_opts *accounts;
+    size_t accounts_count;
+    char *system_account; /* NULL = "$SYS" (created if missing) */
+    bool no_system_account;
+    char *no_auth_user;
+};
+
+/* Frees a structure whose strings and arrays were allocated with GLib (g_malloc). */
+void mr_auth_opts_free(struct mr_auth_opts *a);
+
 struct mr_server_opts {
     char host[256];     /* client listen address; "0.0.0.0" by default */
     int port;           /* 4222; -1 = random; 0 = the default */
@@ -42,6 +124,13 @@ struct mr_server_opts {
     char user[256];
     char pass[256];
     char token[256];
+    /* Users, accounts and permissions from a config file; NULL = none. Borrowed. When
+     * set, user/pass/token above are folded in by the loader, not read separately. */
+    const struct mr_auth_opts *auth;
+    struct mr_tls_opts tls;
+    /* Monitoring HTTP listener: port 0 = off, -1 = random. */
+    char http_host[256];
+    int http_port;
     bool debug;
     bool trace;
     /* Test-only fault: drop every Nth delivered message (0 = off). Proves the
