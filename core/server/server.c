@@ -31,6 +31,9 @@
 #include "core/mem.h"
 #include "core/proto/parser.h"
 #include "core/proto/subject.h"
+#include "core/server/account.h"
+#include "core/server/auth.h"
+#include "core/server/monitor.h"
 #include "core/server/outbuf.h"
 #include "core/server/server_int.h"
 #include "core/server/sublist.h"
@@ -58,10 +61,7 @@ static uint64_t rng_next(struct mr_server *s)
     return result;
 }
 
-static void slog(struct mr_server *s, enum mr_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void slog(struct mr_server *s, enum mr_log_level level, const char *fmt, ...)
+static void vslog(struct mr_server *s, enum mr_log_level level, const char *fmt, va_list ap)
 {
     if (level == MR_LOG_DEBUG && !s->opts.debug) {
         return;
@@ -70,12 +70,19 @@ static void slog(struct mr_server *s, enum mr_log_level level, const char *fmt, 
         return;
     }
     char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     s->env->log(s->env->ctx, level, "server", msg);
 }
+
+void mr_server_log(struct mr_server *s, enum mr_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vslog(s, level, fmt, ap);
+    va_end(ap);
+}
+
+#define slog mr_server_log
 
 static uint64_t now(const struct mr_server *s)
 {
@@ -146,12 +153,45 @@ static void send_str(struct mr_conn *c, const char *str)
     (void)queue_out(c, str, strlen(str));
 }
 
+/* -ERR '<text>': pieces, because texts quote client subjects of any length. */
 static void send_err(struct mr_conn *c, const char *text)
 {
-    char line[MR_ERRMSG_MAX + 16];
-    int n = snprintf(line, sizeof(line), "-ERR '%s'\r\n", text);
-    mr_assert(n > 0 && (size_t)n < sizeof(line));
-    (void)queue_out(c, line, (size_t)n);
+    if (queue_out(c, "-ERR '", 6) && queue_out(c, text, strlen(text))) {
+        (void)queue_out(c, "'\r\n", 3);
+    }
+}
+
+/* -ERR 'Permissions Violation for <what> "<subject>"[ using queue "<queue>"]'. */
+static void send_perm_err(struct mr_conn *c, const char *what, const struct mr_view *subject,
+                          const struct mr_view *queue)
+{
+    GString *t = g_string_new("Permissions Violation for ");
+    g_string_append(t, what);
+    g_string_append(t, " \"");
+    g_string_append_len(t, subject->ptr, subject->len);
+    g_string_append_c(t, '"');
+    if (queue != NULL && queue->len > 0) {
+        g_string_append(t, " using queue \"");
+        g_string_append_len(t, queue->ptr, queue->len);
+        g_string_append_c(t, '"');
+    }
+    send_err(c, t->str);
+    g_string_free(t, TRUE);
+}
+
+bool mr_conn_queue_out(struct mr_conn *c, const void *p, size_t n)
+{
+    return queue_out(c, p, n);
+}
+
+void mr_conn_close(struct mr_conn *c, const char *reason)
+{
+    close_conn(c, reason, false);
+}
+
+int64_t mr_server_wall_of(const struct mr_server *s, uint64_t mono_ns)
+{
+    return s->start_wall_ns + (int64_t)(mono_ns - s->start_ns);
 }
 
 static void send_ok(struct mr_conn *c)
@@ -226,11 +266,12 @@ static void csub_unlink(struct mr_conn *c, struct mr_csub *cs)
 static void csub_remove(struct mr_server *s, struct mr_csub *cs)
 {
     struct mr_conn *c = cs->conn;
-    int rc = mr_sublist_remove(s->sublist, &cs->sub);
+    int rc = mr_sublist_remove(c->account->sublist, &cs->sub);
     mr_assert(rc == MR_OK);
     g_hash_table_remove(c->subs_by_sid, cs->sid);
     csub_unlink(c, cs);
     s->stats.subscriptions--;
+    c->account->subs--;
     csub_free(s, cs);
 }
 
@@ -266,6 +307,17 @@ static void conn_free(struct mr_server *s, struct mr_conn *c)
     if (c->subs_by_sid != NULL) {
         g_hash_table_destroy(c->subs_by_sid);
     }
+    mr_auth_conn_deinit(c);
+    g_free(c->name);
+    g_free(c->lang);
+    g_free(c->version);
+    if (c->kind == MR_CONN_CLIENT) {
+        s->stats.connections--;
+        if (c->account != NULL) {
+            mr_assert(c->account->conns > 0);
+            c->account->conns--;
+        }
+    }
     mr_outbuf_deinit(&c->out);
     mr_mem_free(&s->mem, c->in_buf, c->in_cap);
     if (c->prev != NULL) {
@@ -279,7 +331,6 @@ static void conn_free(struct mr_server *s, struct mr_conn *c)
         s->conns_tail = c->prev;
     }
     g_hash_table_remove(s->conns_by_id, &c->id);
-    s->stats.connections--;
     mr_mem_free(&s->mem, c, sizeof(*c));
 }
 
@@ -293,11 +344,19 @@ static struct mr_conn *conn_lookup(struct mr_server *s, uint64_t id)
 
 /* Writes one MSG/HMSG for a subscription. The control line is built in a stack buffer
  * when it fits (the common case), else appended piecewise. */
-static void deliver(struct mr_server *s, struct mr_csub *cs, const struct mr_proto_op *op)
+static void deliver(struct mr_server *s, struct mr_csub *cs, const struct mr_msg *op)
 {
     struct mr_conn *c = cs->conn;
     if (c->state != CONN_OPEN || cs->removing) {
         return;
+    }
+    if (c->permissions != NULL) {
+        /* A wildcard SUB may overlap a denied subject: nats-server drops those
+         * deliveries. A request reaching an allow_responses client grants its reply. */
+        if (mr_auth_delivery_denied(c, op->subject.ptr, op->subject.len)) {
+            return;
+        }
+        mr_auth_note_reply(c, op->reply.ptr, op->reply.len);
     }
     if (cs->max != 0 && cs->delivered >= cs->max) {
         return;
@@ -383,6 +442,8 @@ static void deliver(struct mr_server *s, struct mr_csub *cs, const struct mr_pro
     }
     c->out_msgs++;
     c->out_bytes += size;
+    c->account->out_msgs++;
+    c->account->out_bytes += size;
     s->stats.out_msgs++;
     s->stats.out_bytes += size;
 }
@@ -409,7 +470,7 @@ static struct mr_csub *pick_queue_member(struct mr_server *s, const struct mr_su
 
 /* no_responders: a request that reached nobody gets a 503 status on the requester's own
  * subscription that matches the reply subject (nats-server's exact bytes). */
-static void send_no_responders(struct mr_server *s, struct mr_conn *c, const struct mr_proto_op *op)
+static void send_no_responders(struct mr_server *s, struct mr_conn *c, const struct mr_msg *op)
 {
     for (struct mr_csub *cs = c->subs_head; cs != NULL; cs = cs->next) {
         if (cs->removing ||
@@ -418,8 +479,7 @@ static void send_no_responders(struct mr_server *s, struct mr_conn *c, const str
             continue;
         }
         static const char status[] = "NATS/1.0 503\r\n\r\n";
-        struct mr_proto_op reply = {
-            .op = MR_OP_HPUB,
+        struct mr_msg reply = {
             .subject = op->reply,
             .hdr_len = sizeof(status) - 1,
             .size = sizeof(status) - 1,
@@ -428,6 +488,44 @@ static void send_no_responders(struct mr_server *s, struct mr_conn *c, const str
         deliver(s, cs, &reply);
         return;
     }
+}
+
+uint32_t mr_server_route(struct mr_server *s, struct mr_account *acc, struct mr_conn *publisher,
+                         const struct mr_msg *m, uint32_t depth)
+{
+    acc->in_msgs++;
+    acc->in_bytes += m->size;
+    const struct mr_sublist_result *r = mr_sublist_match(acc->sublist, m->subject.ptr,
+                                                         m->subject.len);
+    if (r == NULL) {
+        slog(s, MR_LOG_WARN, "dropped a message on \"%.*s\": memory budget exhausted",
+             (int)m->subject.len, m->subject.ptr);
+        return 0;
+    }
+    bool echo = publisher == NULL || publisher->echo;
+    uint32_t delivered = 0;
+    for (uint32_t i = 0; i < r->psubs_count; i++) {
+        struct mr_sub *sub = r->psubs[i];
+        if (sub->flags & MR_SUB_INTERNAL) {
+            mr_account_on_internal(s, sub, m, depth);
+            delivered++;
+            continue;
+        }
+        struct mr_csub *cs = (struct mr_csub *)sub;
+        if (cs->conn == publisher && !echo) {
+            continue;
+        }
+        deliver(s, cs, m);
+        delivered++;
+    }
+    for (uint32_t i = 0; i < r->qgroups_count; i++) {
+        struct mr_csub *cs = pick_queue_member(s, &r->qgroups[i], publisher);
+        if (cs != NULL) {
+            deliver(s, cs, m);
+            delivered++;
+        }
+    }
+    return delivered;
 }
 
 static void process_msg(struct mr_server *s, struct mr_conn *c, const struct mr_proto_op *op)
@@ -440,47 +538,44 @@ static void process_msg(struct mr_server *s, struct mr_conn *c, const struct mr_
         /* nats-server reports it and still routes the message. */
         send_err(c, "Invalid Publish Subject");
     }
-    const struct mr_sublist_result *r =
-        mr_sublist_match(s->sublist, op->subject.ptr, op->subject.len);
-    if (r == NULL) {
-        slog(s, MR_LOG_WARN, "cid:%llu - dropped a message: memory budget exhausted",
-             (unsigned long long)c->cid);
+    if (c->permissions != NULL && !mr_auth_can_publish(c, op->subject.ptr, op->subject.len)) {
+        send_perm_err(c, "Publish to", &op->subject, NULL);
         return;
     }
-    uint32_t delivered = 0;
-    for (uint32_t i = 0; i < r->psubs_count; i++) {
-        struct mr_csub *cs = (struct mr_csub *)r->psubs[i];
-        if (cs->conn == c && !c->echo) {
-            continue;
-        }
-        deliver(s, cs, op);
-        delivered++;
-    }
-    for (uint32_t i = 0; i < r->qgroups_count; i++) {
-        struct mr_csub *cs = pick_queue_member(s, &r->qgroups[i], c);
-        if (cs != NULL) {
-            deliver(s, cs, op);
-            delivered++;
-        }
-    }
-    if (delivered == 0 && op->reply.len > 0 && c->no_responders && c->headers) {
-        send_no_responders(s, c, op);
+    struct mr_msg m = {
+        .subject = op->subject,
+        .reply = op->reply,
+        .hdr_len = op->hdr_len,
+        .size = op->size,
+        .payload = op->payload,
+    };
+    uint32_t delivered = mr_server_route(s, c->account, c, &m, 0);
+    if (delivered == 0 && m.reply.len > 0 && c->no_responders && c->headers) {
+        send_no_responders(s, c, &m);
     }
 }
 
 /* ------------------------------------------------------------------------------------ */
 /* Operations                                                                            */
 
-static bool auth_ok(struct mr_server *s, const char *user, const char *pass, const char *token)
+/* Binds c to acc, counting it against the account's connection limit. */
+static bool bind_account(struct mr_server *s, struct mr_conn *c, struct mr_account *acc)
 {
-    if (s->opts.token[0] != '\0') {
-        return token != NULL && strcmp(token, s->opts.token) == 0;
+    const struct mr_account_opts *ao = acc->opts;
+    if (ao != NULL && ao->max_connections >= 0 && acc->conns >= (uint32_t)ao->max_connections) {
+        send_err(c, "maximum account active connections exceeded");
+        close_conn(c, "Maximum Account Connections Exceeded", false);
+        return false;
     }
-    if (s->opts.user[0] != '\0') {
-        return user != NULL && pass != NULL && strcmp(user, s->opts.user) == 0 &&
-               strcmp(pass, s->opts.pass) == 0;
-    }
+    acc->conns++;
+    (void)s;
     return true;
+}
+
+static char *json_dup(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? g_strdup(json_string_value(v)) : NULL;
 }
 
 static const char *json_str(json_t *obj, const char *key)
@@ -516,10 +611,24 @@ static void process_connect(struct mr_server *s, struct mr_conn *c, const struct
     c->no_responders = json_flag(obj, "no_responders", c->no_responders);
     json_t *proto = json_object_get(obj, "protocol");
     c->protocol = json_is_integer(proto) ? (int)json_integer_value(proto) : 0;
-    bool ok = auth_ok(s, json_str(obj, "user"), json_str(obj, "pass"),
-                      json_str(obj, "auth_token"));
+    g_free(c->name);
+    g_free(c->lang);
+    g_free(c->version);
+    c->name = json_dup(obj, "name");
+    c->lang = json_dup(obj, "lang");
+    c->version = json_dup(obj, "version");
+    struct mr_account *before = c->account;
+    bool ok = mr_auth_connect(s, c, json_str(obj, "user"), json_str(obj, "pass"),
+                              json_str(obj, "auth_token"));
     json_decref(obj);
+    if (ok && before != NULL && c->account != before) {
+        /* A second CONNECT may not move a connection (and its subscriptions) to another
+         * account. */
+        c->account = before;
+        ok = false;
+    }
     if (!ok) {
+        c->account = before;
         slog(s, MR_LOG_WARN, "%s:%u - cid:%llu - authentication error", c->host,
              (unsigned)c->port, (unsigned long long)c->cid);
         send_err(c, "Authorization Violation");
@@ -536,6 +645,10 @@ static void process_connect(struct mr_server *s, struct mr_conn *c, const struct
         close_conn(c, "Protocol Error", false);
         return;
     }
+    if (before == NULL && !bind_account(s, c, c->account)) {
+        c->account = NULL;
+        return;
+    }
     c->connect_received = true;
     s->env->timer_cancel(s->env->ctx, timer_id(c, TIMER_AUTH));
     send_ok(c);
@@ -546,6 +659,11 @@ static void process_sub(struct mr_server *s, struct mr_conn *c, const struct mr_
     if (!mr_subject_valid(op->subject.ptr, op->subject.len) ||
         (op->queue.len > 0 && !mr_subject_valid_queue(op->queue.ptr, op->queue.len))) {
         send_err(c, "Invalid Subject");
+        return;
+    }
+    if (c->permissions != NULL && !mr_auth_can_subscribe(c, op->subject.ptr, op->subject.len,
+                                                         op->queue.ptr, op->queue.len)) {
+        send_perm_err(c, "Subscription to", &op->subject, &op->queue);
         return;
     }
     if (c->subs_by_sid == NULL) {
@@ -587,7 +705,7 @@ static void process_sub(struct mr_server *s, struct mr_conn *c, const struct mr_
         cs->sub.queue_len = op->queue.len;
         memcpy(p, op->queue.ptr, op->queue.len);
     }
-    if (mr_sublist_insert(s->sublist, &cs->sub) != MR_OK) {
+    if (mr_sublist_insert(c->account->sublist, &cs->sub) != MR_OK) {
         csub_free(s, cs);
         send_err(c, "maximum subscriptions exceeded");
         return;
@@ -602,6 +720,7 @@ static void process_sub(struct mr_server *s, struct mr_conn *c, const struct mr_
     c->subs_tail = cs;
     c->subs_count++;
     s->stats.subscriptions++;
+    c->account->subs++;
     send_ok(c);
 }
 
@@ -688,7 +807,9 @@ static void process_op(struct mr_server *s, struct mr_conn *c, const struct mr_p
     if (s->opts.trace) {
         trace_op(s, c, op);
     }
-    if (s->auth_required && !c->connect_received && op->op != MR_OP_CONNECT) {
+    if (c->account == NULL && op->op != MR_OP_CONNECT) {
+        /* Only an unauthenticated connection of a server that requires auth has no
+         * account yet: anything but CONNECT is a violation. */
         send_err(c, "Authorization Violation");
         close_conn(c, "Authorization Violation", false);
         return;
@@ -722,6 +843,10 @@ static void process_op(struct mr_server *s, struct mr_conn *c, const struct mr_p
         break;
     case MR_OP_PONG:
         c->pings_out = 0;
+        if (c->ping_sent_ns != 0) {
+            c->rtt_ns = now(s) - c->ping_sent_ns;
+            c->ping_sent_ns = 0;
+        }
         break;
     case MR_OP_INFO: {
         /* Clients have nothing to tell us in INFO, but nats-server still parses it and
@@ -899,6 +1024,11 @@ static void on_bytes(void *ctx, uint64_t conn_id, const uint8_t *buf, size_t len
         return;
     }
     c->last_in_ns = now(s);
+    if (c->kind == MR_CONN_HTTP) {
+        mr_monitor_on_bytes(s, c, buf, len);
+        reap(s);
+        return;
+    }
     uint32_t budget = MR_OPS_PER_READ_MAX;
     if (c->read_paused) {
         /* Reads already in flight when we paused: queue them behind the backlog. */
@@ -939,24 +1069,19 @@ static void send_info(struct mr_server *s, struct mr_conn *c)
     }
 }
 
-static void on_accept(void *ctx, uint64_t listener_id, uint64_t conn_id, const char *peer_host,
-                      uint16_t peer_port)
+static struct mr_conn *conn_new(struct mr_server *s, uint64_t conn_id, enum mr_conn_kind kind,
+                                const char *peer_host, uint16_t peer_port)
 {
-    struct mr_server *s = ctx;
-    (void)listener_id;
-    if (s->shutting_down) {
-        s->env->stream_close(s->env->ctx, conn_id);
-        return;
-    }
     struct mr_conn *c = mr_mem_alloc(&s->mem, sizeof(*c));
     if (c == NULL) {
         slog(s, MR_LOG_WARN, "%s:%u - refused: memory budget exhausted", peer_host,
              (unsigned)peer_port);
         s->env->stream_close(s->env->ctx, conn_id);
-        return;
+        return NULL;
     }
     c->srv = s;
     c->id = conn_id;
+    c->kind = kind;
     c->cid = ++s->next_cid;
     c->echo = true;
     c->verbose = true; /* nats-server's defaults until CONNECT says otherwise */
@@ -965,7 +1090,8 @@ static void on_accept(void *ctx, uint64_t listener_id, uint64_t conn_id, const c
     c->port = peer_port;
     mr_parser_init(&c->parser, MR_PARSER_SERVER, s->opts.max_control_line, s->opts.max_payload);
     mr_outbuf_init(&c->out, &s->pool);
-    c->last_in_ns = now(s);
+    c->start_ns = now(s);
+    c->last_in_ns = c->start_ns;
     c->prev = s->conns_tail;
     if (s->conns_tail != NULL) {
         s->conns_tail->next = c;
@@ -974,6 +1100,33 @@ static void on_accept(void *ctx, uint64_t listener_id, uint64_t conn_id, const c
     }
     s->conns_tail = c;
     g_hash_table_insert(s->conns_by_id, &c->id, c);
+    return c;
+}
+
+/* The client handshake once the stream is ready (after TLS when it goes first). */
+static void client_greet(struct mr_server *s, struct mr_conn *c)
+{
+    send_info(s, c);
+    if (s->opts.tls.enabled && !s->opts.tls.handshake_first) {
+        /* nats-server's order: INFO in plaintext, then the client starts TLS. */
+        c->tls_pending = true;
+        s->env->stream_start_tls(s->env->ctx, c->id, MR_TLS_CLIENT);
+    }
+}
+
+static void on_accept(void *ctx, uint64_t listener_id, uint64_t conn_id, const char *peer_host,
+                      uint16_t peer_port)
+{
+    struct mr_server *s = ctx;
+    if (s->shutting_down) {
+        s->env->stream_close(s->env->ctx, conn_id);
+        return;
+    }
+    enum mr_conn_kind kind = listener_id == MR_LISTENER_HTTP ? MR_CONN_HTTP : MR_CONN_CLIENT;
+    struct mr_conn *c = conn_new(s, conn_id, kind, peer_host, peer_port);
+    if (c == NULL || kind == MR_CONN_HTTP) {
+        return;
+    }
     s->stats.connections++;
     s->stats.total_connections++;
     slog(s, MR_LOG_DEBUG, "%s:%u - cid:%llu - Client connection created", c->host,
@@ -984,13 +1137,54 @@ static void on_accept(void *ctx, uint64_t listener_id, uint64_t conn_id, const c
         reap(s);
         return;
     }
-    send_info(s, c);
+    if (!s->auth_required) {
+        c->account = s->global;
+        if (!bind_account(s, c, c->account)) {
+            c->account = NULL;
+            reap(s);
+            return;
+        }
+    }
+    if (s->opts.tls.enabled && s->opts.tls.handshake_first) {
+        c->tls_pending = true;
+        s->env->stream_start_tls(s->env->ctx, c->id, MR_TLS_CLIENT);
+    } else {
+        client_greet(s, c);
+    }
     if (s->auth_required) {
-        s->env->timer_arm(s->env->ctx, timer_id(c, TIMER_AUTH), now(s) + s->opts.auth_timeout_ns);
+        uint64_t timeout = s->opts.auth_timeout_ns;
+        if (s->opts.auth != NULL && s->opts.auth->timeout_ns != 0) {
+            timeout = s->opts.auth->timeout_ns;
+        }
+        s->env->timer_arm(s->env->ctx, timer_id(c, TIMER_AUTH), now(s) + timeout);
     }
     uint64_t first = s->opts.ping_interval_ns < MR_FIRST_PING_DELAY_NS ? s->opts.ping_interval_ns
                                                                        : MR_FIRST_PING_DELAY_NS;
     arm_ping(s, c, first);
+}
+
+static void on_tls(void *ctx, uint64_t conn_id, int status, const char *peer_subject)
+{
+    struct mr_server *s = ctx;
+    struct mr_conn *c = conn_lookup(s, conn_id);
+    if (c == NULL || c->state != CONN_OPEN) {
+        return;
+    }
+    c->tls_pending = false;
+    if (status != MR_OK) {
+        /* The env closes the stream itself; on_closed follows. */
+        slog(s, MR_LOG_DEBUG, "%s:%u - cid:%llu - TLS handshake error: %s", c->host,
+             (unsigned)c->port, (unsigned long long)c->cid, mr_err_text(status));
+        mark_closing(c, "TLS Handshake Failure", true);
+        reap(s);
+        return;
+    }
+    slog(s, MR_LOG_DEBUG, "%s:%u - cid:%llu - TLS handshake complete%s%s", c->host,
+         (unsigned)c->port, (unsigned long long)c->cid, peer_subject != NULL ? ": " : "",
+         peer_subject != NULL ? peer_subject : "");
+    if (s->opts.tls.handshake_first) {
+        send_info(s, c);
+    }
 }
 
 static void on_connected(void *ctx, uint64_t conn_id, int status)
@@ -1026,11 +1220,15 @@ static void ping_timer(struct mr_server *s, struct mr_conn *c)
         return;
     }
     uint64_t t = now(s);
-    /* Clients that sent anything within the interval need no PING (nats-server). */
-    if (c->connect_received && c->pings_out == 0 && t - c->last_in_ns < s->opts.ping_interval_ns &&
-        c->last_in_ns != 0) {
+    /* Clients that sent anything within the interval need no PING (nats-server), once
+     * the first PING has measured the round trip. */
+    if (c->connect_received && c->pings_out == 0 && c->rtt_ns != 0 &&
+        t - c->last_in_ns < s->opts.ping_interval_ns) {
         arm_ping(s, c, s->opts.ping_interval_ns);
         return;
+    }
+    if (c->ping_sent_ns == 0) {
+        c->ping_sent_ns = t;
     }
     c->pings_out++;
     send_str(c, "PING\r\n");
@@ -1058,6 +1256,11 @@ static void write_timer(struct mr_server *s, struct mr_conn *c)
 static void on_timer(void *ctx, uint64_t tid)
 {
     struct mr_server *s = ctx;
+    if (tid == MR_TIMER_SERVER(TIMER_RESPONSES)) {
+        mr_accounts_on_timer(s);
+        reap(s);
+        return;
+    }
     struct mr_conn *c = conn_lookup(s, tid >> TIMER_KIND_BITS);
     if (c == NULL || c->state != CONN_OPEN) {
         return;
@@ -1193,6 +1396,12 @@ static int build_info(struct mr_server *s)
     if (s->auth_required) {
         json_object_set_new(o, "auth_required", json_true());
     }
+    if (s->opts.tls.enabled) {
+        json_object_set_new(o, "tls_required", json_true());
+        if (s->opts.tls.verify) {
+            json_object_set_new(o, "tls_verify", json_true());
+        }
+    }
     json_object_set_new(o, "max_payload", json_integer(s->opts.max_payload));
     json_object_set_new(o, "meridian_version", json_string(MR_SERVER_VERSION));
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -1229,10 +1438,7 @@ int mr_server_create(const struct mr_server_opts *opts, const struct mr_env *env
     s->env = env;
     mr_mem_init(&s->mem, 0);
     mr_outbuf_pool_init(&s->pool, &s->mem, 64);
-    rc = mr_sublist_create(&s->mem, &s->sublist);
-    if (rc != MR_OK) {
-        goto fail;
-    }
+    s->conns_by_id = g_hash_table_new(g_int64_hash, g_int64_equal);
     uint8_t seed[sizeof(s->rng)];
     env->random(env->ctx, seed, sizeof(seed));
     memcpy(s->rng, seed, sizeof(s->rng));
@@ -1240,8 +1446,16 @@ int mr_server_create(const struct mr_server_opts *opts, const struct mr_env *env
         s->rng[0] = 1; /* xoshiro's one forbidden state */
     }
     make_server_id(s);
-    s->auth_required = opts->user[0] != '\0' || opts->token[0] != '\0';
-    s->conns_by_id = g_hash_table_new(g_int64_hash, g_int64_equal);
+    s->auth_required = mr_auth_required(s);
+    rc = mr_accounts_init(s, errmsg, errmsg_len);
+    if (rc != MR_OK) {
+        mr_accounts_deinit(s);
+        g_hash_table_destroy(s->conns_by_id);
+        mr_outbuf_pool_deinit(&s->pool);
+        mr_mem_deinit(&s->mem);
+        g_free(s);
+        return rc;
+    }
     s->sink = (struct mr_env_sink){
         .ctx = s,
         .on_accept = on_accept,
@@ -1249,39 +1463,68 @@ int mr_server_create(const struct mr_server_opts *opts, const struct mr_env *env
         .on_bytes = on_bytes,
         .on_closed = on_closed,
         .on_timer = on_timer,
+        .on_tls = on_tls,
         .on_file_done = on_file_done,
         .out_peek = out_peek,
         .out_consume = out_consume,
     };
     *out = s;
     return MR_OK;
-fail:
-    snprintf(errmsg, errmsg_len, "%s", mr_err_text(rc));
-    mr_outbuf_pool_deinit(&s->pool);
-    g_free(s);
-    return rc;
+}
+
+static int start_http(struct mr_server *s)
+{
+    if (s->opts.http_port == 0) {
+        return MR_OK;
+    }
+    const char *host = s->opts.http_host[0] != '\0' ? s->opts.http_host : s->opts.host;
+    uint16_t port = s->opts.http_port < 0 ? 0 : (uint16_t)s->opts.http_port;
+    int rc = s->env->listen(s->env->ctx, MR_LISTENER_HTTP, host, port, &s->http_port);
+    if (rc != MR_OK) {
+        slog(s, MR_LOG_ERROR, "Error listening on monitoring port %s:%u: %s", host,
+             (unsigned)port, mr_err_text(rc));
+        return rc;
+    }
+    slog(s, MR_LOG_INFO, "Starting http monitor on %s:%u", host, (unsigned)s->http_port);
+    return MR_OK;
 }
 
 int mr_server_start(struct mr_server *s)
 {
     mr_assert(!s->started);
+    s->start_ns = now(s);
+    s->start_wall_ns = s->env->wall_ns(s->env->ctx);
+    if (s->opts.tls.enabled) {
+        char err[MR_ERRMSG_MAX];
+        int rc = s->env->tls_configure(s->env->ctx, MR_TLS_CLIENT, &s->opts.tls, err, sizeof(err));
+        if (rc != MR_OK) {
+            slog(s, MR_LOG_ERROR, "TLS configuration error: %s", err);
+            return rc;
+        }
+    }
     /* As nats-server: -1 picks a random port, 0 means the default. */
     uint16_t port = s->opts.port < 0 ? 0 : (uint16_t)s->opts.port;
     if (s->opts.port == 0) {
         port = 4222;
     }
-    int rc = s->env->listen(s->env->ctx, 0, s->opts.host, port, &s->port);
+    int rc = s->env->listen(s->env->ctx, MR_LISTENER_CLIENT, s->opts.host, port, &s->port);
     if (rc != MR_OK) {
         return rc;
     }
     rc = build_info(s);
+    if (rc == MR_OK) {
+        rc = start_http(s);
+    }
     if (rc != MR_OK) {
-        s->env->unlisten(s->env->ctx, 0);
+        s->env->unlisten(s->env->ctx, MR_LISTENER_CLIENT);
         return rc;
     }
     s->started = true;
     slog(s, MR_LOG_INFO, "Listening for client connections on %s:%u", s->opts.host,
          (unsigned)s->port);
+    if (s->opts.tls.enabled) {
+        slog(s, MR_LOG_INFO, "TLS required for client connections");
+    }
     return MR_OK;
 }
 
@@ -1292,7 +1535,14 @@ void mr_server_shutdown(struct mr_server *s)
     }
     s->shutting_down = true;
     if (s->started) {
-        s->env->unlisten(s->env->ctx, 0);
+        s->env->unlisten(s->env->ctx, MR_LISTENER_CLIENT);
+        if (s->http_port != 0) {
+            s->env->unlisten(s->env->ctx, MR_LISTENER_HTTP);
+        }
+    }
+    if (s->responses_timer_armed) {
+        s->env->timer_cancel(s->env->ctx, MR_TIMER_SERVER(TIMER_RESPONSES));
+        s->responses_timer_armed = false;
     }
     for (struct mr_conn *c = s->conns_head; c != NULL; c = c->next) {
         close_conn(c, "Server Shutdown", false);
@@ -1322,7 +1572,7 @@ void mr_server_destroy(struct mr_server *s)
     }
     reap(s);
     g_hash_table_destroy(s->conns_by_id);
-    mr_sublist_destroy(s->sublist);
+    mr_accounts_deinit(s);
     mr_mem_free(&s->mem, s->info_prefix, s->info_prefix_len + 1);
     mr_outbuf_pool_deinit(&s->pool);
     mr_mem_deinit(&s->mem);
@@ -1353,6 +1603,7 @@ void mr_server_stats(const struct mr_server *s, struct mr_server_stats *out)
 void mr_server_check(const struct mr_server *s)
 {
     uint64_t conns = 0;
+    uint64_t all = 0;
     uint64_t subs = 0;
     const struct mr_conn *prev = NULL;
     for (const struct mr_conn *c = s->conns_head; c != NULL; c = c->next) {
@@ -1372,13 +1623,24 @@ void mr_server_check(const struct mr_server *s)
         if (c->subs_by_sid != NULL) {
             mr_assert(g_hash_table_size(c->subs_by_sid) == n);
         }
+        if (n > 0) {
+            mr_assert(c->account != NULL);
+        }
         subs += n;
-        conns++;
+        if (c->kind == MR_CONN_CLIENT) {
+            conns++;
+        }
+        all++;
         prev = c;
     }
     mr_assert(prev == s->conns_tail);
     mr_assert(conns == s->stats.connections);
     mr_assert(subs == s->stats.subscriptions);
-    mr_assert(g_hash_table_size(s->conns_by_id) == conns);
-    mr_sublist_check(s->sublist);
+    mr_assert(g_hash_table_size(s->conns_by_id) == all);
+    uint64_t acc_subs = 0;
+    for (const struct mr_account *a = s->accounts_head; a != NULL; a = a->next) {
+        acc_subs += a->subs;
+    }
+    mr_assert(acc_subs == subs);
+    mr_accounts_check(s);
 }

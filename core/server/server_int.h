@@ -16,14 +16,33 @@
 #include "core/server/server.h"
 #include "core/server/sublist.h"
 
-/* Timer ids: connection cid in the high bits, kind in the low 4. */
+/* Listener ids given to env->listen. */
+#define MR_LISTENER_CLIENT 0
+#define MR_LISTENER_HTTP 1
+/* TLS context ids given to env->tls_configure. */
+#define MR_TLS_CLIENT 1
+
+/* Timer ids: env connection id in the high bits, kind in the low 4; server-wide timers
+ * use connection id 0. */
 enum mr_timer_kind {
     TIMER_AUTH = 1,
     TIMER_PING = 2,
     TIMER_WRITE = 3,
     TIMER_RESUME = 4,
+    TIMER_RESPONSES = 5, /* server-wide: expire service-import response mappings */
 };
+
+enum mr_conn_kind {
+    MR_CONN_CLIENT = 0, /* the NATS client protocol */
+    MR_CONN_HTTP = 1,   /* the monitoring endpoint */
+};
+
+struct mr_account;
+struct mr_isub;
 #define TIMER_KIND_BITS 4u
+/* Server-wide timers use a connection id no env hands out. */
+#define MR_TIMER_SERVER_CONN ((UINT64_C(1) << (64 - TIMER_KIND_BITS)) - 1)
+#define MR_TIMER_SERVER(kind) ((MR_TIMER_SERVER_CONN << TIMER_KIND_BITS) | (uint64_t)(kind))
 
 enum mr_conn_state {
     CONN_OPEN = 0,   /* accepted; CONNECT may not have arrived yet */
@@ -36,7 +55,24 @@ struct mr_conn {
     struct mr_server *srv;
     uint64_t id;  /* env stream id */
     uint64_t cid; /* client_id shown to clients, unique per server */
+    enum mr_conn_kind kind;
     enum mr_conn_state state;
+    /* Bound at CONNECT (or at accept when no auth is required); never NULL after that. */
+    struct mr_account *account;
+    const struct mr_user_opts *user;          /* NULL: no user (token or no auth) */
+    const struct mr_permissions *permissions; /* NULL: everything allowed */
+    /* CONNECT metadata for monitoring; owned, allocated with g_strdup, NULL if absent. */
+    char *name;
+    char *lang;
+    char *version;
+    /* Publish permission results by subject (bounded), and reply subjects this
+     * connection may answer (allow_responses); NULL until needed. */
+    GHashTable *pub_cache;
+    GHashTable *replies_allowed;
+    bool tls_pending; /* TLS handshake under way: input waits for on_tls */
+    uint64_t start_ns;   /* monotonic time of accept */
+    uint64_t ping_sent_ns; /* when the outstanding RTT PING left, 0 if none */
+    uint64_t rtt_ns;       /* last measured round trip, 0 until known */
     bool connect_received;
     bool verbose;
     bool pedantic;
@@ -88,13 +124,46 @@ struct mr_csub {
     struct mr_csub *unsub_next; /* deferred auto-unsubscribe */
 };
 
+/*
+ * An account: its own subject space (sublist) and, from the config, its users, exports
+ * and imports. $G (global) and the system account always exist. Accounts are kept in
+ * creation order ($G first, then configuration order); the name table is lookup only.
+ */
+struct mr_account {
+    char *name; /* owned (g_strdup) */
+    const struct mr_account_opts *opts; /* NULL for implicit accounts */
+    struct mr_sublist *sublist;
+    uint32_t conns;       /* client connections bound now */
+    uint64_t subs;        /* client subscriptions now */
+    uint64_t in_msgs;     /* published in this account */
+    uint64_t in_bytes;
+    uint64_t out_msgs;    /* delivered to clients of this account */
+    uint64_t out_bytes;
+    char reply_prefix[16]; /* "_R_.XXXXXX." for replies of service imports into it */
+    struct mr_account *next;
+};
+
 struct mr_server {
     struct mr_server_opts opts;
     const struct mr_env *env;
     struct mr_env_sink sink;
     struct mr_mem mem;
     struct mr_outbuf_pool pool;
-    struct mr_sublist *sublist;
+    struct mr_account *accounts_head; /* creation order */
+    struct mr_account *accounts_tail;
+    GHashTable *accounts_by_name;     /* name -> account; lookup only */
+    struct mr_account *global;        /* $G */
+    struct mr_account *system;        /* the system account */
+    uint64_t start_ns;      /* monotonic time of start */
+    int64_t start_wall_ns;  /* wall time of start, for displayed timestamps */
+    uint16_t http_port;     /* bound monitoring port, 0 if off */
+    /* Imports (account.c): internal subscriptions in creation order, and the reply
+     * mappings of service imports waiting for their responses. */
+    struct mr_isub *isubs_head;
+    GHashTable *responses;   /* mapped reply subject -> response entry; lookup only */
+    GQueue responses_fifo;   /* the same entries in creation order, for expiry */
+    uint64_t next_response_id;
+    bool responses_timer_armed;
     char server_id[MR_SERVER_ID_LEN + 1];
     char *info_prefix; /* INFO {...  without the closing brace; per-conn fields follow */
     size_t info_prefix_len;
@@ -113,5 +182,38 @@ struct mr_server {
     struct mr_server_stats stats;
 };
 
+/* A message being routed: views into the publisher's input (or a rewritten subject). */
+struct mr_msg {
+    struct mr_view subject;
+    struct mr_view reply;
+    uint32_t hdr_len;       /* header bytes at the front of payload */
+    uint32_t size;          /* payload bytes including headers */
+    const uint8_t *payload;
+};
+
+/* mr_sub.flags: an internal subscription (imports), owner is not a connection. */
+#define MR_SUB_INTERNAL 1u
+
+/* Imports may chain (A exports to B, B to C); bounded so a cycle in the config cannot
+ * loop. */
+#define MR_IMPORT_DEPTH_MAX 8
+
+/* Helpers shared by the modules of core/server/. */
+
+/* Fans m out to the subscriptions of acc: plain subs, one member per queue group,
+ * internal import subs. publisher may be NULL (internal). Returns deliveries made. */
+uint32_t mr_server_route(struct mr_server *s, struct mr_account *acc, struct mr_conn *publisher,
+                         const struct mr_msg *m, uint32_t depth);
+/* Logs through the env with the server's level filter. */
+void mr_server_log(struct mr_server *s, enum mr_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Queues bytes on a connection; false if it was closed (slow consumer or budget). */
+bool mr_conn_queue_out(struct mr_conn *c, const void *p, size_t n);
+/* Closes a connection: no more input or output, the env closes the stream after
+ * flushing what is pending. */
+void mr_conn_close(struct mr_conn *c, const char *reason);
+/* Wall-clock nanoseconds of a monotonic instant, for displayed timestamps. */
+int64_t mr_server_wall_of(const struct mr_server *s, uint64_t mono_ns);
 
 #endif
