@@ -65,6 +65,11 @@ struct mr_env {
     void (*random)(void *ctx, uint8_t *out, size_t len);
     /* Logs one line. The env stamps time and node. */
     void (*log)(void *ctx, enum mr_log_level level, const char *module, const char *msg);
+    /* Facts about the process, for /varz: resident memory in bytes, CPU use in tenths
+     * of a percent of one core (since the previous call, 1000 = one core busy), and
+     * the cores it may run on. Synchronous; may be NULL (reads as zeros). */
+    void (*process_usage)(void *ctx, uint64_t *rss_bytes, uint32_t *cpu_permille,
+                          uint32_t *cores);
 
     /* Arms timer_id to fire once at deadline_ns (monotonic); re-arming replaces the
      * previous deadline. Fires as mr_server_on_timer(). Timers with equal deadlines

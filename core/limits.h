@@ -61,6 +61,23 @@
 #define MR_SERVER_ID_LEN 56
 #define MR_SERVER_NAME_MAX 256
 
+/* Monitoring HTTP (core/proto/http.h, core/server/monitor.c). A request head (request
+ * line, headers, blank line) over MR_HTTP_HEAD_MAX bytes or with more than
+ * MR_HTTP_HEADERS_MAX header lines: 431 and close. A body (skipped, never read) over
+ * MR_HTTP_BODY_MAX: 413 and close. More than MR_HTTP_PIPELINE_MAX requests in one read
+ * (pipelined): the first ones are answered, then the connection is closed. */
+#define MR_HTTP_HEAD_MAX (8 * 1024)
+#define MR_HTTP_HEADERS_MAX 64
+#define MR_HTTP_BODY_MAX (64 * 1024)
+#define MR_HTTP_PIPELINE_MAX 16
+/* Query parameter values (account names, subjects, sort keys) longer than this: 400. */
+#define MR_HTTP_QUERY_VALUE_MAX 1024
+/* Recently closed client connections kept for /connz?state=closed (oldest dropped
+ * first), and subscriptions remembered per closed connection (the rest are counted
+ * but not listed). nats-server keeps 10000 and every subscription. */
+#define MR_MONITOR_CLOSED_MAX 1024
+#define MR_MONITOR_CLOSED_SUBS_MAX 256
+
 /* Error detail buffers owned by objects. */
 #define MR_ERRMSG_MAX 256
 

@@ -9,7 +9,10 @@
  * writes into its peer's pipe. A flush event pulls at most the free window from the
  * sender's sink into one segment per peek; a deliver event hands at most chunk_bytes
  * of arrived data to the receiver; each delivery frees window and re-flushes a sender
- * that still wants to write. A close appends a FIN segment behind the data.
+ * that still wants to write. A close appends a FIN segment behind the data. TLS is
+ * simulated as a no-op: tls_configure accepts anything, and stream_start_tls keeps the
+ * bytes unencrypted and delivers on_tls(0, NULL) as a later event, behind the flush of
+ * what was already pending (the INFO line goes first, as on a real stream).
  *
  * Ownership: the world owns events, hosts, connections and clients. An event holds
  * its connection alive (conn->events); a connection is freed once both endpoints are
@@ -129,6 +132,7 @@ enum sim_event_kind {
     SIM_EV_DELIVER,   /* hand arrived bytes (or the FIN) to the endpoint */
     SIM_EV_CLOSE,     /* a requested close: final flush, FIN, on_closed */
     SIM_EV_RESET,     /* the peer was gone when our bytes arrived */
+    SIM_EV_TLS,       /* the (simulated, instant) TLS handshake of stream_start_tls */
 };
 
 struct sim_event {
@@ -666,6 +670,17 @@ static void on_close(struct sim_world *w, struct sim_endpoint *ep)
     ep_kill(w, ep);
 }
 
+/* A requested close or a dead endpoint gets no on_tls, as in the real env. */
+static void on_tls_event(struct sim_endpoint *ep)
+{
+    if (ep->state != SIM_EP_OPEN) {
+        return;
+    }
+    const struct mr_env_sink *sink = ep->host->sink;
+    mr_assert(sink->on_tls != NULL);
+    sink->on_tls(sink->ctx, ep->id, 0, NULL);
+}
+
 static void on_reset(struct sim_world *w, struct sim_endpoint *ep)
 {
     ep->reset_queued = false;
@@ -757,6 +772,19 @@ static void env_random(void *ctx, uint8_t *out, size_t len)
 {
     struct sim_host *h = ctx;
     sim_rng_bytes(&h->rng, out, len);
+}
+
+/* Process facts for /varz: fixed, so monitoring output is the same on every run. */
+#define SIM_PROCESS_RSS_BYTES (16ULL * 1024 * 1024)
+#define SIM_PROCESS_CORES 1u
+
+static void env_process_usage(void *ctx, uint64_t *rss_bytes, uint32_t *cpu_permille,
+                              uint32_t *cores)
+{
+    (void)ctx;
+    *rss_bytes = SIM_PROCESS_RSS_BYTES;
+    *cpu_permille = 0;
+    *cores = SIM_PROCESS_CORES;
 }
 
 static const char *level_name(enum mr_log_level level)
@@ -954,6 +982,29 @@ static void env_stream_read_enable(void *ctx, uint64_t conn_id, int enable)
     }
     ep->read_enabled = enable != 0;
     schedule_deliver(h->world, ep);
+}
+
+/* The simulator does not encrypt: any TLS configuration is accepted. */
+static int env_tls_configure(void *ctx, uint64_t tls_id, const struct mr_tls_opts *opts,
+                             char *errmsg, size_t errmsg_len)
+{
+    mr_assert(opts != NULL);
+    if (errmsg != NULL && errmsg_len > 0) {
+        errmsg[0] = '\0';
+    }
+    return 0;
+}
+
+/* Bytes stay plaintext; the handshake "completes" in a later event at the same time,
+ * queued behind a flush already scheduled, so pending output goes out first. */
+static void env_stream_start_tls(void *ctx, uint64_t conn_id, uint64_t tls_id)
+{
+    struct sim_host *h = ctx;
+    struct sim_endpoint *ep = host_endpoint(h, conn_id);
+    if (ep == NULL || ep->state != SIM_EP_OPEN) {
+        return;
+    }
+    (void)schedule_ep(h->world, SIM_EV_TLS, ep, h->world->now_ns);
 }
 
 /* Files arrive in a later issue; until then every request completes, later, with
@@ -1154,6 +1205,9 @@ static void dispatch(struct sim_world *w, struct sim_event *ev)
     case SIM_EV_RESET:
         on_reset(w, ev->ep);
         break;
+    case SIM_EV_TLS:
+        on_tls_event(ev->ep);
+        break;
     }
 }
 
@@ -1285,6 +1339,7 @@ struct sim_host *sim_host_create(struct sim_world *w, const char *name)
         .wall_ns = env_wall_ns,
         .random = env_random,
         .log = env_log,
+        .process_usage = env_process_usage,
         .timer_arm = env_timer_arm,
         .timer_cancel = env_timer_cancel,
         .listen = env_listen,
@@ -1293,6 +1348,8 @@ struct sim_host *sim_host_create(struct sim_world *w, const char *name)
         .stream_want_write = env_stream_want_write,
         .stream_close = env_stream_close,
         .stream_read_enable = env_stream_read_enable,
+        .tls_configure = env_tls_configure,
+        .stream_start_tls = env_stream_start_tls,
         .file_open = env_file_open,
         .file_write = env_file_write,
         .file_read = env_file_read,

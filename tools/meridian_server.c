@@ -2,16 +2,21 @@
 /*
  * meridian-server: the NATS server executable. It reads nats-server's command line
  * flags (same spelling, Go flag rules: "-p 4222", "--port=4222" and "-port 4222" are
- * the same flag), fills struct mr_server_opts, and drives one server on the real env
- * until SIGINT or SIGTERM, then shuts it down and waits (bounded) for its connections
- * to close.
+ * the same flag) and a nats-server configuration file (-c; core/conf/conf_server.h),
+ * lets the flags that were given override the file as nats-server does, and drives one
+ * server on the real env until SIGINT or SIGTERM, then shuts it down and waits
+ * (bounded) for its connections to close. With -t it only checks the file, printing
+ * what nats-server's -t prints.
  *
- * Flags nats-server has but whose feature has not landed here yet (config files,
- * monitoring, clustering, JetStream, TLS, ...) are refused by name with exit code 1,
- * never silently ignored: a user must not believe a feature is on when it is not.
+ * Flags nats-server has but whose feature has not landed here yet (clustering,
+ * JetStream, HTTPS monitoring, ...) are refused by name with exit code 1, never
+ * silently ignored: a user must not believe a feature is on when it is not. A file's
+ * cluster, gateway, leafnodes, jetstream or websocket block is checked and then named
+ * in one warning as not active yet, so nats-server configs still run.
  *
- * Ownership: main owns the realenv and the server; the server borrows the env, so it
- * is destroyed first.
+ * Ownership: main owns the realenv, the loaded config and the server; the server
+ * borrows the env and the config's auth options, so it is destroyed first. Flag values
+ * are borrowed from argv.
  */
 #include <errno.h>
 #include <glib.h>
@@ -22,6 +27,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/conf/conf.h"
+#include "core/conf/conf_server.h"
 #include "core/env.h"
 #include "core/err.h"
 #include "core/limits.h"
@@ -50,6 +57,14 @@ enum flag_id {
     F_USER,
     F_PASS,
     F_AUTH,
+    F_CONFIG,
+    F_CHECK_CONFIG,
+    F_HTTP_PORT,
+    F_TLS,
+    F_TLS_VERIFY,
+    F_TLS_CERT,
+    F_TLS_KEY,
+    F_TLS_CA,
     F_HELP,
     F_VERSION,
     F_NOT_YET, /* a nats-server flag whose feature has not landed */
@@ -82,9 +97,15 @@ static const struct flag flags[] = {
     {{"h", "help"}, FLAG_BOOL, F_HELP, NULL},
     {{"v", "version"}, FLAG_BOOL, F_VERSION, NULL},
 
-    {{"c", "config"}, FLAG_STRING, F_NOT_YET, "configuration files"},
-    {{"t"}, FLAG_BOOL, F_NOT_YET, "configuration files"},
-    {{"m", "http_port"}, FLAG_INT, F_NOT_YET, "HTTP monitoring"},
+    {{"c", "config"}, FLAG_STRING, F_CONFIG, NULL},
+    {{"t"}, FLAG_BOOL, F_CHECK_CONFIG, NULL},
+    {{"m", "http_port"}, FLAG_INT, F_HTTP_PORT, NULL},
+    {{"tls"}, FLAG_BOOL, F_TLS, NULL},
+    {{"tlsverify"}, FLAG_BOOL, F_TLS_VERIFY, NULL},
+    {{"tlscert"}, FLAG_STRING, F_TLS_CERT, NULL},
+    {{"tlskey"}, FLAG_STRING, F_TLS_KEY, NULL},
+    {{"tlscacert"}, FLAG_STRING, F_TLS_CA, NULL},
+
     {{"ms", "https_port"}, FLAG_INT, F_NOT_YET, "HTTPS monitoring"},
     {{"sl", "signal"}, FLAG_STRING, F_NOT_YET, "signalling a running server"},
     {{"client_advertise"}, FLAG_STRING, F_NOT_YET, "client advertise"},
@@ -95,12 +116,7 @@ static const struct flag flags[] = {
     {{"max_traced_msg_len"}, FLAG_INT, F_NOT_YET, "truncated trace"},
     {{"js", "jetstream"}, FLAG_BOOL, F_NOT_YET, "JetStream"},
     {{"sd", "store_dir"}, FLAG_STRING, F_NOT_YET, "JetStream"},
-    {{"tls"}, FLAG_BOOL, F_NOT_YET, "TLS"},
-    {{"tlsverify"}, FLAG_BOOL, F_NOT_YET, "TLS"},
-    {{"tlscert"}, FLAG_STRING, F_NOT_YET, "TLS"},
-    {{"tlskey"}, FLAG_STRING, F_NOT_YET, "TLS"},
-    {{"tlscacert"}, FLAG_STRING, F_NOT_YET, "TLS"},
-    {{"help_tls"}, FLAG_BOOL, F_NOT_YET, "TLS"},
+    {{"help_tls"}, FLAG_BOOL, F_NOT_YET, "TLS help"},
     {{"routes"}, FLAG_STRING, F_NOT_YET, "clustering"},
     {{"cluster"}, FLAG_STRING, F_NOT_YET, "clustering"},
     {{"cluster_listen"}, FLAG_STRING, F_NOT_YET, "clustering"},
@@ -111,14 +127,11 @@ static const struct flag flags[] = {
     {{"profile"}, FLAG_INT, F_NOT_YET, "profiling"},
 };
 
-/* What the command line asked for, beyond struct mr_server_opts. */
+/* What the command line asked for: the flags that override the file, and the rest. */
 struct cli {
-    struct mr_server_opts opts;
-    bool log_debug;
-    bool log_trace;
-    bool log_time;
-    const char *log_file; /* borrowed from argv */
-    const char *pid_file; /* borrowed from argv */
+    struct mr_conf_server_flags flags; /* strings borrowed from argv */
+    const char *config_file;           /* borrowed from argv */
+    bool check_config;
     bool help;
     bool version;
 };
@@ -135,6 +148,9 @@ static void usage(FILE *out)
             "    -n, --name\n"
             "        --server_name <server_name>  Server name (default: auto)\n"
             "    -P, --pid <file>                 File to store PID\n"
+            "    -m, --http_port <port>           Use port for http monitoring\n"
+            "    -c, --config <file>              Configuration file\n"
+            "    -t                               Test configuration and exit\n"
             "\n"
             "Logging Options:\n"
             "    -l, --log <file>                 File to redirect log output\n"
@@ -151,15 +167,23 @@ static void usage(FILE *out)
             "        --auth <token>               Authorization token required for "
             "connections\n"
             "\n"
+            "TLS Options:\n"
+            "        --tls                        Enable TLS, do not verify clients (default: "
+            "false)\n"
+            "        --tlscert <file>             Server certificate file\n"
+            "        --tlskey <file>              Private key for server certificate\n"
+            "        --tlsverify                  Enable TLS, verify client certificates\n"
+            "        --tlscacert <file>           Client certificate CA for verification\n"
+            "\n"
             "Common Options:\n"
             "    -h, --help                       Show this message\n"
             "    -v, --version                    Show version\n"
             "\n"
-            "Not supported yet (refused): -c/--config, -t, -m/--http_port, -ms/--https_port,\n"
-            "  -sl/--signal, --client_advertise, --ports_file_dir, -s/--syslog,\n"
-            "  -r/--remote_syslog, --log_size_limit, --max_traced_msg_len, -js/--jetstream,\n"
-            "  -sd/--store_dir, --tls*, --help_tls, --routes, --cluster*, --no_advertise,\n"
-            "  --connect_retries, --profile.\n"
+            "Command line flags override the configuration file.\n"
+            "Not supported yet (refused): -ms/--https_port, -sl/--signal, --client_advertise,\n"
+            "  --ports_file_dir, -s/--syslog, -r/--remote_syslog, --log_size_limit,\n"
+            "  --max_traced_msg_len, -js/--jetstream, -sd/--store_dir, --help_tls, --routes,\n"
+            "  --cluster*, --no_advertise, --connect_retries, --profile.\n"
             "\n");
 }
 
@@ -194,55 +218,82 @@ static int parse_bool(const char *v, bool *out)
     return -1;
 }
 
-static int copy_value(char *dst, size_t dst_len, const char *flag, const char *v)
-{
-    if (strlen(v) >= dst_len) {
-        fprintf(stderr, PROG ": value for flag %s is too long (at most %zu bytes)\n", flag,
-                dst_len - 1);
-        return -1;
-    }
-    g_strlcpy(dst, v, dst_len);
-    return 0;
-}
-
 /* Applies one supported flag. Returns 0 or -1 after printing why. */
 static int apply_flag(struct cli *cli, const struct flag *f, const char *name, const char *v,
                       bool b, long n)
 {
-    struct mr_server_opts *o = &cli->opts;
+    struct mr_conf_server_flags *fl = &cli->flags;
     switch (f->id) {
     case F_ADDR:
-        return copy_value(o->host, sizeof(o->host), name, v);
+        fl->host = v;
+        return 0;
     case F_PORT:
-        o->port = (int)n;
+        fl->port_set = true;
+        fl->port = (int)n;
         return 0;
     case F_NAME:
-        return copy_value(o->server_name, sizeof(o->server_name), name, v);
+        fl->server_name = v;
+        return 0;
     case F_DEBUG:
-        cli->log_debug = b;
+        fl->debug_set = true;
+        fl->debug = b;
         return 0;
     case F_TRACE:
-        cli->log_trace = b;
+        fl->trace_set = true;
+        fl->trace = b;
         return 0;
     case F_DEBUG_TRACE:
-        cli->log_debug = b;
-        cli->log_trace = b;
+        fl->debug_set = true;
+        fl->debug = b;
+        fl->trace_set = true;
+        fl->trace = b;
         return 0;
     case F_LOG:
-        cli->log_file = v;
+        fl->log_file = v;
         return 0;
     case F_LOGTIME:
-        cli->log_time = b;
+        fl->logtime_set = true;
+        fl->logtime = b;
         return 0;
     case F_PID:
-        cli->pid_file = v;
+        fl->pid_file = v;
         return 0;
     case F_USER:
-        return copy_value(o->user, sizeof(o->user), name, v);
+        fl->user = v;
+        return 0;
     case F_PASS:
-        return copy_value(o->pass, sizeof(o->pass), name, v);
+        fl->pass = v;
+        return 0;
     case F_AUTH:
-        return copy_value(o->token, sizeof(o->token), name, v);
+        fl->token = v;
+        return 0;
+    case F_CONFIG:
+        cli->config_file = v;
+        return 0;
+    case F_CHECK_CONFIG:
+        cli->check_config = b;
+        return 0;
+    case F_HTTP_PORT:
+        fl->http_port_set = true;
+        fl->http_port = (int)n;
+        return 0;
+    case F_TLS:
+        fl->tls_set = true;
+        fl->tls = b;
+        return 0;
+    case F_TLS_VERIFY:
+        fl->tls_verify_set = true;
+        fl->tls_verify = b;
+        return 0;
+    case F_TLS_CERT:
+        fl->tls_cert = v;
+        return 0;
+    case F_TLS_KEY:
+        fl->tls_key = v;
+        return 0;
+    case F_TLS_CA:
+        fl->tls_ca = v;
+        return 0;
     case F_HELP:
         cli->help = b;
         return 0;
@@ -330,6 +381,130 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 }
 
 /* ----------------------------------------------------------------------------------
+ * Configuration file
+ * ---------------------------------------------------------------------------------- */
+
+/* Warnings of the loader, printed once the logger is set up (or by -t). */
+struct warnings {
+    GPtrArray *lines; /* "file:line:col: text", owned */
+    bool compat;      /* one of them is a warning nats-server's -t fails on */
+};
+
+static void collect_warning(void *ctx, enum mr_conf_warn_kind kind, const char *msg)
+{
+    struct warnings *w = ctx;
+    g_ptr_array_add(w->lines, g_strdup(msg));
+    w->compat = w->compat || kind == MR_CONF_WARN_COMPAT;
+}
+
+/* "op path: reason" with Go's lower-case reason. */
+static void go_error(char *err, size_t err_len, const char *op, const char *path, int e)
+{
+    char reason[256];
+    g_strlcpy(reason, strerror(e), sizeof(reason));
+    reason[0] = (char)g_ascii_tolower(reason[0]);
+    snprintf(err, err_len, "%s %s: %s", op, path, reason);
+}
+
+/* The real-file side of struct mr_conf_io. Errors read like Go's ("open x: no such
+ * file or directory"), as nats-server prints them. */
+static int io_read_file(void *ctx, const char *path, char **data, size_t *len, char *err,
+                        size_t err_len)
+{
+    (void)ctx; /* files are read from the process's working directory */
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        int e = errno;
+        go_error(err, err_len, "open", path, e);
+        return e == ENOENT ? MR_E_NOT_FOUND : MR_E_IO;
+    }
+    GString *buf = g_string_new(NULL);
+    char chunk[64 * 1024];
+    size_t n = 0;
+    int rc = 0;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        g_string_append_len(buf, chunk, (gssize)n);
+        if (buf->len > MR_CONF_FILE_BYTES_MAX) {
+            snprintf(err, err_len, "%s is larger than %d bytes", path, MR_CONF_FILE_BYTES_MAX);
+            rc = MR_E_LIMIT;
+            break;
+        }
+    }
+    if (rc == 0 && ferror(f)) {
+        go_error(err, err_len, "read", path, errno);
+        rc = MR_E_IO;
+    }
+    fclose(f);
+    if (rc == 0) {
+        /* The parser frees *data with free(): hand it malloc'd memory. */
+        *data = malloc(buf->len + 1);
+        if (*data == NULL) {
+            abort(); /* out of memory, as g_malloc would */
+        }
+        memcpy(*data, buf->str, buf->len + 1);
+        *len = buf->len;
+    }
+    g_string_free(buf, TRUE);
+    return rc;
+}
+
+static const char *io_get_env(void *ctx, const char *name)
+{
+    (void)ctx; /* the process environment */
+    return getenv(name);
+}
+
+/*
+ * Fills config from the file named by -c (if any) and then the flags that were given.
+ * Returns 0, or -1 after printing why ("meridian-server: file:line:col: reason").
+ */
+static int load_config(struct cli *cli, struct mr_config *config, struct warnings *w)
+{
+    char err[MR_CONF_MSG_MAX] = "";
+    mr_conf_server_init(config);
+    if (cli->config_file != NULL) {
+        const struct mr_conf_io io = {NULL, io_read_file, io_get_env};
+        struct mr_conf_value *root = NULL;
+        if (mr_conf_parse_file(cli->config_file, &io, &root, err, sizeof(err)) != 0) {
+            fprintf(stderr, PROG ": %s\n", err);
+            return -1;
+        }
+        int rc = mr_conf_server_load(root, config, collect_warning, w, err, sizeof(err));
+        mr_conf_free(root);
+        if (rc != 0) {
+            for (size_t i = 0; i < w->lines->len; i++) {
+                fprintf(stderr, PROG ": %s\n", (const char *)g_ptr_array_index(w->lines, i));
+            }
+            fprintf(stderr, PROG ": %s\n", err);
+            return -1;
+        }
+    }
+    if (cli->check_config) {
+        return 0; /* nats-server checks the file alone */
+    }
+    if (mr_conf_server_apply_flags(config, &cli->flags, collect_warning, w, err, sizeof(err)) !=
+        0) {
+        fprintf(stderr, PROG ": %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* -t: nats-server prints the warnings and fails on them, else says the file is valid.
+ * Warnings about what Meridian ignores (notices) are printed but do not fail. */
+static int check_config(const struct cli *cli, const struct warnings *w)
+{
+    for (size_t i = 0; i < w->lines->len; i++) {
+        fprintf(stderr, PROG ": %s\n", (const char *)g_ptr_array_index(w->lines, i));
+    }
+    if (w->compat) {
+        return 1;
+    }
+    fprintf(stderr, PROG ": configuration file %s is valid\n", cli->config_file);
+    return 0;
+}
+
+/* ----------------------------------------------------------------------------------
  * Running
  * ---------------------------------------------------------------------------------- */
 
@@ -403,16 +578,41 @@ static bool shutdown_server(struct mr_realenv *re, struct mr_server *s)
     return true;
 }
 
+/* One warning per block whose feature has not landed: it was checked, not started. */
+static void say_inactive(struct mr_realenv *re, const struct mr_config *c)
+{
+    const struct {
+        bool present;
+        const char *where;
+        const char *what;
+    } blocks[] = {
+        {c->cluster.present, c->cluster.where, "cluster (routes)"},
+        {c->gateway.present, c->gateway.where, "gateway"},
+        {c->leafnodes.present, c->leafnodes.where, "leafnodes"},
+        {c->jetstream.present, c->jetstream.where, "jetstream"},
+        {c->websocket.present, c->websocket.where, "websocket"},
+    };
+    for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++) {
+        if (blocks[i].present) {
+            say(re, MR_LOG_WARN, "%s: %s is configured and valid, but not active yet: ignored",
+                blocks[i].where, blocks[i].what);
+        }
+    }
+}
+
 /* Creates, starts and runs the server until a signal; returns the exit code. */
-static int serve(struct mr_realenv *re, struct cli *cli)
+static int serve(struct mr_realenv *re, struct mr_config *config, const struct warnings *w)
 {
     char errmsg[MR_ERRMSG_MAX] = "";
-    struct mr_server_opts *o = &cli->opts;
-    o->debug = cli->log_debug;
-    o->trace = cli->log_trace;
+    struct mr_server_opts *o = &config->server;
+    o->auth = config->auth;
     say(re, MR_LOG_INFO, "Starting " PROG);
     say(re, MR_LOG_INFO, "  Version:  %s (nats-server compatible %s)", MR_SERVER_VERSION,
         MR_SERVER_COMPAT_VERSION);
+    for (size_t i = 0; i < w->lines->len; i++) {
+        say(re, MR_LOG_WARN, "%s", (const char *)g_ptr_array_index(w->lines, i));
+    }
+    say_inactive(re, config);
     /* nats-server: port 0 means the default port; -1 means any free port. */
     if (o->port == 0) {
         o->port = 4222;
@@ -431,7 +631,7 @@ static int serve(struct mr_realenv *re, struct cli *cli)
     const char *id = mr_server_id(s);
     say(re, MR_LOG_INFO, "  Name:     %s", o->server_name[0] != '\0' ? o->server_name : id);
     say(re, MR_LOG_INFO, "  ID:       %s", id);
-    if (cli->pid_file != NULL && write_pid_file(re, cli->pid_file) != 0) {
+    if (config->pid_file != NULL && write_pid_file(re, config->pid_file) != 0) {
         mr_server_destroy(s);
         return 1;
     }
@@ -462,12 +662,32 @@ static int serve(struct mr_realenv *re, struct cli *cli)
     return 0;
 }
 
+/* Sets up the real env's logging from the config and runs the server. */
+static int run(struct mr_config *config, const struct warnings *w)
+{
+    char errmsg[MR_ERRMSG_MAX] = "";
+    struct mr_realenv *re = NULL;
+    if (mr_realenv_create(&re, errmsg, sizeof(errmsg)) != 0) {
+        fprintf(stderr, PROG ": %s\n", errmsg);
+        return 1;
+    }
+    mr_realenv_set_log_levels(re, config->server.debug, config->server.trace);
+    mr_realenv_set_log_time(re, config->logtime);
+    if (config->log_file != NULL &&
+        mr_realenv_set_log_file(re, config->log_file, errmsg, sizeof(errmsg)) != 0) {
+        fprintf(stderr, PROG ": %s\n", errmsg);
+        mr_realenv_destroy(re);
+        return 1;
+    }
+    int code = serve(re, config, w);
+    mr_realenv_destroy(re);
+    return code;
+}
+
 int main(int argc, char **argv)
 {
     struct cli cli;
     memset(&cli, 0, sizeof(cli));
-    mr_server_opts_default(&cli.opts);
-    cli.log_time = true;
     if (parse_args(&cli, argc, argv) != 0) {
         return 1;
     }
@@ -480,22 +700,18 @@ int main(int argc, char **argv)
                MR_SERVER_COMPAT_VERSION);
         return 0;
     }
-
-    char errmsg[MR_ERRMSG_MAX] = "";
-    struct mr_realenv *re = NULL;
-    if (mr_realenv_create(&re, errmsg, sizeof(errmsg)) != 0) {
-        fprintf(stderr, PROG ": %s\n", errmsg);
+    if (cli.check_config && cli.config_file == NULL) {
+        fprintf(stderr, PROG ": must specify [-c, --config] option to check configuration file "
+                             "syntax\n");
         return 1;
     }
-    mr_realenv_set_log_levels(re, cli.log_debug, cli.log_trace);
-    mr_realenv_set_log_time(re, cli.log_time);
-    if (cli.log_file != NULL &&
-        mr_realenv_set_log_file(re, cli.log_file, errmsg, sizeof(errmsg)) != 0) {
-        fprintf(stderr, PROG ": %s\n", errmsg);
-        mr_realenv_destroy(re);
-        return 1;
+    struct warnings w = {g_ptr_array_new_with_free_func(g_free), false};
+    struct mr_config config;
+    int code = 1;
+    if (load_config(&cli, &config, &w) == 0) {
+        code = cli.check_config ? check_config(&cli, &w) : run(&config, &w);
     }
-    int code = serve(re, &cli);
-    mr_realenv_destroy(re);
+    mr_conf_server_deinit(&config);
+    g_ptr_array_free(w.lines, TRUE);
     return code;
 }

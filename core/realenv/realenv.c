@@ -18,10 +18,24 @@
  *    not pointers: a stale event for a closed connection finds no entry.
  *  - Every completion goes through the done queue and is delivered by the loop,
  *    never inside the env call that requested it.
+ *  - TLS: a connection moves TLS_OFF -> TLS_PLAIN -> TLS_HANDSHAKE -> TLS_UNREPORTED ->
+ *    TLS_UP. It reads application bytes only in TLS_OFF and TLS_UP, so the client's
+ *    handshake records are never mistaken for plaintext and no decrypted byte reaches
+ *    the sink before on_tls. It has an SSL object from stream_start_tls until its
+ *    descriptor closes. Every connection in TLS_PLAIN or TLS_HANDSHAKE is listed in
+ *    tls_pending, which the loop scans for handshake deadlines. A connection whose
+ *    handshake had not been reported gets exactly one on_tls before its on_closed,
+ *    unless the core closed it first (close_requested).
+ *  - OpenSSL may hold decrypted bytes the socket no longer signals (a record only half
+ *    delivered because the sink paused reading or the per-turn read bound was hit).
+ *    Such connections are listed in tls_kick and read in the next turn, which then does
+ *    not wait in epoll_wait.
  *
  * Ownership: the realenv owns every descriptor, timer, queued completion and buffer it
- * allocates (counted in its own mr_mem, checked to be zero at destroy). Views passed
- * to the sink (on_bytes, on_file_done, host strings) are valid only during the call.
+ * allocates (counted in its own mr_mem, checked to be zero at destroy), and its SSL_CTX
+ * and SSL objects (OpenSSL's allocator, not counted). Views passed to the sink
+ * (on_bytes, on_file_done, on_tls subjects, host strings) are valid only during the
+ * call.
  */
 #include "core/realenv/realenv.h"
 
@@ -32,6 +46,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +61,11 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "core/assert.h"
 #include "core/err.h"
@@ -74,6 +94,15 @@ enum conn_state {
     CONN_DEAD,    /* descriptor closed; its completion is queued */
 };
 
+/* See the TLS invariant in the file comment. */
+enum tls_state {
+    TLS_OFF,        /* a plaintext stream */
+    TLS_PLAIN,      /* stream_start_tls called: the plaintext pending first goes out */
+    TLS_HANDSHAKE,  /* SSL_accept in progress */
+    TLS_UNREPORTED, /* handshake done; its on_tls is queued; application data waits */
+    TLS_UP,         /* reads are SSL_read, flushes SSL_write */
+};
+
 struct conn {
     uint64_t id; /* hash key (the table points at this field); never reused */
     int fd;      /* -1 once DEAD, or while a connect has no socket yet */
@@ -85,6 +114,24 @@ struct conn {
     bool want_out;     /* the last flush blocked; waiting for EPOLLOUT */
     struct addrinfo *ai_head; /* outbound: candidate addresses, owned until connected */
     struct addrinfo *ai_next; /* the next candidate to try */
+    bool close_requested;     /* stream_close was called: no on_tls any more */
+    char peer[INET6_ADDRSTRLEN + 8]; /* accepted: "host:port", for TLS error logs */
+
+    enum tls_state tls;
+    SSL *ssl;                 /* owned; from stream_start_tls until the fd closes */
+    uint64_t tls_deadline_ns; /* TLS_PLAIN, TLS_HANDSHAKE: the handshake bound */
+    size_t tls_plain_left;    /* TLS_PLAIN: plaintext bytes left; SIZE_MAX = not measured */
+    int tls_err;              /* the status a failed handshake's on_tls carries */
+    bool ssl_want_write;      /* the handshake or an SSL_read waits for EPOLLOUT */
+    bool ssl_write_wants_read; /* TLS_UP: the last SSL_write waits for EPOLLIN */
+    bool kicked;              /* listed in re->tls_kick */
+};
+
+/* A tls_configure result. */
+struct tls_ctx {
+    uint64_t id; /* the core's tls id */
+    SSL_CTX *ssl_ctx;
+    uint64_t timeout_ns;
 };
 
 struct listener {
@@ -106,6 +153,7 @@ enum done_kind {
     DONE_CLOSED,    /* on_closed(id); frees the conn */
     DONE_CONNECTED, /* on_connected(id, result) */
     DONE_FILE,      /* on_file_done(id, result, data, len) */
+    DONE_TLS,       /* on_tls(id, result, data: NUL-ended subject or NULL) */
 };
 
 struct done {
@@ -155,6 +203,17 @@ struct mr_realenv {
     bool log_trace;    /* -V */
     bool log_time;     /* -T */
     int pid;
+    /* process_usage: the previous CPU sample (utime + stime ticks, monotonic time) and
+     * the figure it gave, reused for calls less than CPU_SAMPLE_MIN_NS apart. */
+    uint64_t cpu_ticks_last;
+    uint64_t cpu_sample_ns;
+    uint32_t cpu_permille_last;
+
+    GPtrArray *tls_ctxs; /* struct tls_ctx (owned), at most MR_REALENV_TLS_CTX_MAX */
+    GArray *tls_pending; /* uint64 ids of connections in TLS_PLAIN or TLS_HANDSHAKE */
+    GArray *tls_kick;    /* uint64 ids of TLS_UP connections to read next turn */
+    GArray *tls_kick_spare; /* swapped with tls_kick while reading */
+    uint8_t *tls_wbuf;   /* MR_REALENV_TLS_WRITE_BYTES, shared by every SSL_write */
 
     uint8_t *rbuf; /* MR_REALENV_READ_BYTES, shared by every read */
     struct epoll_event events[MR_REALENV_EVENTS_MAX];
@@ -312,6 +371,116 @@ static void env_log(void *ctx, enum mr_log_level level, const char *module, cons
 }
 
 /* ----------------------------------------------------------------------------------
+ * Process usage for /varz: /proc/self/statm and /proc/self/stat
+ * ---------------------------------------------------------------------------------- */
+
+/* CPU figures from samples closer together than this are too noisy; the last one is
+ * shown again instead. */
+#define CPU_SAMPLE_MIN_NS (100ULL * MR_NS_PER_MS)
+
+/* Reads a small /proc file, NUL-terminated. Returns false if it cannot. */
+static bool read_proc(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return false;
+    }
+    ssize_t n = read(fd, buf, cap - 1);
+    (void)close(fd); /* read-only: nothing to lose */
+    if (n < 0) {
+        return false;
+    }
+    buf[n] = '\0';
+    return true;
+}
+
+/* utime + stime and starttime, in clock ticks, from /proc/self/stat. The command name
+ * (field 2) is in parentheses and may hold spaces, so fields are counted from the last
+ * ')': state is field 3, utime 14, stime 15, starttime 22. */
+static bool proc_cpu(uint64_t *ticks, uint64_t *start_ticks)
+{
+    char buf[1024];
+    if (!read_proc("/proc/self/stat", buf, sizeof(buf))) {
+        return false;
+    }
+    const char *p = strrchr(buf, ')');
+    if (p == NULL) {
+        return false;
+    }
+    unsigned long long ut = 0;
+    unsigned long long st = 0;
+    unsigned long long start = 0;
+    int n = sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu"
+                          " %*d %*d %*d %*d %*d %*d %llu", &ut, &st, &start);
+    if (n != 3) {
+        return false;
+    }
+    *ticks = ut + st;
+    *start_ticks = start;
+    return true;
+}
+
+/* CPU use in tenths of a percent of one core since the previous call (the first call:
+ * over the process's life), as nats-server's pcpu. */
+static uint32_t cpu_permille(struct mr_realenv *re)
+{
+    uint64_t ticks = 0;
+    uint64_t start_ticks = 0;
+    long hz = sysconf(_SC_CLK_TCK);
+    if (hz <= 0 || !proc_cpu(&ticks, &start_ticks)) {
+        return re->cpu_permille_last;
+    }
+    uint64_t now = clock_ns(CLOCK_MONOTONIC);
+    uint64_t ns_per_tick = MR_NS_PER_SEC / (uint64_t)hz;
+    uint64_t busy_ns;
+    uint64_t span_ns;
+    if (re->cpu_sample_ns == 0) {
+        /* Process age: boot time now minus the start, both since boot. */
+        busy_ns = ticks * ns_per_tick;
+        uint64_t boot_ns = clock_ns(CLOCK_BOOTTIME);
+        uint64_t started_ns = start_ticks * ns_per_tick;
+        span_ns = boot_ns > started_ns ? boot_ns - started_ns : 0;
+    } else if (now - re->cpu_sample_ns < CPU_SAMPLE_MIN_NS) {
+        return re->cpu_permille_last;
+    } else {
+        busy_ns = (ticks - re->cpu_ticks_last) * ns_per_tick;
+        span_ns = now - re->cpu_sample_ns;
+    }
+    re->cpu_ticks_last = ticks;
+    re->cpu_sample_ns = now;
+    if (span_ns > 0) {
+        uint64_t permille = busy_ns / (span_ns / 1000 + 1);
+        re->cpu_permille_last = permille > UINT32_MAX ? UINT32_MAX : (uint32_t)permille;
+    }
+    return re->cpu_permille_last;
+}
+
+static void env_process_usage(void *ctx, uint64_t *rss_bytes, uint32_t *cpu_permille_out,
+                              uint32_t *cores)
+{
+    struct mr_realenv *re = ctx;
+    char buf[256];
+    unsigned long long size = 0;
+    unsigned long long resident = 0;
+    long page = sysconf(_SC_PAGESIZE);
+    *rss_bytes = 0;
+    if (page > 0 && read_proc("/proc/self/statm", buf, sizeof(buf)) &&
+        sscanf(buf, "%llu %llu", &size, &resident) == 2) {
+        *rss_bytes = (uint64_t)resident * (uint64_t)page;
+    }
+    *cpu_permille_out = cpu_permille(re);
+    /* The CPUs this process may run on, as Go's runtime.NumCPU. */
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        *cores = (uint32_t)CPU_COUNT(&set);
+    } else {
+        *cores = online > 0 ? (uint32_t)online : 1;
+    }
+}
+
+/* ----------------------------------------------------------------------------------
  * Timers: a binary heap ordered by (deadline_ns, seq), plus an id table
  * ---------------------------------------------------------------------------------- */
 
@@ -465,6 +634,10 @@ static void fire_timers(struct mr_realenv *re)
  * Connections
  * ---------------------------------------------------------------------------------- */
 
+/* Defined with the rest of TLS below; the flush and event paths hand over to them. */
+static void tls_plain_flush(struct mr_realenv *re, struct conn *c);
+static void tls_setup_event(struct mr_realenv *re, struct conn *c, uint32_t evs);
+
 static struct conn *conn_lookup(struct mr_realenv *re, uint64_t id)
 {
     return g_hash_table_lookup(re->conns, &id);
@@ -500,6 +673,10 @@ static void conn_free(struct mr_realenv *re, struct conn *c)
 
 static void conn_close_fd(struct conn *c)
 {
+    if (c->ssl != NULL) {
+        SSL_free(c->ssl); /* the socket BIO does not own the fd */
+        c->ssl = NULL;
+    }
     if (c->fd >= 0) {
         close(c->fd); /* also leaves the epoll set: the fd is not shared */
         c->fd = -1;
@@ -513,6 +690,11 @@ static void conn_close_fd(struct conn *c)
 static void conn_dead(struct mr_realenv *re, struct conn *c)
 {
     mr_assert(c->state != CONN_DEAD);
+    /* A handshake the core still waits for ends here, whatever path ended the stream:
+     * its on_tls goes first, so the core sees the failure before the close. */
+    if ((c->tls == TLS_PLAIN || c->tls == TLS_HANDSHAKE) && !c->close_requested) {
+        queue_done(re, DONE_TLS, c->id, c->tls_err != 0 ? c->tls_err : MR_E_CLOSED, NULL, 0);
+    }
     conn_close_fd(c);
     c->state = CONN_DEAD;
     queue_done(re, DONE_CLOSED, c->id, 0, NULL, 0);
@@ -526,6 +708,34 @@ static void mark_dirty(struct mr_realenv *re, struct conn *c)
     }
 }
 
+/* The interest of an open connection. While the TLS layer is being set up, only the
+ * handshake decides what to wait for: reading application bytes then would hand the
+ * client's handshake records to the sink as plaintext. */
+static uint32_t open_interest(const struct conn *c)
+{
+    uint32_t want = 0;
+    switch (c->tls) {
+    case TLS_OFF:
+    case TLS_UP:
+        if (c->read_enabled || c->ssl_write_wants_read) {
+            want |= EPOLLIN | EPOLLRDHUP;
+        }
+        if (c->want_out || c->ssl_want_write) {
+            want |= EPOLLOUT;
+        }
+        break;
+    case TLS_PLAIN:
+        want = c->want_out ? EPOLLOUT : 0;
+        break;
+    case TLS_HANDSHAKE:
+        want = c->ssl_want_write ? EPOLLOUT : EPOLLIN | EPOLLRDHUP;
+        break;
+    case TLS_UNREPORTED:
+        break; /* reading resumes when on_tls is delivered, in this turn or the next */
+    }
+    return want;
+}
+
 /* Registers the interest set the connection's state calls for. An fd registered with
  * an empty set still reports EPOLLHUP/EPOLLERR, which is how a paused (read-disabled)
  * connection still learns that its peer reset. */
@@ -535,11 +745,8 @@ static void conn_update_events(struct mr_realenv *re, struct conn *c)
         return;
     }
     uint32_t want = 0;
-    if (c->state == CONN_OPEN && c->read_enabled) {
-        want |= EPOLLIN | EPOLLRDHUP;
-    }
-    if (c->state == CONN_OPEN && c->want_out) {
-        want |= EPOLLOUT;
+    if (c->state == CONN_OPEN) {
+        want = open_interest(c);
     }
     if (c->state == CONN_CONNECTING) {
         want |= EPOLLOUT;
@@ -581,13 +788,17 @@ static void peer_name(const struct sockaddr_storage *sa, char *host, size_t host
     }
 }
 
-enum flush_result { FLUSH_DONE, FLUSH_MORE, FLUSH_BLOCKED, FLUSH_BROKEN };
+/* FLUSH_WAIT_READ: TLS only, SSL_write needs the peer's bytes first (EPOLLIN). */
+enum flush_result { FLUSH_DONE, FLUSH_MORE, FLUSH_BLOCKED, FLUSH_BROKEN, FLUSH_WAIT_READ };
 
-/* One sendmsg over the sink's pending views. MORE: everything peeked was written but
- * the peek was full, so more may be pending. */
-static enum flush_result flush_once(struct mr_realenv *re, struct conn *c)
+/* One sendmsg over the sink's pending views, at most max bytes; *written says how many
+ * went out. MORE: everything peeked was written but the peek was full, so more may be
+ * pending. */
+static enum flush_result flush_plain(struct mr_realenv *re, struct conn *c, size_t max,
+                                     size_t *written)
 {
     mr_assert(c->fd >= 0);
+    *written = 0;
     if (re->sink == NULL) {
         return FLUSH_DONE;
     }
@@ -595,16 +806,18 @@ static enum flush_result flush_once(struct mr_realenv *re, struct conn *c)
     struct iovec iov[MR_OUT_IOV_MAX];
     size_t n = re->sink->out_peek(re->sink->ctx, c->id, views, MR_OUT_IOV_MAX);
     mr_assert(n <= MR_OUT_IOV_MAX);
-    if (n == 0) {
+    size_t total = 0;
+    size_t k = 0;
+    for (; k < n && total < max; k++) {
+        size_t len = views[k].len < max - total ? views[k].len : max - total;
+        iov[k].iov_base = (void *)views[k].base;
+        iov[k].iov_len = len;
+        total += len;
+    }
+    if (total == 0) {
         return FLUSH_DONE;
     }
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        iov[i].iov_base = (void *)views[i].base;
-        iov[i].iov_len = views[i].len;
-        total += views[i].len;
-    }
-    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = n};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = k};
     ssize_t w;
     do {
         w = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -615,10 +828,86 @@ static enum flush_result flush_once(struct mr_realenv *re, struct conn *c)
     mr_assert((size_t)w <= total);
     re->stats.writes++;
     re->sink->out_consume(re->sink->ctx, c->id, (size_t)w);
+    *written = (size_t)w;
     if ((size_t)w < total) {
         return FLUSH_BLOCKED;
     }
-    return n == MR_OUT_IOV_MAX ? FLUSH_MORE : FLUSH_DONE;
+    return n == MR_OUT_IOV_MAX && total < max ? FLUSH_MORE : FLUSH_DONE;
+}
+
+/* Copies the front of the connection's pending output, up to the scratch size, into
+ * re->tls_wbuf. Pending output only shrinks by our out_consume, so after a blocked
+ * SSL_write the retry sees the same bytes and at least as many, as OpenSSL requires. */
+static size_t tls_coalesce(struct mr_realenv *re, struct conn *c)
+{
+    struct mr_iov views[MR_OUT_IOV_MAX];
+    size_t n = re->sink->out_peek(re->sink->ctx, c->id, views, MR_OUT_IOV_MAX);
+    mr_assert(n <= MR_OUT_IOV_MAX);
+    size_t len = 0;
+    for (size_t i = 0; i < n && len < MR_REALENV_TLS_WRITE_BYTES; i++) {
+        size_t take = MR_REALENV_TLS_WRITE_BYTES - len;
+        take = views[i].len < take ? views[i].len : take;
+        memcpy(re->tls_wbuf + len, views[i].base, take);
+        len += take;
+    }
+    mr_assert(len <= MR_REALENV_TLS_WRITE_BYTES);
+    return len;
+}
+
+/* SSL_write over the pending output, a scratch buffer at a time, at most
+ * MR_REALENV_TLS_WRITES_PER_TURN times. With SSL_MODE_ENABLE_PARTIAL_WRITE a call
+ * reports each record it sent, and only those bytes are consumed. */
+static enum flush_result flush_tls(struct mr_realenv *re, struct conn *c)
+{
+    mr_assert(c->tls == TLS_UP);
+    mr_assert(c->ssl != NULL);
+    if (re->sink == NULL) {
+        return FLUSH_DONE;
+    }
+    for (int i = 0; i < MR_REALENV_TLS_WRITES_PER_TURN; i++) {
+        size_t len = tls_coalesce(re, c);
+        if (len == 0) {
+            return FLUSH_DONE;
+        }
+        size_t w = 0;
+        ERR_clear_error();
+        if (SSL_write_ex(c->ssl, re->tls_wbuf, len, &w) == 1) {
+            mr_assert(w > 0);
+            mr_assert(w <= len);
+            re->stats.writes++;
+            re->sink->out_consume(re->sink->ctx, c->id, w);
+            continue;
+        }
+        switch (SSL_get_error(c->ssl, 0)) {
+        case SSL_ERROR_WANT_WRITE:
+            return FLUSH_BLOCKED;
+        case SSL_ERROR_WANT_READ:
+            /* A TLS 1.3 key update or similar: the peer must speak first. */
+            c->ssl_write_wants_read = true;
+            return FLUSH_WAIT_READ;
+        default:
+            return FLUSH_BROKEN;
+        }
+    }
+    return FLUSH_MORE;
+}
+
+/* One write attempt with whatever the connection's TLS state allows. Output queued
+ * while a handshake runs waits for it: plaintext then would go to a TLS peer. */
+static enum flush_result flush_once(struct mr_realenv *re, struct conn *c)
+{
+    size_t written;
+    switch (c->tls) {
+    case TLS_OFF:
+        return flush_plain(re, c, SIZE_MAX, &written);
+    case TLS_UP:
+        return flush_tls(re, c);
+    case TLS_PLAIN:
+    case TLS_HANDSHAKE:
+    case TLS_UNREPORTED:
+        break;
+    }
+    return FLUSH_DONE;
 }
 
 static void flush_open(struct mr_realenv *re, struct conn *c)
@@ -645,11 +934,15 @@ static void flush_open(struct mr_realenv *re, struct conn *c)
     case FLUSH_BROKEN:
         conn_dead(re, c);
         break;
+    case FLUSH_WAIT_READ:
+        conn_update_events(re, c); /* EPOLLIN comes back and marks it dirty */
+        break;
     }
 }
 
 /* stream_close's second half: best-effort flush without blocking, drop unread input so
- * close(2) sends FIN rather than RST, close. */
+ * close(2) sends FIN rather than RST, close. A TLS stream also sends close_notify, once:
+ * waiting for the peer's would block. */
 static void finish_close(struct mr_realenv *re, struct conn *c)
 {
     mr_assert(c->state == CONN_CLOSING);
@@ -657,6 +950,11 @@ static void finish_close(struct mr_realenv *re, struct conn *c)
         if (flush_once(re, c) != FLUSH_MORE) {
             break;
         }
+    }
+    if (c->tls == TLS_UP) {
+        ERR_clear_error();
+        (void)SSL_shutdown(c->ssl); /* best effort: the stream closes either way */
+        ERR_clear_error();
     }
     for (int i = 0; i < MR_REALENV_CLOSE_DRAINS_MAX; i++) {
         if (recv(c->fd, re->rbuf, MR_REALENV_READ_BYTES, MSG_DONTWAIT) <= 0) {
@@ -678,7 +976,9 @@ static void flush_dirty(struct mr_realenv *re)
             continue;
         }
         c->dirty = false;
-        if (c->state == CONN_OPEN) {
+        if (c->state == CONN_OPEN && c->tls == TLS_PLAIN) {
+            tls_plain_flush(re, c);
+        } else if (c->state == CONN_OPEN) {
             flush_open(re, c);
         } else if (c->state == CONN_CLOSING) {
             finish_close(re, c);
@@ -687,8 +987,96 @@ static void flush_dirty(struct mr_realenv *re)
     g_array_set_size(list, 0);
 }
 
+enum read_status { READ_FULL, READ_AGAIN, READ_EOF, READ_ERROR };
+
+/* Decrypts into rbuf until it is full or OpenSSL has nothing more without waiting.
+ * Filling the buffer from several records keeps on_bytes calls as large as plaintext
+ * reads (one record holds at most 16 KiB). */
+static size_t tls_read(struct mr_realenv *re, struct conn *c, enum read_status *status)
+{
+    mr_assert(c->tls == TLS_UP);
+    size_t got = 0;
+    *status = READ_FULL;
+    while (got < MR_REALENV_READ_BYTES) {
+        size_t n = 0;
+        ERR_clear_error();
+        if (SSL_read_ex(c->ssl, re->rbuf + got, MR_REALENV_READ_BYTES - got, &n) == 1) {
+            got += n;
+            continue;
+        }
+        switch (SSL_get_error(c->ssl, 0)) {
+        case SSL_ERROR_WANT_READ:
+            *status = READ_AGAIN;
+            break;
+        case SSL_ERROR_WANT_WRITE:
+            /* A post-handshake message needs an answer and the socket is full. */
+            *status = READ_AGAIN;
+            c->ssl_want_write = true;
+            conn_update_events(re, c);
+            break;
+        case SSL_ERROR_ZERO_RETURN:
+            *status = READ_EOF; /* close_notify, or a bare EOF (IGNORE_UNEXPECTED_EOF) */
+            break;
+        default:
+            *status = READ_ERROR;
+            break;
+        }
+        break;
+    }
+    mr_assert(got <= MR_REALENV_READ_BYTES);
+    return got;
+}
+
+/* Lists a TLS connection to be read next turn without waiting for epoll: OpenSSL may
+ * hold bytes (or an EOF) that the socket will not signal again. */
+static void tls_kick(struct mr_realenv *re, struct conn *c)
+{
+    if (!c->kicked) {
+        c->kicked = true;
+        g_array_append_val(re->tls_kick, c->id);
+    }
+}
+
+static void tls_read_ready(struct mr_realenv *re, struct conn *c)
+{
+    for (int i = 0; i < MR_REALENV_READS_PER_TURN; i++) {
+        enum read_status st;
+        size_t n = tls_read(re, c, &st);
+        if (n > 0) {
+            re->stats.reads++;
+            if (re->sink != NULL) {
+                re->sink->on_bytes(re->sink->ctx, c->id, re->rbuf, n);
+            }
+            /* Closed: nothing more to read. Paused: read_enable kicks on resume. */
+            if (c->state != CONN_OPEN || !c->read_enabled) {
+                return;
+            }
+        }
+        switch (st) {
+        case READ_FULL:
+            continue;
+        case READ_AGAIN:
+            return;
+        case READ_EOF:
+            /* As for plaintext: the reply to the peer's last request still goes out. */
+            c->state = CONN_CLOSING;
+            mark_dirty(re, c);
+            return;
+        case READ_ERROR:
+            conn_dead(re, c);
+            return;
+        }
+    }
+    tls_kick(re, c); /* the per-turn bound stopped us, maybe mid-record */
+}
+
 static void read_ready(struct mr_realenv *re, struct conn *c)
 {
+    if (c->tls == TLS_UP) {
+        tls_read_ready(re, c);
+        return;
+    }
+    mr_assert(c->tls == TLS_OFF);
     for (int i = 0; i < MR_REALENV_READS_PER_TURN; i++) {
         ssize_t n = read(c->fd, re->rbuf, MR_REALENV_READ_BYTES);
         if (n > 0) {
@@ -827,8 +1215,25 @@ static void conn_event(struct mr_realenv *re, struct conn *c, uint32_t evs)
     if (c->state != CONN_OPEN) {
         return; /* CLOSING: closed at the end of the turn; DEAD: a stale event */
     }
+    if (c->tls != TLS_OFF && c->tls != TLS_UP) {
+        tls_setup_event(re, c, evs);
+        return;
+    }
     if ((evs & EPOLLOUT) && c->want_out) {
         mark_dirty(re, c);
+    }
+    if ((evs & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && c->ssl_write_wants_read) {
+        c->ssl_write_wants_read = false;
+        conn_update_events(re, c);
+        mark_dirty(re, c);
+    }
+    if ((evs & EPOLLOUT) && c->ssl_want_write) {
+        /* The SSL_read that wanted to write can go on now. */
+        c->ssl_want_write = false;
+        conn_update_events(re, c);
+        if (c->read_enabled) {
+            tls_kick(re, c);
+        }
     }
     if (evs & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
         /* Read first even on a hangup: the peer's last bytes (a PUB before it closed)
@@ -839,6 +1244,256 @@ static void conn_event(struct mr_realenv *re, struct conn *c, uint32_t evs)
             conn_dead(re, c);
         }
     }
+}
+
+/* ----------------------------------------------------------------------------------
+ * TLS: the handshake of a server-side connection, and its deadlines
+ * ---------------------------------------------------------------------------------- */
+
+/* Total bytes the sink has pending for c, as far as one peek shows. */
+static size_t pending_total(struct mr_realenv *re, struct conn *c)
+{
+    if (re->sink == NULL) {
+        return 0;
+    }
+    struct mr_iov views[MR_OUT_IOV_MAX];
+    size_t n = re->sink->out_peek(re->sink->ctx, c->id, views, MR_OUT_IOV_MAX);
+    mr_assert(n <= MR_OUT_IOV_MAX);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += views[i].len;
+    }
+    return total;
+}
+
+/* OpenSSL's reason for the oldest error in the queue (the cause; later entries say
+ * which call gave up), or fallback. Clears the queue. */
+static void tls_reason(char *out, size_t out_len, const char *fallback)
+{
+    unsigned long e = ERR_peek_error();
+    const char *reason = e != 0 ? ERR_reason_error_string(e) : NULL;
+    snprintf(out, out_len, "%s", reason != NULL ? reason : fallback);
+    ERR_clear_error();
+}
+
+/* Maps a failed SSL_accept to a status and a reason for the log. */
+static int tls_accept_error(int ssl_err, int sys_errno, char *reason, size_t reason_len)
+{
+    if (ssl_err == SSL_ERROR_ZERO_RETURN) {
+        snprintf(reason, reason_len, "EOF");
+        ERR_clear_error();
+        return MR_E_CLOSED;
+    }
+    if (ssl_err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+        snprintf(reason, reason_len, "%s", sys_errno != 0 ? strerror(sys_errno) : "EOF");
+        return sys_errno != 0 ? err_from_errno(sys_errno) : MR_E_CLOSED;
+    }
+    tls_reason(reason, reason_len, "TLS protocol error");
+    return MR_E_IO;
+}
+
+/* Ends a handshake that failed: logs it as nats-server does, then closes; conn_dead
+ * queues the on_tls(err) ahead of the on_closed. */
+static void tls_fail(struct mr_realenv *re, struct conn *c, int err, const char *reason)
+{
+    mr_assert(err < 0);
+    mr_assert(c->tls == TLS_PLAIN || c->tls == TLS_HANDSHAKE);
+    char msg[MR_ERRMSG_MAX + sizeof(c->peer) + 32];
+    snprintf(msg, sizeof(msg), "%s - TLS handshake error: %s", c->peer, reason);
+    log_line(re, "ERR", msg);
+    re->stats.tls_failures++;
+    c->tls_err = err;
+    conn_dead(re, c);
+}
+
+/* The verified client certificate's subject in RFC 2253 form ("CN=a,O=b", UTF-8 kept
+ * as is, as Go prints it), NUL-ended in memory the done queue owns; NULL when the
+ * handshake asked for no certificate. */
+static uint8_t *tls_subject(struct mr_realenv *re, struct conn *c, size_t *len)
+{
+    *len = 0;
+    X509 *cert = SSL_get0_peer_certificate(c->ssl);
+    if (cert == NULL || SSL_get_verify_result(c->ssl) != X509_V_OK) {
+        return NULL;
+    }
+    BIO *bio = BIO_new(BIO_s_mem());
+    mr_assert(bio != NULL); /* only real OOM fails */
+    unsigned long flags = XN_FLAG_RFC2253 & ~(unsigned long)ASN1_STRFLGS_ESC_MSB;
+    (void)X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, flags); /* into memory */
+    char *text = NULL;
+    long n = BIO_get_mem_data(bio, &text);
+    size_t keep = n > 0 ? (size_t)n : 0;
+    keep = keep < MR_REALENV_TLS_SUBJECT_MAX - 1 ? keep : MR_REALENV_TLS_SUBJECT_MAX - 1;
+    uint8_t *data = mr_mem_alloc(&re->mem, keep + 1);
+    mr_assert(data != NULL);
+    if (keep > 0) {
+        memcpy(data, text, keep);
+    }
+    data[keep] = '\0';
+    BIO_free(bio);
+    *len = keep + 1;
+    return data;
+}
+
+static void tls_established(struct mr_realenv *re, struct conn *c)
+{
+    mr_assert(c->tls == TLS_HANDSHAKE);
+    c->tls = TLS_UNREPORTED;
+    c->ssl_want_write = false;
+    re->stats.tls_handshakes++;
+    size_t len;
+    uint8_t *subject = tls_subject(re, c, &len);
+    /* Queued before anything else can close the stream, so on_tls precedes on_closed. */
+    queue_done(re, DONE_TLS, c->id, 0, subject, len);
+    conn_update_events(re, c);
+}
+
+/* One step of the non-blocking SSL_accept; waits for what OpenSSL asks for. */
+static void tls_handshake(struct mr_realenv *re, struct conn *c)
+{
+    mr_assert(c->tls == TLS_HANDSHAKE);
+    mr_assert(c->ssl != NULL);
+    ERR_clear_error();
+    errno = 0;
+    int rc = SSL_accept(c->ssl);
+    int sys_errno = errno;
+    if (rc == 1) {
+        tls_established(re, c);
+        return;
+    }
+    int e = SSL_get_error(c->ssl, rc);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        c->ssl_want_write = e == SSL_ERROR_WANT_WRITE;
+        conn_update_events(re, c);
+        return;
+    }
+    char reason[MR_ERRMSG_MAX];
+    int err = tls_accept_error(e, sys_errno, reason, sizeof(reason));
+    tls_fail(re, c, err, reason);
+}
+
+/* TLS_PLAIN at the end of a turn: writes the plaintext that was pending when the first
+ * flush after stream_start_tls ran (measured once), then starts the handshake. With
+ * nothing pending (handshake first) it starts at once. */
+static void tls_plain_flush(struct mr_realenv *re, struct conn *c)
+{
+    mr_assert(c->tls == TLS_PLAIN);
+    mr_assert(c->state == CONN_OPEN);
+    if (c->tls_plain_left == SIZE_MAX) {
+        c->tls_plain_left = pending_total(re, c);
+    }
+    if (c->tls_plain_left > 0) {
+        size_t written = 0;
+        enum flush_result r = flush_plain(re, c, c->tls_plain_left, &written);
+        mr_assert(written <= c->tls_plain_left);
+        c->tls_plain_left -= written;
+        if (r == FLUSH_BROKEN) {
+            conn_dead(re, c);
+            return;
+        }
+        if (r == FLUSH_BLOCKED) {
+            if (!c->want_out) {
+                c->want_out = true;
+                re->stats.write_waits++;
+                conn_update_events(re, c);
+            }
+            return;
+        }
+        if (r == FLUSH_DONE && written == 0) {
+            c->tls_plain_left = 0; /* the sink dropped its output: nothing left to send */
+        }
+        if (c->tls_plain_left > 0) {
+            mark_dirty(re, c);
+            return;
+        }
+    }
+    c->want_out = false;
+    c->tls = TLS_HANDSHAKE;
+    tls_handshake(re, c);
+}
+
+/* An epoll event while the TLS layer is being set up. */
+static void tls_setup_event(struct mr_realenv *re, struct conn *c, uint32_t evs)
+{
+    switch (c->tls) {
+    case TLS_PLAIN:
+        if (evs & (EPOLLHUP | EPOLLERR)) {
+            tls_fail(re, c, MR_E_CLOSED, "connection reset");
+            return;
+        }
+        if ((evs & EPOLLOUT) && c->want_out) {
+            mark_dirty(re, c);
+        }
+        break;
+    case TLS_HANDSHAKE:
+        /* Whatever woke us (data, writability, hangup), SSL_accept finds out. */
+        tls_handshake(re, c);
+        break;
+    case TLS_UNREPORTED:
+        break; /* a hangup is found by the first read after on_tls */
+    case TLS_OFF:
+    case TLS_UP:
+        mr_assert(0);
+    }
+}
+
+/* Closes the handshakes that ran past their deadline, and forgets listed connections
+ * that finished or died. O(handshakes in progress) per turn. */
+static void expire_handshakes(struct mr_realenv *re)
+{
+    if (re->tls_pending->len == 0) {
+        return;
+    }
+    uint64_t now = env_now_ns(re);
+    guint keep = 0;
+    for (guint i = 0; i < re->tls_pending->len; i++) {
+        uint64_t id = g_array_index(re->tls_pending, uint64_t, i);
+        struct conn *c = conn_lookup(re, id);
+        if (c == NULL || c->state == CONN_DEAD ||
+            (c->tls != TLS_PLAIN && c->tls != TLS_HANDSHAKE)) {
+            continue;
+        }
+        if (c->state == CONN_OPEN && now >= c->tls_deadline_ns) {
+            tls_fail(re, c, MR_E_TIMEOUT, "timeout");
+            continue;
+        }
+        g_array_index(re->tls_pending, uint64_t, keep++) = id;
+    }
+    g_array_set_size(re->tls_pending, keep);
+}
+
+/* The earliest handshake deadline, or UINT64_MAX. */
+static uint64_t next_handshake_deadline(struct mr_realenv *re)
+{
+    uint64_t next = UINT64_MAX;
+    for (guint i = 0; i < re->tls_pending->len; i++) {
+        struct conn *c = conn_lookup(re, g_array_index(re->tls_pending, uint64_t, i));
+        if (c != NULL && c->state == CONN_OPEN &&
+            (c->tls == TLS_PLAIN || c->tls == TLS_HANDSHAKE) && c->tls_deadline_ns < next) {
+            next = c->tls_deadline_ns;
+        }
+    }
+    return next;
+}
+
+/* Reads the TLS connections kicked last turn. Swapped like the dirty list, so a read
+ * that stops at its bound again waits for the next turn. */
+static void run_kicks(struct mr_realenv *re)
+{
+    GArray *list = re->tls_kick;
+    re->tls_kick = re->tls_kick_spare;
+    re->tls_kick_spare = list;
+    for (guint i = 0; i < list->len; i++) {
+        struct conn *c = conn_lookup(re, g_array_index(list, uint64_t, i));
+        if (c == NULL) {
+            continue;
+        }
+        c->kicked = false;
+        if (c->state == CONN_OPEN && c->tls == TLS_UP && c->read_enabled) {
+            tls_read_ready(re, c);
+        }
+    }
+    g_array_set_size(list, 0);
 }
 
 /* ----------------------------------------------------------------------------------
@@ -900,6 +1555,7 @@ static void accept_ready(struct mr_realenv *re, struct listener *l)
         char host[INET6_ADDRSTRLEN];
         uint16_t port;
         peer_name(&sa, host, sizeof(host), &port);
+        snprintf(c->peer, sizeof(c->peer), "%s:%u", host, (unsigned)port);
         if (re->sink != NULL) {
             re->sink->on_accept(re->sink->ctx, l->id, c->id, host, port);
         }
@@ -1072,11 +1728,13 @@ static void env_stream_close(void *ctx, uint64_t conn_id)
     switch (c->state) {
     case CONN_CONNECTING:
         /* Closing before the stream is up: on_closed, and no on_connected. */
+        c->close_requested = true;
         conn_dead(re, c);
         break;
     case CONN_OPEN:
         /* The flush happens at the end of the turn, with every other write, so the
          * sink is never asked for its output inside its own call. */
+        c->close_requested = true;
         c->state = CONN_CLOSING;
         mark_dirty(re, c);
         break;
@@ -1095,6 +1753,213 @@ static void env_stream_read_enable(void *ctx, uint64_t conn_id, int enable)
     }
     c->read_enabled = enable != 0;
     conn_update_events(re, c);
+    if (c->read_enabled && c->tls == TLS_UP) {
+        tls_kick(re, c); /* OpenSSL may hold bytes the socket will not signal again */
+    }
+}
+
+static struct tls_ctx *tls_ctx_find(struct mr_realenv *re, uint64_t tls_id)
+{
+    for (guint i = 0; i < re->tls_ctxs->len; i++) {
+        struct tls_ctx *t = g_ptr_array_index(re->tls_ctxs, i);
+        if (t->id == tls_id) {
+            return t;
+        }
+    }
+    return NULL;
+}
+
+static void tls_ctx_remove(struct mr_realenv *re, struct tls_ctx *t)
+{
+    bool removed = g_ptr_array_remove(re->tls_ctxs, t);
+    mr_assert(removed);
+    SSL_CTX_free(t->ssl_ctx); /* sessions in progress hold their own reference */
+    mr_mem_free(&re->mem, t, sizeof(*t));
+}
+
+/* A file OpenSSL should load must at least open; errno says why not more plainly than
+ * OpenSSL's queue does. */
+static int tls_file_check(const char *what, const char *path, char *errmsg, size_t errmsg_len)
+{
+    if (path[0] == '\0') {
+        snprintf(errmsg, errmsg_len, "%s not set", what);
+        return MR_E_INVAL;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        set_errmsg(errmsg, errmsg_len, what, path, errno);
+        return MR_E_INVAL;
+    }
+    close(fd);
+    return 0;
+}
+
+/* "what path: OpenSSL's reason". */
+static int tls_load_error(const char *what, const char *path, char *errmsg, size_t errmsg_len)
+{
+    char reason[MR_ERRMSG_MAX];
+    tls_reason(reason, sizeof(reason), "unknown error");
+    snprintf(errmsg, errmsg_len, "%s %s: %s", what, path, reason);
+    return MR_E_INVAL;
+}
+
+/* Trust and client certificates: the CA file, or with verify and no CA file the
+ * system's roots (as nats-server, whose Go TLS does the same); verify demands a
+ * certificate that chains to them (nats-server's tls verify: RequireAndVerifyClientCert). */
+static int tls_ctx_verify(SSL_CTX *sc, const struct mr_tls_opts *o, char *errmsg,
+                          size_t errmsg_len)
+{
+    bool verify = o->verify || o->verify_and_map;
+    if (o->ca_file[0] != '\0') {
+        if (SSL_CTX_load_verify_locations(sc, o->ca_file, NULL) != 1) {
+            return tls_load_error("cannot load TLS CA file", o->ca_file, errmsg, errmsg_len);
+        }
+        /* Named in the CertificateRequest, so a client with several certificates picks
+         * the right one. Takes ownership; NULL only costs that hint. */
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(o->ca_file);
+        if (names != NULL) {
+            SSL_CTX_set_client_CA_list(sc, names);
+        }
+    } else if (verify && SSL_CTX_set_default_verify_paths(sc) != 1) {
+        return tls_load_error("cannot load the system's CA certificates", "", errmsg,
+                              errmsg_len);
+    }
+    if (verify) {
+        SSL_CTX_set_verify(sc, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    }
+    ERR_clear_error();
+    return 0;
+}
+
+/* Builds a server SSL_CTX from opts: TLS 1.2 or later (as nats-server), partial writes
+ * and moving write buffers (see flush_tls), no renegotiation, a bare EOF read as a
+ * close (clients rarely send close_notify). */
+static int tls_ctx_build(const struct mr_tls_opts *o, SSL_CTX **out, char *errmsg,
+                         size_t errmsg_len)
+{
+    *out = NULL;
+    int rc = tls_file_check("TLS certificate file", o->cert_file, errmsg, errmsg_len);
+    if (rc == 0) {
+        rc = tls_file_check("TLS key file", o->key_file, errmsg, errmsg_len);
+    }
+    if (rc == 0 && o->ca_file[0] != '\0') {
+        rc = tls_file_check("TLS CA file", o->ca_file, errmsg, errmsg_len);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    ERR_clear_error();
+    SSL_CTX *sc = SSL_CTX_new(TLS_server_method());
+    if (sc == NULL) {
+        return tls_load_error("cannot create a TLS context for", o->cert_file, errmsg,
+                              errmsg_len);
+    }
+    (void)SSL_CTX_set_min_proto_version(sc, TLS1_2_VERSION); /* a valid constant */
+    SSL_CTX_set_mode(sc, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_options(sc, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    /* Session resumption with client certificates requires a context id. */
+    static const unsigned char sid_ctx[] = "meridian";
+    (void)SSL_CTX_set_session_id_context(sc, sid_ctx, sizeof(sid_ctx) - 1); /* fits */
+    if (SSL_CTX_use_certificate_chain_file(sc, o->cert_file) != 1) {
+        rc = tls_load_error("cannot load TLS certificate file", o->cert_file, errmsg,
+                            errmsg_len);
+    } else if (SSL_CTX_use_PrivateKey_file(sc, o->key_file, SSL_FILETYPE_PEM) != 1) {
+        rc = tls_load_error("cannot load TLS key file", o->key_file, errmsg, errmsg_len);
+    } else if (SSL_CTX_check_private_key(sc) != 1) {
+        ERR_clear_error();
+        snprintf(errmsg, errmsg_len, "TLS key file %s does not match certificate file %s",
+                 o->key_file, o->cert_file);
+        rc = MR_E_INVAL;
+    } else {
+        rc = tls_ctx_verify(sc, o, errmsg, errmsg_len);
+    }
+    if (rc != 0) {
+        SSL_CTX_free(sc);
+        return rc;
+    }
+    *out = sc;
+    return 0;
+}
+
+static int env_tls_configure(void *ctx, uint64_t tls_id, const struct mr_tls_opts *opts,
+                             char *errmsg, size_t errmsg_len)
+{
+    struct mr_realenv *re = ctx;
+    mr_assert(opts != NULL);
+    char scratch[MR_ERRMSG_MAX];
+    if (errmsg == NULL || errmsg_len == 0) {
+        errmsg = scratch;
+        errmsg_len = sizeof(scratch);
+    }
+    errmsg[0] = '\0';
+    struct tls_ctx *t = tls_ctx_find(re, tls_id);
+    if (!opts->enabled) {
+        if (t != NULL) {
+            tls_ctx_remove(re, t);
+        }
+        return 0;
+    }
+    if (t == NULL && re->tls_ctxs->len >= MR_REALENV_TLS_CTX_MAX) {
+        snprintf(errmsg, errmsg_len, "too many TLS configurations (at most %d)",
+                 MR_REALENV_TLS_CTX_MAX);
+        return MR_E_LIMIT;
+    }
+    SSL_CTX *sc;
+    int rc = tls_ctx_build(opts, &sc, errmsg, errmsg_len);
+    if (rc != 0) {
+        return rc;
+    }
+    if (t == NULL) {
+        t = mr_mem_alloc(&re->mem, sizeof(*t));
+        mr_assert(t != NULL);
+        t->id = tls_id;
+        g_ptr_array_add(re->tls_ctxs, t);
+    } else {
+        /* Reconfiguring (a reload) applies to new handshakes; SSL objects already made
+         * keep their own reference to the old context. */
+        SSL_CTX_free(t->ssl_ctx);
+    }
+    t->ssl_ctx = sc;
+    t->timeout_ns = opts->timeout_ns != 0 ? opts->timeout_ns : MR_REALENV_TLS_TIMEOUT_DEFAULT_NS;
+    return 0;
+}
+
+/* Ignored for an id that is dead or closing, or an outbound stream not up yet
+ * (outbound TLS is not supported yet). */
+static void env_stream_start_tls(void *ctx, uint64_t conn_id, uint64_t tls_id)
+{
+    struct mr_realenv *re = ctx;
+    struct conn *c = conn_lookup(re, conn_id);
+    if (c == NULL || c->state != CONN_OPEN) {
+        return;
+    }
+    mr_assert(c->tls == TLS_OFF); /* once per connection */
+    mr_assert(c->ssl == NULL);
+    struct tls_ctx *t = tls_ctx_find(re, tls_id);
+    c->tls = TLS_PLAIN;
+    c->tls_plain_left = SIZE_MAX;
+    c->tls_deadline_ns = env_now_ns(re) + (t != NULL ? t->timeout_ns
+                                                     : MR_REALENV_TLS_TIMEOUT_DEFAULT_NS);
+    g_array_append_val(re->tls_pending, c->id);
+    if (t == NULL) {
+        tls_fail(re, c, MR_E_INVAL, "no TLS configuration with this id");
+        return;
+    }
+    ERR_clear_error();
+    c->ssl = SSL_new(t->ssl_ctx);
+    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+        char reason[MR_ERRMSG_MAX];
+        tls_reason(reason, sizeof(reason), "cannot create a TLS session");
+        tls_fail(re, c, MR_E_NOMEM, reason);
+        return;
+    }
+    SSL_set_accept_state(c->ssl);
+    /* Stop reading: what the client sends next is its handshake. The plaintext goes
+     * out and the handshake starts at the end of the turn. */
+    conn_update_events(re, c);
+    if (c->state == CONN_OPEN) {
+        mark_dirty(re, c);
+    }
 }
 
 /* ----------------------------------------------------------------------------------
@@ -1409,6 +2274,35 @@ static void env_file_list(void *ctx, uint64_t req_id, const char *dir)
  * The loop
  * ---------------------------------------------------------------------------------- */
 
+/* on_tls; a successful handshake turns reading on only now, so the first decrypted
+ * bytes arrive after it. Its on_closed, if any, is queued behind it. */
+static void deliver_tls(struct mr_realenv *re, struct done *d)
+{
+    struct conn *c = conn_lookup(re, d->id);
+    mr_assert(c != NULL);
+    if (d->result == 0) {
+        mr_assert(c->tls == TLS_UNREPORTED);
+        c->tls = TLS_UP;
+        if (c->state == CONN_OPEN) {
+            conn_update_events(re, c);
+        }
+        if (c->state == CONN_OPEN) {
+            mark_dirty(re, c); /* output queued during the handshake */
+            tls_kick(re, c);   /* application data that came with the handshake */
+        }
+    }
+    if (c->close_requested || re->sink == NULL) {
+        return;
+    }
+    mr_assert(re->sink->on_tls != NULL);
+    const char *subject = d->data != NULL ? (const char *)d->data : NULL;
+    if (subject != NULL) {
+        mr_assert(d->len > 0);
+        mr_assert(d->data[d->len - 1] == '\0');
+    }
+    re->sink->on_tls(re->sink->ctx, d->id, (int)d->result, subject);
+}
+
 static void deliver_one(struct mr_realenv *re, struct done *d)
 {
     const struct mr_env_sink *sink = re->sink;
@@ -1440,6 +2334,9 @@ static void deliver_one(struct mr_realenv *re, struct done *d)
             sink->on_file_done(sink->ctx, d->id, d->result, d->data, d->len);
         }
         break;
+    case DONE_TLS:
+        deliver_tls(re, d);
+        break;
     }
 }
 
@@ -1469,7 +2366,8 @@ static void read_signals(struct mr_realenv *re)
 
 static int wait_timeout_ms(struct mr_realenv *re, uint64_t max_wait_ns)
 {
-    if (re->stop || !g_queue_is_empty(re->done) || re->dirty->len > 0) {
+    if (re->stop || !g_queue_is_empty(re->done) || re->dirty->len > 0 ||
+        re->tls_kick->len > 0) {
         return 0;
     }
     uint64_t wait = max_wait_ns;
@@ -1477,6 +2375,10 @@ static int wait_timeout_ms(struct mr_realenv *re, uint64_t max_wait_ns)
     if (re->heap_len > 0) {
         uint64_t d = re->heap[0]->deadline_ns;
         wait = d <= now ? 0 : (d - now < wait ? d - now : wait);
+    }
+    uint64_t hs = next_handshake_deadline(re);
+    if (hs != UINT64_MAX) {
+        wait = hs <= now ? 0 : (hs - now < wait ? hs - now : wait);
     }
     for (guint i = 0; i < re->listeners->len; i++) {
         struct listener *l = g_ptr_array_index(re->listeners, i);
@@ -1532,6 +2434,8 @@ int mr_realenv_run_once(struct mr_realenv *re, uint64_t max_wait_ns)
     }
     mr_assert(n <= MR_REALENV_EVENTS_MAX);
     dispatch(re, n);
+    run_kicks(re);
+    expire_handshakes(re);
     reap_listeners(re);
     fire_timers(re);
     resume_listeners(re);
@@ -1575,6 +2479,7 @@ static const struct mr_env env_template = {
     .wall_ns = env_wall_ns,
     .random = env_random,
     .log = env_log,
+    .process_usage = env_process_usage,
     .timer_arm = env_timer_arm,
     .timer_cancel = env_timer_cancel,
     .listen = env_listen,
@@ -1583,6 +2488,8 @@ static const struct mr_env env_template = {
     .stream_want_write = env_stream_want_write,
     .stream_close = env_stream_close,
     .stream_read_enable = env_stream_read_enable,
+    .tls_configure = env_tls_configure,
+    .stream_start_tls = env_stream_start_tls,
     .file_open = env_file_open,
     .file_write = env_file_write,
     .file_read = env_file_read,
@@ -1626,6 +2533,12 @@ int mr_realenv_create(struct mr_realenv **out, char *errmsg, size_t errmsg_len)
     re->pid = (int)getpid();
     re->rbuf = mr_mem_alloc(&re->mem, MR_REALENV_READ_BYTES);
     mr_assert(re->rbuf != NULL);
+    re->tls_ctxs = g_ptr_array_new();
+    re->tls_pending = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    re->tls_kick = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    re->tls_kick_spare = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    re->tls_wbuf = mr_mem_alloc(&re->mem, MR_REALENV_TLS_WRITE_BYTES);
+    mr_assert(re->tls_wbuf != NULL);
     *out = re;
     return 0;
 }
@@ -1669,6 +2582,14 @@ void mr_realenv_destroy(struct mr_realenv *re)
         }
         mr_mem_free(&re->mem, l, sizeof(*l));
     }
+    while (re->tls_ctxs->len > 0) {
+        tls_ctx_remove(re, g_ptr_array_index(re->tls_ctxs, re->tls_ctxs->len - 1));
+    }
+    g_ptr_array_free(re->tls_ctxs, TRUE);
+    g_array_free(re->tls_pending, TRUE);
+    g_array_free(re->tls_kick, TRUE);
+    g_array_free(re->tls_kick_spare, TRUE);
+    mr_mem_free(&re->mem, re->tls_wbuf, MR_REALENV_TLS_WRITE_BYTES);
     mr_mem_free(&re->mem, re->rbuf, MR_REALENV_READ_BYTES);
     mr_mem_deinit(&re->mem);
     g_ptr_array_free(re->listeners, TRUE);
@@ -1814,6 +2735,17 @@ void mr_realenv_check(const struct mr_realenv *re)
         }
         if (c->fd < 0) {
             mr_assert(!c->registered);
+            mr_assert(c->ssl == NULL);
+        }
+        if (c->tls == TLS_OFF) {
+            mr_assert(c->ssl == NULL);
+        }
+        if (c->ssl != NULL) {
+            mr_assert(c->fd >= 0);
+        }
+        if (c->tls == TLS_OFF || c->tls == TLS_UNREPORTED) {
+            mr_assert(!c->ssl_want_write);
         }
     }
+    mr_assert(re->tls_ctxs->len <= MR_REALENV_TLS_CTX_MAX);
 }

@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The real env: struct mr_env (core/env.h) over epoll, non-blocking TCP sockets,
- * POSIX files and the system clocks. It is the only code in core/ that calls the OS.
+ * POSIX files, OpenSSL's TLS and the system clocks. It is the only code in core/ that
+ * calls the OS.
  *
  * One loop turn (mr_realenv_run_once) is, in order: wait in epoll_wait (not at all
- * when work is queued; otherwise until the earliest timer or the caller's bound),
- * accept and read what is ready (on_accept, on_connected, on_bytes), fire the timers
- * that are due (on_timer), deliver the completions queued earlier (on_closed,
- * on_connected failures, on_file_done), then flush every connection marked by
- * stream_want_write with one sendmsg over the sink's out_peek views, and finish the
- * stream_close requests. Nothing is ever delivered inside the env call that caused
- * it: an input always comes from the loop.
+ * when work is queued; otherwise until the earliest timer, TLS handshake deadline or
+ * the caller's bound), accept and read what is ready (on_accept, on_connected,
+ * on_bytes) and step TLS handshakes, read TLS connections whose decrypted bytes
+ * OpenSSL still holds, close handshakes past their deadline, fire the timers that are
+ * due (on_timer), deliver the completions queued earlier (on_closed, on_connected
+ * failures, on_tls, on_file_done), then flush every connection marked by
+ * stream_want_write with one sendmsg over the sink's out_peek views (SSL_write for
+ * TLS), and finish the stream_close requests. Nothing is ever delivered inside the
+ * env call that caused it: an input always comes from the loop.
  *
  * Invariants: connection ids come from a counter and are never reused in a run; each
  * connection gets exactly one on_closed (or, for a failed connect, one on_connected
@@ -21,6 +24,24 @@
  * half-closes), a reset or error closes at once; stream_close before an outbound
  * connect completes yields on_closed and no on_connected; calls naming a dead id are
  * ignored. Host names are resolved with a blocking getaddrinfo.
+ *
+ * TLS (OpenSSL 3, server side only): tls_configure builds an SSL_CTX per tls id (TLS 1.2
+ * or later; a CA file; verify requires a client certificate that chains to it). After
+ * stream_start_tls the connection stops reading; the bytes pending at the end of that
+ * turn (the INFO line) go out in plaintext, then a non-blocking SSL_accept runs on the
+ * epoll loop, bounded by the context's timeout (default 2 s). Output queued meanwhile
+ * waits for the handshake. on_tls(0, subject) is delivered from the completion queue
+ * before any decrypted on_bytes; the subject is the verified client certificate's, in
+ * RFC 2253 form ("CN=client,O=Acme"), or NULL when none was asked for. A failed or
+ * timed-out handshake gives on_tls(MR_E_IO, MR_E_CLOSED or MR_E_TIMEOUT) and then
+ * on_closed, and logs OpenSSL's reason. stream_close before on_tls was delivered gives
+ * on_closed only. Afterwards reads are SSL_read and flushes SSL_write (coalesced into
+ * records of up to MR_REALENV_TLS_WRITE_BYTES); close sends close_notify, best effort.
+ * tls_configure again under the same id replaces the context for later handshakes;
+ * with enabled false it drops it; beyond MR_REALENV_TLS_CTX_MAX ids it returns
+ * MR_E_LIMIT. stream_start_tls naming an unconfigured id fails like a handshake
+ * (on_tls(MR_E_INVAL), on_closed); on a closing stream or one still connecting it is
+ * ignored (outbound TLS is not supported yet).
  *
  * Ownership: the realenv owns its sockets, files, timers and queued completions, and
  * frees them all in mr_realenv_destroy. It borrows the sink, which must outlive it or
@@ -57,6 +78,18 @@
 #define MR_REALENV_FILE_READ_MAX (256 * 1024 * 1024)
 /* Log lines longer than this are written in pieces (never truncated). */
 #define MR_REALENV_LOG_HEAD_MAX 128
+/* Bytes one SSL_write takes: the sink's views are coalesced into one shared scratch
+ * buffer of this size (four full TLS records), so small views do not become small
+ * records. */
+#define MR_REALENV_TLS_WRITE_BYTES (64 * 1024)
+/* SSL_write calls per connection per turn; the rest waits for the next turn. */
+#define MR_REALENV_TLS_WRITES_PER_TURN 16
+/* TLS contexts (tls_configure ids) per realenv; more is refused with MR_E_LIMIT. */
+#define MR_REALENV_TLS_CTX_MAX 16
+/* Handshake bound when mr_tls_opts.timeout_ns is 0: nats-server's default tls timeout. */
+#define MR_REALENV_TLS_TIMEOUT_DEFAULT_NS (2ULL * 1000 * 1000 * 1000)
+/* Longest peer certificate subject handed to on_tls; a longer one is cut. */
+#define MR_REALENV_TLS_SUBJECT_MAX 1024
 
 struct mr_realenv;
 
@@ -69,6 +102,8 @@ struct mr_realenv_stats {
     uint64_t write_waits; /* times a connection had to wait for EPOLLOUT */
     uint64_t timers_fired;
     uint64_t conns_open; /* connections with an id that is not dead yet */
+    uint64_t tls_handshakes; /* TLS handshakes that completed */
+    uint64_t tls_failures;   /* TLS handshakes that failed or timed out */
 };
 
 /*

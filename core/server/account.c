@@ -145,7 +145,8 @@ static int add_import(struct mr_server *s, struct mr_account *importer,
     }
     const struct mr_export_opts *exp = find_export(exporter, importer, imp);
     if (exp == NULL) {
-        snprintf(err, err_len, "account %s imports %s \"%s\" from %s, which does not export it to %s",
+        snprintf(err, err_len,
+                 "account %s imports %s \"%s\" from %s, which does not export it to %s",
                  importer->name, imp->service ? "service" : "stream", imp->subject,
                  exporter->name, importer->name);
         return MR_E_INVAL;

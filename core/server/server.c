@@ -219,6 +219,8 @@ static void mark_closing(struct mr_conn *c, const char *reason, bool drop_output
 {
     struct mr_server *s = c->srv;
     mr_assert(c->state == CONN_OPEN);
+    /* Monitoring keeps recently closed connections, subscriptions still attached. */
+    mr_monitor_conn_closed(s, c, reason);
     c->state = CONN_CLOSING;
     slog(s, MR_LOG_DEBUG, "%s:%u - cid:%llu - Client connection closed: %s", c->host,
          (unsigned)c->port, (unsigned long long)c->cid, reason);
@@ -1082,7 +1084,8 @@ static struct mr_conn *conn_new(struct mr_server *s, uint64_t conn_id, enum mr_c
     c->srv = s;
     c->id = conn_id;
     c->kind = kind;
-    c->cid = ++s->next_cid;
+    /* Client ids count clients only, as in nats-server; monitoring requests get none. */
+    c->cid = kind == MR_CONN_CLIENT ? ++s->next_cid : 0;
     c->echo = true;
     c->verbose = true; /* nats-server's defaults until CONNECT says otherwise */
     c->pedantic = true;
@@ -1573,6 +1576,7 @@ void mr_server_destroy(struct mr_server *s)
     reap(s);
     g_hash_table_destroy(s->conns_by_id);
     mr_accounts_deinit(s);
+    mr_monitor_deinit(s);
     mr_mem_free(&s->mem, s->info_prefix, s->info_prefix_len + 1);
     mr_outbuf_pool_deinit(&s->pool);
     mr_mem_deinit(&s->mem);
@@ -1606,11 +1610,13 @@ void mr_server_check(const struct mr_server *s)
     uint64_t all = 0;
     uint64_t subs = 0;
     const struct mr_conn *prev = NULL;
+    uint64_t last_cid = 0;
     for (const struct mr_conn *c = s->conns_head; c != NULL; c = c->next) {
         mr_assert(c->prev == prev);
         mr_assert(c->srv == s);
-        if (prev != NULL) {
-            mr_assert(prev->cid < c->cid);
+        if (c->kind == MR_CONN_CLIENT) {
+            mr_assert(last_cid < c->cid);
+            last_cid = c->cid;
         }
         mr_assert(g_hash_table_lookup(s->conns_by_id, &c->id) == c);
         uint32_t n = 0;

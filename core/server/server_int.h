@@ -12,6 +12,7 @@
 
 #include "core/mem.h"
 #include "core/proto/parser.h"
+#include "core/server/monitor.h"
 #include "core/server/outbuf.h"
 #include "core/server/server.h"
 #include "core/server/sublist.h"
@@ -157,6 +158,7 @@ struct mr_server {
     uint64_t start_ns;      /* monotonic time of start */
     int64_t start_wall_ns;  /* wall time of start, for displayed timestamps */
     uint16_t http_port;     /* bound monitoring port, 0 if off */
+    struct mr_monitor monitor; /* monitoring state (monitor.c) */
     /* Imports (account.c): internal subscriptions in creation order, and the reply
      * mappings of service imports waiting for their responses. */
     struct mr_isub *isubs_head;

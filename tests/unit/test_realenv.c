@@ -8,6 +8,12 @@
  * iovecs). Every env call the tests make is wrapped so the sink can assert that no
  * input ever arrives inside the call that caused it. Plain blocking or non-blocking
  * sockets play the peers; loops are bounded by wall time so a bug fails, not hangs.
+ *
+ * TLS cases: certificates (a CA, a server certificate for 127.0.0.1/localhost, a client
+ * certificate, and a client certificate from another CA) are made with the openssl CLI
+ * into a temporary directory once per TLS test case (an unchecked fixture, run before
+ * the tests fork). An OpenSSL client on a non-blocking socket in the test process plays
+ * the peer, driven alternately with the loop.
  */
 #include <check.h>
 #include <errno.h>
@@ -23,6 +29,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "core/env.h"
 #include "core/err.h"
@@ -50,6 +60,14 @@ struct tconn {
     int connected_status; /* the last status */
     int close_after_bytes; /* 1: stream_close inside on_bytes */
     int pong_on_bytes;     /* 1: queue "PONG\r\n" and want_write inside on_bytes */
+    int pause_on_bytes;    /* 1: stream_read_enable(0) inside the next on_bytes, once */
+    int tls_started;       /* stream_start_tls was called: no bytes before on_tls */
+    int tls_count;         /* on_tls count */
+    int tls_status;        /* the last on_tls status */
+    char tls_subject[256]; /* the last on_tls subject; "" for NULL */
+    int tls_subject_null;
+    int tls_before_close;  /* on_tls count when on_closed came */
+    size_t in_at_tls;      /* bytes received when on_tls came */
 };
 
 struct file_result {
@@ -68,6 +86,11 @@ struct tsink {
     GArray *timers_fired; /* uint64 timer ids, fire order */
     GPtrArray *files;     /* struct file_result, completion order */
     uint64_t timer_to_rearm; /* on_timer re-arms this id, already due, once */
+    /* What on_accept does about TLS: 0 nothing; 1 queue "INFO {}\r\n", then
+     * stream_start_tls (nats-server's order); 2 stream_start_tls at once and queue the
+     * INFO in on_tls (handshake first). */
+    int tls_on_accept;
+    uint64_t tls_id; /* the context those use */
 };
 
 static struct tconn *tconn_get(struct tsink *t, uint64_t id)
@@ -109,6 +132,33 @@ static void s_on_accept(void *ctx, uint64_t listener_id, uint64_t conn_id, const
     g_strlcpy(c->peer_host, host, sizeof(c->peer_host));
     c->peer_port = port;
     g_ptr_array_add(t->accepted, c);
+    if (t->tls_on_accept == 1) {
+        g_byte_array_append(c->out, (const uint8_t *)"INFO {}\r\n", 9);
+        t->env->stream_want_write(t->env->ctx, conn_id);
+    }
+    if (t->tls_on_accept != 0) {
+        c->tls_started = 1;
+        t->env->stream_start_tls(t->env->ctx, conn_id, t->tls_id);
+    }
+}
+
+static void s_on_tls(void *ctx, uint64_t conn_id, int status, const char *peer_subject)
+{
+    struct tsink *t = ctx;
+    ck_assert_int_eq(t->in_call, 0);
+    struct tconn *c = g_hash_table_lookup(t->conns, &conn_id);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(c->closed, 0);
+    ck_assert_int_eq(c->tls_started, 1);
+    c->tls_count++;
+    c->tls_status = status;
+    c->tls_subject_null = peer_subject == NULL;
+    g_strlcpy(c->tls_subject, peer_subject != NULL ? peer_subject : "", sizeof(c->tls_subject));
+    c->in_at_tls = c->in->len;
+    if (status == 0 && t->tls_on_accept == 2) {
+        g_byte_array_append(c->out, (const uint8_t *)"INFO {}\r\n", 9);
+        t->env->stream_want_write(t->env->ctx, conn_id);
+    }
 }
 
 static void s_on_connected(void *ctx, uint64_t conn_id, int status)
@@ -128,7 +178,15 @@ static void s_on_bytes(void *ctx, uint64_t conn_id, const uint8_t *buf, size_t l
     ck_assert_ptr_nonnull(c);
     ck_assert_int_eq(c->closed, 0);
     ck_assert_uint_gt(len, 0);
+    if (c->tls_started) {
+        ck_assert_int_eq(c->tls_count, 1); /* decrypted bytes only after on_tls(0) */
+        ck_assert_int_eq(c->tls_status, 0);
+    }
     g_byte_array_append(c->in, buf, (guint)len);
+    if (c->pause_on_bytes) {
+        c->pause_on_bytes = 0;
+        t->env->stream_read_enable(t->env->ctx, conn_id, 0);
+    }
     if (c->pong_on_bytes) {
         g_byte_array_append(c->out, (const uint8_t *)"PONG\r\n", 6);
         t->env->stream_want_write(t->env->ctx, conn_id);
@@ -145,6 +203,7 @@ static void s_on_closed(void *ctx, uint64_t conn_id)
     struct tconn *c = g_hash_table_lookup(t->conns, &conn_id);
     ck_assert_ptr_nonnull(c);
     c->closed++;
+    c->tls_before_close = c->tls_count;
 }
 
 static void s_on_timer(void *ctx, uint64_t timer_id)
@@ -212,6 +271,7 @@ static struct tsink *tsink_new(void)
         .on_closed = s_on_closed,
         .on_timer = s_on_timer,
         .on_file_done = s_on_file_done,
+        .on_tls = s_on_tls,
         .out_peek = s_out_peek,
         .out_consume = s_out_consume,
     };
@@ -1218,6 +1278,635 @@ START_TEST(run_returns_after_stop)
 }
 END_TEST
 
+/* ----------------------------------------------------------------------------------
+ * TLS
+ * ---------------------------------------------------------------------------------- */
+
+/* Made by certs_setup in the parent process; the forked tests read them. */
+static char cert_dir[64];
+
+static void cert_path(char *out, size_t len, const char *name)
+{
+    snprintf(out, len, "%s/%s", cert_dir, name);
+}
+
+/* A CA; a server certificate for 127.0.0.1 and localhost; a client certificate from
+ * the CA; a client certificate from another CA; a file that is no PEM at all. */
+static void certs_setup(void)
+{
+    g_strlcpy(cert_dir, "/tmp/test_realenv_tls_XXXXXX", sizeof(cert_dir));
+    ck_assert_ptr_nonnull(mkdtemp(cert_dir));
+    static const char script[] =
+        "set -e; cd '%s'; exec 2>openssl.log; "
+        "K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2'; "
+        "openssl req -x509 $K -keyout ca-key.pem -out ca.pem -subj '/CN=Test CA' "
+        "  -addext basicConstraints=critical,CA:TRUE "
+        "  -addext keyUsage=critical,keyCertSign,cRLSign; "
+        "openssl req -x509 $K -keyout other-ca-key.pem -out other-ca.pem -subj '/CN=Other' "
+        "  -addext basicConstraints=critical,CA:TRUE "
+        "  -addext keyUsage=critical,keyCertSign,cRLSign; "
+        "openssl req -x509 $K -keyout server-key.pem -out server.pem -subj '/CN=localhost' "
+        "  -CA ca.pem -CAkey ca-key.pem -addext basicConstraints=CA:FALSE "
+        "  -addext subjectAltName=IP:127.0.0.1,DNS:localhost "
+        "  -addext extendedKeyUsage=serverAuth; "
+        "openssl req -x509 $K -keyout client-key.pem -out client.pem "
+        "  -subj '/O=Meridian/CN=client' -CA ca.pem -CAkey ca-key.pem "
+        "  -addext basicConstraints=CA:FALSE -addext extendedKeyUsage=clientAuth; "
+        "openssl req -x509 $K -keyout rogue-key.pem -out rogue.pem -subj '/CN=rogue' "
+        "  -CA other-ca.pem -CAkey other-ca-key.pem "
+        "  -addext basicConstraints=CA:FALSE -addext extendedKeyUsage=clientAuth; "
+        "echo 'not a certificate' > garbage.pem";
+    char cmd[2048];
+    int n = snprintf(cmd, sizeof(cmd), script, cert_dir);
+    ck_assert_int_lt(n, (int)sizeof(cmd));
+    int rc = system(cmd);
+    ck_assert_msg(rc == 0, "openssl could not make the test certificates (see %s/openssl.log)",
+                  cert_dir);
+}
+
+static void certs_teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", cert_dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Server options: the test server certificate; a CA and verify when asked. */
+static struct mr_tls_opts server_opts(bool verify)
+{
+    struct mr_tls_opts o;
+    memset(&o, 0, sizeof(o));
+    o.enabled = true;
+    cert_path(o.cert_file, sizeof(o.cert_file), "server.pem");
+    cert_path(o.key_file, sizeof(o.key_file), "server-key.pem");
+    if (verify) {
+        cert_path(o.ca_file, sizeof(o.ca_file), "ca.pem");
+        o.verify = true;
+    }
+    return o;
+}
+
+static void tls_configure_ok(struct tsink *t, uint64_t tls_id, const struct mr_tls_opts *o)
+{
+    char err[MR_ERRMSG_MAX] = "";
+    int rc;
+    CALL(t, rc = t->env->tls_configure(t->env->ctx, tls_id, o, err, sizeof(err)));
+    ck_assert_msg(rc == 0, "tls_configure: %d %s", rc, err);
+}
+
+/* A TLS server on 127.0.0.1 whose on_accept starts TLS the way mode says (see tsink). */
+static uint16_t tls_server(struct tsink *t, bool verify, int mode)
+{
+    struct mr_tls_opts o = server_opts(verify);
+    tls_configure_ok(t, 1, &o);
+    t->tls_on_accept = mode;
+    t->tls_id = 1;
+    return listen_any(t, 1);
+}
+
+/* The client side: an OpenSSL client on a non-blocking socket that verifies the server
+ * against the test CA (and its 127.0.0.1 address), with a client certificate if named. */
+struct tpeer {
+    int fd;
+    SSL_CTX *ctx;
+    SSL *ssl;
+};
+
+static void tpeer_open(struct tpeer *p, uint16_t port, const char *cert_name)
+{
+    p->fd = peer_connect(port);
+    ck_assert_int_eq(fcntl(p->fd, F_SETFL, fcntl(p->fd, F_GETFL) | O_NONBLOCK), 0);
+    p->ctx = SSL_CTX_new(TLS_client_method());
+    ck_assert_ptr_nonnull(p->ctx);
+    char path[128];
+    cert_path(path, sizeof(path), "ca.pem");
+    ck_assert_int_eq(SSL_CTX_load_verify_locations(p->ctx, path, NULL), 1);
+    SSL_CTX_set_verify(p->ctx, SSL_VERIFY_PEER, NULL);
+    if (cert_name != NULL) {
+        char key[128];
+        snprintf(path, sizeof(path), "%s/%s.pem", cert_dir, cert_name);
+        snprintf(key, sizeof(key), "%s/%s-key.pem", cert_dir, cert_name);
+        ck_assert_int_eq(SSL_CTX_use_certificate_chain_file(p->ctx, path), 1);
+        ck_assert_int_eq(SSL_CTX_use_PrivateKey_file(p->ctx, key, SSL_FILETYPE_PEM), 1);
+    }
+    p->ssl = SSL_new(p->ctx);
+    ck_assert_ptr_nonnull(p->ssl);
+    ck_assert_int_eq(SSL_set_fd(p->ssl, p->fd), 1);
+    ck_assert_int_eq(X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(p->ssl), "127.0.0.1"), 1);
+    SSL_set_connect_state(p->ssl);
+}
+
+static void tpeer_close(struct tpeer *p)
+{
+    SSL_free(p->ssl);
+    SSL_CTX_free(p->ctx);
+    close(p->fd);
+    ERR_clear_error();
+}
+
+/* Runs the client handshake alongside the loop. Returns true when the client side is
+ * done (in TLS 1.3 that is before the server has checked the client's certificate). */
+static bool tpeer_handshake(struct tsink *t, struct tpeer *p)
+{
+    uint64_t end = mono_ms() + 3000;
+    for (;;) {
+        ERR_clear_error();
+        int rc = SSL_connect(p->ssl);
+        if (rc == 1) {
+            return true;
+        }
+        int e = SSL_get_error(p->ssl, rc);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+            ERR_clear_error();
+            return false;
+        }
+        ck_assert_msg(mono_ms() < end, "client handshake not done within 3 s");
+        run_turns(t, 1, 1);
+    }
+}
+
+/* Reads decrypted bytes until into holds want bytes (true) or the stream ends (false:
+ * close_notify, EOF, an alert). */
+static bool tpeer_read(struct tsink *t, struct tpeer *p, GByteArray *into, size_t want)
+{
+    uint64_t end = mono_ms() + 20000;
+    uint8_t buf[64 * 1024];
+    while (into->len < want) {
+        size_t n = 0;
+        ERR_clear_error();
+        if (SSL_read_ex(p->ssl, buf, sizeof(buf), &n) == 1) {
+            g_byte_array_append(into, buf, (guint)n);
+            continue;
+        }
+        int e = SSL_get_error(p->ssl, 0);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+            ERR_clear_error();
+            return false;
+        }
+        ck_assert_msg(mono_ms() < end, "only %u of %zu bytes within 20 s", into->len, want);
+        run_turns(t, 1, 1);
+    }
+    return true;
+}
+
+/* Writes everything, running the loop while the socket is full. */
+static void tpeer_write(struct tsink *t, struct tpeer *p, const void *buf, size_t len,
+                        size_t record)
+{
+    uint64_t end = mono_ms() + 20000;
+    size_t done = 0;
+    while (done < len) {
+        size_t n = len - done < record ? len - done : record;
+        size_t w = 0;
+        ERR_clear_error();
+        if (SSL_write_ex(p->ssl, (const uint8_t *)buf + done, n, &w) == 1) {
+            done += w;
+            continue;
+        }
+        int e = SSL_get_error(p->ssl, 0);
+        ck_assert_msg(e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ,
+                      "client SSL_write failed (%d)", e);
+        ck_assert_msg(mono_ms() < end, "only %zu of %zu bytes written within 20 s", done, len);
+        run_turns(t, 1, 1);
+    }
+}
+
+/* Reads the plaintext line the server sends before TLS; stops at its end, so no
+ * handshake byte is taken (the server sends none before the client's hello). */
+static void read_plain_line(struct tsink *t, int fd, GByteArray *into)
+{
+    uint64_t end = mono_ms() + 2000;
+    while (into->len == 0 || into->data[into->len - 1] != '\n') {
+        ck_assert_msg(mono_ms() < end, "no plaintext line within 2 s");
+        uint8_t b;
+        ssize_t n = recv(fd, &b, 1, MSG_DONTWAIT);
+        if (n == 1) {
+            g_byte_array_append(into, &b, 1);
+            continue;
+        }
+        ck_assert_int_ne(n, 0);
+        run_turns(t, 1, 1);
+    }
+}
+
+static bool tls_reported(struct tsink *t, void *arg)
+{
+    struct tconn *c = arg;
+    return c->tls_count > 0;
+}
+
+static bool conn_in_at_least(struct tsink *t, void *arg)
+{
+    struct tconn *c = g_ptr_array_index(t->accepted, 0);
+    return c->in->len >= (guint)(uintptr_t)arg;
+}
+
+static struct tconn *first_accepted(struct tsink *t)
+{
+    run_until(t, accepted_at_least, (void *)(uintptr_t)1, 2000);
+    return g_ptr_array_index(t->accepted, 0);
+}
+
+START_TEST(tls_info_goes_in_plaintext_then_bytes_flow_encrypted)
+{
+    struct tsink *t = tsink_new();
+    uint16_t port = tls_server(t, false, 1);
+    struct tpeer p;
+    tpeer_open(&p, port, NULL);
+    struct tconn *c = first_accepted(t);
+    GByteArray *line = g_byte_array_new();
+    read_plain_line(t, p.fd, line);
+    ck_assert_uint_eq(line->len, 9);
+    ck_assert_int_eq(memcmp(line->data, "INFO {}\r\n", 9), 0);
+    ck_assert_int_eq(c->tls_count, 0);
+
+    ck_assert(tpeer_handshake(t, &p));
+    /* Sent right behind the client's Finished: it must still come after on_tls. */
+    c->pong_on_bytes = 1;
+    tpeer_write(t, &p, "PING\r\n", 6, 6);
+    run_until(t, conn_in_at_least, (void *)(uintptr_t)6, 2000);
+    ck_assert_int_eq(c->tls_count, 1);
+    ck_assert_int_eq(c->tls_status, 0);
+    ck_assert(c->tls_subject_null); /* no client certificate asked for */
+    ck_assert_uint_eq(c->in_at_tls, 0);
+    ck_assert_int_eq(memcmp(c->in->data, "PING\r\n", 6), 0);
+    GByteArray *got = g_byte_array_new();
+    ck_assert(tpeer_read(t, &p, got, 6));
+    ck_assert_int_eq(memcmp(got->data, "PONG\r\n", 6), 0);
+
+    /* stream_close flushes through TLS, then sends close_notify. */
+    c->pong_on_bytes = 0;
+    g_byte_array_append(c->out, (const uint8_t *)"bye\r\n", 5);
+    CALL(t, t->env->stream_want_write(t->env->ctx, c->id));
+    CALL(t, t->env->stream_close(t->env->ctx, c->id));
+    run_until(t, conn_closed, c, 2000);
+    g_byte_array_set_size(got, 0);
+    ck_assert(!tpeer_read(t, &p, got, 100));
+    ck_assert_uint_eq(got->len, 5);
+    ck_assert_int_eq(SSL_get_error(p.ssl, 0), SSL_ERROR_ZERO_RETURN);
+    struct mr_realenv_stats st;
+    mr_realenv_stats(t->re, &st);
+    ck_assert_uint_eq(st.tls_handshakes, 1);
+    ck_assert_uint_eq(st.tls_failures, 0);
+    g_byte_array_free(got, TRUE);
+    g_byte_array_free(line, TRUE);
+    tpeer_close(&p);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(tls_handshake_first_starts_with_nothing_pending)
+{
+    struct tsink *t = tsink_new();
+    uint16_t port = tls_server(t, false, 2);
+    struct tpeer p;
+    tpeer_open(&p, port, NULL);
+    struct tconn *c = first_accepted(t);
+    ck_assert(tpeer_handshake(t, &p));
+    GByteArray *got = g_byte_array_new();
+    ck_assert(tpeer_read(t, &p, got, 9)); /* the INFO queued in on_tls, encrypted */
+    ck_assert_int_eq(memcmp(got->data, "INFO {}\r\n", 9), 0);
+    ck_assert_int_eq(c->tls_count, 1);
+    /* The peer leaving without close_notify is an EOF, like a plaintext close. */
+    tpeer_write(t, &p, "PUB a 1\r\nx\r\n", 12, 12);
+    tpeer_close(&p);
+    run_until(t, conn_closed, c, 2000);
+    ck_assert_uint_eq(c->in->len, 12);
+    run_turns(t, 2, 1);
+    ck_assert_int_eq(c->closed, 1);
+    g_byte_array_free(got, TRUE);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(tls_large_transfers_both_ways)
+{
+    enum { TOTAL = 4 * 1024 * 1024 };
+    struct tsink *t = tsink_new();
+    uint16_t port = tls_server(t, false, 2);
+    struct tpeer p;
+    tpeer_open(&p, port, NULL);
+    struct tconn *c = first_accepted(t);
+    ck_assert(tpeer_handshake(t, &p));
+    GByteArray *got = g_byte_array_new();
+    ck_assert(tpeer_read(t, &p, got, 9)); /* the INFO */
+    ck_assert_uint_eq(c->out_off, 9);
+
+    /* Server to client: 16 KiB views, coalesced into records. */
+    g_byte_array_set_size(c->out, 0);
+    c->out_off = 0;
+    fill_pattern(c->out, TOTAL);
+    CALL(t, t->env->stream_want_write(t->env->ctx, c->id));
+    g_byte_array_set_size(got, 0);
+    ck_assert(tpeer_read(t, &p, got, TOTAL));
+    ck_assert_uint_eq(got->len, TOTAL);
+    ck_assert_int_eq(memcmp(got->data, c->out->data, TOTAL), 0);
+    ck_assert_uint_eq(c->out_off, TOTAL);
+
+    /* Client to server, in records of odd sizes. */
+    tpeer_write(t, &p, got->data, TOTAL, 10000);
+    run_until(t, conn_in_at_least, (void *)(uintptr_t)TOTAL, 20000);
+    ck_assert_uint_eq(c->in->len, TOTAL);
+    ck_assert_int_eq(memcmp(c->in->data, got->data, TOTAL), 0);
+    ck_assert_int_eq(c->closed, 0);
+    g_byte_array_free(got, TRUE);
+    tpeer_close(&p);
+    tsink_free(t);
+}
+END_TEST
+
+/* Reading is paused inside on_bytes when the read buffer filled up in the middle of a
+ * record: the rest of that record sits in OpenSSL, not in the socket, so only the
+ * realenv's own bookkeeping can hand it over when reading resumes. */
+START_TEST(tls_bytes_held_by_openssl_arrive_after_resume)
+{
+    enum { RECORD = 10000, RECORDS = MR_REALENV_READ_BYTES / RECORD + 1 };
+    enum { TOTAL = RECORD * RECORDS };
+    _Static_assert(MR_REALENV_READ_BYTES % RECORD != 0, "the buffer ends mid-record");
+    struct tsink *t = tsink_new();
+    uint16_t port = tls_server(t, false, 2);
+    struct tpeer p;
+    tpeer_open(&p, port, NULL);
+    struct tconn *c = first_accepted(t);
+    ck_assert(tpeer_handshake(t, &p));
+    run_until(t, tls_reported, c, 2000);
+    c->pause_on_bytes = 1;
+    GByteArray *data = g_byte_array_new();
+    fill_pattern(data, TOTAL);
+    tpeer_write(t, &p, data->data, TOTAL, RECORD);
+    run_until(t, conn_in_at_least, (void *)(uintptr_t)1, 2000);
+    run_turns(t, 20, 2);
+    ck_assert_uint_eq(c->in->len, MR_REALENV_READ_BYTES);
+    CALL(t, t->env->stream_read_enable(t->env->ctx, c->id, 1));
+    run_until(t, conn_in_at_least, (void *)(uintptr_t)TOTAL, 2000);
+    ck_assert_int_eq(memcmp(c->in->data, data->data, TOTAL), 0);
+    g_byte_array_free(data, TRUE);
+    tpeer_close(&p);
+    tsink_free(t);
+}
+END_TEST
+
+/* Runs a handshake with the given client certificate against a verifying server and
+ * returns the server's record of the connection once its outcome is known. */
+static struct tconn *verify_with(struct tsink *t, struct tpeer *p, const char *cert_name)
+{
+    uint16_t port = tls_server(t, true, 2);
+    tpeer_open(p, port, cert_name);
+    struct tconn *c = first_accepted(t);
+    bool client_done = tpeer_handshake(t, p);
+    if (client_done) {
+        /* TLS 1.3: the server judges the client's certificate after the client is
+         * done; a refusal arrives as an alert on the first read. */
+        GByteArray *got = g_byte_array_new();
+        tpeer_write(t, p, "PING\r\n", 6, 6);
+        (void)tpeer_read(t, p, got, 1); /* reads nothing; the stream ends or stays */
+        g_byte_array_free(got, TRUE);
+    }
+    run_until(t, tls_reported, c, 3000);
+    return c;
+}
+
+static bool tpeer_read_fails(struct tsink *t, struct tpeer *p)
+{
+    GByteArray *got = g_byte_array_new();
+    bool ok = tpeer_read(t, p, got, 1);
+    g_byte_array_free(got, TRUE);
+    return !ok;
+}
+
+START_TEST(tls_verify_refuses_a_client_without_certificate)
+{
+    struct tsink *t = tsink_new();
+    uint16_t port = tls_server(t, true, 1);
+    struct tpeer p;
+    tpeer_open(&p, port, NULL);
+    struct tconn *c = first_accepted(t);
+    GByteArray *line = g_byte_array_new();
+    read_plain_line(t, p.fd, line);
+    if (tpeer_handshake(t, &p)) {
+        tpeer_write(t, &p, "PING\r\n", 6, 6);
+        ck_assert(tpeer_read_fails(t, &p)); /* TLS 1.3: the alert comes now */
+    }
+    run_until(t, conn_closed, c, 3000);
+    ck_assert_int_eq(c->tls_count, 1);
+    ck_assert_int_eq(c->tls_status, MR_E_IO);
+    ck_assert_int_eq(c->tls_before_close, 1);
+    ck_assert_uint_eq(c->in->len, 0);
+    struct mr_realenv_stats st;
+    mr_realenv_stats(t->re, &st);
+    ck_assert_uint_eq(st.tls_failures, 1);
+    ck_assert_uint_eq(st.tls_handshakes, 0);
+    g_byte_array_free(line, TRUE);
+    tpeer_close(&p);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(tls_verify_accepts_a_client_certificate_and_reports_its_subject)
+{
+    struct tsink *t = tsink_new();
+    struct tpeer p;
+    struct tconn *c = verify_with(t, &p, "client");
+    ck_assert_int_eq(c->tls_status, 0);
+    ck_assert(!c->tls_subject_null);
+    ck_assert_str_eq(c->tls_subject, "CN=client,O=Meridian");
+    run_until(t, conn_in_at_least, (void *)(uintptr_t)6, 2000);
+    ck_assert_int_eq(memcmp(c->in->data, "PING\r\n", 6), 0);
+    ck_assert_int_eq(c->closed, 0);
+    tpeer_close(&p);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(tls_verify_refuses_a_certificate_from_another_ca)
+{
+    struct tsink *t = tsink_new();
+    struct tpeer p;
+    struct tconn *c = verify_with(t, &p, "rogue");
+    ck_assert_int_eq(c->tls_status, MR_E_IO);
+    run_until(t, conn_closed, c, 2000);
+    ck_assert_int_eq(c->tls_before_close, 1);
+    ck_assert_uint_eq(c->in->len, 0);
+    tpeer_close(&p);
+    tsink_free(t);
+}
+END_TEST
+
+/* tls_configure with one field replaced must fail naming the file and why. */
+static void expect_configure_error(struct tsink *t, struct mr_tls_opts *o, const char *file,
+                                   const char *reason)
+{
+    char err[MR_ERRMSG_MAX] = "";
+    int rc;
+    CALL(t, rc = t->env->tls_configure(t->env->ctx, 9, o, err, sizeof(err)));
+    ck_assert_int_eq(rc, MR_E_INVAL);
+    ck_assert_msg(strstr(err, file) != NULL, "error \"%s\" does not name %s", err, file);
+    ck_assert_msg(strstr(err, reason) != NULL, "error \"%s\" does not say \"%s\"", err,
+                  reason);
+}
+
+START_TEST(tls_configure_errors_name_the_file_and_the_reason)
+{
+    struct tsink *t = tsink_new();
+    char garbage[128];
+    char missing[128];
+    cert_path(garbage, sizeof(garbage), "garbage.pem");
+    cert_path(missing, sizeof(missing), "missing.pem");
+
+    struct mr_tls_opts o = server_opts(true);
+    g_strlcpy(o.cert_file, missing, sizeof(o.cert_file));
+    expect_configure_error(t, &o, missing, "No such file or directory");
+    o = server_opts(true);
+    g_strlcpy(o.cert_file, garbage, sizeof(o.cert_file));
+    expect_configure_error(t, &o, garbage, "certificate file");
+    o = server_opts(true);
+    g_strlcpy(o.key_file, garbage, sizeof(o.key_file));
+    expect_configure_error(t, &o, garbage, "key file");
+    o = server_opts(true);
+    cert_path(o.key_file, sizeof(o.key_file), "client-key.pem");
+    expect_configure_error(t, &o, "client-key.pem", "mismatch");
+    o = server_opts(true);
+    g_strlcpy(o.ca_file, missing, sizeof(o.ca_file));
+    expect_configure_error(t, &o, missing, "No such file or directory");
+    o = server_opts(true);
+    g_strlcpy(o.ca_file, garbage, sizeof(o.ca_file));
+    expect_configure_error(t, &o, garbage, "CA file");
+    o = server_opts(false);
+    o.cert_file[0] = '\0';
+    expect_configure_error(t, &o, "certificate file", "not set");
+
+    /* A good configuration works, can be replaced, and can be dropped again. */
+    o = server_opts(true);
+    tls_configure_ok(t, 9, &o);
+    o = server_opts(false);
+    tls_configure_ok(t, 9, &o);
+    o.enabled = false;
+    tls_configure_ok(t, 9, &o);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(tls_start_with_unknown_context_fails_later)
+{
+    struct tsink *t = tsink_new();
+    t->tls_on_accept = 1;
+    t->tls_id = 42; /* never configured */
+    uint16_t port = listen_any(t, 1);
+    int fd;
+    struct tconn *c = accept_one(t, port, &fd);
+    run_until(t, conn_closed, c, 2000);
+    ck_assert_int_eq(c->tls_count, 1);
+    ck_assert_int_eq(c->tls_status, MR_E_INVAL);
+    ck_assert_int_eq(c->tls_before_close, 1);
+    close(fd);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(tls_handshake_timeout_closes)
+{
+    struct tsink *t = tsink_new();
+    struct mr_tls_opts o = server_opts(false);
+    o.timeout_ns = 150 * MR_NS_PER_MS;
+    tls_configure_ok(t, 1, &o);
+    t->tls_on_accept = 1;
+    t->tls_id = 1;
+    uint16_t port = listen_any(t, 1);
+    int fd;
+    uint64_t start = mono_ms();
+    struct tconn *c = accept_one(t, port, &fd);
+    GByteArray *line = g_byte_array_new();
+    read_plain_line(t, fd, line); /* then silence: no ClientHello */
+    run_until(t, conn_closed, c, 3000);
+    uint64_t took = mono_ms() - start;
+    ck_assert_uint_ge(took, 150);
+    ck_assert_uint_lt(took, 2000);
+    ck_assert_int_eq(c->tls_count, 1);
+    ck_assert_int_eq(c->tls_status, MR_E_TIMEOUT);
+    ck_assert_int_eq(c->tls_before_close, 1);
+    uint64_t end = mono_ms() + 2000;
+    ssize_t n;
+    while ((n = peer_recv_nb(fd, line, 64)) != 0) {
+        ck_assert(mono_ms() < end); /* the peer sees the close */
+        ck_assert(n < 0 || n > 0);
+    }
+    g_byte_array_free(line, TRUE);
+    close(fd);
+    tsink_free(t);
+}
+END_TEST
+
+/* Sends the ClientHello and lets the server answer it, so the server is mid-handshake. */
+static struct tconn *start_handshake(struct tsink *t, struct tpeer *p)
+{
+    uint16_t port = tls_server(t, false, 2);
+    tpeer_open(p, port, NULL);
+    struct tconn *c = first_accepted(t);
+    ERR_clear_error();
+    ck_assert_int_eq(SSL_connect(p->ssl), -1);
+    ck_assert_int_eq(SSL_get_error(p->ssl, -1), SSL_ERROR_WANT_READ);
+    run_turns(t, 5, 2);
+    ck_assert_int_eq(c->tls_count, 0);
+    ck_assert_int_eq(c->closed, 0);
+    return c;
+}
+
+START_TEST(tls_close_by_core_mid_handshake_gives_on_closed_only)
+{
+    struct tsink *t = tsink_new();
+    struct tpeer p;
+    struct tconn *c = start_handshake(t, &p);
+    CALL(t, t->env->stream_close(t->env->ctx, c->id));
+    run_until(t, conn_closed, c, 2000);
+    run_turns(t, 3, 1);
+    ck_assert_int_eq(c->closed, 1);
+    ck_assert_int_eq(c->tls_count, 0);
+    /* A TLS 1.3 client may finish on the server's first flight alone; either way the
+     * stream is gone. */
+    if (tpeer_handshake(t, &p)) {
+        ck_assert(tpeer_read_fails(t, &p));
+    }
+    struct mr_realenv_stats st;
+    mr_realenv_stats(t->re, &st);
+    ck_assert_uint_eq(st.conns_open, 0);
+    tpeer_close(&p);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(tls_peer_gone_mid_handshake_gives_on_tls_then_on_closed)
+{
+    struct tsink *t = tsink_new();
+    struct tpeer p;
+    struct tconn *c = start_handshake(t, &p);
+    tpeer_close(&p);
+    run_until(t, conn_closed, c, 2000);
+    ck_assert_int_eq(c->tls_count, 1);
+    ck_assert_int_lt(c->tls_status, 0);
+    ck_assert_int_eq(c->tls_before_close, 1);
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(tls_plaintext_client_is_closed_without_bytes)
+{
+    struct tsink *t = tsink_new();
+    uint16_t port = tls_server(t, false, 1);
+    int fd;
+    struct tconn *c = accept_one(t, port, &fd);
+    GByteArray *line = g_byte_array_new();
+    read_plain_line(t, fd, line);
+    peer_send(fd, "CONNECT {}\r\nPING\r\n", 18);
+    run_until(t, conn_closed, c, 2000);
+    ck_assert_int_eq(c->tls_count, 1);
+    ck_assert_int_eq(c->tls_status, MR_E_IO);
+    ck_assert_uint_eq(c->in->len, 0);
+    g_byte_array_free(line, TRUE);
+    close(fd);
+    tsink_free(t);
+}
+END_TEST
+
 static Suite *realenv_suite(void)
 {
     Suite *s = suite_create("realenv");
@@ -1270,6 +1959,24 @@ static Suite *realenv_suite(void)
     tcase_add_test(misc, log_lines_use_nats_server_format_and_filter_levels);
     tcase_add_test(misc, run_returns_after_stop);
     suite_add_tcase(s, misc);
+
+    TCase *tls = tcase_create("tls");
+    tcase_set_timeout(tls, 60);
+    tcase_add_unchecked_fixture(tls, certs_setup, certs_teardown);
+    tcase_add_test(tls, tls_info_goes_in_plaintext_then_bytes_flow_encrypted);
+    tcase_add_test(tls, tls_handshake_first_starts_with_nothing_pending);
+    tcase_add_test(tls, tls_large_transfers_both_ways);
+    tcase_add_test(tls, tls_bytes_held_by_openssl_arrive_after_resume);
+    tcase_add_test(tls, tls_verify_refuses_a_client_without_certificate);
+    tcase_add_test(tls, tls_verify_accepts_a_client_certificate_and_reports_its_subject);
+    tcase_add_test(tls, tls_verify_refuses_a_certificate_from_another_ca);
+    tcase_add_test(tls, tls_configure_errors_name_the_file_and_the_reason);
+    tcase_add_test(tls, tls_start_with_unknown_context_fails_later);
+    tcase_add_test(tls, tls_handshake_timeout_closes);
+    tcase_add_test(tls, tls_close_by_core_mid_handshake_gives_on_closed_only);
+    tcase_add_test(tls, tls_peer_gone_mid_handshake_gives_on_tls_then_on_closed);
+    tcase_add_test(tls, tls_plaintext_client_is_closed_without_bytes);
+    suite_add_tcase(s, tls);
     return s;
 }
 

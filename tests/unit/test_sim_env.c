@@ -2,7 +2,8 @@
 /*
  * Tests for the minimal sim env (sim/sim_env.h) with a trivial echo sink instead of a
  * server: event order and timers, stream delivery (delay, order, chunking, window,
- * close, reset, refusal), files, logs, and determinism of the trace hash.
+ * close, reset, refusal), simulated TLS, files, logs, and determinism of the trace
+ * hash.
  *
  * The echo sink owns one connection at a time and echoes what it receives when asked.
  * Every env call the tests make goes through env_call_begin/end so a sink callback can
@@ -45,6 +46,10 @@ struct echo {
     GArray *timer_ns;  /* uint64_t firing times */
     int64_t file_result;
     int files_done;
+    int tls_done;              /* on_tls count */
+    int tls_status;            /* the last on_tls status */
+    bool tls_subject_null;     /* the last on_tls had no subject */
+    uint64_t tls_ns;           /* when the last on_tls came */
 };
 
 static void echo_on_accept(void *ctx, uint64_t listener_id, uint64_t conn_id, const char *peer_host,
@@ -111,6 +116,18 @@ static void echo_on_file_done(void *ctx, uint64_t req_id, int64_t result, const 
     e->files_done++;
 }
 
+static void echo_on_tls(void *ctx, uint64_t conn_id, int status, const char *peer_subject)
+{
+    struct echo *e = ctx;
+    ck_assert_int_eq(in_env_call, 0);
+    ck_assert_uint_eq(conn_id, e->conn_id);
+    ck_assert_int_eq(e->closes, 0);
+    e->tls_done++;
+    e->tls_status = status;
+    e->tls_subject_null = peer_subject == NULL;
+    e->tls_ns = e->env->now_ns(e->env->ctx);
+}
+
 static size_t echo_out_peek(void *ctx, uint64_t conn_id, struct mr_iov *iov, size_t iov_max)
 {
     struct echo *e = ctx;
@@ -156,6 +173,7 @@ static struct echo *echo_create(struct sim_world *w, const char *name, bool echo
         .on_closed = echo_on_closed,
         .on_timer = echo_on_timer,
         .on_file_done = echo_on_file_done,
+        .on_tls = echo_on_tls,
         .out_peek = echo_out_peek,
         .out_consume = echo_out_consume,
     };
@@ -615,6 +633,69 @@ START_TEST(listen_port_zero_picks_and_busy_port_fails)
 }
 END_TEST
 
+static bool server_accepted_pred(void *ctx)
+{
+    const struct echo *e = ctx;
+    return e->accepts > 0;
+}
+
+/* The sim does not encrypt: pending output (the INFO line) goes out first, on_tls(0,
+ * NULL) follows as a later event at the same virtual time, and bytes stay readable. */
+START_TEST(start_tls_passes_bytes_and_reports_later)
+{
+    struct pair p = pair_new(1, false);
+    ck_assert(sim_world_run_until_pred(p.w, server_accepted_pred, p.srv, SEC));
+    struct mr_tls_opts opts;
+    memset(&opts, 0, sizeof(opts));
+    opts.enabled = true;
+    g_strlcpy(opts.cert_file, "/nonexistent.pem", sizeof(opts.cert_file));
+    char err[64] = "x";
+    in_env_call++;
+    ck_assert_int_eq(p.srv->env->tls_configure(p.srv->env->ctx, 1, &opts, err, sizeof(err)), 0);
+    ck_assert_str_eq(err, "");
+    echo_write(p.srv, "INFO {}\r\n", 9);
+    p.srv->env->stream_start_tls(p.srv->env->ctx, p.srv->conn_id, 1);
+    in_env_call--;
+    ck_assert_int_eq(p.srv->tls_done, 0); /* later, not inside the call */
+    uint64_t t0 = sim_world_now_ns(p.w);
+    ck_assert(sim_client_wait_for(p.cli, "INFO {}\r\n", t0 + SEC));
+    ck_assert_int_eq(p.srv->tls_done, 1);
+    ck_assert_int_eq(p.srv->tls_status, 0);
+    ck_assert(p.srv->tls_subject_null);
+    ck_assert_uint_eq(p.srv->tls_ns, t0);
+    ck_assert_uint_eq(p.srv->out_off, 9); /* flushed before the handshake "ran" */
+    ck_assert_int_eq(sim_client_send_str(p.cli, "PING\r\n"), 0);
+    sim_world_run_until(p.w, t0 + SEC);
+    ck_assert_uint_eq(p.srv->got->len, 6);
+    ck_assert_int_eq(memcmp(p.srv->got->data, "PING\r\n", 6), 0);
+    ck_assert_int_eq(p.srv->tls_done, 1);
+    pair_free(&p);
+}
+END_TEST
+
+/* As in the real env: a connection the core closes before on_tls gets on_closed only;
+ * start_tls on a dead id is ignored. */
+START_TEST(start_tls_then_close_gives_no_on_tls)
+{
+    struct pair p = pair_new(1, false);
+    ck_assert(sim_world_run_until_pred(p.w, server_accepted_pred, p.srv, SEC));
+    in_env_call++;
+    p.srv->env->stream_start_tls(p.srv->env->ctx, p.srv->conn_id, 1);
+    p.srv->env->stream_close(p.srv->env->ctx, p.srv->conn_id);
+    in_env_call--;
+    sim_world_run_until(p.w, SEC);
+    ck_assert_int_eq(p.srv->closes, 1);
+    ck_assert_int_eq(p.srv->tls_done, 0);
+    in_env_call++;
+    p.srv->env->stream_start_tls(p.srv->env->ctx, p.srv->conn_id, 1);
+    in_env_call--;
+    sim_world_run_until(p.w, 2 * SEC);
+    ck_assert_int_eq(p.srv->tls_done, 0);
+    ck_assert_uint_eq(sim_world_events_queued(p.w), 0);
+    pair_free(&p);
+}
+END_TEST
+
 START_TEST(files_complete_unsupported_later)
 {
     struct sim_world *w = world_new(1);
@@ -793,6 +874,8 @@ static Suite *sim_env_suite(void)
     tcase_add_test(st, writing_to_closed_peer_resets);
     tcase_add_test(st, connect_without_listener_is_refused);
     tcase_add_test(st, listen_port_zero_picks_and_busy_port_fails);
+    tcase_add_test(st, start_tls_passes_bytes_and_reports_later);
+    tcase_add_test(st, start_tls_then_close_gives_no_on_tls);
     tcase_add_test(st, files_complete_unsupported_later);
     tcase_add_test(st, clocks_and_logs_are_virtual);
     suite_add_tcase(s, st);

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // nats.js against the server under test: payload limits and many subscribers,
-// with the server's default limits (max_payload 1 MiB). Tests with non-default
-// limits need a config file and run only against nats-server until config
-// support lands (needsConfig()).
+// with the server's default limits (max_payload 1 MiB), and a non-default
+// max_payload from a config file.
 
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -11,7 +10,7 @@ import test, { afterEach, beforeEach, describe } from 'node:test';
 import { Empty, ErrorCode, StringCodec, headers } from 'nats';
 
 import { ConnPool, collect, settle, waitFor } from '../lib/client.mjs';
-import { needsConfig, serverFixture, startServer } from '../lib/server.mjs';
+import { serverFixture, startServer } from '../lib/server.mjs';
 
 const sc = StringCodec();
 const MAX_PAYLOAD = 1024 * 1024;
@@ -119,7 +118,7 @@ describe('nats.js limits', () => {
     });
 });
 
-describe('nats.js limits from a config file', { skip: needsConfig() }, () => {
+describe('nats.js limits from a config file', () => {
     test('max_payload from config is advertised and enforced', { timeout: 20000 }, async () => {
         const srv = await startServer([], { config: 'max_payload: 1024\n' });
         const pool = new ConnPool(srv);

@@ -75,10 +75,6 @@ export function isNatsServer(bin = serverBin()) {
 }
 
 /** Skip reason for tests that need a config file (-c): only nats-server has it so far. */
-export function needsConfig() {
-    return isNatsServer() ? false : 'needs config file support (-c), which lands in a later issue';
-}
-
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Reject after `ms` with a message naming what we waited for. */
@@ -332,8 +328,7 @@ async function startOnce(bin, extraArgs, config) {
 
 /**
  * Start the server under test with extra flags (e.g. ['--user', 'a', '--pass', 'b']).
- * opts.config: text of a config file passed with -c (only nats-server supports it yet;
- * guard such tests with needsConfig()). opts.bin overrides the binary.
+ * opts.config: text of a config file passed with -c. opts.bin overrides the binary.
  * Resolves to a ServerProcess with .port, .url, .hostport, .pid and stop().
  */
 export async function startServer(extraArgs = [], opts = {}) {
