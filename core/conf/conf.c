@@ -17,6 +17,12 @@
  *   - a block string is "(" up to a ")" alone on its line, kept verbatim;
  *   - an included file or an environment value is parsed on its own: it sees only its
  *     own variables (and the environment), not the includer's.
+ * Where we differ on purpose: "$2b$..." is a literal bcrypt hash like "$2a$..." (libxcrypt
+ * writes $2b$; nats-server takes it for a variable); a file may be wrapped in one pair of
+ * braces, but a stray '}' or a key after the closing one is an error (2.9.10 skips any
+ * '{' and takes '}' as a value end at the top level); "\x00" is an error; nesting,
+ * includes and variables are bounded and include or variable cycles are errors (2.9.10
+ * recurses until it is killed).
  *
  * Structure: a stack of sources (the file, included files, environment values being
  * re-parsed) and a stack of frames (the maps and arrays being built, one body frame per
@@ -30,7 +36,7 @@
  * a local variable of the function that made it. Errors free the frames, the sources and
  * the partial tree. File names live in the root (struct conf_root) and are freed with
  * it, so positions stay valid as long as the tree. Memory is malloc/free; running out
- * of it aborts, as g_malloc does (the bounds below keep a tree well under 100 MB).
+ * of it aborts, as g_malloc does (the bounds below cap a tree near 64 MB of payload).
  */
 #include "core/conf/conf.h"
 

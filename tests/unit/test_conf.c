@@ -299,6 +299,7 @@ START_TEST(double_quoted_strings_with_escapes)
         {"a: \"\"", "a", "q:"},
         {"a: \"t\\tn\\nr\\rq\\\"b\\\\\"", "a", "q:t\tn\nr\rq\"b\\"},
         {"a: \"\\x41\\x62\"", "a", "q:Ab"},
+        {"a: \"\\x4a\\x4B\"", "a", "q:JK"},
         {"a: \"a # b // c\"", "a", "q:a # b // c"},
         {"a: \"multi\nline\"", "a", "q:multi\nline"},
         {"a: \"$NOT_A_VAR\"", "a", "q:$NOT_A_VAR"},
@@ -655,6 +656,10 @@ static const struct error_case error_cases[] = {
     {"a: .5", MR_E_INVAL, "t.conf:1:4", "must start with a digit"},
     {"a: -", MR_E_INVAL, "t.conf:1:5", "expected a digit after \"-\""},
     {"a: -x", MR_E_INVAL, "t.conf:1:5", "expected a digit after \"-\", found \"x\""},
+    {"a: -\t", MR_E_INVAL, "t.conf:1:5", "found a tab"},
+    {"a: 1.\r\n", MR_E_INVAL, "t.conf:1:6", "found a carriage return"},
+    {"a: -\xc3\xa9", MR_E_INVAL, "t.conf:1:5", "found \"\xc3\xa9\""},
+    {"a: -\xc3", MR_E_INVAL, "t.conf:1:5", "found byte 0xc3"},
     {"a: -1x", MR_E_INVAL, "t.conf:1:6", "found \"x\""},
     {"a: 1.5s", MR_E_INVAL, "t.conf:1:7", "after the value of \"a\", found \"s\""},
     {"a: 1e5", MR_E_INVAL, "t.conf:1:6", "found \"5\""}, /* "1e" is 10^18 */
@@ -692,6 +697,15 @@ START_TEST(each_error_is_reported_at_its_position)
         const struct error_case *c = &error_cases[i];
         expect_error_with(c->text, NULL, c->rc, c->at, c->fragment);
     }
+}
+END_TEST
+
+START_TEST(float_beyond_double_range_is_an_error)
+{
+    char text[512] = "a: 1";
+    memset(text + 4, '0', 400);
+    strcpy(text + 404, ".5\n");
+    expect_error_with(text, NULL, MR_E_INVAL, "t.conf:1:4", "is out of range");
 }
 END_TEST
 
@@ -895,6 +909,38 @@ START_TEST(variable_doubling_is_bounded_by_tree_size)
 }
 END_TEST
 
+START_TEST(tree_limit_cleans_up_wherever_it_is_hit)
+{
+    /* Different string sizes and shapes cross the limit in different allocations (a
+     * string, a value, a map's entries, an array's items, a copied key); ASan checks
+     * that each failure path frees what it holds. */
+    static const char *const shapes[] = {
+        "x%d: [$x%d, $x%d]\n",
+        "x%d: { a: $x%d, b: $x%d }\n",
+        "x%d: { a: [$x%d], bb: { c: $x%d, d: 1 } }\n",
+    };
+    char *text = malloc(64 * 1024);
+    for (size_t shape = 0; shape < sizeof(shapes) / sizeof(shapes[0]); shape++) {
+        for (int size = 3000; size < 3016; size++) {
+            char *o = text;
+            o += sprintf(o, "x0: \"");
+            memset(o, 'a', (size_t)size);
+            o += size;
+            o += sprintf(o, "\"\n");
+            for (int i = 1; i < 40; i++) {
+                o += sprintf(o, shapes[shape], i, i - 1, i - 1);
+            }
+            struct mr_conf_value *v = NULL;
+            char err[MR_CONF_ERR_MAX];
+            int rc = mr_conf_parse("t.conf", text, strlen(text), NULL, &v, err, sizeof(err));
+            ck_assert_int_eq(rc, MR_E_LIMIT);
+            ck_assert_ptr_null(v);
+        }
+    }
+    free(text);
+}
+END_TEST
+
 START_TEST(variable_lookups_are_bounded_in_work)
 {
     /* 20000 keys then 20000 references to the first: 4e8 comparisons unbounded. */
@@ -922,7 +968,7 @@ START_TEST(env_fallback_values_are_reparsed)
         {"PORT", "4222"},      {"TOK", "abc"},        {"QUOTED", "\"4222\""},
         {"SIZE", "2MB"},       {"ON", "yes"},         {"F", "1.5"},
         {"MAP", "{a: 1, b: [x, y]}"}, {"ARR", "[1, 2, 3]"}, {"EMPTY", ""},
-        {"BLANKS", "  7  "},   {"CHAIN", "$PORT"},    {"COMMENT", "5 # five"},
+        {"BLANKS", "  7  "},   {"CHAIN", "$PORT"},    {"COMMENT", "5; # five"},
         {NULL, NULL},
     };
     struct fake_io fake = {NULL, env, 0};
@@ -1107,7 +1153,7 @@ START_TEST(include_forms_and_keyword_case)
     struct fake_io fake = {include_files, NULL, 0};
     struct mr_conf_value *v = parse_include("include top.conf\nINCLUDE \"braced.conf\"\n"
                                             "Include\t'./sub/../top.conf'; x: 1\n"
-                                            "include /abs/x.conf # comment\n"
+                                            "include /../abs/x.conf # comment\n"
                                             "m { include top.conf }\ninclude: 5\n",
                                             &fake);
     expect_at(v, "top", "b:true");
@@ -1465,7 +1511,8 @@ static size_t list_confs(const char *dir, char names[][128], size_t max)
         size_t len = strlen(e->d_name);
         if (len > 5 && strcmp(e->d_name + len - 5, ".conf") == 0) {
             ck_assert_uint_lt(n, max);
-            snprintf(names[n++], 128, "%s", e->d_name);
+            ck_assert_uint_lt(len, 128);
+            memcpy(names[n++], e->d_name, len + 1);
         }
     }
     closedir(d);
@@ -1663,6 +1710,7 @@ static Suite *conf_suite(void)
     tc = tcase_create("errors");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, each_error_is_reported_at_its_position);
+    tcase_add_test(tc, float_beyond_double_range_is_an_error);
     tcase_add_test(tc, nul_byte_is_an_error_at_its_position);
     tcase_add_test(tc, nesting_depth_is_bounded_exactly);
     tcase_add_test(tc, error_buffer_may_be_small_or_absent);
@@ -1679,6 +1727,7 @@ static Suite *conf_suite(void)
     tcase_add_test(tc, quoted_variable_is_not_expanded);
     tcase_add_test(tc, variable_copy_respects_nesting_depth);
     tcase_add_test(tc, variable_doubling_is_bounded_by_tree_size);
+    tcase_add_test(tc, tree_limit_cleans_up_wherever_it_is_hit);
     tcase_add_test(tc, variable_lookups_are_bounded_in_work);
     tcase_add_test(tc, env_fallback_values_are_reparsed);
     tcase_add_test(tc, config_variables_win_over_the_environment);
