@@ -544,6 +544,9 @@ static void process_msg(struct mr_server *s, struct mr_conn *c, const struct mr_
         send_perm_err(c, "Publish to", &op->subject, NULL);
         return;
     }
+    /* nats-server acknowledges a verbose PUB after the permission check and before
+     * delivering it, even to the publisher itself. */
+    send_ok(c);
     struct mr_msg m = {
         .subject = op->subject,
         .reply = op->reply,
@@ -820,9 +823,7 @@ static void process_op(struct mr_server *s, struct mr_conn *c, const struct mr_p
     case MR_OP_CONNECT:
         process_connect(s, c, op);
         break;
-    /* nats-server acknowledges a verbose PUB before delivering it, even to itself. */
     case MR_OP_PUB:
-        send_ok(c);
         process_msg(s, c, op);
         break;
     case MR_OP_HPUB:
@@ -831,7 +832,6 @@ static void process_op(struct mr_server *s, struct mr_conn *c, const struct mr_p
             protocol_error(s, c, MR_E_PROTO_ARGS);
             return;
         }
-        send_ok(c);
         process_msg(s, c, op);
         break;
     case MR_OP_SUB:

@@ -271,6 +271,22 @@ START_TEST(publish_permissions_violation_drops_and_keeps_connection)
 }
 END_TEST
 
+START_TEST(verbose_denied_publish_gets_no_ok)
+{
+    struct fx f;
+    fx_start(&f, 1, with_accounts);
+    struct sim_client *r = client(&f, "r", "{\"verbose\":true,\"pedantic\":false,"
+                                           "\"user\":\"r\",\"pass\":\"pr\"}");
+    sim_client_clear(r);
+    say(r, "PUB foo.secret 1\r\nx\r\nPUB foo.ok 1\r\ny\r\n");
+    barrier(&f, r);
+    /* As nats-server: the permission check comes before the +OK. */
+    assert_received(r, "-ERR 'Permissions Violation for Publish to \"foo.secret\"'\r\n"
+                       "+OK\r\nPONG\r\n");
+    fx_finish(&f);
+}
+END_TEST
+
 START_TEST(subscribe_permissions_with_queue_entries)
 {
     struct fx f;
@@ -349,6 +365,7 @@ static Suite *account_suite(void)
     tc = tcase_create("permissions");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, publish_permissions_violation_drops_and_keeps_connection);
+    tcase_add_test(tc, verbose_denied_publish_gets_no_ok);
     tcase_add_test(tc, subscribe_permissions_with_queue_entries);
     tcase_add_test(tc, wildcard_subscription_skips_denied_subjects);
     tcase_add_test(tc, allow_responses_permits_one_reply);
