@@ -573,7 +573,10 @@ static bool bind_account(struct mr_server *s, struct mr_conn *c, struct mr_accou
         return false;
     }
     acc->conns++;
-    (void)s;
+    if (ao != NULL && ao->max_payload > 0 && (uint32_t)ao->max_payload < s->opts.max_payload) {
+        /* The account's limit applies from CONNECT on (INFO announced the server's). */
+        c->parser.max_payload = (uint32_t)ao->max_payload;
+    }
     return true;
 }
 
@@ -682,7 +685,10 @@ static void process_sub(struct mr_server *s, struct mr_conn *c, const struct mr_
         send_ok(c); /* re-SUB with an existing sid is a no-op */
         return;
     }
-    if (s->opts.max_subs != 0 && c->subs_count >= s->opts.max_subs) {
+    const struct mr_account_opts *ao = c->account->opts;
+    if ((s->opts.max_subs != 0 && c->subs_count >= s->opts.max_subs) ||
+        (ao != NULL && ao->max_subscriptions >= 0 &&
+         c->account->subs >= (uint64_t)ao->max_subscriptions)) {
         send_err(c, "maximum subscriptions exceeded");
         return;
     }

@@ -51,7 +51,7 @@ static struct mr_account_opts accounts[] = {
      .max_subscriptions = -1, .max_payload = -1},
     {.name = "B", .imports = imports_b, .imports_count = 2, .max_connections = -1,
      .max_subscriptions = -1, .max_payload = -1},
-    {.name = "SMALL", .max_connections = 1, .max_subscriptions = -1, .max_payload = -1},
+    {.name = "SMALL", .max_connections = 1, .max_subscriptions = 2, .max_payload = 8},
 };
 
 static char bcrypt_hash[128];
@@ -234,6 +234,22 @@ START_TEST(no_auth_user_binds_credentialless_clients)
 }
 END_TEST
 
+START_TEST(account_subscription_and_payload_limits)
+{
+    struct fx f;
+    fx_start(&f, 1, with_accounts);
+    struct sim_client *s1 = login(&f, "s1", "s1", "s");
+    say(s1, "SUB a 1\r\nSUB b 2\r\nSUB c 3\r\nPUB a 8\r\n12345678\r\n");
+    barrier(&f, s1);
+    assert_received(s1, "-ERR 'maximum subscriptions exceeded'\r\nMSG a 1 8\r\n12345678\r\n"
+                        "PONG\r\n");
+    say(s1, "PUB a 9\r\n");
+    ck_assert(sim_client_wait_closed(s1, after(&f, SEC)));
+    ck_assert_uint_eq(count(s1, "-ERR 'Maximum Payload Violation'\r\n"), 1);
+    fx_finish(&f);
+}
+END_TEST
+
 START_TEST(account_connection_limit)
 {
     struct fx f;
@@ -361,6 +377,7 @@ static Suite *account_suite(void)
     tcase_add_test(tc, bcrypt_password_is_checked);
     tcase_add_test(tc, no_auth_user_binds_credentialless_clients);
     tcase_add_test(tc, account_connection_limit);
+    tcase_add_test(tc, account_subscription_and_payload_limits);
     suite_add_tcase(s, tc);
     tc = tcase_create("permissions");
     tcase_set_timeout(tc, 60);
