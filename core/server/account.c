@@ -57,6 +57,9 @@ static struct mr_account *account_new(struct mr_server *s, const char *name,
         g_free(a);
         return NULL;
     }
+    uint64_t seed;
+    s->env->random(s->env->ctx, (uint8_t *)&seed, sizeof(seed));
+    mr_sublist_seed(a->sublist, seed);
     uint8_t rnd[6];
     s->env->random(s->env->ctx, rnd, sizeof(rnd));
     memcpy(a->reply_prefix, "_R_.", 4);

@@ -151,6 +151,7 @@ struct mr_sublist {
     struct node *root;
     GHashTable *edges; /* struct edge_key * -> struct node *; lookup only */
     uint64_t next_node_id;
+    uint64_t seed;  /* keys the edge and cache hashes (mr_sublist_seed) */
     uint64_t nodes; /* non-root nodes */
     struct mr_sublist_stats stats;
     struct cslot *slots; /* CACHE_SLOTS, allocated at create */
@@ -214,6 +215,7 @@ static void edge_key_set(struct edge_key *k, uint64_t parent_id, const char *tok
     k->parent_id = parent_id;
     k->tok = tok;
     k->len = len;
+    /* Node ids start at a seeded base (mr_sublist_seed), which keys this hash. */
     k->hash = (uint32_t)hash_bytes(tok, len, parent_id);
 }
 
@@ -645,7 +647,7 @@ static void cache_drop_matching(struct mr_sublist *sl, const struct mr_sub *sub,
         return;
     }
     if (!wildcard) {
-        uint64_t h = hash_bytes(sub->subject, sub->subject_len, 0);
+        uint64_t h = hash_bytes(sub->subject, sub->subject_len, sl->seed);
         uint32_t i = cache_slot_of(sl, sub->subject, sub->subject_len, h);
         struct centry *e = sl->slots[i].e;
         if (e != NULL) {
@@ -719,6 +721,17 @@ static void node_release_subs(struct mr_sublist *sl, struct node *n)
     mr_mem_free(sl->mem, n->qgroups, (size_t)n->qgroups_cap * sizeof(struct qgroup));
     n->qgroups = NULL;
     n->qgroups_count = 0;
+}
+
+void mr_sublist_seed(struct mr_sublist *sl, uint64_t seed)
+{
+    mr_assert(sl->nodes == 0);
+    mr_assert(sl->stats.subs == 0);
+    mr_assert(sl->cache.count == 0);
+    /* Half the range, so ids never wrap however many nodes follow. */
+    sl->seed = seed;
+    sl->root->id = seed >> 1;
+    sl->next_node_id = sl->root->id + 1;
 }
 
 void mr_sublist_destroy(struct mr_sublist *sl)
@@ -1109,7 +1122,7 @@ const struct mr_sublist_result *mr_sublist_match(struct mr_sublist *sl, const ch
     mr_assert(sl != NULL);
     mr_assert(len <= MR_SUBJECT_LEN_MAX);
     sl->stats.matches++;
-    uint64_t h = hash_bytes(subject, len, 0);
+    uint64_t h = hash_bytes(subject, len, sl->seed);
     struct centry *e = sl->slots[cache_slot_of(sl, subject, len, h)].e;
     if (e != NULL) {
         sl->stats.cache_hits++;
@@ -1122,7 +1135,7 @@ int mr_sublist_has_interest(struct mr_sublist *sl, const char *subject, size_t l
 {
     mr_assert(sl != NULL);
     mr_assert(len <= MR_SUBJECT_LEN_MAX);
-    uint64_t h = hash_bytes(subject, len, 0);
+    uint64_t h = hash_bytes(subject, len, sl->seed);
     const struct centry *e = sl->slots[cache_slot_of(sl, subject, len, h)].e;
     if (e != NULL) {
         return e->res != &sl->empty;
@@ -1353,7 +1366,7 @@ static void check_cache(const struct mr_sublist *sl)
     uint32_t count = 0;
     for (const struct centry *e = sl->cache.head; e != NULL; e = e->next) {
         mr_assert(e->prev == NULL ? sl->cache.head == e : e->prev->next == e);
-        mr_assert(e->hash == hash_bytes(e->key, e->key_len, 0));
+        mr_assert(e->hash == hash_bytes(e->key, e->key_len, sl->seed));
         mr_assert(sl->slots[cache_slot_of(sl, e->key, e->key_len, e->hash)].e == e);
         bool empty = e->result.psubs_count == 0 && e->result.qgroups_count == 0;
         mr_assert(e->res == (empty ? &sl->empty : &e->result));

@@ -68,6 +68,10 @@ struct mr_sublist_stats {
 
 /* Allocates through mem. Returns 0 or MR_E_NOMEM. */
 int mr_sublist_create(struct mr_mem *mem, struct mr_sublist **out);
+/* Keys the sublist's internal hashes with seed, so clients cannot craft tokens or
+ * subjects that collide. Only on an empty sublist, right after create. Matching order
+ * never depends on it. */
+void mr_sublist_seed(struct mr_sublist *sl, uint64_t seed);
 /* Frees the trie and cache; the subs themselves belong to their owners. */
 void mr_sublist_destroy(struct mr_sublist *sl);
 

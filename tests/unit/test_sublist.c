@@ -763,7 +763,7 @@ END_TEST
 
 /* Builds a sublist from a seeded op sequence and appends the signature of a fixed set of
  * matches to out. Extra allocations between ops move every pointer around. */
-static void build_and_sign(uint64_t seed, size_t pad, GString *out)
+static void build_and_sign(uint64_t seed, size_t pad, uint64_t hash_seed, GString *out)
 {
     static struct tsub pool[200];
     static const char *const toks[] = {"a", "b", "*", ">"};
@@ -773,6 +773,9 @@ static void build_and_sign(uint64_t seed, size_t pad, GString *out)
     GPtrArray *junk = g_ptr_array_new_with_free_func(g_free);
     mr_mem_init(&m2, 0);
     ck_assert_int_eq(mr_sublist_create(&m2, &s2), 0);
+    if (hash_seed != 0) {
+        mr_sublist_seed(s2, hash_seed);
+    }
     for (uint32_t i = 0; i < 200; i++) {
         char subj[32] = "";
         uint32_t depth = 1 + rng_below(&seed, 3);
@@ -804,10 +807,22 @@ START_TEST(same_ops_give_same_order_whatever_the_addresses)
 {
     GString *a = g_string_new(NULL);
     GString *b = g_string_new(NULL);
-    build_and_sign(42, 16, a);
-    build_and_sign(42, 4000, b);
+    build_and_sign(42, 16, 0, a);
+    build_and_sign(42, 4000, 0, b);
     ck_assert_str_eq(a->str, b->str);
     ck_assert_uint_gt(a->len, 50);
+    g_string_free(a, TRUE);
+    g_string_free(b, TRUE);
+}
+END_TEST
+
+START_TEST(hash_seed_never_changes_results_or_order)
+{
+    GString *a = g_string_new(NULL);
+    GString *b = g_string_new(NULL);
+    build_and_sign(7, 16, 0, a);
+    build_and_sign(7, 16, 0xdeadbeefcafef00dULL, b);
+    ck_assert_str_eq(a->str, b->str);
     g_string_free(a, TRUE);
     g_string_free(b, TRUE);
 }
@@ -1053,6 +1068,7 @@ static Suite *sublist_suite(void)
     TCase *td = tcase_create("determinism");
     tcase_set_timeout(td, 30);
     tcase_add_test(td, same_ops_give_same_order_whatever_the_addresses);
+    tcase_add_test(td, hash_seed_never_changes_results_or_order);
     suite_add_tcase(s, td);
 
     TCase *tx = tcase_create("randomized");
