@@ -54,8 +54,10 @@ static bool password_ok(const char *given, const char *configured)
     if (!is_bcrypt(configured)) {
         return strcmp(given, configured) == 0;
     }
+    /* crypt_rn, not crypt_r: sanitizer runtimes intercept crypt_r and can call a NULL
+     * "real" function when libcrypt was bound lazily. */
     struct crypt_data *data = g_new0(struct crypt_data, 1);
-    const char *out = crypt_r(given, configured, data);
+    const char *out = crypt_rn(given, configured, data, (int)sizeof(*data));
     bool ok = out != NULL && out[0] != '*' && strcmp(out, configured) == 0;
     g_free(data);
     return ok;

@@ -82,7 +82,7 @@ static void with_accounts(struct mr_server_opts *o)
         ck_assert_ptr_nonnull(crypt_gensalt_rn("$2b$", 4, NULL, 0, salt, sizeof(salt)));
         struct crypt_data data;
         memset(&data, 0, sizeof(data));
-        const char *h = crypt_r("opensesame", salt, &data);
+        const char *h = crypt_rn("opensesame", salt, &data, (int)sizeof(data));
         ck_assert_ptr_nonnull(h);
         snprintf(bcrypt_hash, sizeof(bcrypt_hash), "%s", h);
     }
