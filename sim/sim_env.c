@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The minimal simulated environment (see sim_env.h): virtual time, one event queue (a
- * binary heap keyed on (time, seq)), per-host envs, in-memory streams and scripted
- * clients.
+ * The simulated environment (see sim_env.h): virtual time, one event queue (a binary
+ * heap keyed on (time, seq)), per-host envs, in-memory streams over a region/link
+ * network model with faults, per-host disks (sim_disk.c), and scripted clients.
  *
  * Streams: a struct sim_conn holds two endpoints; end[0] connected, end[1] accepted.
  * Each endpoint owns the pipe of segments travelling toward it ("in"), so a sender
@@ -13,6 +13,21 @@
  * simulated as a no-op: tls_configure accepts anything, and stream_start_tls keeps the
  * bytes unencrypted and delivers on_tls(0, NULL) as a later event, behind the flush of
  * what was already pending (the INFO line goes first, as on a real stream).
+ *
+ * Network model: hosts live in regions; links (struct sim_link, one per unordered
+ * region pair, made on first use) carry a latency model, a bandwidth, a byte counter
+ * and, per direction, the time the link is busy until (bytes are serialised on it). A
+ * cut is a directed host pair in a set; deliveries, accepts and connect answers check
+ * it when they fire and wait (deliveries until the heal, connect legs retry every
+ * SIM_SYN_RETRY_NS) while it holds. A reset travels as a segment with fin and rst set,
+ * behind the data, so it respects cuts and ordering too.
+ *
+ * Pause: a paused host's events are moved from the heap to its held queue when they
+ * come due and go back, in order, at the resume time. Clocks: each host maps virtual
+ * time to its own monotonic and wall clocks (anchors plus drift); timer deadlines are
+ * kept in host time and converted to virtual time when armed or when the clock
+ * changes. A crash discards every event of the host but pending accepts (answered as
+ * by a down host) and kills its endpoints without input.
  *
  * Ownership: the world owns events, hosts, connections and clients. An event holds
  * its connection alive (conn->events); a connection is freed once both endpoints are
@@ -45,9 +60,31 @@
 #define SIM_PEEK_IOV_MAX 16
 #define SIM_FNV_OFFSET 0xcbf29ce484222325ULL
 #define SIM_FNV_PRIME 0x100000001b3ULL
-/* Stream ids under the root seed: the world's own, then one per host. */
+/* Stream ids under the root seed: the world's own, the network's, one per host, one
+ * per host's disk. */
 #define SIM_STREAM_WORLD 1
+#define SIM_STREAM_NET 2
 #define SIM_STREAM_HOST_BASE 0x100
+#define SIM_STREAM_DISK_BASE 0x100000
+#define SIM_CONNECT_TIMEOUT_DEFAULT_NS (5ULL * 1000 * 1000 * 1000)
+#define SIM_DISK_LATENCY_DEFAULT_NS (20ULL * 1000)
+/* A connect leg (SYN, SYN-ACK) that meets a cut is sent again this much later. */
+#define SIM_SYN_RETRY_NS (1000ULL * 1000 * 1000)
+#define SIM_PPM 1000000ULL
+#define SIM_DRIFT_PPM_MAX 500000
+/* Trace tags of faults, folded with their arguments. */
+enum sim_fault_tag {
+    SIM_FAULT_CUT = 0x100,
+    SIM_FAULT_HEAL,
+    SIM_FAULT_HEAL_ALL,
+    SIM_FAULT_RESET,
+    SIM_FAULT_LATENCY,
+    SIM_FAULT_CRASH,
+    SIM_FAULT_RESTART,
+    SIM_FAULT_PAUSE,
+    SIM_FAULT_RESUME,
+    SIM_FAULT_CLOCK,
+};
 
 /* ------------------------------------------------------------------------------------
  * Random streams
@@ -133,6 +170,7 @@ enum sim_event_kind {
     SIM_EV_CLOSE,     /* a requested close: final flush, FIN, on_closed */
     SIM_EV_RESET,     /* the peer was gone when our bytes arrived */
     SIM_EV_TLS,       /* the (simulated, instant) TLS handshake of stream_start_tls */
+    SIM_EV_CONNECT_TIMEOUT, /* a connect got no answer in time */
 };
 
 struct sim_event {
@@ -143,13 +181,19 @@ struct sim_event {
     struct sim_host *host;   /* whose sink receives the input */
     struct sim_endpoint *ep; /* stream events only */
     uint64_t id;             /* timer id, file request id, or port (ACCEPT) */
-    int status;              /* CONNECTED, FILE_DONE */
+    int status;              /* CONNECTED */
+    bool held;               /* in host->held (paused), not in the heap */
+    uint64_t local_ns;       /* TIMER: the deadline on the host's monotonic clock */
+    int64_t result;          /* FILE_DONE */
+    uint8_t *data;           /* FILE_DONE: owned, data_len bytes */
+    size_t data_len;
 };
 
 enum sim_ep_state {
     SIM_EP_CONNECTING = 1, /* connect in flight, or not yet accepted */
     SIM_EP_OPEN,
     SIM_EP_CLOSING, /* close requested; the CLOSE event is queued */
+    SIM_EP_RESET,   /* reset by sim_net_reset; the RESET event gives the terminal input */
     SIM_EP_DEAD,    /* its terminal input was delivered; the id is dead */
 };
 
@@ -159,6 +203,7 @@ struct sim_seg {
     size_t len;
     size_t off; /* bytes already delivered */
     bool fin;
+    bool rst; /* a reset (fin is set too): delivered even while reading is off */
     uint8_t data[];
 };
 
@@ -175,6 +220,7 @@ struct sim_endpoint {
     bool reset_queued;
     struct sim_event *flush_ev;
     struct sim_event *deliver_ev;
+    struct sim_event *timeout_ev; /* connector only, while connecting */
     GQueue in;       /* struct sim_seg *, oldest first */
     size_t in_bytes; /* data bytes in `in`: the used part of the window */
     uint64_t in_last_arrive_ns;
@@ -192,10 +238,30 @@ struct sim_listener {
     uint16_t port;
 };
 
+/* The link between two regions (ra <= rb by region index). */
+struct sim_link {
+    uint64_t key;
+    struct sim_latency latency;
+    uint64_t bandwidth_bytes_per_s; /* 0 = unlimited */
+    uint64_t busy_until_ns[2];      /* per direction; see link_dir */
+    uint64_t bytes;                 /* data bytes carried, both directions */
+};
+
 struct sim_host {
     struct sim_world *world;
     uint64_t id; /* 1-based creation index: the node id in panics and traces */
     char *name;
+    uint32_t region; /* index into world->regions */
+    bool up;
+    bool paused;
+    enum sim_crash_kind crash_kind; /* the last crash, while down */
+    GQueue held;                    /* struct sim_event *, while paused; oldest first */
+    /* Clock: mono = mono_anchor + drifted(t - virt_anchor); wall likewise. */
+    uint64_t virt_anchor_ns;
+    uint64_t mono_anchor_ns;
+    int64_t wall_anchor_ns; /* past SIM_WALL_EPOCH_NS */
+    int32_t drift_ppm;
+    struct sim_disk *disk;
     struct mr_env env;
     const struct mr_env_sink *sink; /* borrowed; NULL: inputs are dropped */
     void (*check)(void *ctx);
@@ -241,6 +307,12 @@ struct sim_world {
     GPtrArray *clients;   /* struct sim_client * */
     GQueue conns;         /* struct sim_conn *, live */
     uint8_t *scratch;     /* chunk_bytes; coalesces segments for one on_bytes */
+    struct sim_rng net_rng;
+    GPtrArray *regions;         /* char *, index = region id */
+    GHashTable *region_by_name; /* name -> GUINT_TO_POINTER(index + 1); lookup only */
+    GHashTable *links;          /* uint64 key -> struct sim_link *; lookup only */
+    GHashTable *cuts;           /* uint64 (from id << 32 | to id) set; lookup only */
+    GHashTable *shared_names;   /* name -> GPtrArray of struct sim_host *; lookup only */
 };
 
 /* ------------------------------------------------------------------------------------
@@ -375,14 +447,151 @@ static struct sim_event *schedule_ep(struct sim_world *w, enum sim_event_kind ki
     return ev;
 }
 
+static void event_free(struct sim_event *ev)
+{
+    g_free(ev->data);
+    g_free(ev);
+}
+
 static void cancel(struct sim_world *w, struct sim_event *ev)
 {
-    heap_remove(w, ev);
+    if (ev->held) {
+        gboolean found = g_queue_remove(&ev->host->held, ev);
+        mr_assert(found);
+    } else {
+        heap_remove(w, ev);
+    }
     if (ev->ep != NULL) {
         mr_assert(ev->ep->conn->events > 0);
         ev->ep->conn->events--;
     }
-    g_free(ev);
+    event_free(ev);
+}
+
+/* ------------------------------------------------------------------------------------
+ * Links, latency and cuts
+ */
+
+/* floor(d * k / m) without overflow for d up to about 2^63 / k * m. */
+static uint64_t mul_div(uint64_t d, uint64_t k, uint64_t m)
+{
+    mr_assert(m > 0);
+    return (d / m) * k + ((d % m) * k) / m;
+}
+
+uint64_t sim_latency_sample(const struct sim_latency *lat, struct sim_rng *rng)
+{
+    mr_assert(lat != NULL);
+    uint64_t s = lat->spread_ns;
+    switch (lat->kind) {
+    case SIM_LAT_FIXED:
+        return lat->base_ns;
+    case SIM_LAT_UNIFORM:
+        return lat->base_ns + (s == 0 ? 0 : sim_rng_below(rng, s + 1));
+    case SIM_LAT_NORMAL: {
+        if (s == 0) {
+            return lat->base_ns;
+        }
+        /* Four uniforms in [0, s/2]: a bell over [0, 2s] with mean s (Irwin-Hall). */
+        uint64_t sum = 0;
+        for (int i = 0; i < 4; i++) {
+            sum += sim_rng_below(rng, s / 2 + 1);
+        }
+        uint64_t v = lat->base_ns + sum;
+        return v > s ? v - s : 0;
+    }
+    case SIM_LAT_LONG_TAIL: {
+        /* X = R / u - 1 with u uniform in [1, R]: P(X >= k) ~ 1 / (k + 1). */
+        const uint64_t r = 1ULL << 20;
+        uint64_t u = 1 + sim_rng_below(rng, r);
+        uint64_t x = r / u - 1;
+        if (x > SIM_LAT_TAIL_CAP) {
+            x = SIM_LAT_TAIL_CAP;
+        }
+        return lat->base_ns + s * x;
+    }
+    }
+    mr_assert(!"unknown latency kind");
+    return 0;
+}
+
+static uint32_t region_intern(struct sim_world *w, const char *name)
+{
+    mr_assert(name != NULL && name[0] != '\0');
+    gpointer v = g_hash_table_lookup(w->region_by_name, name);
+    if (v != NULL) {
+        return GPOINTER_TO_UINT(v) - 1;
+    }
+    char *copy = g_strdup(name);
+    g_ptr_array_add(w->regions, copy);
+    uint32_t idx = w->regions->len - 1;
+    g_hash_table_insert(w->region_by_name, copy, GUINT_TO_POINTER(idx + 1));
+    return idx;
+}
+
+static uint64_t link_key(uint32_t ra, uint32_t rb)
+{
+    uint32_t lo = ra < rb ? ra : rb;
+    uint32_t hi = ra < rb ? rb : ra;
+    return ((uint64_t)lo << 32) | hi;
+}
+
+static struct sim_link *link_get(struct sim_world *w, uint32_t ra, uint32_t rb)
+{
+    uint64_t key = link_key(ra, rb);
+    struct sim_link *l = g_hash_table_lookup(w->links, &key);
+    if (l != NULL) {
+        return l;
+    }
+    l = g_new0(struct sim_link, 1);
+    l->key = key;
+    l->latency.kind = SIM_LAT_FIXED;
+    l->latency.base_ns = w->opts.link_delay_ns;
+    g_hash_table_insert(w->links, &l->key, l);
+    return l;
+}
+
+/* Direction 0 goes from the lower region index (or, inside a region, the lower host
+ * id) to the higher; each direction serialises separately. */
+static int link_dir(const struct sim_host *from, const struct sim_host *to)
+{
+    if (from->region != to->region) {
+        return from->region < to->region ? 0 : 1;
+    }
+    return from->id < to->id ? 0 : 1;
+}
+
+/* When len bytes sent now from `from` reach `to`: the link's serialisation (if its
+ * bandwidth is limited) and one latency sample. Counts the bytes. */
+static uint64_t link_arrival(struct sim_world *w, const struct sim_host *from,
+                             const struct sim_host *to, size_t len)
+{
+    struct sim_link *l = link_get(w, from->region, to->region);
+    uint64_t t = w->now_ns;
+    if (l->bandwidth_bytes_per_s > 0 && len > 0) {
+        int dir = link_dir(from, to);
+        uint64_t start = l->busy_until_ns[dir] > t ? l->busy_until_ns[dir] : t;
+        uint64_t tx = mul_div(len, 1000000000ULL, l->bandwidth_bytes_per_s);
+        l->busy_until_ns[dir] = start + (tx > 0 ? tx : 1);
+        t = l->busy_until_ns[dir];
+    }
+    l->bytes += len;
+    return t + sim_latency_sample(&l->latency, &w->net_rng);
+}
+
+static uint64_t cut_key(const struct sim_host *from, const struct sim_host *to)
+{
+    return (from->id << 32) | to->id;
+}
+
+static bool path_blocked(const struct sim_world *w, const struct sim_host *from,
+                         const struct sim_host *to)
+{
+    if (g_hash_table_size(w->cuts) == 0 || from == NULL || to == NULL) {
+        return false;
+    }
+    uint64_t key = cut_key(from, to);
+    return g_hash_table_contains(w->cuts, &key);
 }
 
 /* ------------------------------------------------------------------------------------
@@ -430,6 +639,10 @@ static void ep_kill(struct sim_world *w, struct sim_endpoint *ep)
         cancel(w, ep->deliver_ev);
         ep->deliver_ev = NULL;
     }
+    if (ep->timeout_ev != NULL) {
+        cancel(w, ep->timeout_ev);
+        ep->timeout_ev = NULL;
+    }
     seg_queue_clear(&ep->in);
     ep->in_bytes = 0;
     if (ep->registered) {
@@ -459,37 +672,47 @@ static void schedule_flush(struct sim_world *w, struct sim_endpoint *ep)
 
 static void schedule_deliver(struct sim_world *w, struct sim_endpoint *ep)
 {
-    if (ep->deliver_ev != NULL || ep->in.length == 0 || ep->state == SIM_EP_DEAD) {
+    if (ep->deliver_ev != NULL || ep->in.length == 0 || ep->state == SIM_EP_DEAD ||
+        ep->state == SIM_EP_RESET) {
         return;
     }
     /* Deliveries wait for the stream to be up on this side and for reading to be
      * enabled; the CONNECTED/ACCEPT handlers and read_enable reschedule. A CLOSING
-     * endpoint still runs deliveries, which discard what arrives. */
+     * endpoint still runs deliveries, which discard what arrives. A cut path holds
+     * everything until the heal, which reschedules. */
     if (ep->state == SIM_EP_CONNECTING) {
         return;
     }
-    if (ep->state == SIM_EP_OPEN && !ep->read_enabled) {
+    if (path_blocked(w, peer_of(ep)->host, ep->host)) {
         return;
     }
-    const struct sim_seg *head = g_queue_peek_head(&ep->in);
-    uint64_t t = head->arrive_ns > w->now_ns ? head->arrive_ns : w->now_ns;
+    const struct sim_seg *seg = g_queue_peek_head(&ep->in);
+    /* With reading off only a reset gets through (poll reports it regardless). */
+    if (ep->state == SIM_EP_OPEN && !ep->read_enabled) {
+        seg = g_queue_peek_tail(&ep->in);
+        if (!seg->rst) {
+            return;
+        }
+    }
+    uint64_t t = seg->arrive_ns > w->now_ns ? seg->arrive_ns : w->now_ns;
     ep->deliver_ev = schedule_ep(w, SIM_EV_DELIVER, ep, t);
 }
 
-/* Appends a segment to the endpoint's pipe; it arrives one link delay from now, and
- * never before the segment ahead of it (FIFO clamp, for when delays start to vary). */
+/* Appends a segment to the endpoint's pipe; it arrives after the link's serialisation
+ * and latency, and never before the segment ahead of it (FIFO clamp). */
 static void pipe_append(struct sim_world *w, struct sim_endpoint *to, const struct mr_iov *iov,
                         size_t iov_n, size_t len, bool fin)
 {
     mr_assert(to->state != SIM_EP_DEAD);
     mr_assert(fin || len > 0);
     struct sim_seg *seg = g_malloc(sizeof(*seg) + len);
-    uint64_t t = w->now_ns + w->opts.link_delay_ns;
+    uint64_t t = link_arrival(w, peer_of(to)->host, to->host, len);
     seg->arrive_ns = t > to->in_last_arrive_ns ? t : to->in_last_arrive_ns;
     to->in_last_arrive_ns = seg->arrive_ns;
     seg->len = len;
     seg->off = 0;
     seg->fin = fin;
+    seg->rst = false;
     size_t copied = 0;
     for (size_t i = 0; i < iov_n && copied < len; i++) {
         size_t n = iov[i].len < len - copied ? iov[i].len : len - copied;
@@ -502,6 +725,17 @@ static void pipe_append(struct sim_world *w, struct sim_endpoint *to, const stru
     schedule_deliver(w, to);
 }
 
+/* Sends a reset toward `to`: it travels behind the data already in flight, waits out
+ * cuts, and gives `to` its on_closed even while its reading is off. */
+static void pipe_append_rst(struct sim_world *w, struct sim_endpoint *to)
+{
+    pipe_append(w, to, NULL, 0, 0, true);
+    struct sim_seg *seg = g_queue_peek_tail(&to->in);
+    seg->rst = true;
+    /* Reading may be off: the delivery scheduled for the head may not exist. */
+    schedule_deliver(w, to);
+}
+
 /* The peer is gone: what we sent meets a closed socket and a reset comes back one
  * round trip later. */
 static void queue_reset(struct sim_world *w, struct sim_endpoint *ep)
@@ -510,7 +744,10 @@ static void queue_reset(struct sim_world *w, struct sim_endpoint *ep)
         return;
     }
     ep->reset_queued = true;
-    (void)schedule_ep(w, SIM_EV_RESET, ep, w->now_ns + 2 * w->opts.link_delay_ns);
+    const struct sim_host *peer = peer_of(ep)->host;
+    uint64_t there = link_arrival(w, ep->host, peer, 0) - w->now_ns;
+    uint64_t back = link_arrival(w, peer, ep->host, 0) - w->now_ns;
+    (void)schedule_ep(w, SIM_EV_RESET, ep, w->now_ns + there + back);
 }
 
 /* Pulls the endpoint's pending output into the peer's pipe, at most the free window.
@@ -520,7 +757,7 @@ static void flush_pull(struct sim_world *w, struct sim_endpoint *ep)
 {
     const struct mr_env_sink *sink = ep->host->sink;
     struct sim_endpoint *peer = peer_of(ep);
-    bool peer_gone = peer->state == SIM_EP_DEAD;
+    bool peer_gone = peer->state == SIM_EP_DEAD || peer->state == SIM_EP_RESET;
     size_t pulled = 0;
     for (;;) {
         size_t space = w->opts.window_bytes - (peer_gone ? 0 : peer->in_bytes);
@@ -621,6 +858,17 @@ static void on_deliver(struct sim_world *w, struct sim_endpoint *ep)
     mr_assert(ep->deliver_ev == NULL);
     mr_assert(ep->state != SIM_EP_DEAD);
     struct sim_endpoint *peer = peer_of(ep);
+    /* Cut since scheduled: the heal reschedules. */
+    if (path_blocked(w, peer->host, ep->host)) {
+        return;
+    }
+    const struct sim_seg *tail = g_queue_peek_tail(&ep->in);
+    if (ep->state == SIM_EP_OPEN && tail != NULL && tail->rst && tail->arrive_ns <= w->now_ns) {
+        /* A reset discards what was not read yet. */
+        ep->host->sink->on_closed(ep->host->sink->ctx, ep->id);
+        ep_kill(w, ep);
+        return;
+    }
     const struct sim_seg *head = g_queue_peek_head(&ep->in);
     if (head == NULL || head->arrive_ns > w->now_ns) {
         schedule_deliver(w, ep);
@@ -684,11 +932,38 @@ static void on_tls_event(struct sim_endpoint *ep)
 static void on_reset(struct sim_world *w, struct sim_endpoint *ep)
 {
     ep->reset_queued = false;
+    const struct mr_env_sink *sink = ep->host->sink;
+    /* sim_net_reset: a connect in flight fails, an open stream closes. */
+    if (ep->state == SIM_EP_RESET) {
+        if (ep->opened) {
+            sink->on_closed(sink->ctx, ep->id);
+        } else {
+            sink->on_connected(sink->ctx, ep->id, MR_E_CLOSED);
+        }
+        ep_kill(w, ep);
+        return;
+    }
     /* A CLOSING endpoint gets its on_closed from its CLOSE event. */
     if (ep->state != SIM_EP_OPEN) {
         return;
     }
-    ep->host->sink->on_closed(ep->host->sink->ctx, ep->id);
+    sink->on_closed(sink->ctx, ep->id);
+    ep_kill(w, ep);
+}
+
+/* The connector waited connect_timeout_ns for an answer. */
+static void on_connect_timeout(struct sim_world *w, struct sim_endpoint *ep)
+{
+    mr_assert(ep == &ep->conn->end[0]);
+    if (ep->state != SIM_EP_CONNECTING) {
+        return;
+    }
+    struct sim_endpoint *acceptor = &ep->conn->end[1];
+    /* The acceptor (accepted or not yet) learns by a reset. */
+    if (acceptor->state == SIM_EP_OPEN || acceptor->state == SIM_EP_CONNECTING) {
+        pipe_append_rst(w, acceptor);
+    }
+    ep->host->sink->on_connected(ep->host->sink->ctx, ep->id, MR_E_TIMEOUT);
     ep_kill(w, ep);
 }
 
@@ -709,8 +984,27 @@ static void on_accept_event(struct sim_world *w, struct sim_endpoint *ep, uint16
     mr_assert(ep == &ep->conn->end[1]);
     mr_assert(ep->state == SIM_EP_CONNECTING);
     struct sim_endpoint *connector = &ep->conn->end[0];
-    struct sim_listener *l = listener_find(w, ep->host, port);
-    uint64_t back_ns = w->now_ns + w->opts.link_delay_ns;
+    /* A cut drops the SYN; the connector's stack sends it again while it still waits.
+     * A connector that closed, timed out, crashed or was reset left a FIN or a reset in
+     * our pipe: if its SYN got through, we accept and then read that, as on a real
+     * stack. */
+    if (path_blocked(w, connector->host, ep->host)) {
+        if (connector->state != SIM_EP_CONNECTING) {
+            ep_kill(w, ep);
+            return;
+        }
+        struct sim_event *ev = schedule_ep(w, SIM_EV_ACCEPT, ep, w->now_ns + SIM_SYN_RETRY_NS);
+        ev->id = port;
+        return;
+    }
+    /* A powered-off host answers nothing (the connector times out); after a process
+     * crash the OS refuses. */
+    if (!ep->host->up && ep->host->crash_kind == SIM_CRASH_POWER) {
+        ep_kill(w, ep);
+        return;
+    }
+    struct sim_listener *l = ep->host->up ? listener_find(w, ep->host, port) : NULL;
+    uint64_t back_ns = link_arrival(w, ep->host, connector->host, 0);
     /* Nobody listening, or the listening server is gone: refused. */
     if (l == NULL || ep->host->sink == NULL) {
         ep_kill(w, ep);
@@ -739,6 +1033,18 @@ static void on_connected_event(struct sim_world *w, struct sim_endpoint *ep, int
     if (ep->state != SIM_EP_CONNECTING) {
         return;
     }
+    struct sim_endpoint *acceptor = &ep->conn->end[1];
+    /* A cut drops the answer; the acceptor's stack sends it again. */
+    if (acceptor->host != NULL && path_blocked(w, acceptor->host, ep->host)) {
+        struct sim_event *ev =
+            schedule_ep(w, SIM_EV_CONNECTED, ep, w->now_ns + SIM_SYN_RETRY_NS);
+        ev->status = status;
+        return;
+    }
+    if (ep->timeout_ev != NULL) {
+        cancel(w, ep->timeout_ev);
+        ep->timeout_ev = NULL;
+    }
     const struct mr_env_sink *sink = ep->host->sink;
     if (status != 0) {
         sink->on_connected(sink->ctx, ep->id, status);
@@ -756,16 +1062,47 @@ static void on_connected_event(struct sim_world *w, struct sim_endpoint *ep, int
  * The env functions of a host
  */
 
+/* The host's drifted duration for a virtual duration d. */
+static uint64_t host_drifted(const struct sim_host *h, uint64_t d)
+{
+    return mul_div(d, (uint64_t)((int64_t)SIM_PPM + h->drift_ppm), SIM_PPM);
+}
+
+static uint64_t host_mono_at(const struct sim_host *h, uint64_t t)
+{
+    mr_assert(t >= h->virt_anchor_ns);
+    return h->mono_anchor_ns + host_drifted(h, t - h->virt_anchor_ns);
+}
+
+/* The first virtual time at which the host's monotonic clock reads at least mono_ns
+ * (never before now). */
+static uint64_t host_virt_of_mono(const struct sim_host *h, uint64_t mono_ns)
+{
+    uint64_t now = h->world->now_ns;
+    if (mono_ns <= h->mono_anchor_ns) {
+        return now > h->virt_anchor_ns ? now : h->virt_anchor_ns;
+    }
+    uint64_t d = mono_ns - h->mono_anchor_ns;
+    uint64_t k = (uint64_t)((int64_t)SIM_PPM + h->drift_ppm);
+    /* ceil(d * 1e6 / k), exact: the inverse of host_drifted rounded up. */
+    uint64_t q = d / k;
+    uint64_t r = d % k;
+    uint64_t v = h->virt_anchor_ns + q * SIM_PPM + (r * SIM_PPM + k - 1) / k;
+    mr_assert(host_mono_at(h, v) >= mono_ns);
+    return v > now ? v : now;
+}
+
 static uint64_t env_now_ns(void *ctx)
 {
     struct sim_host *h = ctx;
-    return h->world->now_ns;
+    return host_mono_at(h, h->world->now_ns);
 }
 
 static int64_t env_wall_ns(void *ctx)
 {
     struct sim_host *h = ctx;
-    return SIM_WALL_EPOCH_NS + (int64_t)h->world->now_ns;
+    uint64_t d = h->world->now_ns - h->virt_anchor_ns;
+    return SIM_WALL_EPOCH_NS + h->wall_anchor_ns + (int64_t)host_drifted(h, d);
 }
 
 static void env_random(void *ctx, uint8_t *out, size_t len)
@@ -842,10 +1179,12 @@ static int env_timer_arm(void *ctx, uint64_t timer_id, uint64_t deadline_ns)
         g_hash_table_remove(h->timers, &timer_id);
         cancel(w, old);
     }
-    /* A deadline in the past fires at once, but still as a later event. */
-    uint64_t t = deadline_ns > w->now_ns ? deadline_ns : w->now_ns;
+    /* A deadline in the past fires at once, but still as a later event. The deadline
+     * is on the host's clock; the event runs in virtual time. */
+    uint64_t t = host_virt_of_mono(h, deadline_ns);
     struct sim_event *ev = schedule(w, SIM_EV_TIMER, h, t);
     ev->id = timer_id;
+    ev->local_ns = deadline_ns;
     g_hash_table_insert(h->timers, &ev->id, ev);
     return 0;
 }
@@ -908,6 +1247,35 @@ static void env_unlisten(void *ctx, uint64_t listener_id)
     }
 }
 
+/* A host name, or a shared name's pick among its live hosts (all, if none is live). */
+static struct sim_host *resolve(struct sim_world *w, const char *name)
+{
+    struct sim_host *h = g_hash_table_lookup(w->host_by_name, name);
+    if (h != NULL) {
+        return h;
+    }
+    GPtrArray *hosts = g_hash_table_lookup(w->shared_names, name);
+    if (hosts == NULL || hosts->len == 0) {
+        return NULL;
+    }
+    guint live = 0;
+    for (guint i = 0; i < hosts->len; i++) {
+        live += ((struct sim_host *)g_ptr_array_index(hosts, i))->up ? 1 : 0;
+    }
+    if (live == 0) {
+        return g_ptr_array_index(hosts, sim_rng_below(&w->net_rng, hosts->len));
+    }
+    uint64_t pick = sim_rng_below(&w->net_rng, live);
+    for (guint i = 0; i < hosts->len; i++) {
+        struct sim_host *c = g_ptr_array_index(hosts, i);
+        if (c->up && pick-- == 0) {
+            return c;
+        }
+    }
+    mr_assert(!"a live host was counted");
+    return NULL;
+}
+
 static int env_connect(void *ctx, const char *host, uint16_t port, uint64_t *conn_id)
 {
     struct sim_host *h = ctx;
@@ -931,7 +1299,7 @@ static int env_connect(void *ctx, const char *host, uint16_t port, uint64_t *con
     h->next_ephemeral_port = c->port == 65535 ? SIM_EPHEMERAL_PORT_FIRST : (uint16_t)(c->port + 1);
     ep_register(c);
     *conn_id = c->id;
-    struct sim_host *target = g_hash_table_lookup(w->host_by_name, host);
+    struct sim_host *target = resolve(w, host);
     if (target == NULL) {
         s->state = SIM_EP_DEAD;
         struct sim_event *ev = schedule_ep(w, SIM_EV_CONNECTED, c, w->now_ns);
@@ -939,8 +1307,10 @@ static int env_connect(void *ctx, const char *host, uint16_t port, uint64_t *con
         return 0;
     }
     s->host = target;
-    struct sim_event *ev = schedule_ep(w, SIM_EV_ACCEPT, s, w->now_ns + w->opts.link_delay_ns);
+    struct sim_event *ev = schedule_ep(w, SIM_EV_ACCEPT, s, link_arrival(w, h, target, 0));
     ev->id = port;
+    c->timeout_ev = schedule_ep(w, SIM_EV_CONNECT_TIMEOUT, c,
+                                w->now_ns + w->opts.connect_timeout_ns);
     return 0;
 }
 
@@ -959,7 +1329,7 @@ static void env_stream_close(void *ctx, uint64_t conn_id)
 {
     struct sim_host *h = ctx;
     struct sim_endpoint *ep = host_endpoint(h, conn_id);
-    if (ep == NULL || ep->state == SIM_EP_CLOSING) {
+    if (ep == NULL || ep->state == SIM_EP_CLOSING || ep->state == SIM_EP_RESET) {
         return;
     }
     mr_assert(ep->state == SIM_EP_OPEN || ep->state == SIM_EP_CONNECTING);
@@ -1007,55 +1377,75 @@ static void env_stream_start_tls(void *ctx, uint64_t conn_id, uint64_t tls_id)
     (void)schedule_ep(h->world, SIM_EV_TLS, ep, h->world->now_ns);
 }
 
-/* Files arrive in a later issue; until then every request completes, later, with
- * MR_E_UNSUPPORTED. */
-static void file_unsupported(void *ctx, uint64_t req_id)
+/* Every file request runs against the host's disk at once and completes, later, after
+ * disk_latency_ns; equal latencies keep the completions in request order. A down
+ * host's disk is not touched (its server is gone): MR_E_IO. */
+static struct sim_event *file_done(struct sim_host *h, uint64_t req_id, int64_t result)
 {
-    struct sim_host *h = ctx;
-    struct sim_event *ev = schedule(h->world, SIM_EV_FILE_DONE, h, h->world->now_ns);
+    struct sim_world *w = h->world;
+    struct sim_event *ev = schedule(w, SIM_EV_FILE_DONE, h, w->now_ns + w->opts.disk_latency_ns);
     ev->id = req_id;
-    ev->status = MR_E_UNSUPPORTED;
+    ev->result = result;
+    return ev;
 }
 
 static void env_file_open(void *ctx, uint64_t req_id, const char *path, int flags)
 {
-    file_unsupported(ctx, req_id);
+    struct sim_host *h = ctx;
+    (void)file_done(h, req_id, h->up ? sim_disk_open(h->disk, path, flags) : MR_E_IO);
 }
 
 static void env_file_write(void *ctx, uint64_t req_id, int64_t file, uint64_t offset,
                            const uint8_t *buf, size_t len)
 {
-    file_unsupported(ctx, req_id);
+    struct sim_host *h = ctx;
+    (void)file_done(h, req_id,
+                    h->up ? sim_disk_write(h->disk, file, offset, buf, len) : MR_E_IO);
 }
 
 static void env_file_read(void *ctx, uint64_t req_id, int64_t file, uint64_t offset, size_t len)
 {
-    file_unsupported(ctx, req_id);
+    struct sim_host *h = ctx;
+    uint8_t *data = NULL;
+    int64_t n = h->up ? sim_disk_read(h->disk, file, offset, len, &data) : MR_E_IO;
+    struct sim_event *ev = file_done(h, req_id, n);
+    ev->data = data;
+    ev->data_len = n > 0 ? (size_t)n : 0;
 }
 
 static void env_file_sync(void *ctx, uint64_t req_id, int64_t file)
 {
-    file_unsupported(ctx, req_id);
+    struct sim_host *h = ctx;
+    (void)file_done(h, req_id, h->up ? sim_disk_sync(h->disk, file) : MR_E_IO);
 }
 
 static void env_file_close(void *ctx, uint64_t req_id, int64_t file)
 {
-    file_unsupported(ctx, req_id);
+    struct sim_host *h = ctx;
+    (void)file_done(h, req_id, h->up ? sim_disk_close(h->disk, file) : MR_E_IO);
 }
 
 static void env_file_rename(void *ctx, uint64_t req_id, const char *from, const char *to)
 {
-    file_unsupported(ctx, req_id);
+    struct sim_host *h = ctx;
+    (void)file_done(h, req_id, h->up ? sim_disk_rename(h->disk, from, to) : MR_E_IO);
 }
 
 static void env_file_remove(void *ctx, uint64_t req_id, const char *path)
 {
-    file_unsupported(ctx, req_id);
+    struct sim_host *h = ctx;
+    (void)file_done(h, req_id, h->up ? sim_disk_remove(h->disk, path) : MR_E_IO);
 }
 
 static void env_file_list(void *ctx, uint64_t req_id, const char *dir)
 {
-    file_unsupported(ctx, req_id);
+    struct sim_host *h = ctx;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int64_t n = h->up ? sim_disk_list(h->disk, dir, &data, &len) : MR_E_IO;
+    struct sim_event *ev = file_done(h, req_id, n);
+    ev->data = data;
+    ev->data_len = len;
 }
 
 /* ------------------------------------------------------------------------------------
@@ -1071,6 +1461,8 @@ void sim_world_opts_default(struct sim_world_opts *o)
     o->chunk_bytes = SIM_CHUNK_DEFAULT_BYTES;
     o->log_level = MR_LOG_INFO;
     o->verbose = false;
+    o->connect_timeout_ns = SIM_CONNECT_TIMEOUT_DEFAULT_NS;
+    o->disk_latency_ns = SIM_DISK_LATENCY_DEFAULT_NS;
 }
 
 struct sim_world *sim_world_create(const struct sim_world_opts *opts)
@@ -1095,6 +1487,18 @@ struct sim_world *sim_world_create(const struct sim_world_opts *opts)
     w->clients = g_ptr_array_new();
     g_queue_init(&w->conns);
     w->scratch = g_malloc(opts->chunk_bytes);
+    /* Worlds made from a zeroed opts predate these fields: default them. */
+    if (w->opts.connect_timeout_ns == 0) {
+        w->opts.connect_timeout_ns = SIM_CONNECT_TIMEOUT_DEFAULT_NS;
+    }
+    sim_rng_init(&w->net_rng, opts->seed, SIM_STREAM_NET);
+    w->regions = g_ptr_array_new_with_free_func(g_free);
+    w->region_by_name = g_hash_table_new(g_str_hash, g_str_equal);
+    w->links = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, g_free);
+    w->cuts = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    w->shared_names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                            (GDestroyNotify)g_ptr_array_unref);
+    (void)region_intern(w, SIM_REGION_DEFAULT);
     return w;
 }
 
@@ -1110,6 +1514,7 @@ static void host_free(struct sim_host *h)
     g_hash_table_destroy(h->timers);
     g_hash_table_destroy(h->conns);
     g_string_free(h->log, TRUE);
+    sim_disk_destroy(h->disk);
     g_free(h->name);
     g_free(h);
 }
@@ -1117,7 +1522,14 @@ static void host_free(struct sim_host *h)
 void sim_world_destroy(struct sim_world *w)
 {
     for (size_t i = 0; i < w->heap_len; i++) {
-        g_free(w->heap[i]);
+        event_free(w->heap[i]);
+    }
+    for (guint i = 0; i < w->hosts->len; i++) {
+        struct sim_host *h = g_ptr_array_index(w->hosts, i);
+        struct sim_event *ev;
+        while ((ev = g_queue_pop_head(&h->held)) != NULL) {
+            event_free(ev);
+        }
     }
     g_free(w->heap);
     GList *l;
@@ -1141,6 +1553,11 @@ void sim_world_destroy(struct sim_world *w)
     }
     g_ptr_array_free(w->hosts, TRUE);
     g_free(w->scratch);
+    g_hash_table_destroy(w->region_by_name);
+    g_ptr_array_free(w->regions, TRUE);
+    g_hash_table_destroy(w->links);
+    g_hash_table_destroy(w->cuts);
+    g_hash_table_destroy(w->shared_names);
     g_free(w);
 }
 
@@ -1183,7 +1600,9 @@ static void dispatch(struct sim_world *w, struct sim_event *ev)
         sink->on_timer(sink->ctx, ev->id);
         break;
     case SIM_EV_FILE_DONE:
-        sink->on_file_done(sink->ctx, ev->id, ev->status, NULL, 0);
+        fold_u64(w, (uint64_t)ev->result);
+        fold_bytes(w, ev->data, ev->data_len);
+        sink->on_file_done(sink->ctx, ev->id, ev->result, ev->data, ev->data_len);
         break;
     case SIM_EV_ACCEPT:
         on_accept_event(w, ev->ep, (uint16_t)ev->id);
@@ -1208,6 +1627,10 @@ static void dispatch(struct sim_world *w, struct sim_event *ev)
     case SIM_EV_TLS:
         on_tls_event(ev->ep);
         break;
+    case SIM_EV_CONNECT_TIMEOUT:
+        ev->ep->timeout_ev = NULL;
+        on_connect_timeout(w, ev->ep);
+        break;
     }
 }
 
@@ -1222,6 +1645,8 @@ static void drop_input(struct sim_event *ev)
         ev->ep->flush_ev = NULL;
     } else if (ev->kind == SIM_EV_DELIVER) {
         ev->ep->deliver_ev = NULL;
+    } else if (ev->kind == SIM_EV_CONNECT_TIMEOUT) {
+        ev->ep->timeout_ev = NULL;
     }
 }
 
@@ -1234,8 +1659,14 @@ bool sim_world_step(struct sim_world *w)
     heap_remove(w, ev);
     mr_assert(ev->time_ns >= w->now_ns);
     w->now_ns = ev->time_ns;
-    w->events_dispatched++;
     struct sim_host *host = ev->host;
+    /* A paused host's inputs wait, in order, for sim_host_resume. */
+    if (host->paused) {
+        ev->held = true;
+        g_queue_push_tail(&host->held, ev);
+        return true;
+    }
+    w->events_dispatched++;
     mr_panic_context(host->id, w->opts.seed);
     fold_u64(w, ev->time_ns);
     fold_u64(w, (uint64_t)ev->kind);
@@ -1250,7 +1681,7 @@ bool sim_world_step(struct sim_world *w)
         drop_input(ev);
     }
     struct sim_conn *conn = ev->ep != NULL ? ev->ep->conn : NULL;
-    g_free(ev);
+    event_free(ev);
     if (conn != NULL) {
         mr_assert(conn->events > 0);
         conn->events--;
@@ -1311,7 +1742,25 @@ void sim_world_check(const struct sim_world *w)
             if (ep->state == SIM_EP_DEAD) {
                 mr_assert(ep->in.length == 0);
             }
+            if (ep->timeout_ev != NULL) {
+                mr_assert(ep->state == SIM_EP_CONNECTING);
+            }
         }
+    }
+    for (guint i = 0; i < w->hosts->len; i++) {
+        const struct sim_host *h = g_ptr_array_index(w->hosts, i);
+        if (!h->paused) {
+            mr_assert(h->held.length == 0);
+        }
+        if (!h->up) {
+            mr_assert(h->sink == NULL);
+        }
+        for (const GList *l = h->held.head; l != NULL; l = l->next) {
+            const struct sim_event *ev = l->data;
+            mr_assert(ev->held);
+            mr_assert(ev->host == h);
+        }
+        sim_disk_check(h->disk);
     }
 }
 
@@ -1321,12 +1770,23 @@ void sim_world_check(const struct sim_world *w)
 
 struct sim_host *sim_host_create(struct sim_world *w, const char *name)
 {
+    return sim_host_create_in(w, name, SIM_REGION_DEFAULT);
+}
+
+struct sim_host *sim_host_create_in(struct sim_world *w, const char *name, const char *region)
+{
     mr_assert(name != NULL && name[0] != '\0');
     mr_assert(g_hash_table_lookup(w->host_by_name, name) == NULL);
+    mr_assert(g_hash_table_lookup(w->shared_names, name) == NULL);
     struct sim_host *h = g_new0(struct sim_host, 1);
     h->world = w;
     h->id = (uint64_t)w->hosts->len + 1;
+    mr_assert(h->id < (1ULL << 32));
     h->name = g_strdup(name);
+    h->region = region_intern(w, region);
+    h->up = true;
+    g_queue_init(&h->held);
+    h->disk = sim_disk_create(w->opts.seed, SIM_STREAM_DISK_BASE + h->id);
     sim_rng_init(&h->rng, w->opts.seed, SIM_STREAM_HOST_BASE + h->id);
     h->timers = g_hash_table_new(g_int64_hash, g_int64_equal);
     h->conns = g_hash_table_new(g_int64_hash, g_int64_equal);
@@ -1395,6 +1855,16 @@ static void host_cancel_timers(struct sim_host *h)
             i++;
         }
     }
+    /* Held timers (a paused host), in their held order. */
+    GList *l = h->held.head;
+    while (l != NULL) {
+        struct sim_event *ev = l->data;
+        l = l->next;
+        if (ev->kind == SIM_EV_TIMER) {
+            g_hash_table_remove(h->timers, &ev->id);
+            cancel(w, ev);
+        }
+    }
     mr_assert(g_hash_table_size(h->timers) == 0);
 }
 
@@ -1428,6 +1898,400 @@ void sim_host_log_clear(struct sim_host *h)
 uint64_t sim_host_inputs_dropped(const struct sim_host *h)
 {
     return h->inputs_dropped;
+}
+
+/* ------------------------------------------------------------------------------------
+ * Regions, links and names
+ */
+
+const char *sim_host_region(const struct sim_host *h)
+{
+    return g_ptr_array_index(h->world->regions, h->region);
+}
+
+void sim_world_set_link(struct sim_world *w, const char *region_a, const char *region_b,
+                        const struct sim_latency *latency, uint64_t bandwidth_bytes_per_s)
+{
+    mr_assert(latency != NULL);
+    struct sim_link *l = link_get(w, region_intern(w, region_a), region_intern(w, region_b));
+    l->latency = *latency;
+    l->bandwidth_bytes_per_s = bandwidth_bytes_per_s;
+    fold_u64(w, SIM_FAULT_LATENCY);
+    fold_u64(w, l->key);
+    fold_u64(w, (uint64_t)latency->kind);
+    fold_u64(w, latency->base_ns);
+    fold_u64(w, latency->spread_ns);
+    fold_u64(w, bandwidth_bytes_per_s);
+}
+
+void sim_net_set_latency(struct sim_world *w, const char *region_a, const char *region_b,
+                         const struct sim_latency *latency)
+{
+    mr_assert(latency != NULL);
+    struct sim_link *l = link_get(w, region_intern(w, region_a), region_intern(w, region_b));
+    sim_world_set_link(w, region_a, region_b, latency, l->bandwidth_bytes_per_s);
+}
+
+uint64_t sim_world_link_bytes(const struct sim_world *w, const char *region_a,
+                              const char *region_b)
+{
+    gpointer a = g_hash_table_lookup(w->region_by_name, region_a);
+    gpointer b = g_hash_table_lookup(w->region_by_name, region_b);
+    if (a == NULL || b == NULL) {
+        return 0;
+    }
+    uint64_t key = link_key(GPOINTER_TO_UINT(a) - 1, GPOINTER_TO_UINT(b) - 1);
+    const struct sim_link *l = g_hash_table_lookup(w->links, &key);
+    return l != NULL ? l->bytes : 0;
+}
+
+void sim_world_add_name(struct sim_world *w, const char *name, struct sim_host *h)
+{
+    mr_assert(name != NULL && name[0] != '\0');
+    mr_assert(h != NULL && h->world == w);
+    mr_assert(g_hash_table_lookup(w->host_by_name, name) == NULL);
+    GPtrArray *hosts = g_hash_table_lookup(w->shared_names, name);
+    if (hosts == NULL) {
+        hosts = g_ptr_array_new();
+        g_hash_table_insert(w->shared_names, g_strdup(name), hosts);
+    }
+    for (guint i = 0; i < hosts->len; i++) {
+        mr_assert(g_ptr_array_index(hosts, i) != h);
+    }
+    g_ptr_array_add(hosts, h);
+}
+
+/* ------------------------------------------------------------------------------------
+ * Network faults
+ */
+
+static void fold_fault(struct sim_world *w, enum sim_fault_tag tag, uint64_t a, uint64_t b)
+{
+    fold_u64(w, (uint64_t)tag);
+    fold_u64(w, w->now_ns);
+    fold_u64(w, a);
+    fold_u64(w, b);
+}
+
+static void cut_add(struct sim_world *w, const struct sim_host *from, const struct sim_host *to)
+{
+    mr_assert(from != to);
+    uint64_t key = cut_key(from, to);
+    if (!g_hash_table_contains(w->cuts, &key)) {
+        uint64_t *k = g_new(uint64_t, 1);
+        *k = key;
+        g_hash_table_add(w->cuts, k);
+    }
+}
+
+/* After a heal, every held delivery may go; live connections in creation order. */
+static void reschedule_deliveries(struct sim_world *w)
+{
+    for (GList *l = w->conns.head; l != NULL; l = l->next) {
+        struct sim_conn *conn = l->data;
+        schedule_deliver(w, &conn->end[0]);
+        schedule_deliver(w, &conn->end[1]);
+    }
+}
+
+/* Frees connections whose ends died outside a step (crash, reset). */
+static void reap_all(struct sim_world *w)
+{
+    GList *l = w->conns.head;
+    while (l != NULL) {
+        struct sim_conn *conn = l->data;
+        l = l->next;
+        conn_try_reap(w, conn);
+    }
+}
+
+void sim_net_cut(struct sim_world *w, struct sim_host *a, struct sim_host *b, bool one_way)
+{
+    mr_assert(a != NULL && b != NULL);
+    mr_assert(a != b);
+    fold_fault(w, SIM_FAULT_CUT, cut_key(a, b), one_way ? 1 : 2);
+    cut_add(w, a, b);
+    if (!one_way) {
+        cut_add(w, b, a);
+    }
+}
+
+void sim_net_heal(struct sim_world *w, struct sim_host *a, struct sim_host *b)
+{
+    mr_assert(a != NULL && b != NULL);
+    fold_fault(w, SIM_FAULT_HEAL, cut_key(a, b), 0);
+    uint64_t k1 = cut_key(a, b);
+    uint64_t k2 = cut_key(b, a);
+    bool changed = g_hash_table_remove(w->cuts, &k1);
+    changed = g_hash_table_remove(w->cuts, &k2) || changed;
+    if (changed) {
+        reschedule_deliveries(w);
+    }
+}
+
+void sim_net_heal_all(struct sim_world *w)
+{
+    fold_fault(w, SIM_FAULT_HEAL_ALL, 0, 0);
+    if (g_hash_table_size(w->cuts) == 0) {
+        return;
+    }
+    g_hash_table_remove_all(w->cuts);
+    reschedule_deliveries(w);
+}
+
+bool sim_net_is_cut(const struct sim_world *w, const struct sim_host *a,
+                    const struct sim_host *b)
+{
+    return path_blocked(w, a, b);
+}
+
+void sim_net_isolate(struct sim_world *w, struct sim_host *h)
+{
+    for (guint i = 0; i < w->hosts->len; i++) {
+        struct sim_host *o = g_ptr_array_index(w->hosts, i);
+        if (o != h) {
+            sim_net_cut(w, h, o, false);
+        }
+    }
+}
+
+void sim_net_partition(struct sim_world *w, const char *const *const *groups)
+{
+    mr_assert(groups != NULL);
+    for (size_t i = 0; groups[i] != NULL; i++) {
+        for (size_t j = i + 1; groups[j] != NULL; j++) {
+            for (size_t x = 0; groups[i][x] != NULL; x++) {
+                struct sim_host *a = sim_world_host(w, groups[i][x]);
+                mr_assert(a != NULL);
+                for (size_t y = 0; groups[j][y] != NULL; y++) {
+                    struct sim_host *b = sim_world_host(w, groups[j][y]);
+                    mr_assert(b != NULL);
+                    sim_net_cut(w, a, b, false);
+                }
+            }
+        }
+    }
+}
+
+/* The peer of an endpoint that is going away learns it by a reset segment (read once
+ * its stream is up), unless it is already gone. */
+static void notify_peer_reset(struct sim_world *w, struct sim_endpoint *e)
+{
+    struct sim_endpoint *peer = peer_of(e);
+    if (peer->host == NULL || peer->state == SIM_EP_DEAD || peer->state == SIM_EP_RESET) {
+        return;
+    }
+    pipe_append_rst(w, peer);
+}
+
+void sim_net_reset(struct sim_world *w, struct sim_host *h)
+{
+    mr_assert(h != NULL);
+    fold_fault(w, SIM_FAULT_RESET, h->id, 0);
+    for (GList *l = w->conns.head; l != NULL; l = l->next) {
+        struct sim_conn *conn = l->data;
+        for (int i = 0; i < 2; i++) {
+            struct sim_endpoint *e = &conn->end[i];
+            bool live = e->state == SIM_EP_OPEN || (i == 0 && e->state == SIM_EP_CONNECTING);
+            if (e->host != h || !live) {
+                continue;
+            }
+            notify_peer_reset(w, e);
+            if (e->flush_ev != NULL) {
+                cancel(w, e->flush_ev);
+                e->flush_ev = NULL;
+            }
+            if (e->deliver_ev != NULL) {
+                cancel(w, e->deliver_ev);
+                e->deliver_ev = NULL;
+            }
+            if (e->timeout_ev != NULL) {
+                cancel(w, e->timeout_ev);
+                e->timeout_ev = NULL;
+            }
+            seg_queue_clear(&e->in);
+            e->in_bytes = 0;
+            e->want_write = false;
+            e->state = SIM_EP_RESET;
+            (void)schedule_ep(w, SIM_EV_RESET, e, w->now_ns);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------
+ * Host faults
+ */
+
+/* Drops one event of a crashing host, clearing the slots that point at it. */
+static void discard_event(struct sim_world *w, struct sim_event *ev)
+{
+    if (ev->kind == SIM_EV_TIMER) {
+        g_hash_table_remove(ev->host->timers, &ev->id);
+    }
+    if (ev->ep != NULL) {
+        if (ev->ep->flush_ev == ev) {
+            ev->ep->flush_ev = NULL;
+        }
+        if (ev->ep->deliver_ev == ev) {
+            ev->ep->deliver_ev = NULL;
+        }
+        if (ev->ep->timeout_ev == ev) {
+            ev->ep->timeout_ev = NULL;
+        }
+    }
+    cancel(w, ev);
+}
+
+/* Every queued or held event of h but pending accepts, which answer as a down host. */
+static void host_discard_events(struct sim_host *h)
+{
+    struct sim_world *w = h->world;
+    struct sim_event *ev;
+    while ((ev = g_queue_pop_head(&h->held)) != NULL) {
+        ev->held = false;
+        /* A held accept goes back to the heap, now, to be answered as by a down host. */
+        ev->time_ns = w->now_ns;
+        ev->seq = w->seq_next++;
+        heap_push(w, ev);
+        if (ev->kind != SIM_EV_ACCEPT) {
+            discard_event(w, ev);
+        }
+    }
+    GPtrArray *mine = g_ptr_array_new();
+    for (size_t i = 0; i < w->heap_len; i++) {
+        if (w->heap[i]->host == h && w->heap[i]->kind != SIM_EV_ACCEPT) {
+            g_ptr_array_add(mine, w->heap[i]);
+        }
+    }
+    for (guint i = 0; i < mine->len; i++) {
+        discard_event(w, g_ptr_array_index(mine, i));
+    }
+    g_ptr_array_free(mine, TRUE);
+    mr_assert(g_hash_table_size(h->timers) == 0);
+}
+
+void sim_host_crash(struct sim_host *h, enum sim_crash_kind kind)
+{
+    mr_assert(kind == SIM_CRASH_PROCESS || kind == SIM_CRASH_POWER);
+    struct sim_world *w = h->world;
+    if (!h->up) {
+        return;
+    }
+    fold_fault(w, SIM_FAULT_CRASH, h->id, (uint64_t)kind);
+    h->up = false;
+    h->crash_kind = kind;
+    h->paused = false;
+    host_discard_events(h);
+    for (GList *l = w->conns.head; l != NULL; l = l->next) {
+        struct sim_conn *conn = l->data;
+        for (int i = 0; i < 2; i++) {
+            struct sim_endpoint *e = &conn->end[i];
+            if (e->host != h || e->state == SIM_EP_DEAD) {
+                continue;
+            }
+            /* Not accepted yet: the pending ACCEPT answers as a down host. */
+            if (i == 1 && e->state == SIM_EP_CONNECTING) {
+                continue;
+            }
+            notify_peer_reset(w, e);
+            ep_kill(w, e);
+        }
+    }
+    GPtrArray *ls = w->listeners;
+    guint i = 0;
+    while (i < ls->len) {
+        struct sim_listener *l = g_ptr_array_index(ls, i);
+        if (l->host == h) {
+            g_ptr_array_remove_index(ls, i);
+            g_free(l);
+        } else {
+            i++;
+        }
+    }
+    h->sink = NULL;
+    sim_disk_crash(h->disk, kind);
+    reap_all(w);
+}
+
+void sim_host_restart(struct sim_host *h)
+{
+    if (h->up) {
+        return;
+    }
+    fold_fault(h->world, SIM_FAULT_RESTART, h->id, 0);
+    h->up = true;
+}
+
+bool sim_host_up(const struct sim_host *h)
+{
+    return h->up;
+}
+
+void sim_host_pause(struct sim_host *h)
+{
+    if (h->paused || !h->up) {
+        return;
+    }
+    fold_fault(h->world, SIM_FAULT_PAUSE, h->id, 0);
+    h->paused = true;
+}
+
+void sim_host_resume(struct sim_host *h)
+{
+    if (!h->paused) {
+        return;
+    }
+    struct sim_world *w = h->world;
+    fold_fault(w, SIM_FAULT_RESUME, h->id, (uint64_t)h->held.length);
+    h->paused = false;
+    /* New sequence numbers in held order keep the original order among them. */
+    struct sim_event *ev;
+    while ((ev = g_queue_pop_head(&h->held)) != NULL) {
+        ev->held = false;
+        ev->time_ns = w->now_ns;
+        ev->seq = w->seq_next++;
+        heap_push(w, ev);
+    }
+}
+
+bool sim_host_paused(const struct sim_host *h)
+{
+    return h->paused;
+}
+
+void sim_host_set_clock(struct sim_host *h, int64_t offset_ns, int32_t drift_ppm)
+{
+    mr_assert(drift_ppm >= -SIM_DRIFT_PPM_MAX && drift_ppm <= SIM_DRIFT_PPM_MAX);
+    struct sim_world *w = h->world;
+    uint64_t now = w->now_ns;
+    fold_fault(w, SIM_FAULT_CLOCK, h->id, (uint64_t)offset_ns);
+    fold_u64(w, (uint64_t)(int64_t)drift_ppm);
+    uint64_t mono_now = host_mono_at(h, now);
+    int64_t target = (int64_t)now + offset_ns;
+    h->virt_anchor_ns = now;
+    /* Forward steps move the monotonic clock; backward ones only the wall clock. */
+    h->mono_anchor_ns = target > 0 && (uint64_t)target > mono_now ? (uint64_t)target : mono_now;
+    h->wall_anchor_ns = target;
+    h->drift_ppm = drift_ppm;
+    /* Armed timers keep their deadline on the host clock: move them in virtual time. */
+    GPtrArray *timers = g_ptr_array_new();
+    for (size_t i = 0; i < w->heap_len; i++) {
+        if (w->heap[i]->host == h && w->heap[i]->kind == SIM_EV_TIMER) {
+            g_ptr_array_add(timers, w->heap[i]);
+        }
+    }
+    for (guint i = 0; i < timers->len; i++) {
+        struct sim_event *ev = g_ptr_array_index(timers, i);
+        heap_remove(w, ev);
+        ev->time_ns = host_virt_of_mono(h, ev->local_ns);
+        heap_push(w, ev);
+    }
+    g_ptr_array_free(timers, TRUE);
+}
+
+struct sim_disk *sim_host_disk(struct sim_host *h)
+{
+    return h->disk;
 }
 
 /* ------------------------------------------------------------------------------------
@@ -1505,9 +2369,15 @@ static void client_out_consume(void *ctx, uint64_t conn_id, size_t n)
 struct sim_client *sim_client_create(struct sim_world *w, const char *name, const char *host,
                                      uint16_t port)
 {
+    return sim_client_create_in(w, name, SIM_REGION_DEFAULT, host, port);
+}
+
+struct sim_client *sim_client_create_in(struct sim_world *w, const char *name,
+                                        const char *region, const char *host, uint16_t port)
+{
     struct sim_client *c = g_new0(struct sim_client, 1);
     c->world = w;
-    c->host = sim_host_create(w, name);
+    c->host = sim_host_create_in(w, name, region);
     c->received = g_byte_array_new();
     c->out = g_byte_array_new();
     c->sink = (struct mr_env_sink){

@@ -1,18 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The minimal simulated environment: one world with a virtual clock, one event queue,
- * seeded random streams and a rolling trace hash; hosts that each expose a struct
- * mr_env (core/env.h) over that world; and scripted in-memory clients. The same core
+ * The simulated environment: one world with a virtual clock, one event queue, seeded
+ * random streams and a rolling trace hash; hosts in regions that each expose a struct
+ * mr_env (core/env.h) over that world, with a disk each; a network of links with
+ * latency models, bandwidth and faults; and scripted in-memory clients. The same core
  * code that runs on real sockets runs here unchanged, many instances in one thread.
  *
  * Invariants:
  *  - Events run in (time, insertion sequence) order; the clock never goes backwards.
  *  - The env never calls a sink inside the env call that requested the action: every
  *    completion, delivery and close is a queued event (env.h rule).
- *  - A connection is a pair of ordered byte pipes with a fixed one-way delay and a
- *    receive window per direction. Bytes are pulled from the sender's sink
- *    (out_peek/out_consume) by a flush event and reach the receiver's on_bytes after
- *    the delay, in order, in chunks of at most chunk_bytes.
+ *  - A connection is a pair of ordered byte pipes with a one-way delay per chunk (its
+ *    link's latency model and bandwidth) and a receive window per direction. Bytes
+ *    are pulled from the sender's sink (out_peek/out_consume) by a flush event and
+ *    reach the receiver's on_bytes after the delay, in order, in chunks of at most
+ *    chunk_bytes.
  *  - Each endpoint gets exactly one terminal input: on_closed, or a failed
  *    on_connected.
  *  - The same seed and the same calls give the same events, bytes and trace hash.
@@ -21,8 +23,23 @@
  * sim_world_destroy. Sinks attached to hosts are borrowed and must outlive the
  * attachment (detach with sim_host_set_sink(h, NULL) before freeing one).
  *
- * Not modelled yet (the full simulator adds them): regions, per-link latency and
- * faults, crashes, files (every file op completes with MR_E_UNSUPPORTED).
+ * Network model: every host lives in a region. A link joins two regions (or a region
+ * to itself) and carries a latency model and a bandwidth; links are symmetric in
+ * configuration, and each direction of a link serialises its bytes separately (full
+ * duplex), shared by every connection on it. Unconfigured links have the fixed
+ * link_delay_ns and unlimited bandwidth, which is the behaviour of the minimal env.
+ * A chunk's arrival is clamped so it never overtakes an earlier chunk of the same
+ * direction of a connection (TCP: loss and reordering show up as delay).
+ *
+ * Faults (sim_net_*, sim_host_crash/restart/pause/resume/set_clock) are folded into
+ * the trace hash. A cut stalls a path (bytes wait, as under TCP retransmission, and
+ * flow in order after the heal); connects across a cut retry their SYN every second
+ * and fail with MR_E_TIMEOUT after connect_timeout_ns. Every random draw of the
+ * network (latency samples, shared-name picks) comes from the world's network stream,
+ * derived from the seed, so workloads drawing from sim_world_rng do not shift it.
+ *
+ * Files: each host has a sim_disk (sim_disk.h); file requests complete as later
+ * events, disk_latency_ns after the request, in request order per host.
  */
 #ifndef SIM_ENV_H
 #define SIM_ENV_H
@@ -32,6 +49,7 @@
 #include <stdint.h>
 
 #include "core/env.h"
+#include "sim/sim_disk.h"
 
 /* A xoshiro256** generator; streams are derived from one root seed with splitmix64,
  * so adding a stream never shifts another. */
@@ -48,11 +66,13 @@ void sim_rng_bytes(struct sim_rng *rng, uint8_t *out, size_t len);
 
 struct sim_world_opts {
     uint64_t seed;
-    uint64_t link_delay_ns;      /* one-way delay of every stream; default 100 us */
+    uint64_t link_delay_ns;      /* one-way delay of unconfigured links; 100 us */
     size_t window_bytes;         /* per direction: bytes in flight or unread; 256 KiB */
     size_t chunk_bytes;          /* most bytes per on_bytes call; default 16 KiB */
     enum mr_log_level log_level; /* lines above it are not kept; default MR_LOG_INFO */
     bool verbose;                /* also print kept log lines to stderr */
+    uint64_t connect_timeout_ns; /* a connect with no answer fails; default 5 s */
+    uint64_t disk_latency_ns;    /* from a file request to its completion; 20 us */
 };
 
 struct sim_world;
@@ -108,6 +128,125 @@ const char *sim_host_log(const struct sim_host *h, size_t *len);
 void sim_host_log_clear(struct sim_host *h);
 uint64_t sim_host_inputs_dropped(const struct sim_host *h);
 
+/* ------------------------------------------------------------------------------------
+ * Regions, links and names
+ */
+
+/* Latency models of a link (one-way delay per chunk). */
+enum sim_latency_kind {
+    SIM_LAT_FIXED = 0,   /* base_ns exactly */
+    SIM_LAT_UNIFORM = 1, /* uniform in [base_ns, base_ns + spread_ns] */
+    /* base_ns +/- spread_ns, bell-shaped (a sum of four uniforms), mean base_ns; values
+     * below 0 are clamped to 0. */
+    SIM_LAT_NORMAL = 2,
+    /* base_ns plus a heavy (pareto-like, alpha 1) tail: extra = spread_ns * X with
+     * P(X >= k) ~ 1 / (k + 1), capped at X = SIM_LAT_TAIL_CAP; median extra spread_ns. */
+    SIM_LAT_LONG_TAIL = 3,
+};
+
+#define SIM_LAT_TAIL_CAP 100
+
+struct sim_latency {
+    enum sim_latency_kind kind;
+    uint64_t base_ns;
+    uint64_t spread_ns; /* unused by SIM_LAT_FIXED */
+};
+
+/* The region of hosts created with sim_host_create and sim_client_create. */
+#define SIM_REGION_DEFAULT "default"
+
+/* Like sim_host_create, in region (any non-empty string; regions exist once named). */
+struct sim_host *sim_host_create_in(struct sim_world *w, const char *name, const char *region);
+const char *sim_host_region(const struct sim_host *h);
+/* Configures the link between two regions (region_a == region_b: the region's own,
+ * intra-region link): its latency model and its bandwidth in bytes per second per
+ * direction (0 = unlimited). Symmetric: (a, b) and (b, a) are one link. May be called
+ * at any time; bytes already sent keep their arrival times. */
+void sim_world_set_link(struct sim_world *w, const char *region_a, const char *region_b,
+                        const struct sim_latency *latency, uint64_t bandwidth_bytes_per_s);
+/* Draws one latency value from a model with rng (exposed for tests and workloads). */
+uint64_t sim_latency_sample(const struct sim_latency *lat, struct sim_rng *rng);
+/* Data bytes carried over the link between the two regions, both directions, since
+ * the world was created (region_a == region_b: the intra-region link). 0 for unknown
+ * regions. */
+uint64_t sim_world_link_bytes(const struct sim_world *w, const char *region_a,
+                              const char *region_b);
+/* Adds host to the shared name `name` (created on first use; it must not be a host's
+ * name, and a host is added once). A connect to a shared name picks one of its live
+ * (not crashed) hosts with the world's network stream, as DNS round robin would;
+ * when none is live it picks among all of them, and the connect then fails as to a
+ * crashed host. A host name always resolves to its host; unknown names fail the
+ * connect with MR_E_ADDR. */
+void sim_world_add_name(struct sim_world *w, const char *name, struct sim_host *h);
+
+/* ------------------------------------------------------------------------------------
+ * Network faults. Hosts are the world's; each call is folded into the trace hash and
+ * takes effect at the current virtual time.
+ */
+
+/* Cuts the path from a to b, and from b to a unless one_way. Bytes (and FINs, resets)
+ * in flight or sent later on a cut path wait and flow again in order after the heal;
+ * connects across it retry and fail with MR_E_TIMEOUT after connect_timeout_ns. a and
+ * b must differ. Cutting a cut path is a no-op. */
+void sim_net_cut(struct sim_world *w, struct sim_host *a, struct sim_host *b, bool one_way);
+/* Heals both directions between a and b (a no-op where nothing was cut). */
+void sim_net_heal(struct sim_world *w, struct sim_host *a, struct sim_host *b);
+void sim_net_heal_all(struct sim_world *w);
+/* True if the path from a to b is cut. */
+bool sim_net_is_cut(const struct sim_world *w, const struct sim_host *a,
+                    const struct sim_host *b);
+/* Cuts h from every other host existing now, both ways. */
+void sim_net_isolate(struct sim_world *w, struct sim_host *h);
+/* groups: a NULL-terminated array of NULL-terminated arrays of host names (each name
+ * must exist); hosts in different groups are cut both ways, hosts in no group are not
+ * touched, and existing cuts stay. */
+void sim_net_partition(struct sim_world *w, const char *const *const *groups);
+/* Resets every connection of h: h's end gets on_closed (or a failed on_connected for
+ * a connect in flight) now, as a later event; the peer one link delay later (after
+ * the bytes already in flight, and after a heal if the path is cut). */
+void sim_net_reset(struct sim_world *w, struct sim_host *h);
+/* Changes the latency model of a link at run time (bandwidth unchanged); see
+ * sim_world_set_link. */
+void sim_net_set_latency(struct sim_world *w, const char *region_a, const char *region_b,
+                         const struct sim_latency *latency);
+
+/* ------------------------------------------------------------------------------------
+ * Host faults
+ */
+
+/* The host goes down: every connection is dropped (peers get on_closed one link
+ * delay later), its timers, queued inputs and held events are dropped, its listeners
+ * removed, its sink detached (without any input), and its disk crashes with kind
+ * (sim_disk_crash). Connects to it then fail: MR_E_REFUSED after SIM_CRASH_PROCESS
+ * (the OS answers with a reset), MR_E_TIMEOUT after SIM_CRASH_POWER (nothing answers).
+ * It stays down until sim_host_restart. Crashing a down host is a no-op. */
+void sim_host_crash(struct sim_host *h, enum sim_crash_kind kind);
+/* Brings a crashed host back up, empty but for its disk and clock settings; the
+ * caller then creates a new server on it and attaches its sink. No-op if up. */
+void sim_host_restart(struct sim_host *h);
+bool sim_host_up(const struct sim_host *h);
+/* Stop the world for one host (SIGSTOP): its inputs (bytes, timers, file completions,
+ * accepts) are held, its connections stay open (peers' windows fill up); after
+ * sim_host_resume they are delivered in their original order at the resume time
+ * (timers fire late). Pausing a paused host is a no-op. */
+void sim_host_pause(struct sim_host *h);
+void sim_host_resume(struct sim_host *h);
+bool sim_host_paused(const struct sim_host *h);
+/* Sets the host's clock relative to virtual time t, from now on:
+ *   wall_ns  = wall epoch + t + offset_ns + drift since this call,
+ *   now_ns   = its value now, or now + offset_ns if that is later, plus drift since,
+ * where drift runs at (1e6 + drift_ppm) / 1e6 of virtual time, so the monotonic
+ * clock never goes backwards while the wall clock may jump both ways. Timers armed by
+ * the host are deadlines on its monotonic clock, converted to virtual time (and
+ * converted again by each call). drift_ppm in [-500000, 500000]. */
+void sim_host_set_clock(struct sim_host *h, int64_t offset_ns, int32_t drift_ppm);
+/* The host's simulated disk (borrowed; lives as long as the world). */
+struct sim_disk *sim_host_disk(struct sim_host *h);
+
+/* A scripted client on a host of its own (named name) in region that connects to
+ * host:port now. The world owns it. */
+struct sim_client *sim_client_create_in(struct sim_world *w, const char *name,
+                                        const char *region, const char *host, uint16_t port);
 /* A scripted client on a host of its own (named name) that connects to host:port now.
  * The world owns it. */
 struct sim_client *sim_client_create(struct sim_world *w, const char *name, const char *host,

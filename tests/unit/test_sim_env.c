@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Tests for the minimal sim env (sim/sim_env.h) with a trivial echo sink instead of a
- * server: event order and timers, stream delivery (delay, order, chunking, window,
- * close, reset, refusal), simulated TLS, files, logs, and determinism of the trace
- * hash.
+ * Tests for the sim env (sim/sim_env.h) with a trivial echo sink instead of a server:
+ * event order and timers, stream delivery (delay, order, chunking, window, close,
+ * reset, refusal), simulated TLS, files, logs, determinism of the trace hash; and the
+ * network and host models: latency models and FIFO order, bandwidth, shared names,
+ * cuts (both ways, one way, partitions, isolation), resets, crashes, restarts, pauses
+ * and clock skew.
  *
  * The echo sink owns one connection at a time and echoes what it receives when asked.
  * Every env call the tests make goes through env_call_begin/end so a sink callback can
@@ -154,10 +156,11 @@ static void echo_out_consume(void *ctx, uint64_t conn_id, size_t n)
     e->out_off += n;
 }
 
-static struct echo *echo_create(struct sim_world *w, const char *name, bool echo)
+static struct echo *echo_create_in(struct sim_world *w, const char *name, const char *region,
+                                   bool echo)
 {
     struct echo *e = g_new0(struct echo, 1);
-    e->host = sim_host_create(w, name);
+    e->host = sim_host_create_in(w, name, region);
     e->env = sim_host_env(e->host);
     e->echo = echo;
     e->got = g_byte_array_new();
@@ -179,6 +182,11 @@ static struct echo *echo_create(struct sim_world *w, const char *name, bool echo
     };
     sim_host_set_sink(e->host, &e->sink);
     return e;
+}
+
+static struct echo *echo_create(struct sim_world *w, const char *name, bool echo)
+{
+    return echo_create_in(w, name, SIM_REGION_DEFAULT, echo);
 }
 
 static void echo_listen(struct echo *e, uint16_t port)
@@ -696,7 +704,7 @@ START_TEST(start_tls_then_close_gives_no_on_tls)
 }
 END_TEST
 
-START_TEST(files_complete_unsupported_later)
+START_TEST(files_complete_later_from_the_disk)
 {
     struct sim_world *w = world_new(1);
     struct echo *e = echo_create(w, "a", false);
@@ -704,9 +712,15 @@ START_TEST(files_complete_unsupported_later)
     e->env->file_open(e->env->ctx, 11, "x.blk", MR_FILE_READ);
     in_env_call--;
     ck_assert_int_eq(e->files_done, 0);
-    sim_world_run_until(w, 1);
+    sim_world_run_until(w, SEC);
     ck_assert_int_eq(e->files_done, 1);
-    ck_assert_int_eq(e->file_result, MR_E_UNSUPPORTED);
+    ck_assert_int_eq(e->file_result, MR_E_NOT_FOUND);
+    in_env_call++;
+    e->env->file_open(e->env->ctx, 12, "x.blk", MR_FILE_READ | MR_FILE_CREATE);
+    in_env_call--;
+    sim_world_run_until(w, 2 * SEC);
+    ck_assert_int_eq(e->files_done, 2);
+    ck_assert_int_eq(e->file_result, 1);
     sim_world_destroy(w);
     echo_destroy(e);
 }
@@ -848,6 +862,521 @@ START_TEST(rng_below_stays_in_range)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------------------
+ * Network and host faults
+ */
+
+static void srv_send(struct echo *e, const char *s)
+{
+    in_env_call++;
+    echo_write(e, s, strlen(s));
+    in_env_call--;
+}
+
+static bool srv_got_pred(void *ctx)
+{
+    const struct echo *e = ctx;
+    return e->got->len > 0;
+}
+
+START_TEST(cut_stalls_delivery_and_heal_resumes_in_order)
+{
+    struct pair p = pair_new(1, false);
+    ck_assert(sim_world_run_until_pred(p.w, client_connected_pred, p.cli, SEC));
+    struct sim_host *ch = sim_client_host(p.cli);
+    /* "one" is in flight when the cut comes: it waits too. */
+    sim_client_send_str(p.cli, "one ");
+    sim_world_run_until(p.w, sim_world_now_ns(p.w) + DELAY / 2);
+    sim_net_cut(p.w, ch, p.srv->host, false);
+    ck_assert(sim_net_is_cut(p.w, ch, p.srv->host));
+    ck_assert(sim_net_is_cut(p.w, p.srv->host, ch));
+    sim_client_send_str(p.cli, "two ");
+    sim_world_run_until(p.w, sim_world_now_ns(p.w) + SEC);
+    sim_client_send_str(p.cli, "three");
+    sim_world_run_until(p.w, 10 * SEC);
+    ck_assert_uint_eq(p.srv->got->len, 0);
+    ck_assert_int_eq(p.srv->closes, 0);
+    sim_net_heal(p.w, ch, p.srv->host);
+    ck_assert(!sim_net_is_cut(p.w, ch, p.srv->host));
+    sim_world_run_until(p.w, 11 * SEC);
+    ck_assert_uint_eq(p.srv->got->len, 13);
+    ck_assert_int_eq(memcmp(p.srv->got->data, "one two three", 13), 0);
+    ck_assert_uint_eq(p.srv->first_bytes_ns, 10 * SEC);
+    pair_free(&p);
+}
+END_TEST
+
+START_TEST(one_way_cut_blocks_one_direction)
+{
+    struct pair p = pair_new(1, false);
+    ck_assert(sim_world_run_until_pred(p.w, client_connected_pred, p.cli, SEC));
+    struct sim_host *ch = sim_client_host(p.cli);
+    sim_net_cut(p.w, ch, p.srv->host, true);
+    ck_assert(sim_net_is_cut(p.w, ch, p.srv->host));
+    ck_assert(!sim_net_is_cut(p.w, p.srv->host, ch));
+    sim_client_send_str(p.cli, "up");
+    srv_send(p.srv, "down");
+    ck_assert(sim_client_wait_for(p.cli, "down", SEC));
+    sim_world_run_until(p.w, 2 * SEC);
+    ck_assert_uint_eq(p.srv->got->len, 0);
+    sim_net_heal_all(p.w);
+    ck_assert(sim_world_run_until_pred(p.w, srv_got_pred, p.srv, 3 * SEC));
+    ck_assert_int_eq(memcmp(p.srv->got->data, "up", 2), 0);
+    pair_free(&p);
+}
+END_TEST
+
+START_TEST(connect_across_cut_times_out_or_completes_after_heal)
+{
+    struct sim_world *w = world_new(1);
+    struct echo *srv = echo_create(w, "srv", false);
+    echo_listen(srv, 4222);
+    struct sim_host *c1h = sim_host_create(w, "spare");
+    (void)c1h;
+    sim_net_isolate(w, srv->host);
+    struct sim_client *c1 = sim_client_create(w, "c1", "srv", 4222);
+    /* c1 was created after the isolation: cut it by hand. */
+    sim_net_cut(w, sim_client_host(c1), srv->host, false);
+    ck_assert(sim_client_wait_closed(c1, 20 * SEC));
+    ck_assert_int_eq(sim_client_connect_status(c1), MR_E_TIMEOUT);
+    ck_assert_uint_eq(sim_world_now_ns(w), 5 * SEC);
+    ck_assert_int_eq(srv->accepts, 0);
+    /* A second connect; the heal comes before its timeout: a retried SYN gets in. */
+    struct sim_client *c2 = sim_client_create(w, "c2", "srv", 4222);
+    uint64_t t0 = sim_world_now_ns(w);
+    sim_net_cut(w, sim_client_host(c2), srv->host, false);
+    sim_world_run_until(w, t0 + 2500 * MS);
+    sim_net_heal_all(w);
+    ck_assert(sim_world_run_until_pred(w, client_connected_pred, c2, t0 + 5 * SEC));
+    ck_assert_uint_eq(sim_world_now_ns(w), t0 + 3 * SEC + 2 * DELAY);
+    ck_assert_int_eq(srv->accepts, 1);
+    sim_world_destroy(w);
+    echo_destroy(srv);
+}
+END_TEST
+
+START_TEST(partition_groups_and_isolate_cut_the_right_paths)
+{
+    struct sim_world *w = world_new(1);
+    const char *names[] = {"a", "b", "c", "d", "e"};
+    struct sim_host *h[5];
+    for (int i = 0; i < 5; i++) {
+        h[i] = sim_host_create(w, names[i]);
+    }
+    const char *g1[] = {"a", "b", NULL};
+    const char *g2[] = {"c", NULL};
+    const char *g3[] = {"d", NULL};
+    const char *const *groups[] = {g1, g2, g3, NULL};
+    sim_net_partition(w, groups);
+    ck_assert(!sim_net_is_cut(w, h[0], h[1]));
+    for (int x = 0; x < 2; x++) {
+        ck_assert(sim_net_is_cut(w, h[x], h[2]));
+        ck_assert(sim_net_is_cut(w, h[2], h[x]));
+        ck_assert(sim_net_is_cut(w, h[x], h[3]));
+    }
+    ck_assert(sim_net_is_cut(w, h[2], h[3]));
+    /* e is in no group: untouched. */
+    for (int x = 0; x < 4; x++) {
+        ck_assert(!sim_net_is_cut(w, h[x], h[4]));
+    }
+    sim_net_heal_all(w);
+    ck_assert(!sim_net_is_cut(w, h[0], h[2]));
+    sim_net_isolate(w, h[4]);
+    for (int x = 0; x < 4; x++) {
+        ck_assert(sim_net_is_cut(w, h[x], h[4]));
+        ck_assert(sim_net_is_cut(w, h[4], h[x]));
+        ck_assert(!sim_net_is_cut(w, h[x], h[(x + 1) % 4]));
+    }
+    sim_world_destroy(w);
+}
+END_TEST
+
+START_TEST(reset_closes_both_ends)
+{
+    struct pair p = pair_new(1, false);
+    ck_assert(sim_world_run_until_pred(p.w, client_connected_pred, p.cli, SEC));
+    uint64_t t0 = sim_world_now_ns(p.w);
+    sim_client_send_str(p.cli, "in flight");
+    sim_net_reset(p.w, p.srv->host);
+    ck_assert_int_eq(p.srv->closes, 0); /* never inside the call */
+    ck_assert(sim_client_wait_closed(p.cli, SEC));
+    ck_assert_int_eq(p.srv->closes, 1);
+    ck_assert_uint_eq(p.srv->closed_ns, t0);
+    ck_assert_uint_eq(sim_world_now_ns(p.w), t0 + DELAY);
+    ck_assert_uint_eq(p.srv->got->len, 0);
+    sim_world_run_until(p.w, SEC);
+    ck_assert_uint_eq(sim_world_events_queued(p.w), 0);
+    pair_free(&p);
+}
+END_TEST
+
+START_TEST(crash_resets_peers_drops_timers_and_restart_serves_again)
+{
+    struct pair p = pair_new(1, false);
+    ck_assert(sim_world_run_until_pred(p.w, client_connected_pred, p.cli, SEC));
+    uint64_t t0 = sim_world_now_ns(p.w);
+    arm(p.srv, 5, t0 + 10 * MS);
+    sim_host_crash(p.srv->host, SIM_CRASH_PROCESS);
+    ck_assert(!sim_host_up(p.srv->host));
+    ck_assert(sim_client_wait_closed(p.cli, SEC));
+    ck_assert_uint_eq(sim_world_now_ns(p.w), t0 + DELAY);
+    sim_world_run_until(p.w, SEC);
+    ck_assert_uint_eq(p.srv->timers->len, 0);
+    ck_assert_int_eq(p.srv->closes, 0); /* the crashed sink hears nothing */
+    /* Process crash: the OS refuses. */
+    struct sim_client *c2 = sim_client_create(p.w, "c2", "srv", 4222);
+    ck_assert(sim_client_wait_closed(c2, 2 * SEC));
+    ck_assert_int_eq(sim_client_connect_status(c2), MR_E_REFUSED);
+    /* Power loss: nothing answers. */
+    sim_host_restart(p.srv->host);
+    sim_host_crash(p.srv->host, SIM_CRASH_POWER);
+    struct sim_client *c3 = sim_client_create(p.w, "c3", "srv", 4222);
+    uint64_t t3 = sim_world_now_ns(p.w);
+    ck_assert(sim_client_wait_closed(c3, 20 * SEC));
+    ck_assert_int_eq(sim_client_connect_status(c3), MR_E_TIMEOUT);
+    ck_assert_uint_eq(sim_world_now_ns(p.w), t3 + 5 * SEC);
+    /* Restart: empty until the caller attaches a sink and listens again. */
+    sim_host_restart(p.srv->host);
+    sim_host_set_sink(p.srv->host, &p.srv->sink);
+    echo_listen(p.srv, 4222);
+    struct sim_client *c4 = sim_client_create(p.w, "c4", "srv", 4222);
+    ck_assert(sim_world_run_until_pred(p.w, client_connected_pred, c4, 30 * SEC));
+    ck_assert_int_eq(p.srv->accepts, 2);
+    pair_free(&p);
+}
+END_TEST
+
+START_TEST(pause_holds_events_and_resume_delivers_them_late)
+{
+    struct pair p = pair_new(1, false);
+    ck_assert(sim_world_run_until_pred(p.w, client_connected_pred, p.cli, SEC));
+    uint64_t t0 = sim_world_now_ns(p.w);
+    arm(p.srv, 1, t0 + 10 * MS);
+    arm(p.srv, 2, t0 + 20 * MS);
+    sim_host_pause(p.srv->host);
+    ck_assert(sim_host_paused(p.srv->host));
+    sim_client_send_str(p.cli, "held");
+    sim_world_run_until(p.w, t0 + SEC);
+    ck_assert_uint_eq(p.srv->timers->len, 0);
+    ck_assert_uint_eq(p.srv->got->len, 0);
+    sim_host_resume(p.srv->host);
+    sim_world_run_until(p.w, t0 + SEC);
+    ck_assert_uint_eq(p.srv->timers->len, 2);
+    ck_assert_uint_eq(timer_at(p.srv, 0), 1);
+    ck_assert_uint_eq(timer_at(p.srv, 1), 2);
+    ck_assert_uint_eq(g_array_index(p.srv->timer_ns, uint64_t, 0), t0 + SEC);
+    ck_assert_uint_eq(p.srv->got->len, 4);
+    ck_assert_uint_eq(p.srv->first_bytes_ns, t0 + SEC);
+    pair_free(&p);
+}
+END_TEST
+
+START_TEST(clock_skew_shifts_timers_and_keeps_monotonic)
+{
+    struct sim_world *w = world_new(1);
+    struct echo *e = echo_create(w, "a", false);
+    const struct mr_env *env = e->env;
+    sim_world_run_until(w, SEC);
+    /* 10% fast: 100 ms of host time pass in about 90.9 ms of virtual time. */
+    sim_host_set_clock(e->host, 0, 100000);
+    uint64_t now = env->now_ns(env->ctx);
+    ck_assert_uint_eq(now, SEC);
+    arm(e, 1, now + 100 * MS);
+    sim_world_run_until(w, 2 * SEC);
+    ck_assert_uint_eq(e->timers->len, 1);
+    uint64_t fired = g_array_index(e->timer_ns, uint64_t, 0); /* host time */
+    ck_assert_uint_ge(fired, now + 100 * MS);
+    ck_assert_uint_lt(fired, now + 100 * MS + 2);
+    sim_world_destroy(w);
+    echo_destroy(e);
+
+    w = world_new(1);
+    e = echo_create(w, "a", false);
+    env = e->env;
+    sim_world_run_until(w, SEC);
+    int64_t wall0 = env->wall_ns(env->ctx);
+    /* A forward step moves both clocks; armed timers follow the host clock. */
+    arm(e, 2, SEC + 3 * SEC);
+    sim_host_set_clock(e->host, 2 * (int64_t)SEC, 0);
+    ck_assert_uint_eq(env->now_ns(env->ctx), 3 * SEC);
+    ck_assert_int_eq(env->wall_ns(env->ctx), wall0 + 2 * (int64_t)SEC);
+    sim_world_run_until(w, 10 * SEC);
+    ck_assert_uint_eq(e->timers->len, 1);
+    ck_assert_uint_eq(g_array_index(e->timer_ns, uint64_t, 0), 4 * SEC);
+    /* A backward step: the wall clock jumps back, the monotonic one does not. */
+    uint64_t mono = env->now_ns(env->ctx);
+    int64_t wall = env->wall_ns(env->ctx);
+    sim_host_set_clock(e->host, -5 * (int64_t)SEC, 0);
+    ck_assert_uint_ge(env->now_ns(env->ctx), mono);
+    ck_assert_int_eq(env->wall_ns(env->ctx), wall - 7 * (int64_t)SEC);
+    /* A slow clock (-50%) makes timers late in virtual time. */
+    sim_host_set_clock(e->host, -5 * (int64_t)SEC, -500000);
+    uint64_t v0 = sim_world_now_ns(w);
+    arm(e, 3, env->now_ns(env->ctx) + SEC);
+    sim_world_run_until(w, v0 + 3 * SEC);
+    ck_assert_uint_eq(e->timers->len, 2);
+    ck_assert_uint_eq(sim_world_now_ns(w), v0 + 3 * SEC);
+    sim_world_destroy(w);
+    echo_destroy(e);
+}
+END_TEST
+
+START_TEST(latency_models_stay_in_bounds)
+{
+    struct sim_rng rng;
+    sim_rng_init(&rng, 5, 0);
+    const uint64_t base = 1000 * US;
+    const uint64_t spread = 200 * US;
+    struct sim_latency fixed = {SIM_LAT_FIXED, base, spread};
+    struct sim_latency uni = {SIM_LAT_UNIFORM, base, spread};
+    struct sim_latency norm = {SIM_LAT_NORMAL, base, spread};
+    struct sim_latency tail = {SIM_LAT_LONG_TAIL, base, spread};
+    uint64_t norm_sum = 0;
+    uint64_t norm_near = 0;
+    uint64_t tail_far = 0;
+    uint64_t uni_min = UINT64_MAX;
+    uint64_t uni_max = 0;
+    const int n = 20000;
+    for (int i = 0; i < n; i++) {
+        ck_assert_uint_eq(sim_latency_sample(&fixed, &rng), base);
+        uint64_t u = sim_latency_sample(&uni, &rng);
+        ck_assert_uint_ge(u, base);
+        ck_assert_uint_le(u, base + spread);
+        uni_min = u < uni_min ? u : uni_min;
+        uni_max = u > uni_max ? u : uni_max;
+        uint64_t v = sim_latency_sample(&norm, &rng);
+        ck_assert_uint_ge(v, base - spread);
+        ck_assert_uint_le(v, base + spread);
+        norm_sum += v;
+        norm_near += (v >= base - spread / 2 && v <= base + spread / 2) ? 1 : 0;
+        uint64_t t = sim_latency_sample(&tail, &rng);
+        ck_assert_uint_ge(t, base);
+        ck_assert_uint_le(t, base + SIM_LAT_TAIL_CAP * spread);
+        tail_far += t > base + 10 * spread ? 1 : 0;
+    }
+    ck_assert_uint_lt(uni_min, base + spread / 100);
+    ck_assert_uint_gt(uni_max, base + spread - spread / 100);
+    uint64_t mean = norm_sum / (uint64_t)n;
+    ck_assert_uint_gt(mean, base - spread / 20);
+    ck_assert_uint_lt(mean, base + spread / 20);
+    /* A bell: most values within half the spread (a uniform would give half). */
+    ck_assert_uint_gt(norm_near, (uint64_t)n * 8 / 10);
+    /* A heavy tail: about 1/11 beyond ten spreads. */
+    ck_assert_uint_gt(tail_far, (uint64_t)n / 20);
+    ck_assert_uint_lt(tail_far, (uint64_t)n / 6);
+}
+END_TEST
+
+START_TEST(jittery_link_keeps_fifo_order)
+{
+    struct sim_world *w = world_new(3);
+    struct sim_latency lat = {SIM_LAT_LONG_TAIL, 100 * US, 500 * US};
+    sim_world_set_link(w, "r1", "r2", &lat, 0);
+    struct echo *srv = echo_create_in(w, "srv", "r1", false);
+    echo_listen(srv, 4222);
+    struct sim_client *c = sim_client_create_in(w, "cli", "r2", "srv", 4222);
+    ck_assert_str_eq(sim_host_region(sim_client_host(c)), "r2");
+    ck_assert(sim_world_run_until_pred(w, client_connected_pred, c, SEC));
+    GString *want = g_string_new(NULL);
+    for (int i = 0; i < 300; i++) {
+        char msg[16];
+        g_snprintf(msg, sizeof(msg), "%d;", i);
+        g_string_append(want, msg);
+        sim_client_send_str(c, msg);
+        sim_world_run_until(w, sim_world_now_ns(w) + 7 * US);
+    }
+    sim_world_run_until(w, sim_world_now_ns(w) + SEC);
+    ck_assert_uint_eq(srv->got->len, want->len);
+    ck_assert_int_eq(memcmp(srv->got->data, want->str, want->len), 0);
+    ck_assert_uint_ge(sim_world_link_bytes(w, "r2", "r1"), want->len);
+    ck_assert_uint_eq(sim_world_link_bytes(w, "r1", "r1"), 0);
+    g_string_free(want, TRUE);
+    sim_world_destroy(w);
+    echo_destroy(srv);
+}
+END_TEST
+
+START_TEST(bandwidth_makes_a_large_transfer_take_time)
+{
+    struct sim_world *w = world_new(1);
+    struct sim_latency lat = {SIM_LAT_FIXED, 10 * MS, 0};
+    sim_world_set_link(w, "east", "west", &lat, 10 * 1000 * 1000);
+    struct echo *srv = echo_create_in(w, "srv", "east", false);
+    echo_listen(srv, 4222);
+    struct sim_client *c = sim_client_create_in(w, "cli", "west", "srv", 4222);
+    ck_assert(sim_world_run_until_pred(w, client_connected_pred, c, SEC));
+    uint64_t t0 = sim_world_now_ns(w);
+    ck_assert_uint_eq(t0, 20 * MS);
+    const size_t total = 10 * 1000 * 1000;
+    uint8_t *buf = g_malloc0(total);
+    sim_client_send(c, buf, total);
+    g_free(buf);
+    while (srv->got->len < total && sim_world_step(w)) {
+    }
+    ck_assert_uint_eq(srv->got->len, total);
+    uint64_t took = sim_world_now_ns(w) - t0;
+    /* 10 MB at 10 MB/s is one second, plus the one-way latency. */
+    ck_assert_uint_ge(took, SEC + 10 * MS);
+    ck_assert_uint_lt(took, SEC + 100 * MS);
+    ck_assert_uint_ge(sim_world_link_bytes(w, "east", "west"), total);
+    sim_world_destroy(w);
+    echo_destroy(srv);
+}
+END_TEST
+
+START_TEST(shared_name_picks_live_hosts)
+{
+    struct sim_world *w = world_new(9);
+    struct echo *s[3];
+    const char *names[] = {"s1", "s2", "s3"};
+    for (int i = 0; i < 3; i++) {
+        s[i] = echo_create(w, names[i], false);
+        echo_listen(s[i], 4222);
+        sim_world_add_name(w, "gw", s[i]->host);
+    }
+    for (int i = 0; i < 30; i++) {
+        char n[16];
+        g_snprintf(n, sizeof(n), "a%d", i);
+        (void)sim_client_create(w, n, "gw", 4222);
+    }
+    sim_world_run_until(w, SEC);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_gt(s[i]->accepts, 0);
+    }
+    sim_host_crash(s[1]->host, SIM_CRASH_POWER);
+    int before = s[0]->accepts + s[2]->accepts;
+    for (int i = 0; i < 30; i++) {
+        char n[16];
+        g_snprintf(n, sizeof(n), "b%d", i);
+        struct sim_client *c = sim_client_create(w, n, "gw", 4222);
+        ck_assert(sim_world_run_until_pred(w, client_connected_pred, c, 10 * SEC));
+    }
+    ck_assert_int_eq(s[0]->accepts + s[2]->accepts, before + 30);
+    struct sim_client *bad = sim_client_create(w, "bad", "nowhere", 4222);
+    ck_assert(sim_client_wait_closed(bad, 20 * SEC));
+    ck_assert_int_eq(sim_client_connect_status(bad), MR_E_ADDR);
+    sim_world_destroy(w);
+    for (int i = 0; i < 3; i++) {
+        echo_destroy(s[i]);
+    }
+}
+END_TEST
+
+START_TEST(cut_during_bulk_transfer_loses_and_reorders_nothing)
+{
+    struct sim_world *w = world_new(4);
+    struct sim_latency lat = {SIM_LAT_UNIFORM, 1 * MS, 2 * MS};
+    sim_world_set_link(w, "a", "b", &lat, 50 * 1000 * 1000);
+    struct echo *srv = echo_create_in(w, "srv", "a", false);
+    echo_listen(srv, 4222);
+    struct sim_client *c = sim_client_create_in(w, "cli", "b", "srv", 4222);
+    ck_assert(sim_world_run_until_pred(w, client_connected_pred, c, SEC));
+    const size_t total = 2 * 1000 * 1000;
+    uint8_t *buf = g_malloc(total);
+    for (size_t i = 0; i < total; i++) {
+        buf[i] = (uint8_t)(i * 31 + i / 251);
+    }
+    sim_client_send(c, buf, total);
+    sim_world_run_until(w, sim_world_now_ns(w) + 10 * MS);
+    sim_net_cut(w, sim_client_host(c), srv->host, false);
+    size_t at_cut = srv->got->len;
+    ck_assert_uint_gt(at_cut, 0);
+    ck_assert_uint_lt(at_cut, total);
+    sim_world_run_until(w, sim_world_now_ns(w) + 5 * SEC);
+    ck_assert_uint_eq(srv->got->len, at_cut);
+    ck_assert_int_eq(srv->closes, 0);
+    sim_net_heal(w, srv->host, sim_client_host(c));
+    sim_world_run_until(w, sim_world_now_ns(w) + 5 * SEC);
+    ck_assert_uint_eq(srv->got->len, total);
+    ck_assert_int_eq(memcmp(srv->got->data, buf, total), 0);
+    g_free(buf);
+    sim_world_check(w);
+    sim_world_destroy(w);
+    echo_destroy(srv);
+}
+END_TEST
+
+START_TEST(reset_reaches_a_reader_that_stopped_reading)
+{
+    struct pair p = pair_new(1, false);
+    ck_assert(sim_world_run_until_pred(p.w, client_connected_pred, p.cli, SEC));
+    sim_client_read_enable(p.cli, false);
+    srv_send(p.srv, "unread");
+    sim_world_run_until(p.w, sim_world_now_ns(p.w) + SEC);
+    ck_assert(!sim_client_closed(p.cli));
+    sim_net_reset(p.w, p.srv->host);
+    ck_assert(sim_client_wait_closed(p.cli, sim_world_now_ns(p.w) + SEC));
+    size_t len;
+    (void)sim_client_received(p.cli, &len);
+    ck_assert_uint_eq(len, 0);
+    pair_free(&p);
+}
+END_TEST
+
+START_TEST(crash_while_paused_drops_held_inputs)
+{
+    struct pair p = pair_new(1, false);
+    ck_assert(sim_world_run_until_pred(p.w, client_connected_pred, p.cli, SEC));
+    uint64_t t0 = sim_world_now_ns(p.w);
+    arm(p.srv, 1, t0 + MS);
+    sim_host_pause(p.srv->host);
+    sim_client_send_str(p.cli, "held then lost");
+    struct sim_client *late = sim_client_create(p.w, "late", "srv", 4222);
+    sim_world_run_until(p.w, t0 + SEC);
+    sim_world_check(p.w);
+    sim_host_crash(p.srv->host, SIM_CRASH_PROCESS);
+    ck_assert(!sim_host_paused(p.srv->host));
+    sim_world_check(p.w);
+    /* The held accept is answered as by a crashed process: refused. */
+    ck_assert(sim_client_wait_closed(late, t0 + 2 * SEC));
+    ck_assert_int_eq(sim_client_connect_status(late), MR_E_REFUSED);
+    ck_assert(sim_client_wait_closed(p.cli, t0 + 2 * SEC));
+    sim_world_run_until(p.w, t0 + 10 * SEC);
+    ck_assert_uint_eq(p.srv->timers->len, 0);
+    ck_assert_uint_eq(p.srv->got->len, 0);
+    ck_assert_uint_eq(sim_world_events_queued(p.w), 0);
+    pair_free(&p);
+}
+END_TEST
+
+/* A run with regions, jitter and every fault kind; returns its trace hash. */
+static uint64_t faulty_run(uint64_t seed)
+{
+    struct sim_world *w = world_new(seed);
+    struct sim_latency lat = {SIM_LAT_NORMAL, 2 * MS, 1 * MS};
+    sim_world_set_link(w, "r1", "r2", &lat, 1000 * 1000);
+    struct echo *srv = echo_create_in(w, "srv", "r1", true);
+    echo_listen(srv, 4222);
+    struct sim_client *c = sim_client_create_in(w, "cli", "r2", "srv", 4222);
+    sim_world_run_until(w, 50 * MS);
+    for (int i = 0; i < 50; i++) {
+        sim_client_send_str(c, "ping ping ping;");
+        sim_world_run_until(w, sim_world_now_ns(w) + 3 * MS);
+    }
+    sim_net_cut(w, sim_client_host(c), srv->host, true);
+    sim_client_send_str(c, "during the cut");
+    sim_world_run_until(w, sim_world_now_ns(w) + 2 * SEC);
+    sim_net_heal_all(w);
+    sim_host_pause(srv->host);
+    sim_world_run_until(w, sim_world_now_ns(w) + SEC);
+    sim_host_resume(srv->host);
+    sim_host_set_clock(srv->host, 123, 50);
+    sim_world_run_until(w, sim_world_now_ns(w) + SEC);
+    sim_host_crash(srv->host, SIM_CRASH_POWER);
+    sim_world_run_until(w, sim_world_now_ns(w) + SEC);
+    uint64_t hash = sim_world_trace_hash(w);
+    sim_world_destroy(w);
+    echo_destroy(srv);
+    return hash;
+}
+
+START_TEST(faulty_runs_are_deterministic)
+{
+    ck_assert_uint_eq(faulty_run(7), faulty_run(7));
+    ck_assert_uint_ne(faulty_run(7), faulty_run(8));
+}
+END_TEST
+
 static Suite *sim_env_suite(void)
 {
     Suite *s = suite_create("sim_env");
@@ -876,7 +1405,7 @@ static Suite *sim_env_suite(void)
     tcase_add_test(st, listen_port_zero_picks_and_busy_port_fails);
     tcase_add_test(st, start_tls_passes_bytes_and_reports_later);
     tcase_add_test(st, start_tls_then_close_gives_no_on_tls);
-    tcase_add_test(st, files_complete_unsupported_later);
+    tcase_add_test(st, files_complete_later_from_the_disk);
     tcase_add_test(st, clocks_and_logs_are_virtual);
     suite_add_tcase(s, st);
     TCase *det = tcase_create("determinism");
@@ -886,6 +1415,25 @@ static Suite *sim_env_suite(void)
     tcase_add_test(det, hosts_draw_from_independent_streams);
     tcase_add_test(det, rng_below_stays_in_range);
     suite_add_tcase(s, det);
+    TCase *net = tcase_create("faults");
+    tcase_set_timeout(net, 60);
+    tcase_add_test(net, cut_stalls_delivery_and_heal_resumes_in_order);
+    tcase_add_test(net, one_way_cut_blocks_one_direction);
+    tcase_add_test(net, connect_across_cut_times_out_or_completes_after_heal);
+    tcase_add_test(net, partition_groups_and_isolate_cut_the_right_paths);
+    tcase_add_test(net, reset_closes_both_ends);
+    tcase_add_test(net, crash_resets_peers_drops_timers_and_restart_serves_again);
+    tcase_add_test(net, pause_holds_events_and_resume_delivers_them_late);
+    tcase_add_test(net, clock_skew_shifts_timers_and_keeps_monotonic);
+    tcase_add_test(net, latency_models_stay_in_bounds);
+    tcase_add_test(net, jittery_link_keeps_fifo_order);
+    tcase_add_test(net, bandwidth_makes_a_large_transfer_take_time);
+    tcase_add_test(net, shared_name_picks_live_hosts);
+    tcase_add_test(net, faulty_runs_are_deterministic);
+    tcase_add_test(net, cut_during_bulk_transfer_loses_and_reorders_nothing);
+    tcase_add_test(net, reset_reaches_a_reader_that_stopped_reading);
+    tcase_add_test(net, crash_while_paused_drops_held_inputs);
+    suite_add_tcase(s, net);
     return s;
 }
 

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Checkers over a sim_history (simulation.md section 6): each judges one invariant of
+ * core NATS delivery and returns a verdict with counts and the first violation in one
+ * line with virtual time and ids.
+ *
+ *  no_duplicates        a subscription (actor + generation) never receives the same id
+ *                       twice; a re-subscription after reconnect is a new subscription.
+ *  per_publisher_order  each subscription sees each publisher's counters increasing.
+ *  delivery             every message (PUB or REQ) published while healthy reaches every
+ *                       matching non-queue subscription that was active over the
+ *                       message's whole healthy span.
+ *  queue_once           each message reaches at most one member of each queue group
+ *                       (subject pattern + queue name); exactly one when healthy and a
+ *                       member subscription was active over its healthy span.
+ *  liveness             after heal_ns + bound_ns: every subscription kind actor that was
+ *                       not stopped received a MSG in (heal, heal + bound] when a
+ *                       matching message was published in [heal, heal + bound - settle),
+ *                       every queue group likewise, and every requester that sent a
+ *                       request in that span got a reply in it.
+ *
+ * Healthy: a message published at t is healthy when t is outside every
+ * [from - settle, to + settle) fault window, t + settle <= end (the run's end, or the
+ * truncation time of a truncated history), and its publisher did not disconnect in
+ * [t, t + settle]. A subscription is active over [SUB + sub_settle, end of
+ * subscription - sub_settle], where it ends at the actor's next DISCONNECT or STOP.
+ * (A STOP alone, as a publisher done with max_count records, is not a disconnect.)
+ *
+ * Verdicts of a truncated history say so (truncated, and a note in first when ok).
+ *
+ * Ownership: checkers only read the history; verdicts are caller memory. The online
+ * checker owns its tables (init/deinit). Nothing observable iterates a hash table.
+ */
+#ifndef SIM_CHECK_H
+#define SIM_CHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sim/sim_history.h"
+
+#define SIM_CHECK_FIRST_MAX 320 /* one-line description of the first violation */
+#define SIM_CHECK_NAME_MAX 32
+
+struct sim_verdict {
+    char name[SIM_CHECK_NAME_MAX]; /* "no_duplicates", ... */
+    bool ok;
+    bool truncated;        /* the history was truncated: only its prefix was judged */
+    uint64_t checked;      /* items judged (deliveries, messages, actors) */
+    uint64_t exempt;       /* items skipped because not healthy or not covered */
+    uint64_t violations;
+    char first[SIM_CHECK_FIRST_MAX]; /* first violation, "" when none (or a note) */
+};
+
+/* A fault window [from_ns, to_ns) as the runner saw it (partition, crash, ...). */
+struct sim_window {
+    uint64_t from_ns;
+    uint64_t to_ns;
+};
+
+struct sim_check_opts {
+    const struct sim_window *faults; /* borrowed; may be NULL when faults_len == 0 */
+    size_t faults_len;
+    uint64_t settle_ns;   /* margin around faults, a publisher's disconnect, the end */
+    uint64_t sub_settle_ns; /* margin after SUB (interest propagation across servers)
+                               and before a subscription ends */
+    uint64_t end_ns;      /* end of the run; 0 = the history's last event time */
+    uint64_t heal_ns;     /* liveness: time of the last heal (0 = start of run) */
+    uint64_t bound_ns;    /* liveness: how long after heal_ns recovery may take */
+};
+
+/* Defaults: no faults, settle 500 ms, sub_settle 100 ms, end 0 (last event), heal 0,
+ * bound 10 s. */
+void sim_check_opts_default(struct sim_check_opts *o);
+
+void sim_check_no_duplicates(const struct sim_history *h, const struct sim_check_opts *o,
+                             struct sim_verdict *v);
+void sim_check_per_publisher_order(const struct sim_history *h, const struct sim_check_opts *o,
+                                   struct sim_verdict *v);
+void sim_check_delivery(const struct sim_history *h, const struct sim_check_opts *o,
+                        struct sim_verdict *v);
+void sim_check_queue_once(const struct sim_history *h, const struct sim_check_opts *o,
+                          struct sim_verdict *v);
+void sim_check_liveness(const struct sim_history *h, const struct sim_check_opts *o,
+                        struct sim_verdict *v);
+
+/* The checkers by name, in the order above (for scenario files). */
+#define SIM_CHECKERS 5
+const char *sim_check_name(size_t i);
+/* Runs checker "name". Returns 0, or MR_E_NOT_FOUND for an unknown name. */
+int sim_check_run(const char *name, const struct sim_history *h, const struct sim_check_opts *o,
+                  struct sim_verdict *v);
+/* Runs all SIM_CHECKERS checkers into v[0..SIM_CHECKERS-1]; returns how many failed. */
+size_t sim_check_all(const struct sim_history *h, const struct sim_check_opts *o,
+                     struct sim_verdict v[SIM_CHECKERS]);
+/* "name: ok (checked N, exempt E)" or "name: FAIL (V violations): <first>". */
+void sim_verdict_format(const struct sim_verdict *v, char *out, size_t out_len);
+
+/*
+ * The online checker: no_duplicates and per_publisher_order, incrementally. Call
+ * sim_check_online_step after every world step (or any time); it judges the events
+ * appended since its last call, O(new events). Returns true while no violation has
+ * been seen; the first violation is kept in its verdict.
+ */
+struct sim_check_online {
+    size_t next;          /* first event not judged yet */
+    void *subs;           /* internal tables (seen ids, last counter per publisher) */
+    struct sim_verdict dup;
+    struct sim_verdict order;
+};
+
+void sim_check_online_init(struct sim_check_online *c);
+void sim_check_online_deinit(struct sim_check_online *c);
+bool sim_check_online_step(struct sim_check_online *c, const struct sim_history *h);
+
+#endif

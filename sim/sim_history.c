@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The history of a simulated run (sim_history.h): a GArray of fixed-size events with
+ * interned strings in a GStringChunk, and actor names in a GPtrArray indexed by actor
+ * number with a GHashTable for lookup by name only.
+ *
+ * Invariants: events are in non-decreasing time order; len <= max_events; dropped > 0
+ * only when truncated. Every string pointer in an event points into strings.
+ *
+ * Ownership: the history owns its arrays, tables and strings; callers borrow
+ * sim_history_at() results until sim_history_destroy.
+ */
+#include "sim/sim_history.h"
+
+#include <glib.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "core/assert.h"
+#include "core/err.h"
+
+struct sim_history {
+    GArray *events;       /* struct sim_hist_event */
+    size_t max_events;
+    GStringChunk *strings;
+    GPtrArray *actors;    /* interned names, by index */
+    GHashTable *actor_by_name; /* interned name -> index + 1; lookup only */
+    bool truncated;
+    uint64_t truncated_at_ns;
+    uint64_t dropped;
+};
+
+struct sim_history *sim_history_create(size_t max_events)
+{
+    struct sim_history *h = g_new0(struct sim_history, 1);
+    h->max_events = max_events == 0 ? SIM_HISTORY_EVENTS_DEFAULT : max_events;
+    h->events = g_array_new(FALSE, TRUE, sizeof(struct sim_hist_event));
+    h->strings = g_string_chunk_new(4096);
+    h->actors = g_ptr_array_new();
+    h->actor_by_name = g_hash_table_new(g_str_hash, g_str_equal);
+    return h;
+}
+
+void sim_history_destroy(struct sim_history *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    g_hash_table_destroy(h->actor_by_name);
+    g_ptr_array_free(h->actors, TRUE);
+    g_string_chunk_free(h->strings);
+    g_array_free(h->events, TRUE);
+    g_free(h);
+}
+
+static const char *intern(struct sim_history *h, const char *s)
+{
+    return g_string_chunk_insert_const(h->strings, s == NULL ? "" : s);
+}
+
+uint32_t sim_history_actor(struct sim_history *h, const char *name)
+{
+    mr_assert(name != NULL);
+    gpointer v = g_hash_table_lookup(h->actor_by_name, name);
+    if (v != NULL) {
+        return (uint32_t)(GPOINTER_TO_SIZE(v) - 1);
+    }
+    const char *s = intern(h, name);
+    uint32_t idx = h->actors->len;
+    mr_assert(idx < UINT32_MAX - 1);
+    g_ptr_array_add(h->actors, (gpointer)s);
+    g_hash_table_insert(h->actor_by_name, (gpointer)s, GSIZE_TO_POINTER((gsize)idx + 1));
+    return idx;
+}
+
+const char *sim_history_actor_name(const struct sim_history *h, uint32_t i)
+{
+    mr_assert(i < h->actors->len);
+    return g_ptr_array_index(h->actors, i);
+}
+
+size_t sim_history_actors(const struct sim_history *h)
+{
+    return h->actors->len;
+}
+
+int64_t sim_history_actor_find(const struct sim_history *h, const char *name)
+{
+    gpointer v = g_hash_table_lookup(h->actor_by_name, name);
+    if (v == NULL) {
+        return -1;
+    }
+    return (int64_t)GPOINTER_TO_SIZE(v) - 1;
+}
+
+int sim_history_append(struct sim_history *h, const struct sim_hist_event *ev)
+{
+    mr_assert(ev != NULL);
+    mr_assert(ev->kind >= SIM_H_PUB && ev->kind <= SIM_H_STOP);
+    mr_assert(ev->actor < h->actors->len);
+    mr_assert(ev->t_ns >= sim_history_last_ns(h));
+    if (h->truncated || h->events->len >= h->max_events) {
+        if (!h->truncated) {
+            h->truncated = true;
+            h->truncated_at_ns = ev->t_ns;
+        }
+        h->dropped++;
+        return MR_E_LIMIT;
+    }
+    struct sim_hist_event e = *ev;
+    e.subject = intern(h, ev->subject);
+    e.queue = intern(h, ev->queue);
+    e.server = intern(h, ev->server);
+    e.text = intern(h, ev->text);
+    g_array_append_val(h->events, e);
+    return 0;
+}
+
+size_t sim_history_len(const struct sim_history *h)
+{
+    return h->events->len;
+}
+
+const struct sim_hist_event *sim_history_at(const struct sim_history *h, size_t i)
+{
+    mr_assert(i < h->events->len);
+    return &g_array_index(h->events, struct sim_hist_event, i);
+}
+
+bool sim_history_truncated(const struct sim_history *h)
+{
+    return h->truncated;
+}
+
+uint64_t sim_history_truncated_at_ns(const struct sim_history *h)
+{
+    return h->truncated_at_ns;
+}
+
+uint64_t sim_history_dropped(const struct sim_history *h)
+{
+    mr_assert(h->dropped == 0 || h->truncated);
+    return h->dropped;
+}
+
+uint64_t sim_history_last_ns(const struct sim_history *h)
+{
+    if (h->events->len == 0) {
+        return 0;
+    }
+    return g_array_index(h->events, struct sim_hist_event, h->events->len - 1).t_ns;
+}
+
+const char *sim_hist_kind_name(enum sim_hist_kind kind)
+{
+    switch (kind) {
+    case SIM_H_PUB:
+        return "PUB";
+    case SIM_H_MSG:
+        return "MSG";
+    case SIM_H_REQ:
+        return "REQ";
+    case SIM_H_REPLY:
+        return "REPLY";
+    case SIM_H_TIMEOUT:
+        return "TIMEOUT";
+    case SIM_H_CONNECT:
+        return "CONNECT";
+    case SIM_H_DISCONNECT:
+        return "DISCONNECT";
+    case SIM_H_ERR:
+        return "ERR";
+    case SIM_H_SUB:
+        return "SUB";
+    case SIM_H_STOP:
+        return "STOP";
+    }
+    return "?";
+}
+
+/* Appends s as a JSON string literal: quotes, backslashes and control bytes escaped;
+ * other bytes are copied as they are (subjects and error texts are ASCII). */
+static void json_str(GString *out, const char *s)
+{
+    g_string_append_c(out, '"');
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\') {
+            g_string_append_c(out, '\\');
+            g_string_append_c(out, (char)*p);
+        } else if (*p < 0x20) {
+            g_string_append_printf(out, "\\u%04x", (unsigned)*p);
+        } else {
+            g_string_append_c(out, (char)*p);
+        }
+    }
+    g_string_append_c(out, '"');
+}
+
+void sim_history_event_json(const struct sim_history *h, size_t i, void *gstring_out)
+{
+    GString *out = gstring_out;
+    const struct sim_hist_event *e = sim_history_at(h, i);
+    g_string_append_printf(out, "{\"t\":%" PRIu64 ",\"kind\":\"%s\",\"actor\":", e->t_ns,
+                           sim_hist_kind_name(e->kind));
+    json_str(out, sim_history_actor_name(h, e->actor));
+    g_string_append_printf(out, ",\"gen\":%" PRIu32 ",\"pub\":", e->gen);
+    bool has_id = e->kind == SIM_H_PUB || e->kind == SIM_H_MSG || e->kind == SIM_H_REQ ||
+                  e->kind == SIM_H_REPLY || e->kind == SIM_H_TIMEOUT;
+    if (has_id && e->pub != UINT32_MAX) {
+        json_str(out, sim_history_actor_name(h, e->pub));
+    } else {
+        json_str(out, "");
+    }
+    g_string_append_printf(out, ",\"seq\":%" PRIu64 ",\"subject\":", e->seq);
+    json_str(out, e->subject);
+    g_string_append(out, ",\"queue\":");
+    json_str(out, e->queue);
+    g_string_append(out, ",\"server\":");
+    json_str(out, e->server);
+    g_string_append(out, ",\"text\":");
+    json_str(out, e->text);
+    g_string_append_c(out, '}');
+}
+
+static void tail_json(const struct sim_history *h, GString *out)
+{
+    g_string_append_printf(out, "{\"truncated\":true,\"at\":%" PRIu64 ",\"dropped\":%" PRIu64 "}",
+                           h->truncated_at_ns, h->dropped);
+}
+
+int sim_history_write_jsonl(const struct sim_history *h, FILE *out)
+{
+    mr_assert(out != NULL);
+    GString *line = g_string_sized_new(256);
+    int rc = 0;
+    for (size_t i = 0; i < h->events->len && rc == 0; i++) {
+        g_string_truncate(line, 0);
+        sim_history_event_json(h, i, line);
+        g_string_append_c(line, '\n');
+        if (fwrite(line->str, 1, line->len, out) != line->len) {
+            rc = MR_E_IO;
+        }
+    }
+    if (rc == 0 && h->truncated) {
+        g_string_truncate(line, 0);
+        tail_json(h, line);
+        g_string_append_c(line, '\n');
+        if (fwrite(line->str, 1, line->len, out) != line->len) {
+            rc = MR_E_IO;
+        }
+    }
+    g_string_free(line, TRUE);
+    return rc;
+}
+
+static uint64_t fnv1a(uint64_t hash, const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        hash ^= (uint8_t)p[i];
+        hash *= 1099511628211ull;
+    }
+    return hash;
+}
+
+uint64_t sim_history_hash(const struct sim_history *h)
+{
+    uint64_t hash = 14695981039346656037ull;
+    GString *line = g_string_sized_new(256);
+    for (size_t i = 0; i < h->events->len; i++) {
+        g_string_truncate(line, 0);
+        sim_history_event_json(h, i, line);
+        g_string_append_c(line, '\n');
+        hash = fnv1a(hash, line->str, line->len);
+    }
+    if (h->truncated) {
+        g_string_truncate(line, 0);
+        tail_json(h, line);
+        hash = fnv1a(hash, line->str, line->len);
+    }
+    g_string_free(line, TRUE);
+    return hash;
+}

@@ -1,0 +1,893 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The scenario runner (sim_run.h): world, servers and workloads from a scenario, the
+ * schedule applied at its virtual times, the online checker after every event and the
+ * offline checkers at the end.
+ *
+ * Invariants: a server slot holds a live server object exactly when its host is up;
+ * fault windows are recorded from the first disturbance to the moment everything is
+ * whole again (no server down or paused, no cut, no latency or clock override);
+ * trace lines are written in virtual-time order (faults before the client events of
+ * the same instant), so the trace file is a function of the seed.
+ *
+ * Ownership: the run owns the world, servers, workloads and history it creates and
+ * frees them before sim_run returns; the result keeps only copies.
+ */
+#include "sim/sim_run.h"
+
+#include <glib.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/assert.h"
+#include "core/err.h"
+#include "core/server/server.h"
+#include "sim/sim_env.h"
+#include "sim/sim_history.h"
+#include "sim/sim_workload.h"
+
+_Static_assert(SIM_SC_NAME_MAX <= SIM_WL_NAME_MAX, "a client name fits a workload name");
+_Static_assert(SIM_SC_AT_MAX <= SIM_WL_SERVERS_MAX, "a client's servers fit a workload");
+_Static_assert(SIM_SC_SUBJECT_MAX < SIM_WL_SUBJECT_MAX, "a subject fits a workload's");
+_Static_assert(SIM_SC_SIZE_MAX <= SIM_WL_PAYLOAD_MAX, "a payload size fits a workload's");
+
+#define NS_PER_MS ((uint64_t)1000000)
+#define NS_PER_S ((uint64_t)1000000000)
+
+enum server_state {
+    SRV_UP = 0,
+    SRV_DOWN,
+    SRV_PAUSED,
+};
+
+struct run_server {
+    const struct sim_sc_server *conf; /* borrowed from the scenario */
+    struct sim_host *host;
+    struct mr_server *srv; /* NULL while the host is down */
+    enum server_state state;
+    int64_t skew_ns;
+    uint32_t check_every; /* from the options; 0 = never */
+    uint32_t check_count; /* events since the last check */
+};
+
+/* A fault line for the trace, kept until it is merged with the history by time. */
+struct trace_line {
+    uint64_t t_ns;
+    char *json;
+};
+
+struct run {
+    const struct sim_scenario *sc;
+    const struct sim_run_opts *o;
+    struct sim_run_result *res;
+    struct sim_world *w;
+    struct sim_history *h;
+    struct run_server *servers;
+    struct sim_workload **workloads;
+    size_t workloads_count;
+    struct sim_check_online online;
+    uint64_t events_max;
+
+    /* Fault windows (struct sim_window) and the one open now, if any. */
+    GArray *windows;
+    bool window_open;
+    uint64_t window_from_ns;
+    uint64_t last_heal_ns;
+    bool cuts;              /* a partition or isolate may still be in force */
+    size_t latency_changed; /* latency overrides in force */
+
+    GArray *trace_lines; /* struct trace_line */
+    GString *timeline;
+};
+
+void sim_run_opts_default(struct sim_run_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->seed = 1;
+    o->online_checks = true;
+    o->server_check_every = 1;
+}
+
+/* ---- servers ----------------------------------------------------------------------- */
+
+static void check_server(void *ctx)
+{
+    struct run_server *s = ctx;
+    mr_assert(s->srv != NULL);
+    if (++s->check_count >= s->check_every) {
+        s->check_count = 0;
+        mr_server_check(s->srv);
+    }
+}
+
+static int server_boot(struct run *r, struct run_server *s)
+{
+    char errmsg[MR_ERRMSG_MAX] = "";
+    mr_assert(s->srv == NULL);
+    int rc = mr_server_create(&s->conf->config.server, sim_host_env(s->host), &s->srv, errmsg,
+                              sizeof(errmsg));
+    if (rc != 0) {
+        snprintf(r->res->err, sizeof(r->res->err), "%s: server \"%s\": %s", s->conf->where,
+                 s->conf->name, errmsg);
+        s->srv = NULL;
+        return rc;
+    }
+    sim_host_set_sink(s->host, mr_server_sink(s->srv));
+    if (s->check_every > 0) {
+        sim_host_set_check(s->host, check_server, s);
+    }
+    rc = mr_server_start(s->srv);
+    if (rc != 0) {
+        snprintf(r->res->err, sizeof(r->res->err), "%s: server \"%s\": start: %s",
+                 s->conf->where, s->conf->name, mr_err_text(rc));
+        return rc;
+    }
+    s->state = SRV_UP;
+    return 0;
+}
+
+/* The process is gone: the host drops everything, then the object is freed. */
+static void server_crash(struct run_server *s, enum sim_crash_kind kind)
+{
+    if (s->state == SRV_DOWN) {
+        return;
+    }
+    if (s->state == SRV_PAUSED) {
+        sim_host_resume(s->host);
+    }
+    sim_host_crash(s->host, kind);
+    sim_host_set_check(s->host, NULL, NULL);
+    mr_server_destroy(s->srv);
+    s->srv = NULL;
+    s->state = SRV_DOWN;
+}
+
+static void server_restart(struct run *r, struct run_server *s)
+{
+    if (s->state != SRV_DOWN) {
+        return;
+    }
+    sim_host_restart(s->host);
+    int rc = server_boot(r, s);
+    /* The same config booted this server at the start, so it cannot fail now. */
+    mr_assert(rc == 0);
+}
+
+static struct run_server *server_by_name(struct run *r, const char *name)
+{
+    int i = sim_scenario_server_index(r->sc, name);
+    mr_assert(i >= 0);
+    return &r->servers[i];
+}
+
+/* ---- fault windows and the trace ---------------------------------------------------- */
+
+static bool world_disturbed(struct run *r)
+{
+    for (size_t i = 0; i < r->sc->servers_count; i++) {
+        if (r->servers[i].state != SRV_UP || r->servers[i].skew_ns != 0) {
+            return true;
+        }
+    }
+    return r->cuts || r->latency_changed > 0;
+}
+
+static void window_update(struct run *r, uint64_t now, bool instant)
+{
+    bool disturbed = world_disturbed(r);
+    if (disturbed && !r->window_open) {
+        r->window_open = true;
+        r->window_from_ns = now;
+    } else if (!disturbed && r->window_open) {
+        struct sim_window win = {r->window_from_ns, now};
+        g_array_append_val(r->windows, win);
+        r->window_open = false;
+        r->last_heal_ns = now;
+    }
+    if (instant && !r->window_open) {
+        /* A reset disturbs only the instant it happens; the checkers' settle margin
+         * covers the reconnect. */
+        struct sim_window win = {now, now + 1};
+        g_array_append_val(r->windows, win);
+        r->last_heal_ns = now;
+    }
+}
+
+static void trace_add(struct run *r, uint64_t t_ns, char *json)
+{
+    if (r->o->trace == NULL) {
+        g_free(json);
+        return;
+    }
+    struct trace_line tl = {t_ns, json};
+    g_array_append_val(r->trace_lines, tl);
+}
+
+static void timeline_row(struct run *r, const char *what)
+{
+    uint64_t now = sim_world_now_ns(r->w);
+    g_string_append_printf(r->timeline, "%6" PRIu64 ".%03" PRIu64 "s ", now / NS_PER_S,
+                           (now % NS_PER_S) / NS_PER_MS);
+    for (size_t i = 0; i < r->sc->servers_count; i++) {
+        const struct run_server *s = &r->servers[i];
+        const char *cell = s->state == SRV_DOWN ? "X" : s->state == SRV_PAUSED ? "z" : "up";
+        bool cut = false;
+        for (size_t j = 0; j < r->sc->servers_count && !cut; j++) {
+            cut = j != i && sim_net_is_cut(r->w, s->host, r->servers[j].host);
+        }
+        if (s->state == SRV_UP && cut) {
+            cell = "cut";
+        }
+        g_string_append_printf(r->timeline, " %-6s", cell);
+    }
+    g_string_append_printf(r->timeline, "| %s\n", what);
+}
+
+/* Columns are the server names when they fit in 6 characters, else #1..#n with a
+ * legend line first. */
+static void timeline_header(struct run *r)
+{
+    bool fit = true;
+    for (size_t i = 0; i < r->sc->servers_count; i++) {
+        fit = fit && strlen(r->sc->servers[i].name) <= 6;
+    }
+    if (!fit) {
+        g_string_append(r->timeline, "   columns:");
+        for (size_t i = 0; i < r->sc->servers_count; i++) {
+            g_string_append_printf(r->timeline, " #%zu=%s", i + 1, r->sc->servers[i].name);
+        }
+        g_string_append(r->timeline, "\n");
+    }
+    g_string_append(r->timeline, "   t(virt) ");
+    for (size_t i = 0; i < r->sc->servers_count; i++) {
+        char name[32];
+        if (fit) {
+            g_strlcpy(name, r->sc->servers[i].name, sizeof(name));
+        } else {
+            snprintf(name, sizeof(name), "#%zu", i + 1);
+        }
+        g_string_append_printf(r->timeline, " %-6s", name);
+    }
+    g_string_append(r->timeline, "| event\n");
+}
+
+/* ---- applying the schedule ----------------------------------------------------------- */
+
+/* Whether any pair of servers, or a server and a workload, is still cut. */
+static bool any_cut(struct run *r)
+{
+    size_t n = r->sc->servers_count;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < n; j++) {
+            if (i != j && sim_net_is_cut(r->w, r->servers[i].host, r->servers[j].host)) {
+                return true;
+            }
+        }
+        for (size_t k = 0; k < r->workloads_count; k++) {
+            struct sim_host *wh = sim_workload_host(r->workloads[k]);
+            if (sim_net_is_cut(r->w, r->servers[i].host, wh) ||
+                sim_net_is_cut(r->w, wh, r->servers[i].host)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static void apply_partition(struct run *r, const struct sim_sc_event *e)
+{
+    const struct sim_scenario *sc = r->sc;
+    size_t groups = e->groups != NULL ? e->groups_count : 2;
+    const char ***lists = g_new0(const char **, groups + 1);
+    for (size_t g = 0; g < groups; g++) {
+        lists[g] = g_new0(const char *, sc->servers_count + 1);
+    }
+    size_t *fill = g_new0(size_t, groups);
+    if (e->groups != NULL) {
+        for (size_t i = 0; i < e->targets.count; i++) {
+            uint32_t g = e->groups[i];
+            lists[g][fill[g]++] = e->targets.items[i];
+        }
+    } else {
+        /* targets against every other server. */
+        for (size_t i = 0; i < sc->servers_count; i++) {
+            bool in = false;
+            for (size_t k = 0; k < e->targets.count && !in; k++) {
+                in = strcmp(e->targets.items[k], sc->servers[i].name) == 0;
+            }
+            size_t g = in ? 0 : 1;
+            lists[g][fill[g]++] = sc->servers[i].name;
+        }
+    }
+    sim_net_partition(r->w, (const char *const *const *)lists);
+    for (size_t g = 0; g < groups; g++) {
+        g_free(lists[g]);
+    }
+    g_free(lists);
+    g_free(fill);
+    r->cuts = true;
+}
+
+static void apply_heal(struct run *r, const struct sim_sc_event *e)
+{
+    if (e->targets.count == 0) {
+        sim_net_heal_all(r->w);
+        r->cuts = false;
+        return;
+    }
+    for (size_t i = 0; i < e->targets.count; i++) {
+        struct run_server *s = server_by_name(r, e->targets.items[i]);
+        for (size_t j = 0; j < r->sc->servers_count; j++) {
+            if (&r->servers[j] != s) {
+                sim_net_heal(r->w, s->host, r->servers[j].host);
+            }
+        }
+        for (size_t k = 0; k < r->workloads_count; k++) {
+            sim_net_heal(r->w, s->host, sim_workload_host(r->workloads[k]));
+        }
+    }
+    r->cuts = any_cut(r);
+}
+
+/* The configured latency of the link between regions a and b (a == b: inside a). */
+static void configured_latency(const struct sim_scenario *sc, size_t a, size_t b,
+                               struct sim_latency *lat)
+{
+    memset(lat, 0, sizeof(*lat));
+    if (a == b) {
+        const struct sim_sc_region *rg = &sc->regions[a];
+        lat->kind = rg->latency_min_ns == rg->latency_max_ns ? SIM_LAT_FIXED : SIM_LAT_UNIFORM;
+        lat->base_ns = rg->latency_min_ns;
+        lat->spread_ns = rg->latency_max_ns - rg->latency_min_ns;
+        return;
+    }
+    lat->kind = SIM_LAT_FIXED;
+    lat->base_ns = SIM_SC_LINK_LATENCY_DEFAULT_NS;
+    for (size_t i = 0; i < sc->links_count; i++) {
+        const struct sim_sc_link *k = &sc->links[i];
+        if ((k->a_index == a && k->b_index == b) || (k->a_index == b && k->b_index == a)) {
+            lat->kind = k->jitter_ns > 0 ? SIM_LAT_NORMAL : SIM_LAT_FIXED;
+            lat->base_ns = k->latency_ns;
+            lat->spread_ns = k->jitter_ns;
+        }
+    }
+}
+
+static void apply_latency(struct run *r, const struct sim_sc_event *e)
+{
+    const struct sim_scenario *sc = r->sc;
+    size_t a = (size_t)sim_scenario_region_index(sc, e->targets.items[0]);
+    size_t b = e->targets.count > 1 ? (size_t)sim_scenario_region_index(sc, e->targets.items[1])
+                                    : a;
+    struct sim_latency lat;
+    if (e->latency_ns == 0) {
+        configured_latency(sc, a, b, &lat);
+        if (r->latency_changed > 0) {
+            r->latency_changed--;
+        }
+    } else {
+        lat.kind = e->jitter_ns > 0 ? SIM_LAT_NORMAL : SIM_LAT_FIXED;
+        lat.base_ns = e->latency_ns;
+        lat.spread_ns = e->jitter_ns;
+        r->latency_changed++;
+    }
+    sim_net_set_latency(r->w, sc->regions[a].name, sc->regions[b].name, &lat);
+}
+
+static void apply_region(struct run *r, const struct sim_sc_event *e, bool up)
+{
+    for (size_t t = 0; t < e->targets.count; t++) {
+        size_t ri = (size_t)sim_scenario_region_index(r->sc, e->targets.items[t]);
+        for (size_t i = 0; i < r->sc->servers_count; i++) {
+            if (r->sc->servers[i].region_index != ri) {
+                continue;
+            }
+            if (up) {
+                server_restart(r, &r->servers[i]);
+            } else {
+                server_crash(&r->servers[i], SIM_CRASH_POWER);
+            }
+        }
+    }
+}
+
+static void apply_quiesce(struct run *r)
+{
+    sim_net_heal_all(r->w);
+    r->cuts = false;
+    for (size_t i = 0; i < r->sc->servers_count; i++) {
+        struct run_server *s = &r->servers[i];
+        if (s->state == SRV_PAUSED) {
+            sim_host_resume(s->host);
+            s->state = SRV_UP;
+        }
+        server_restart(r, s);
+        if (s->skew_ns != 0) {
+            sim_host_set_clock(s->host, 0, 0);
+            s->skew_ns = 0;
+        }
+    }
+    if (r->latency_changed > 0) {
+        for (size_t a = 0; a < r->sc->regions_count; a++) {
+            for (size_t b = a; b < r->sc->regions_count; b++) {
+                struct sim_latency lat;
+                configured_latency(r->sc, a, b, &lat);
+                sim_net_set_latency(r->w, r->sc->regions[a].name, r->sc->regions[b].name,
+                                    &lat);
+            }
+        }
+        r->latency_changed = 0;
+    }
+}
+
+/* Applies one action to one server target. */
+static void apply_to_server(struct run *r, enum sim_sc_action a, struct run_server *s,
+                            const struct sim_sc_event *e)
+{
+    switch (a) {
+    case SIM_ACT_ISOLATE:
+        sim_net_isolate(r->w, s->host);
+        r->cuts = true;
+        break;
+    case SIM_ACT_CRASH:
+        server_crash(s, SIM_CRASH_PROCESS);
+        break;
+    case SIM_ACT_POWER_FAIL:
+        server_crash(s, SIM_CRASH_POWER);
+        break;
+    case SIM_ACT_RESTART:
+        server_restart(r, s);
+        break;
+    case SIM_ACT_PAUSE:
+        if (s->state == SRV_UP) {
+            sim_host_pause(s->host);
+            s->state = SRV_PAUSED;
+        }
+        break;
+    case SIM_ACT_RESUME:
+        if (s->state == SRV_PAUSED) {
+            sim_host_resume(s->host);
+            s->state = SRV_UP;
+        }
+        break;
+    case SIM_ACT_RESET:
+        sim_net_reset(r->w, s->host);
+        break;
+    case SIM_ACT_CLOCK_SKEW:
+        sim_host_set_clock(s->host, e->skew_ns, 0);
+        s->skew_ns = e->skew_ns;
+        break;
+    default:
+        mr_assert(false);
+    }
+}
+
+static void apply(struct run *r, const struct sim_sc_event *e)
+{
+    switch (e->action) {
+    case SIM_ACT_PARTITION:
+        apply_partition(r, e);
+        break;
+    case SIM_ACT_HEAL:
+        apply_heal(r, e);
+        break;
+    case SIM_ACT_HEAL_ALL:
+        sim_net_heal_all(r->w);
+        r->cuts = false;
+        break;
+    case SIM_ACT_LATENCY:
+        apply_latency(r, e);
+        break;
+    case SIM_ACT_REGION_DOWN:
+        apply_region(r, e, false);
+        break;
+    case SIM_ACT_REGION_UP:
+        apply_region(r, e, true);
+        break;
+    case SIM_ACT_QUIESCE:
+        apply_quiesce(r);
+        break;
+    default:
+        for (size_t i = 0; i < e->targets.count; i++) {
+            apply_to_server(r, e->action, server_by_name(r, e->targets.items[i]), e);
+        }
+        break;
+    }
+    uint64_t now = sim_world_now_ns(r->w);
+    window_update(r, now, e->action == SIM_ACT_RESET);
+    char text[2048];
+    sim_sc_event_format(e, text, sizeof(text));
+    timeline_row(r, text);
+    r->res->faults++;
+    char *esc = g_strescape(text, NULL);
+    trace_add(r, now, g_strdup_printf("{\"t\":%" PRIu64 ",\"fault\":\"%s\"}", now, esc));
+    g_free(esc);
+}
+
+/* ---- building the world ------------------------------------------------------------ */
+
+static void build_network(struct run *r)
+{
+    const struct sim_scenario *sc = r->sc;
+    for (size_t a = 0; a < sc->regions_count; a++) {
+        for (size_t b = a; b < sc->regions_count; b++) {
+            struct sim_latency lat;
+            configured_latency(sc, a, b, &lat);
+            uint64_t bw = 0;
+            for (size_t i = 0; i < sc->links_count && a != b; i++) {
+                const struct sim_sc_link *k = &sc->links[i];
+                if ((k->a_index == a && k->b_index == b) ||
+                    (k->a_index == b && k->b_index == a)) {
+                    bw = k->bandwidth_bytes_per_s;
+                }
+            }
+            sim_world_set_link(r->w, sc->regions[a].name, sc->regions[b].name, &lat, bw);
+        }
+    }
+}
+
+static int build_servers(struct run *r)
+{
+    const struct sim_scenario *sc = r->sc;
+    r->servers = g_new0(struct run_server, sc->servers_count + 1);
+    for (size_t i = 0; i < sc->servers_count; i++) {
+        struct run_server *s = &r->servers[i];
+        s->conf = &sc->servers[i];
+        s->host = sim_host_create_in(r->w, s->conf->name, s->conf->region);
+        s->check_every = r->o->server_check_every;
+    }
+    for (size_t i = 0; i < sc->names_count; i++) {
+        for (size_t j = 0; j < sc->names[i].servers.count; j++) {
+            sim_world_add_name(r->w, sc->names[i].name,
+                               server_by_name(r, sc->names[i].servers.items[j])->host);
+        }
+    }
+    for (size_t i = 0; i < sc->servers_count; i++) {
+        int rc = server_boot(r, &r->servers[i]);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int build_workloads(struct run *r)
+{
+    const struct sim_scenario *sc = r->sc;
+    r->workloads = g_new0(struct sim_workload *, sc->clients_count + 1);
+    for (size_t i = 0; i < sc->clients_count; i++) {
+        const struct sim_sc_client *c = &sc->clients[i];
+        struct sim_workload_spec spec;
+        sim_workload_spec_default(&spec);
+        g_strlcpy(spec.name, c->name, sizeof(spec.name));
+        switch (c->kind) {
+        case SIM_SC_CLIENT_PUBLISH:
+            spec.kind = SIM_WL_PUBLISH;
+            break;
+        case SIM_SC_CLIENT_SUBSCRIBE:
+            spec.kind = c->queue != NULL ? SIM_WL_QUEUE : SIM_WL_SUBSCRIBE;
+            break;
+        case SIM_SC_CLIENT_REQUEST:
+            spec.kind = SIM_WL_REQUEST;
+            break;
+        case SIM_SC_CLIENT_REPLY:
+            spec.kind = SIM_WL_REPLY;
+            break;
+        }
+        for (size_t j = 0; j < c->at.count && j < SIM_WL_SERVERS_MAX; j++) {
+            g_strlcpy(spec.servers[j], c->at.items[j], sizeof(spec.servers[j]));
+            spec.servers_len++;
+        }
+        /* The client sits in the region of its first server, next to it, and connects
+         * to the port that server is bound to (its config's, 4222 by default). */
+        const struct run_server *first = server_by_name(r, c->at.items[0]);
+        spec.port = mr_server_port(first->srv);
+        g_strlcpy(spec.region, first->conf->region, sizeof(spec.region));
+        g_strlcpy(spec.subject, c->subject, sizeof(spec.subject));
+        if (c->queue != NULL) {
+            g_strlcpy(spec.queue, c->queue, sizeof(spec.queue));
+        }
+        spec.rate = c->rate;
+        spec.payload_bytes = c->size;
+        spec.start_ns = c->start_ns;
+        spec.stop_ns = c->stop_ns;
+        char errmsg[256] = "";
+        int rc = sim_workload_create(r->w, &spec, r->h, &r->workloads[i], errmsg,
+                                     sizeof(errmsg));
+        if (rc != 0) {
+            snprintf(r->res->err, sizeof(r->res->err), "client \"%s\": %s", c->name, errmsg);
+            return rc;
+        }
+        r->workloads_count++;
+    }
+    return 0;
+}
+
+/* ---- running ----------------------------------------------------------------------- */
+
+/* Called after every event: the online checker and the event budget. True stops. */
+static bool after_event(void *ctx)
+{
+    struct run *r = ctx;
+    if (r->o->online_checks && !sim_check_online_step(&r->online, r->h) &&
+        r->res->first_violation_ns == 0) {
+        r->res->first_violation_ns = sim_world_now_ns(r->w);
+    }
+    if (sim_world_events_dispatched(r->w) > r->events_max) {
+        r->res->budget_exceeded = true;
+        return true;
+    }
+    return false;
+}
+
+static void run_schedule(struct run *r, const struct sim_sc_schedule *sched, uint64_t end)
+{
+    for (size_t i = 0; i <= sched->count; i++) {
+        uint64_t t = i < sched->count ? sched->events[i].at_ns : end;
+        if (t > end) {
+            t = end;
+        }
+        if (sim_world_run_until_pred(r->w, after_event, r, t)) {
+            return; /* the budget is spent */
+        }
+        if (i == sched->count || sched->events[i].at_ns > end) {
+            return;
+        }
+        apply(r, &sched->events[i]);
+    }
+}
+
+static void judge(struct run *r, uint64_t end)
+{
+    const struct sim_scenario *sc = r->sc;
+    if (r->window_open) {
+        struct sim_window win = {r->window_from_ns, end};
+        g_array_append_val(r->windows, win);
+    }
+    struct sim_check_opts co;
+    sim_check_opts_default(&co);
+    co.faults = (const struct sim_window *)(void *)r->windows->data;
+    co.faults_len = r->windows->len;
+    co.end_ns = end;
+    co.heal_ns = r->last_heal_ns;
+    co.bound_ns = sc->converge_ns;
+    r->res->ok = !r->res->budget_exceeded;
+    for (int k = 0; k < SIM_CHECK_COUNT; k++) {
+        if (!sc->checks[k]) {
+            continue;
+        }
+        struct sim_verdict *v = &r->res->verdicts[k];
+        int rc = sim_check_run(sim_sc_check_name((enum sim_sc_check)k), r->h, &co, v);
+        mr_assert(rc == 0);
+        r->res->verdict_run[k] = true;
+        r->res->ok = r->res->ok && v->ok;
+    }
+    if (r->res->budget_exceeded) {
+        snprintf(r->res->err, sizeof(r->res->err),
+                 "event budget exceeded: %" PRIu64 " events by %" PRIu64 " ns",
+                 sim_world_events_dispatched(r->w), sim_world_now_ns(r->w));
+    }
+}
+
+static void count(struct run *r)
+{
+    for (size_t i = 0; i < r->workloads_count; i++) {
+        struct sim_workload_stats st;
+        sim_workload_stats(r->workloads[i], &st);
+        r->res->published += st.published;
+        r->res->received += st.received;
+        r->res->replies += st.replies;
+        r->res->timeouts += st.timeouts;
+        r->res->connects += st.connects;
+        r->res->disconnects += st.disconnects;
+        r->res->errors += st.errors + st.protocol_errors;
+    }
+    r->res->history_events = sim_history_len(r->h);
+}
+
+static int trace_line_cmp(const void *a, const void *b)
+{
+    const struct trace_line *x = a;
+    const struct trace_line *y = b;
+    return x->t_ns < y->t_ns ? -1 : x->t_ns > y->t_ns ? 1 : 0;
+}
+
+/* Faults and client events merged by time (faults first at equal times), then the
+ * verdicts. */
+static void write_trace(struct run *r)
+{
+    FILE *out = r->o->trace;
+    if (out == NULL) {
+        return;
+    }
+    /* Fault lines were appended as the schedule ran, so they are in time order. */
+    mr_assert(r->trace_lines->len < 2 ||
+              trace_line_cmp(&g_array_index(r->trace_lines, struct trace_line, 0),
+                             &g_array_index(r->trace_lines, struct trace_line,
+                                            r->trace_lines->len - 1)) <= 0);
+    char *path = g_strescape(r->sc->path, NULL);
+    fprintf(out, "{\"seed\":\"0x%016" PRIx64 "\",\"scenario\":\"%s\"}\n", r->res->seed, path);
+    g_free(path);
+    GString *line = g_string_new(NULL);
+    size_t f = 0;
+    size_t n = sim_history_len(r->h);
+    for (size_t i = 0; i <= n; i++) {
+        uint64_t t = i < n ? sim_history_at(r->h, i)->t_ns : UINT64_MAX;
+        while (f < r->trace_lines->len &&
+               g_array_index(r->trace_lines, struct trace_line, f).t_ns <= t) {
+            fprintf(out, "%s\n", g_array_index(r->trace_lines, struct trace_line, f).json);
+            f++;
+        }
+        if (i < n) {
+            g_string_truncate(line, 0);
+            sim_history_event_json(r->h, i, line);
+            fprintf(out, "%s\n", line->str);
+        }
+    }
+    g_string_free(line, TRUE);
+    for (int k = 0; k < SIM_CHECK_COUNT; k++) {
+        if (!r->res->verdict_run[k]) {
+            continue;
+        }
+        const struct sim_verdict *v = &r->res->verdicts[k];
+        char *esc = g_strescape(v->first, NULL);
+        fprintf(out,
+                "{\"verdict\":\"%s\",\"ok\":%s,\"checked\":%" PRIu64 ",\"exempt\":%" PRIu64
+                ",\"violations\":%" PRIu64 ",\"first\":\"%s\"}\n",
+                v->name, v->ok ? "true" : "false", v->checked, v->exempt, v->violations, esc);
+        g_free(esc);
+    }
+    fprintf(out, "{\"trace_hash\":\"0x%016" PRIx64 "\",\"events\":%" PRIu64 "}\n",
+            r->res->trace_hash, r->res->events);
+}
+
+static void teardown(struct run *r)
+{
+    for (size_t i = 0; i < r->workloads_count; i++) {
+        sim_workload_destroy(r->workloads[i]);
+    }
+    g_free(r->workloads);
+    if (r->servers != NULL) {
+        for (size_t i = 0; i < r->sc->servers_count; i++) {
+            struct run_server *s = &r->servers[i];
+            if (s->srv != NULL) {
+                sim_host_set_check(s->host, NULL, NULL);
+                sim_host_set_sink(s->host, NULL);
+                mr_server_destroy(s->srv);
+                s->srv = NULL;
+            }
+        }
+    }
+    g_free(r->servers);
+    sim_world_destroy(r->w);
+    if (r->o->online_checks) {
+        sim_check_online_deinit(&r->online);
+    }
+    sim_history_destroy(r->h);
+    for (size_t i = 0; i < r->trace_lines->len; i++) {
+        g_free(g_array_index(r->trace_lines, struct trace_line, i).json);
+    }
+    g_array_free(r->trace_lines, TRUE);
+    g_array_free(r->windows, TRUE);
+}
+
+/* The schedule as scenario text that loads back into the same run: every entry
+ * explicit (for: is left out since its inverse is listed), quiesce as its own key. */
+static char *schedule_text(const struct sim_sc_schedule *sched)
+{
+    GString *s = g_string_new("timeline [\n");
+    uint64_t quiesce_ns = 0;
+    for (size_t i = 0; i < sched->count; i++) {
+        struct sim_sc_event e = sched->events[i];
+        if (e.action == SIM_ACT_QUIESCE) {
+            quiesce_ns = e.at_ns;
+            continue;
+        }
+        e.for_ns = 0;
+        char line[2048];
+        sim_sc_event_format(&e, line, sizeof(line));
+        g_string_append_printf(s, "  %s%s\n", line, e.generated ? "  # generated" : "");
+    }
+    g_string_append(s, "]\n");
+    if (quiesce_ns != 0) {
+        char d[32];
+        sim_sc_duration_format(quiesce_ns, d, sizeof(d));
+        g_string_append_printf(s, "quiesce: \"%s\"\n", d);
+    }
+    return g_string_free(s, FALSE);
+}
+
+int sim_run(const struct sim_scenario *sc, const struct sim_run_opts *o,
+            struct sim_run_result *out)
+{
+    mr_assert(sc != NULL);
+    mr_assert(o != NULL);
+    memset(out, 0, sizeof(*out));
+    out->seed = o->seed;
+    struct run r;
+    memset(&r, 0, sizeof(r));
+    r.sc = sc;
+    r.o = o;
+    r.res = out;
+    r.events_max = o->events_max != 0 ? o->events_max : SIM_RUN_EVENTS_MAX_DEFAULT;
+    r.windows = g_array_new(FALSE, TRUE, sizeof(struct sim_window));
+    r.trace_lines = g_array_new(FALSE, TRUE, sizeof(struct trace_line));
+    r.timeline = g_string_new(NULL);
+
+    struct sim_world_opts wo;
+    sim_world_opts_default(&wo);
+    wo.seed = o->seed;
+    wo.verbose = o->verbose;
+    r.w = sim_world_create(&wo);
+    r.h = sim_history_create(0);
+    if (o->online_checks) {
+        sim_check_online_init(&r.online);
+    }
+    struct sim_sc_schedule sched;
+    sim_scenario_materialise(sc, o->seed, &sched);
+    out->schedule = schedule_text(&sched);
+    uint64_t end = sc->duration_ns;
+    if (o->until_ns != 0 && o->until_ns < end) {
+        end = o->until_ns;
+    }
+    build_network(&r);
+    timeline_header(&r);
+    int rc = build_servers(&r);
+    if (rc == 0) {
+        rc = build_workloads(&r);
+    }
+    if (rc == 0) {
+        timeline_row(&r, "start");
+        run_schedule(&r, &sched, end);
+        timeline_row(&r, "end");
+        judge(&r, sim_world_now_ns(r.w));
+        count(&r);
+    }
+    out->rc = rc;
+    out->events = sim_world_events_dispatched(r.w);
+    out->virtual_ns = sim_world_now_ns(r.w);
+    out->trace_hash = sim_world_trace_hash(r.w) ^ (sim_history_hash(r.h) * 0x9E3779B97F4A7C15ULL);
+    if (rc == 0) {
+        write_trace(&r);
+    } else {
+        out->ok = false;
+    }
+    out->timeline = g_string_free(r.timeline, FALSE);
+    sim_sc_schedule_free(&sched);
+    teardown(&r);
+    return rc;
+}
+
+void sim_run_result_deinit(struct sim_run_result *r)
+{
+    g_free(r->timeline);
+    g_free(r->schedule);
+    r->timeline = NULL;
+    r->schedule = NULL;
+}
+
+void sim_run_result_print(const struct sim_run_result *r, FILE *out)
+{
+    for (int k = 0; k < SIM_CHECK_COUNT; k++) {
+        if (!r->verdict_run[k]) {
+            continue;
+        }
+        char line[SIM_CHECK_FIRST_MAX + 128];
+        sim_verdict_format(&r->verdicts[k], line, sizeof(line));
+        fprintf(out, "  %s\n", line);
+    }
+    if (r->err[0] != '\0') {
+        fprintf(out, "  %s\n", r->err);
+    }
+    fprintf(out,
+            "messages: published %" PRIu64 ", received %" PRIu64 ", replies %" PRIu64
+            ", timeouts %" PRIu64 ", connects %" PRIu64 ", disconnects %" PRIu64
+            ", errors %" PRIu64 "\n",
+            r->published, r->received, r->replies, r->timeouts, r->connects, r->disconnects,
+            r->errors);
+    fprintf(out, "faults applied: %" PRIu64 ", events: %" PRIu64 ", virtual time: %" PRIu64
+                 ".%03" PRIu64 "s\n",
+            r->faults, r->events, r->virtual_ns / NS_PER_S, (r->virtual_ns % NS_PER_S) / NS_PER_MS);
+    fprintf(out, "trace hash: 0x%016" PRIx64 "\n", r->trace_hash);
+}

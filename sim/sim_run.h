@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The scenario runner: builds a world from a loaded scenario (sim_scenario.h) and a
+ * seed, runs it in virtual time and judges it.
+ *
+ * What a run does, in order: a world with the seed; a link per region (its latency
+ * range) and per links [] entry; one host per server, in the server's region, and the
+ * scenario's shared names; a real server (core/server) per host from the server's
+ * loaded config, started; one workload (sim_workload.h) per client, recording into one
+ * history; the materialised schedule (sim_scenario_materialise) applied entry by entry
+ * at its virtual time; the online checker after every event; at the end (the duration,
+ * or until_ns) the offline checkers the scenario asked for, with the fault windows the
+ * runner recorded.
+ *
+ * Crash and power_fail call sim_host_crash and then destroy the server object (its
+ * memory is gone, as a killed process's is); restart calls sim_host_restart and
+ * creates a fresh server from the same config. region_down power-fails every server
+ * of the region and region_up restarts them. quiesce heals every cut, restarts every
+ * crashed server, resumes every paused one and puts latencies and clocks back.
+ *
+ * Invariants: the same scenario, seed and until_ns give the same trace hash, history,
+ * timeline and verdicts; nothing here reads a clock or the OS (the caller measures
+ * wall time and opens the trace file).
+ *
+ * Ownership: sim_run borrows the scenario and the trace stream; the result owns its
+ * strings (sim_run_result_deinit frees them).
+ */
+#ifndef SIM_RUN_H
+#define SIM_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "sim/sim_check.h"
+#include "sim/sim_scenario.h"
+
+/* Default budget of dispatched events per run (simulation.md D11): over it the run
+ * stops and fails with "event budget exceeded". */
+#define SIM_RUN_EVENTS_MAX_DEFAULT (500ULL * 1000 * 1000)
+#define SIM_RUN_ERR_MAX 1024
+
+struct sim_run_opts {
+    uint64_t seed;
+    uint64_t until_ns;   /* 0 = the scenario's duration; else the earlier of the two */
+    uint64_t events_max; /* 0 = SIM_RUN_EVENTS_MAX_DEFAULT */
+    bool online_checks;  /* run the online checker after every event (default true) */
+    FILE *trace;         /* JSON lines of faults, client events and verdicts; NULL = none */
+    bool verbose;        /* server logs to stderr */
+    /* mr_server_check after every Nth event delivered to a server's host: 1 (the
+     * default) = every event, 0 = never. The check is O(connections + subscriptions)
+     * and dominates the cost of a run; sweeps may thin it out. */
+    uint32_t server_check_every;
+};
+
+struct sim_run_result {
+    uint64_t seed;
+    int rc;                     /* 0, or a negative mr_err when the world could not be built */
+    char err[SIM_RUN_ERR_MAX];  /* why rc != 0, or why the budget stopped the run */
+    bool ok;                    /* rc == 0, every verdict ok and no budget overrun */
+    bool budget_exceeded;
+
+    struct sim_verdict verdicts[SIM_CHECK_COUNT];
+    bool verdict_run[SIM_CHECK_COUNT]; /* the scenario asked for it */
+    uint64_t first_violation_ns;      /* online checker's first violation; 0 = none */
+
+    uint64_t published; /* PUBs and requests sent by every workload */
+    uint64_t received;
+    uint64_t replies;
+    uint64_t timeouts;
+    uint64_t connects;
+    uint64_t disconnects;
+    uint64_t errors;
+    uint64_t history_events;
+
+    uint64_t events;     /* world events dispatched */
+    uint64_t virtual_ns; /* virtual time at the end */
+    uint64_t trace_hash; /* world trace hash folded with the history hash */
+    uint64_t faults;     /* schedule entries applied */
+
+    /* One row per state change: "   12.500s  s1 s2 s3 | crash [s2]"; owned. */
+    char *timeline;
+    /* The materialised schedule in scenario syntax (a `timeline [...]` block); owned. */
+    char *schedule;
+};
+
+void sim_run_opts_default(struct sim_run_opts *o);
+
+/* Runs sc with o. Returns 0 when the run happened (verdicts in out, out->ok tells),
+ * or the error that stopped the world being built (out->err says which server). The
+ * result must be released with sim_run_result_deinit either way. */
+int sim_run(const struct sim_scenario *sc, const struct sim_run_opts *o,
+            struct sim_run_result *out);
+void sim_run_result_deinit(struct sim_run_result *r);
+
+/* Writes the verdict lines, counts and the trace hash, as the CLI prints them. */
+void sim_run_result_print(const struct sim_run_result *r, FILE *out);
+
+#endif

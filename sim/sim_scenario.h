@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Scenario files: what a simulation run builds and does, written in the NATS
+ * configuration language (core/conf/conf.h) and loaded into plain data. docs/scenarios.md
+ * is the user's guide; the blocks are sim {}, regions {}, links [], names {},
+ * servers {}, clients {}, timeline [], random {}, quiesce, expect {} and check [].
+ *
+ * Each server block is a real server configuration (inline under `config {}` or the
+ * block's own keys, for example through `include "file.conf"`), loaded with
+ * mr_conf_server_load so a user can simulate production configs unchanged.
+ *
+ * Invariants of a loaded scenario:
+ *  - Every name a block refers to exists: a server's region, a link's regions, a
+ *    client's servers, a timeline target (a server or a region, as the action needs).
+ *  - Server, region and client names are unique; the timeline is sorted by time
+ *    (ties keep file order) and every time is below the duration.
+ *  - Every error is "file:line:col: what was wrong (what was expected)".
+ *
+ * Ownership: sim_scenario_load* returns a scenario the caller frees with
+ * sim_scenario_destroy; it owns every string, array and server config in it. The
+ * conf tree it was loaded from is freed before the load returns.
+ */
+#ifndef SIM_SCENARIO_H
+#define SIM_SCENARIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/conf/conf.h"
+#include "core/conf/conf_server.h"
+
+/* Bounds on what a scenario may declare; over one: a load error naming it. */
+#define SIM_SC_SERVERS_MAX 64
+#define SIM_SC_REGIONS_MAX 32
+#define SIM_SC_CLIENTS_MAX 1024
+#define SIM_SC_EVENTS_MAX 4096
+#define SIM_SC_NAME_MAX 64     /* with the NUL (the workloads' SIM_WL_NAME_MAX) */
+#define SIM_SC_AT_MAX 16       /* servers a client lists (SIM_WL_SERVERS_MAX) */
+#define SIM_SC_SUBJECT_MAX 255 /* subject and queue bytes (SIM_WL_SUBJECT_MAX - 1) */
+#define SIM_SC_DURATION_MAX_NS (24ULL * 3600 * 1000000000ULL)
+#define SIM_SC_RATE_MAX 100000
+#define SIM_SC_SIZE_MAX (1024 * 1024)
+#define SIM_SC_ERR_MAX 1024
+
+/* Durations used when a scenario leaves them out. */
+#define SIM_SC_DURATION_DEFAULT_NS (60ULL * 1000000000ULL)
+#define SIM_SC_REGION_LATENCY_DEFAULT_NS (200ULL * 1000)
+#define SIM_SC_LINK_LATENCY_DEFAULT_NS (50ULL * 1000000)
+#define SIM_SC_CONVERGE_DEFAULT_NS (10ULL * 1000000000ULL)
+
+enum sim_sc_mode {
+    SIM_SC_MODE_SAFETY = 0,
+    SIM_SC_MODE_LIVENESS,
+};
+
+/* Timeline actions (docs/scenarios.md lists their targets and parameters). */
+#define SIM_SC_ACTION_TABLE(X)                                                             \
+    X(SIM_ACT_PARTITION, "partition")                                                      \
+    X(SIM_ACT_ISOLATE, "isolate")                                                          \
+    X(SIM_ACT_HEAL, "heal")                                                                \
+    X(SIM_ACT_HEAL_ALL, "heal_all")                                                        \
+    X(SIM_ACT_CRASH, "crash")                                                              \
+    X(SIM_ACT_POWER_FAIL, "power_fail")                                                    \
+    X(SIM_ACT_RESTART, "restart")                                                          \
+    X(SIM_ACT_PAUSE, "pause")                                                              \
+    X(SIM_ACT_RESUME, "resume")                                                            \
+    X(SIM_ACT_RESET, "reset")                                                              \
+    X(SIM_ACT_LATENCY, "latency")                                                          \
+    X(SIM_ACT_CLOCK_SKEW, "clock_skew")                                                    \
+    X(SIM_ACT_REGION_DOWN, "region_down")                                                  \
+    X(SIM_ACT_REGION_UP, "region_up")                                                      \
+    X(SIM_ACT_QUIESCE, "quiesce")
+
+enum sim_sc_action {
+#define SIM_SC_ACTION_ENUM(name, text) name,
+    SIM_SC_ACTION_TABLE(SIM_SC_ACTION_ENUM)
+#undef SIM_SC_ACTION_ENUM
+        SIM_ACT_COUNT
+};
+
+/* Checkers a scenario may ask for. */
+#define SIM_SC_CHECK_TABLE(X)                                                              \
+    X(SIM_CHECK_NO_DUPLICATES, "no_duplicates")                                            \
+    X(SIM_CHECK_PER_PUBLISHER_ORDER, "per_publisher_order")                                \
+    X(SIM_CHECK_DELIVERY, "delivery")                                                      \
+    X(SIM_CHECK_QUEUE_ONCE, "queue_once")                                                  \
+    X(SIM_CHECK_LIVENESS, "liveness")
+
+enum sim_sc_check {
+#define SIM_SC_CHECK_ENUM(name, text) name,
+    SIM_SC_CHECK_TABLE(SIM_SC_CHECK_ENUM)
+#undef SIM_SC_CHECK_ENUM
+        SIM_CHECK_COUNT
+};
+
+/* The name of an action or a check ("partition", "delivery"). */
+const char *sim_sc_action_name(enum sim_sc_action a);
+const char *sim_sc_check_name(enum sim_sc_check c);
+
+struct sim_sc_strings {
+    char **items; /* owned */
+    size_t count;
+};
+
+struct sim_sc_region {
+    char *name;
+    uint64_t latency_min_ns; /* one-way delay inside the region: uniform in [min, max] */
+    uint64_t latency_max_ns;
+};
+
+struct sim_sc_link {
+    char *a; /* region names, as written */
+    char *b;
+    size_t a_index; /* into regions */
+    size_t b_index;
+    uint64_t latency_ns; /* one-way */
+    uint64_t jitter_ns;
+    uint64_t bandwidth_bytes_per_s; /* 0 = unlimited */
+};
+
+/* A shared DNS name (names {}): connect() to it picks one of servers. */
+struct sim_sc_name {
+    char *name;
+    struct sim_sc_strings servers;
+};
+
+struct sim_sc_server {
+    char *name; /* also its host name */
+    char *region;
+    size_t region_index;
+    struct mr_config config; /* loaded with mr_conf_server_load; options applied */
+    char where[MR_CONF_WHERE_MAX];
+};
+
+enum sim_sc_client_kind {
+    SIM_SC_CLIENT_PUBLISH = 1,
+    SIM_SC_CLIENT_SUBSCRIBE,
+    SIM_SC_CLIENT_REQUEST,
+    SIM_SC_CLIENT_REPLY,
+};
+
+struct sim_sc_client {
+    char *name;
+    enum sim_sc_client_kind kind;
+    struct sim_sc_strings at; /* server names, in the order to try */
+    char *subject;
+    char *queue;       /* subscribe and reply only; NULL = none */
+    uint32_t rate;     /* publish and request: messages per second */
+    uint32_t size;     /* payload bytes */
+    uint64_t start_ns; /* first action */
+    uint64_t stop_ns;  /* last action (0 = the duration) */
+};
+
+/* One timeline entry. Targets are server names, except for region_down/region_up
+ * (regions) and heal/latency between regions (see docs/scenarios.md). */
+struct sim_sc_event {
+    uint64_t at_ns;
+    enum sim_sc_action action;
+    struct sim_sc_strings targets;
+    /* partition with groups: targets holds every member, group[i] its group (0..);
+     * NULL when the entry used targets (then the targets are cut from the rest). */
+    uint32_t *groups;
+    size_t groups_count;
+    uint64_t for_ns;      /* 0 = permanent; else the inverse is scheduled at at + for */
+    uint64_t latency_ns;  /* latency */
+    uint64_t jitter_ns;   /* latency */
+    int64_t skew_ns;      /* clock_skew */
+    bool generated;       /* from random {} or for: (not written by the user) */
+    uint64_t seq;         /* creation order; breaks ties of at_ns */
+    char where[MR_CONF_WHERE_MAX];
+};
+
+struct sim_sc_random {
+    bool present;
+    uint64_t from_ns;
+    uint64_t to_ns;
+    uint64_t every_min_ns;
+    uint64_t every_max_ns;
+    enum sim_sc_action faults[SIM_ACT_COUNT];
+    size_t faults_count;
+    struct sim_sc_strings targets; /* servers; empty = all */
+};
+
+struct sim_scenario {
+    char *path; /* as given to the load */
+    uint64_t seed;
+    bool seed_set;
+    uint64_t duration_ns;
+    enum sim_sc_mode mode;
+
+    struct sim_sc_region *regions;
+    size_t regions_count;
+    struct sim_sc_link *links;
+    size_t links_count;
+    struct sim_sc_name *names;
+    size_t names_count;
+    struct sim_sc_server *servers;
+    size_t servers_count;
+    struct sim_sc_client *clients;
+    size_t clients_count;
+
+    /* The user's timeline (sorted); the for: inverses are added by materialise. */
+    struct sim_sc_event *events;
+    size_t events_count;
+    struct sim_sc_random random;
+    uint64_t quiesce_ns; /* 0 = none */
+    uint64_t converge_ns;
+    bool checks[SIM_CHECK_COUNT];
+    /* Server config warnings ("file:line:col: text"), e.g. blocks not active yet. */
+    struct sim_sc_strings warnings;
+};
+
+/* A materialised schedule: every concrete timeline entry of one run, sorted by time
+ * (ties in generation order). Owned by the caller; free with sim_sc_schedule_free. */
+struct sim_sc_schedule {
+    struct sim_sc_event *events;
+    size_t count;
+};
+
+/*
+ * Loads a scenario from text (the contents of path, used in messages and as the base
+ * of includes). io reads included files (may be NULL when there are none). Returns 0
+ * and *out, or MR_E_INVAL (or the io's error) with err holding "file:line:col: ...".
+ */
+int sim_scenario_load_text(const char *path, const char *text, size_t len,
+                           const struct mr_conf_io *io, struct sim_scenario **out, char *err,
+                           size_t err_len);
+/* Reads path through io and loads it. */
+int sim_scenario_load_file(const char *path, const struct mr_conf_io *io,
+                           struct sim_scenario **out, char *err, size_t err_len);
+void sim_scenario_destroy(struct sim_scenario *sc);
+
+/* An io that reads files from the process's working directory and has no environment
+ * variables (a scenario must not depend on the caller's environment). */
+const struct mr_conf_io *sim_scenario_file_io(void);
+
+/*
+ * Builds the concrete schedule for seed: the user's entries, the inverse of every
+ * entry with for:, the random {} faults drawn from the seed's fault stream (each with
+ * its inverse), and the quiesce step. The same scenario and seed always give the same
+ * schedule. Returns 0 (allocation failure aborts).
+ */
+int sim_scenario_materialise(const struct sim_scenario *sc, uint64_t seed,
+                             struct sim_sc_schedule *out);
+void sim_sc_schedule_free(struct sim_sc_schedule *s);
+
+/* Writes one entry as a line of scenario syntax without the newline, e.g.
+ * `{ at: "10500ms", do: crash, targets: [s1] }` (groups only for partition; other
+ * actions list the members as targets). Returns the length snprintf would. */
+int sim_sc_event_format(const struct sim_sc_event *e, char *buf, size_t len);
+/* Writes a time in ns as an exact duration string ("3s", "1500ms", "0s"). */
+void sim_sc_duration_format(uint64_t ns, char *buf, size_t len);
+
+/* Index of a server, region or client by name, or -1. */
+int sim_scenario_server_index(const struct sim_scenario *sc, const char *name);
+int sim_scenario_region_index(const struct sim_scenario *sc, const char *name);
+
+#endif

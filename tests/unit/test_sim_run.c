@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The scenario runner (sim/sim_run.h): one seed twice gives the same trace hash and
+ * the same trace bytes, another seed a different hash; the canary scenario fails
+ * `delivery` (the checkers can fail); the shipped scenarios pass; every timeline
+ * action is applied at its virtual time and changes the state it names; --until stops
+ * early; the random schedule of a run is a function of its seed. Runs from the source
+ * root (scenarios/).
+ */
+#include <check.h>
+#include <glib.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "sim/sim_run.h"
+#include "sim/sim_scenario.h"
+
+#define MS (1000ULL * 1000)
+#define SEC (1000ULL * MS)
+
+static struct sim_scenario *load_file(const char *path)
+{
+    struct sim_scenario *sc = NULL;
+    char err[SIM_SC_ERR_MAX] = "";
+    int rc = sim_scenario_load_file(path, sim_scenario_file_io(), &sc, err, sizeof(err));
+    ck_assert_msg(rc == 0, "%s: %s", path, err);
+    return sc;
+}
+
+static struct sim_scenario *load_text(const char *text)
+{
+    struct sim_scenario *sc = NULL;
+    char err[SIM_SC_ERR_MAX] = "";
+    int rc = sim_scenario_load_text("t.conf", text, strlen(text), NULL, &sc, err, sizeof(err));
+    ck_assert_msg(rc == 0, "%s", err);
+    return sc;
+}
+
+/* Runs sc with seed (and until) and returns the trace text (g_free). */
+static char *run_traced(const struct sim_scenario *sc, uint64_t seed, uint64_t until_ns,
+                        struct sim_run_result *r)
+{
+    struct sim_run_opts o;
+    sim_run_opts_default(&o);
+    o.seed = seed;
+    o.until_ns = until_ns;
+    FILE *f = tmpfile();
+    ck_assert_ptr_nonnull(f);
+    o.trace = f;
+    ck_assert_int_eq(sim_run(sc, &o, r), 0);
+    long len = ftell(f);
+    ck_assert_int_ge(len, 0);
+    rewind(f);
+    char *buf = g_malloc((size_t)len + 1);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
+    buf[len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+START_TEST(same_seed_same_trace_hash)
+{
+    struct sim_scenario *sc = load_file("scenarios/default.conf");
+    struct sim_run_result a;
+    struct sim_run_result b;
+    char *ta = run_traced(sc, 0x1234, 15 * SEC, &a);
+    char *tb = run_traced(sc, 0x1234, 15 * SEC, &b);
+    ck_assert_uint_eq(a.trace_hash, b.trace_hash);
+    ck_assert_uint_eq(a.events, b.events);
+    ck_assert_uint_eq(a.published, b.published);
+    ck_assert_str_eq(a.timeline, b.timeline);
+    ck_assert_str_eq(ta, tb);
+    ck_assert_uint_gt(a.events, 1000);
+    g_free(ta);
+    g_free(tb);
+    sim_run_result_deinit(&a);
+    sim_run_result_deinit(&b);
+    sim_scenario_destroy(sc);
+}
+END_TEST
+
+START_TEST(server_check_frequency_does_not_change_the_run)
+{
+    struct sim_scenario *sc = load_file("scenarios/default.conf");
+    struct sim_run_opts o;
+    sim_run_opts_default(&o);
+    o.until_ns = 8 * SEC;
+    struct sim_run_result a;
+    struct sim_run_result b;
+    ck_assert_int_eq(sim_run(sc, &o, &a), 0);
+    o.server_check_every = 0;
+    ck_assert_int_eq(sim_run(sc, &o, &b), 0);
+    ck_assert_uint_eq(a.trace_hash, b.trace_hash);
+    ck_assert_uint_eq(a.events, b.events);
+    sim_run_result_deinit(&a);
+    sim_run_result_deinit(&b);
+    sim_scenario_destroy(sc);
+}
+END_TEST
+
+START_TEST(different_seed_different_trace_hash)
+{
+    struct sim_scenario *sc = load_file("scenarios/default.conf");
+    struct sim_run_opts o;
+    sim_run_opts_default(&o);
+    o.until_ns = 5 * SEC;
+    struct sim_run_result a;
+    struct sim_run_result b;
+    o.seed = 1;
+    ck_assert_int_eq(sim_run(sc, &o, &a), 0);
+    o.seed = 2;
+    ck_assert_int_eq(sim_run(sc, &o, &b), 0);
+    ck_assert_uint_ne(a.trace_hash, b.trace_hash);
+    ck_assert_uint_eq(a.seed, 1);
+    ck_assert_uint_eq(b.seed, 2);
+    sim_run_result_deinit(&a);
+    sim_run_result_deinit(&b);
+    sim_scenario_destroy(sc);
+}
+END_TEST
+
+START_TEST(canary_fails_delivery)
+{
+    struct sim_scenario *sc = load_file("scenarios/canary_drop.conf");
+    struct sim_run_opts o;
+    sim_run_opts_default(&o);
+    o.seed = sc->seed;
+    struct sim_run_result r;
+    ck_assert_int_eq(sim_run(sc, &o, &r), 0);
+    ck_assert(!r.ok);
+    ck_assert(r.verdict_run[SIM_CHECK_DELIVERY]);
+    ck_assert(!r.verdicts[SIM_CHECK_DELIVERY].ok);
+    ck_assert_uint_gt(r.verdicts[SIM_CHECK_DELIVERY].violations, 0);
+    ck_assert(!r.verdict_run[SIM_CHECK_QUEUE_ONCE]);
+    sim_run_result_deinit(&r);
+    sim_scenario_destroy(sc);
+}
+END_TEST
+
+static const char *const passing[] = {
+    "scenarios/default.conf",
+    "scenarios/single_server_faults.conf",
+    "scenarios/mission_supercluster.conf",
+    "scenarios/nemesis.conf",
+};
+
+START_TEST(shipped_scenarios_pass)
+{
+    struct sim_scenario *sc = load_file(passing[_i]);
+    struct sim_run_opts o;
+    sim_run_opts_default(&o);
+    o.seed = sc->seed;
+    struct sim_run_result r;
+    ck_assert_int_eq(sim_run(sc, &o, &r), 0);
+    for (int k = 0; k < SIM_CHECK_COUNT; k++) {
+        if (r.verdict_run[k]) {
+            ck_assert_msg(r.verdicts[k].ok, "%s: %s: %s", passing[_i], r.verdicts[k].name,
+                          r.verdicts[k].first);
+        }
+    }
+    ck_assert(r.ok);
+    ck_assert_uint_eq(r.virtual_ns, sc->duration_ns);
+    ck_assert_uint_gt(r.published, 0);
+    ck_assert_uint_gt(r.received, 0);
+    sim_run_result_deinit(&r);
+    sim_scenario_destroy(sc);
+}
+END_TEST
+
+/* Every action, each at its own time, on a 3-server world in two regions. */
+static const char actions_scenario[] =
+    "sim { duration: \"30s\" }\n"
+    "regions { r1 { latency: \"1ms\" }, r2 { latency: \"1ms\" } }\n"
+    "links [ { between: [r1, r2], latency: \"20ms\" } ]\n"
+    "servers { a { region: r1, port: 4222 }, b { region: r1, port: 4222 },"
+    " c { region: r2, port: 4222 } }\n"
+    "clients { p { at: [a], publish: x, rate: 20 }, s { at: [a], subscribe: x } }\n"
+    "timeline [\n"
+    "  { at: \"1s\", do: partition, groups: [[a], [b, c]] }\n"
+    "  { at: \"2s\", do: heal }\n"
+    "  { at: \"3s\", do: isolate, targets: [b] }\n"
+    "  { at: \"4s\", do: heal_all }\n"
+    "  { at: \"5s\", do: crash, targets: [b] }\n"
+    "  { at: \"6s\", do: restart, targets: [b] }\n"
+    "  { at: \"7s\", do: power_fail, targets: [c] }\n"
+    "  { at: \"8s\", do: restart, targets: [c] }\n"
+    "  { at: \"9s\", do: pause, targets: [a] }\n"
+    "  { at: \"10s\", do: resume, targets: [a] }\n"
+    "  { at: \"11s\", do: reset, targets: [a] }\n"
+    "  { at: \"12s\", do: latency, targets: [r1, r2], latency: \"200ms\", jitter: \"5ms\" }\n"
+    "  { at: \"13s\", do: clock_skew, targets: [a], skew: \"-1s\" }\n"
+    "  { at: \"14s\", do: region_down, targets: [r2] }\n"
+    "  { at: \"15s\", do: region_up, targets: [r2] }\n"
+    "]\n"
+    "quiesce: \"16s\"\n"
+    "check [ no_duplicates, per_publisher_order ]\n";
+
+static const struct {
+    const char *t;      /* the trace's "t" of the fault line */
+    const char *action; /* "do: <action>" */
+    const char *row;    /* the timeline row's server cells after the action */
+} expected_rows[] = {
+    {"1000000000", "do: partition", "cut    cut    cut"},
+    {"2000000000", "do: heal", "up     up     up"},
+    {"3000000000", "do: isolate", "cut    cut    cut"},
+    {"4000000000", "do: heal_all", "up     up     up"},
+    {"5000000000", "do: crash", "up     X      up"},
+    {"6000000000", "do: restart", "up     up     up"},
+    {"7000000000", "do: power_fail", "up     up     X"},
+    {"8000000000", "do: restart", "up     up     up"},
+    {"9000000000", "do: pause", "z      up     up"},
+    {"10000000000", "do: resume", "up     up     up"},
+    {"11000000000", "do: reset", "up     up     up"},
+    {"12000000000", "do: latency", "up     up     up"},
+    {"13000000000", "do: clock_skew", "up     up     up"},
+    {"14000000000", "do: region_down", "up     up     X"},
+    {"15000000000", "do: region_up", "up     up     up"},
+    {"16000000000", "do: quiesce", "up     up     up"},
+};
+
+START_TEST(each_timeline_action_is_applied_at_its_time)
+{
+    struct sim_scenario *sc = load_text(actions_scenario);
+    struct sim_run_result r;
+    char *trace = run_traced(sc, 3, 0, &r);
+    ck_assert_uint_eq(r.faults, sizeof(expected_rows) / sizeof(expected_rows[0]));
+    char **lines = g_strsplit(r.timeline, "\n", -1);
+    char **tlines = g_strsplit(trace, "\n", -1);
+    for (size_t i = 0; i < sizeof(expected_rows) / sizeof(expected_rows[0]); i++) {
+        /* The fault's trace line carries its exact virtual time. */
+        bool found = false;
+        for (size_t k = 0; tlines[k] != NULL && !found; k++) {
+            char *want_t = g_strdup_printf("{\"t\":%s,\"fault\":", expected_rows[i].t);
+            found = g_str_has_prefix(tlines[k], want_t) &&
+                    strstr(tlines[k], expected_rows[i].action) != NULL;
+            g_free(want_t);
+        }
+        ck_assert_msg(found, "no trace line at t=%s for %s", expected_rows[i].t,
+                      expected_rows[i].action);
+        /* The timeline row (header, legend-less, then "start" first) shows the state. */
+        const char *row = lines[2 + i];
+        ck_assert_ptr_nonnull(row);
+        ck_assert_msg(strstr(row, expected_rows[i].action) != NULL, "row %zu: %s", i, row);
+        ck_assert_msg(strstr(row, expected_rows[i].row) != NULL, "row %zu: %s", i, row);
+    }
+    ck_assert(r.ok);
+    g_strfreev(lines);
+    g_strfreev(tlines);
+    g_free(trace);
+    sim_run_result_deinit(&r);
+    sim_scenario_destroy(sc);
+}
+END_TEST
+
+START_TEST(until_stops_early)
+{
+    struct sim_scenario *sc = load_file("scenarios/single_server_faults.conf");
+    struct sim_run_opts o;
+    sim_run_opts_default(&o);
+    o.until_ns = 12 * SEC;
+    struct sim_run_result r;
+    ck_assert_int_eq(sim_run(sc, &o, &r), 0);
+    ck_assert_uint_eq(r.virtual_ns, 12 * SEC);
+    /* reset at 5 s, pause at 10 s: two faults applied, resume at 11.5 s too. */
+    ck_assert_uint_eq(r.faults, 3);
+    sim_run_result_deinit(&r);
+    sim_scenario_destroy(sc);
+}
+END_TEST
+
+START_TEST(random_schedule_of_a_run_follows_the_seed)
+{
+    struct sim_scenario *sc = load_file("scenarios/nemesis.conf");
+    struct sim_run_opts o;
+    sim_run_opts_default(&o);
+    o.until_ns = 20 * SEC;
+    struct sim_run_result a;
+    struct sim_run_result b;
+    struct sim_run_result c;
+    o.seed = 77;
+    ck_assert_int_eq(sim_run(sc, &o, &a), 0);
+    ck_assert_int_eq(sim_run(sc, &o, &b), 0);
+    o.seed = 78;
+    ck_assert_int_eq(sim_run(sc, &o, &c), 0);
+    ck_assert_str_eq(a.schedule, b.schedule);
+    ck_assert_str_ne(a.schedule, c.schedule);
+    ck_assert_uint_eq(a.trace_hash, b.trace_hash);
+    ck_assert_ptr_nonnull(strstr(a.schedule, "# generated"));
+    sim_run_result_deinit(&a);
+    sim_run_result_deinit(&b);
+    sim_run_result_deinit(&c);
+    sim_scenario_destroy(sc);
+}
+END_TEST
+
+/* The schedule a run prints (random faults included) loads back as a plain timeline
+ * and replays the very same run. */
+START_TEST(written_schedule_replays_the_run)
+{
+    const char *base = "sim { seed: 11, duration: \"30s\" }\n"
+                       "servers { a { port: 4222 }, b { port: 4222 }, c { port: 4222 } }\n"
+                       "clients { p { at: [b], publish: x, rate: 50 },"
+                       " s { at: [b], subscribe: x } }\n";
+    char *with_random = g_strdup_printf(
+        "%srandom { from: \"2s\", every: [\"1s\", \"3s\"],"
+        " faults: [partition, isolate, crash, power_fail, pause, reset] }\n"
+        "quiesce: \"20s\"\n",
+        base);
+    struct sim_scenario *sc = load_text(with_random);
+    struct sim_run_opts o;
+    sim_run_opts_default(&o);
+    o.seed = 11;
+    struct sim_run_result a;
+    ck_assert_int_eq(sim_run(sc, &o, &a), 0);
+    ck_assert_uint_gt(a.faults, 5);
+    char *replay = g_strdup_printf("%s%s", base, a.schedule);
+    struct sim_scenario *sc2 = load_text(replay);
+    struct sim_run_result b;
+    ck_assert_int_eq(sim_run(sc2, &o, &b), 0);
+    ck_assert_uint_eq(a.trace_hash, b.trace_hash);
+    ck_assert_uint_eq(a.faults, b.faults);
+    ck_assert_uint_eq(a.published, b.published);
+    sim_run_result_deinit(&a);
+    sim_run_result_deinit(&b);
+    sim_scenario_destroy(sc);
+    sim_scenario_destroy(sc2);
+    g_free(with_random);
+    g_free(replay);
+}
+END_TEST
+
+START_TEST(event_budget_stops_the_run)
+{
+    struct sim_scenario *sc = load_file("scenarios/canary_drop.conf");
+    struct sim_run_opts o;
+    sim_run_opts_default(&o);
+    o.events_max = 500;
+    struct sim_run_result r;
+    ck_assert_int_eq(sim_run(sc, &o, &r), 0);
+    ck_assert(r.budget_exceeded);
+    ck_assert(!r.ok);
+    ck_assert_ptr_nonnull(strstr(r.err, "event budget exceeded"));
+    ck_assert_uint_lt(r.virtual_ns, sc->duration_ns);
+    sim_run_result_deinit(&r);
+    sim_scenario_destroy(sc);
+}
+END_TEST
+
+static Suite *sim_run_suite(void)
+{
+    Suite *s = suite_create("sim_run");
+    TCase *td = tcase_create("determinism");
+    tcase_set_timeout(td, 120);
+    tcase_add_test(td, same_seed_same_trace_hash);
+    tcase_add_test(td, different_seed_different_trace_hash);
+    tcase_add_test(td, server_check_frequency_does_not_change_the_run);
+    tcase_add_test(td, written_schedule_replays_the_run);
+    tcase_add_test(td, random_schedule_of_a_run_follows_the_seed);
+    suite_add_tcase(s, td);
+    TCase *tv = tcase_create("verdicts");
+    tcase_set_timeout(tv, 120);
+    tcase_add_test(tv, canary_fails_delivery);
+    tcase_add_loop_test(tv, shipped_scenarios_pass, 0,
+                        (int)(sizeof(passing) / sizeof(passing[0])));
+    suite_add_tcase(s, tv);
+    TCase *ta = tcase_create("actions");
+    tcase_set_timeout(ta, 60);
+    tcase_add_test(ta, each_timeline_action_is_applied_at_its_time);
+    tcase_add_test(ta, until_stops_early);
+    tcase_add_test(ta, event_budget_stops_the_run);
+    suite_add_tcase(s, ta);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(sim_run_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
