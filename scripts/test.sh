@@ -22,7 +22,7 @@ run_suite() { # name, build dir, meson test args...
 }
 
 meson compile -C build || { echo "test: build failed"; echo "0 passed, 1 failed"; exit 1; }
-run_suite "unit+fuzz+tidy" build --no-suite compat
+run_suite "unit+fuzz+tidy+sim" build --no-suite compat
 run_suite "compat" build --suite compat
 
 if [ ! -f build-asan/build.ninja ]; then
@@ -31,7 +31,7 @@ fi
 if meson compile -C build-asan; then
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-    run_suite "asan: unit+fuzz" build-asan --no-suite compat --no-suite tidy
+    run_suite "asan: unit+fuzz" build-asan --no-suite compat --no-suite tidy --no-suite sim
     run_suite "asan: compat" build-asan --suite compat
 else
     echo "test: sanitizer build failed"
