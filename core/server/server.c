@@ -497,8 +497,23 @@ uint32_t mr_server_route(struct mr_server *s, struct mr_account *acc, struct mr_
 {
     acc->in_msgs++;
     acc->in_bytes += m->size;
-    const struct mr_sublist_result *r = mr_sublist_match(acc->sublist, m->subject.ptr,
-                                                         m->subject.len);
+    const struct mr_sublist_result *r = NULL;
+    struct mr_conn *p = publisher;
+    bool memo = p != NULL && m->subject.len <= MR_LAST_MATCH_SUBJECT_MAX;
+    if (memo && p->last_match_acc == acc && p->last_match_len == m->subject.len &&
+        p->last_match_epoch == mr_sublist_epoch(acc->sublist) &&
+        memcmp(p->last_match_subject, m->subject.ptr, m->subject.len) == 0) {
+        r = p->last_match;
+    } else {
+        r = mr_sublist_match(acc->sublist, m->subject.ptr, m->subject.len);
+        if (memo && r != NULL) {
+            p->last_match = r;
+            p->last_match_acc = acc;
+            p->last_match_epoch = mr_sublist_epoch(acc->sublist);
+            p->last_match_len = (uint8_t)m->subject.len;
+            memcpy(p->last_match_subject, m->subject.ptr, m->subject.len);
+        }
+    }
     if (r == NULL) {
         slog(s, MR_LOG_WARN, "dropped a message on \"%.*s\": memory budget exhausted",
              (int)m->subject.len, m->subject.ptr);

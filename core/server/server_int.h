@@ -17,6 +17,9 @@
 #include "core/server/server.h"
 #include "core/server/sublist.h"
 
+/* Subjects up to this long are remembered per publisher for the last-match shortcut. */
+#define MR_LAST_MATCH_SUBJECT_MAX 64
+
 /* Listener ids given to env->listen. */
 #define MR_LISTENER_CLIENT 0
 #define MR_LISTENER_HTTP 1
@@ -71,6 +74,14 @@ struct mr_conn {
     GHashTable *pub_cache;
     GHashTable *replies_allowed;
     bool tls_pending; /* TLS handshake under way: input waits for on_tls */
+    /* The last match of this publisher, reused while its account's sublist epoch is
+     * unchanged (mr_sublist_epoch): a publisher usually repeats its subject, and a
+     * memcmp is cheaper than the sublist's hash and probe. */
+    const struct mr_sublist_result *last_match;
+    const struct mr_account *last_match_acc;
+    uint64_t last_match_epoch;
+    uint8_t last_match_len;
+    char last_match_subject[MR_LAST_MATCH_SUBJECT_MAX];
     uint64_t start_ns;   /* monotonic time of accept */
     uint64_t ping_sent_ns; /* when the outstanding RTT PING left, 0 if none */
     uint64_t rtt_ns;       /* last measured round trip, 0 until known */

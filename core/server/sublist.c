@@ -1376,6 +1376,11 @@ static uint64_t cache_epoch(const struct mr_sublist *sl)
     return sl->stats.inserts + sl->stats.removes + (sl->stats.matches - sl->stats.cache_hits);
 }
 
+uint64_t mr_sublist_epoch(const struct mr_sublist *sl)
+{
+    return cache_epoch(sl);
+}
+
 static void check_cache(const struct mr_sublist *sl)
 {
     mr_assert(sl->cache.count <= MR_SUBLIST_CACHE_MAX);

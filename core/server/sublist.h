@@ -86,6 +86,11 @@ int mr_sublist_remove(struct mr_sublist *sl, struct mr_sub *sub);
 const struct mr_sublist_result *mr_sublist_match(struct mr_sublist *sl, const char *subject,
                                                  size_t len);
 
+/* Changes whenever a result returned earlier may have become invalid: an insert, a
+ * remove, or a match that missed the cache (and may have evicted). A caller may keep
+ * using a result, and reuse it for the same subject, while the epoch is unchanged. */
+uint64_t mr_sublist_epoch(const struct mr_sublist *sl);
+
 /* True if any subscription (plain or queue) matches the literal subject. */
 int mr_sublist_has_interest(struct mr_sublist *sl, const char *subject, size_t len);
 

@@ -489,7 +489,9 @@ START_TEST(subsz_reports_statistics_and_lists)
     j = get_json(&f, "/subsz", "", &p);
     assert_keys(j, sl_keys);
     ck_assert_int_eq(ival(j, "num_subscriptions"), base + 2);
-    ck_assert_int_eq(ival(j, "num_matches"), base_matches + 2);
+    /* The second PUB of the same subject reuses the publisher's last match (as
+     * nats-server's per-client cache does), so the sublist counts one match. */
+    ck_assert_int_eq(ival(j, "num_matches"), base_matches + 1);
     page_free(&p);
 
     j = get_json(&f, "/subsz", "subs=1", &p);
