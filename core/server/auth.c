@@ -192,18 +192,25 @@ bool mr_auth_can_publish(struct mr_conn *c, const char *subject, size_t len)
     if (c->pub_cache == NULL) {
         c->pub_cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     }
-    char *key = g_strndup(subject, len);
+    /* Look up with a stack copy: a cache hit, the common case, allocates nothing. */
+    char small[128];
+    char *key = len < sizeof(small) ? small : g_malloc(len + 1);
+    memcpy(key, subject, len);
+    key[len] = '\0';
     gpointer hit = g_hash_table_lookup(c->pub_cache, key);
     bool allowed;
     if (hit != NULL) {
         allowed = GPOINTER_TO_INT(hit) == 2;
-        g_free(key);
     } else {
         allowed = publish_allowed(p, subject, len);
         if (g_hash_table_size(c->pub_cache) >= PUB_CACHE_MAX) {
             g_hash_table_remove_all(c->pub_cache);
         }
-        g_hash_table_insert(c->pub_cache, key, GINT_TO_POINTER(allowed ? 2 : 1));
+        g_hash_table_insert(c->pub_cache, g_strndup(subject, len),
+                            GINT_TO_POINTER(allowed ? 2 : 1));
+    }
+    if (key != small) {
+        g_free(key);
     }
     if (!allowed && p->allow_responses) {
         allowed = reply_granted(c, subject, len);
