@@ -399,21 +399,33 @@ static void send_one(struct member *m)
     m->wl->stats.published++;
 }
 
+/* Fast publishers send the messages due within this span in one batch (one timer, one
+ * write) instead of one timer event each: at 1,000 msgs/s that divides the simulator's
+ * events per message several times over, and a real client batches its writes too. */
+#define TICK_MIN_NS (5 * MR_NS_PER_MS)
+
 static void on_tick(struct member *m)
 {
     const struct sim_workload_spec *sp = &m->wl->spec;
     mr_assert(m->ticking);
-    /* A tick while disconnected is skipped: this client does not buffer. */
-    if (m->state == M_READY && m->pending.length < SIM_WL_REQUESTS_OUT_MAX) {
-        send_one(m);
+    uint64_t t = now(m->wl);
+    do {
+        /* A tick while disconnected is skipped: this client does not buffer. */
+        if (m->state == M_READY && m->pending.length < SIM_WL_REQUESTS_OUT_MAX) {
+            send_one(m);
+        }
+        if (sp->max_count != 0 && m->counter >= sp->max_count) {
+            m->done = true;
+            record_simple(m, SIM_H_STOP, "", "");
+            return;
+        }
+        m->tick++;
+    } while (tick_time(m, m->tick) <= t);
+    uint64_t next = tick_time(m, m->tick);
+    if (next < t + TICK_MIN_NS) {
+        next = t + TICK_MIN_NS;
     }
-    if (sp->max_count != 0 && m->counter >= sp->max_count) {
-        m->done = true;
-        record_simple(m, SIM_H_STOP, "", "");
-        return;
-    }
-    m->tick++;
-    arm(m, T_TICK, tick_time(m, m->tick));
+    arm(m, T_TICK, next);
 }
 
 static void request_free(struct member *m, struct request *r)
