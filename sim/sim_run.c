@@ -653,13 +653,34 @@ static void judge(struct run *r, uint64_t end)
     co.heal_ns = r->last_heal_ns;
     co.bound_ns = sc->converge_ns;
     r->res->ok = !r->res->budget_exceeded;
+    int wanted = 0;
+    for (int k = 0; k < SIM_CHECK_COUNT; k++) {
+        wanted += sc->checks[k] ? 1 : 0;
+    }
+    /* Several checkers share one model of the history: build it once when more than one
+     * is asked for. */
+    struct sim_verdict all[SIM_CHECKERS];
+    bool shared = wanted > 1;
+    if (shared) {
+        (void)sim_check_all(r->h, &co, all);
+    }
     for (int k = 0; k < SIM_CHECK_COUNT; k++) {
         if (!sc->checks[k]) {
             continue;
         }
         struct sim_verdict *v = &r->res->verdicts[k];
-        int rc = sim_check_run(sim_sc_check_name((enum sim_sc_check)k), r->h, &co, v);
-        mr_assert(rc == 0);
+        const char *name = sim_sc_check_name((enum sim_sc_check)k);
+        bool found = false;
+        for (size_t i = 0; shared && i < SIM_CHECKERS; i++) {
+            if (strcmp(sim_check_name(i), name) == 0) {
+                *v = all[i];
+                found = true;
+            }
+        }
+        if (!found) {
+            int rc = sim_check_run(name, r->h, &co, v);
+            mr_assert(rc == 0);
+        }
         r->res->verdict_run[k] = true;
         r->res->ok = r->res->ok && v->ok;
     }
