@@ -158,6 +158,8 @@ struct mr_sublist {
     /* mr_sublist_check memo: the cache epoch (see cache_epoch) of the last full cache
      * check; UINT64_MAX before the first. */
     uint64_t cache_checked_epoch;
+    /* mr_sublist_check memo: inserts + removes at the last full trie walk. */
+    uint64_t trie_checked_at;
     uint64_t nodes; /* non-root nodes */
     struct mr_sublist_stats stats;
     struct cslot *slots; /* CACHE_SLOTS, allocated at create */
@@ -697,6 +699,7 @@ int mr_sublist_create(struct mr_mem *mem, struct mr_sublist **out)
     sl->root->kind = NODE_ROOT;
     sl->root->id = sl->next_node_id++;
     sl->cache_checked_epoch = UINT64_MAX;
+    sl->trie_checked_at = UINT64_MAX;
     sl->edges = g_hash_table_new(edge_hash, edge_equal);
     *out = sl;
     return 0;
@@ -1430,6 +1433,10 @@ void mr_sublist_check(const struct mr_sublist *sl)
     mr_assert(sl != NULL);
     mr_assert(sl->mem != NULL);
     mr_assert(sl->root != NULL);
-    check_trie(sl);
+    /* Only an insert or remove changes the trie: walk it once per change. */
+    if (sl->trie_checked_at != sl->stats.inserts + sl->stats.removes) {
+        check_trie(sl);
+        ((struct mr_sublist *)sl)->trie_checked_at = sl->stats.inserts + sl->stats.removes;
+    }
     check_cache(sl);
 }
