@@ -633,6 +633,46 @@ START_TEST(slow_consumer_is_closed_and_others_unaffected)
 }
 END_TEST
 
+static void short_write_deadline(struct mr_server_opts *o)
+{
+    o->write_deadline_ns = 2 * SEC;
+    o->ping_interval_ns = 3600 * SEC; /* keepalive must not be what closes it */
+}
+
+/* Output stuck far below max_pending is still a slow consumer once nothing has drained
+ * for write_deadline (nats-server's write deadline). */
+START_TEST(stalled_reader_is_closed_after_write_deadline)
+{
+    struct fx f;
+    fx_start(&f, 1, short_write_deadline);
+    struct sim_client *slow = plain_client(&f, "slow");
+    struct sim_client *pub = plain_client(&f, "pub");
+    say(slow, "SUB big 1\r\n");
+    barrier(&f, slow);
+    sim_client_read_enable(slow, false);
+    char *msg = g_malloc(BIG_PAYLOAD + 64);
+    int hdr = snprintf(msg, 64, "PUB big %d\r\n", BIG_PAYLOAD);
+    memset(msg + hdr, 'z', BIG_PAYLOAD);
+    memcpy(msg + hdr + BIG_PAYLOAD, "\r\n", 2);
+    for (int i = 0; i < 16; i++) { /* 1 MiB: more than the stream window holds */
+        ck_assert_int_eq(sim_client_send(pub, msg, (size_t)hdr + BIG_PAYLOAD + 2), 0);
+    }
+    g_free(msg);
+    barrier(&f, pub);
+    struct mr_server_stats st;
+    mr_server_stats(f.srv, &st);
+    ck_assert_uint_eq(st.slow_consumers, 0);
+    ck_assert_uint_eq(st.connections, 2);
+    /* Nothing drains: the deadline passes and the server gives up on the reader. */
+    sim_world_run_until(f.w, after(&f, 3 * SEC));
+    mr_server_stats(f.srv, &st);
+    ck_assert_uint_eq(st.slow_consumers, 1);
+    ck_assert_uint_eq(st.connections, 1);
+    ck_assert(!sim_client_closed(pub));
+    fx_finish(&f);
+}
+END_TEST
+
 static void two_connections(struct mr_server_opts *o)
 {
     o->max_connections = 2;
@@ -812,6 +852,7 @@ static Suite *server_suite(void)
     TCase *lim = tcase_create("limits");
     tcase_set_timeout(lim, 120);
     tcase_add_test(lim, slow_consumer_is_closed_and_others_unaffected);
+    tcase_add_test(lim, stalled_reader_is_closed_after_write_deadline);
     tcase_add_test(lim, max_connections_refuses_the_extra_one);
     tcase_add_test(lim, bad_client_does_not_disturb_others);
     tcase_add_test(lim, client_disconnect_removes_its_subscriptions);
