@@ -507,6 +507,8 @@ struct sl_totals {
     uint64_t removes;
     uint64_t matches;
     uint64_t hits;
+    uint64_t fanout_total;
+    uint32_t fanout_max;
 };
 
 static void sl_add(struct sl_totals *t, const struct mr_sublist *sl)
@@ -519,10 +521,13 @@ static void sl_add(struct sl_totals *t, const struct mr_sublist *sl)
     t->removes += st.removes;
     t->matches += st.matches;
     t->hits += st.cache_hits;
+    t->fanout_total += st.fanout_total;
+    if (st.fanout_max > t->fanout_max) {
+        t->fanout_max = st.fanout_max;
+    }
 }
 
-/* nats-server's SublistStats keys. max_fanout and avg_fanout need the fan-out of every
- * cached result, which mr_sublist_stats does not report yet: they read 0. */
+/* nats-server's SublistStats keys; the fan-outs are over the cached results. */
 static void put_sl_stats(json_t *o, const struct sl_totals *t)
 {
     put(o, "num_subscriptions", jint(t->subs));
@@ -531,8 +536,9 @@ static void put_sl_stats(json_t *o, const struct sl_totals *t)
     put(o, "num_removes", jint(t->removes));
     put(o, "num_matches", jint(t->matches));
     put(o, "cache_hit_rate", jnum(t->matches > 0 ? (double)t->hits / (double)t->matches : 0.0));
-    put(o, "max_fanout", jint(0));
-    put(o, "avg_fanout", jint(0));
+    put(o, "max_fanout", jint(t->fanout_max));
+    put(o, "avg_fanout",
+        jnum(t->cache > 0 ? (double)t->fanout_total / (double)t->cache : 0.0));
 }
 
 static struct mr_account *account_named(struct mr_server *s, const char *name)

@@ -1166,6 +1166,15 @@ void mr_sublist_stats(const struct mr_sublist *sl, struct mr_sublist_stats *out)
     mr_assert(out != NULL);
     *out = sl->stats;
     out->cache_entries = sl->cache.count;
+    out->fanout_total = 0;
+    out->fanout_max = 0;
+    for (const struct centry *e = sl->cache.head; e != NULL; e = e->next) {
+        uint32_t fanout = e->res->psubs_count + e->res->qgroups_count;
+        out->fanout_total += fanout;
+        if (fanout > out->fanout_max) {
+            out->fanout_max = fanout;
+        }
+    }
 }
 
 /* ---------------------------------------------------------------------------------- */

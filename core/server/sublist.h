@@ -64,6 +64,10 @@ struct mr_sublist_stats {
     uint64_t matches;   /* mr_sublist_match calls */
     uint64_t cache_hits;
     uint64_t cache_entries;
+    /* Over the cached results, as nats-server reports them: fan-out = plain subs + queue
+     * groups of a result. */
+    uint64_t fanout_total;
+    uint32_t fanout_max;
 };
 
 /* Allocates through mem. Returns 0 or MR_E_NOMEM. */

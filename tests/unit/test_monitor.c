@@ -492,6 +492,9 @@ START_TEST(subsz_reports_statistics_and_lists)
     /* The second PUB of the same subject reuses the publisher's last match (as
      * nats-server's per-client cache does), so the sublist counts one match. */
     ck_assert_int_eq(ival(j, "num_matches"), base_matches + 1);
+    /* The cached result for "foo" holds one plain subscription. */
+    ck_assert_int_eq(ival(j, "max_fanout"), 1);
+    ck_assert_int_eq(ival(j, "avg_fanout"), 1);
     page_free(&p);
 
     j = get_json(&f, "/subsz", "subs=1", &p);
