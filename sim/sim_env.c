@@ -39,11 +39,13 @@
 
 #include <glib.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/assert.h"
 #include "core/err.h"
+#include "core/heap.h"
 
 #define SIM_LINK_DELAY_DEFAULT_NS (100ULL * 1000)
 #define SIM_WINDOW_DEFAULT_BYTES (256 * 1024)
@@ -174,9 +176,15 @@ enum sim_event_kind {
 };
 
 struct sim_event {
-    uint64_t time_ns;
-    uint64_t seq; /* global insertion order; breaks time ties */
-    size_t heap_index;
+    /* The queue node, with its fields under the names the simulator uses. */
+    union {
+        struct mr_heap_node node;
+        struct {
+            uint64_t time_ns;  /* node.key */
+            uint64_t seq;      /* node.seq: global insertion order; breaks time ties */
+            size_t heap_index; /* node.index */
+        };
+    };
     enum sim_event_kind kind;
     struct sim_host *host;   /* whose sink receives the input */
     struct sim_endpoint *ep; /* stream events only */
@@ -297,9 +305,7 @@ struct sim_world {
     uint64_t conn_id_next;
     uint64_t trace_hash;
     uint64_t events_dispatched;
-    struct sim_event **heap;
-    size_t heap_len;
-    size_t heap_cap;
+    struct mr_heap heap; /* events by (time, seq) */
     struct sim_rng rng;
     GPtrArray *hosts; /* struct sim_host *, creation order */
     GHashTable *host_by_name;
@@ -344,84 +350,31 @@ static void fold_bytes(struct sim_world *w, const uint8_t *p, size_t len)
 }
 
 /* ------------------------------------------------------------------------------------
- * Event queue: a binary min-heap on (time_ns, seq). Each event knows its index so a
- * timer re-arm or a dead endpoint can remove it in O(log n).
+ * Event queue: the shared (time, seq) min-heap (core/heap.h). Each event knows its
+ * index so a timer re-arm or a dead endpoint can remove it in O(log n).
  */
 
-static bool event_before(const struct sim_event *a, const struct sim_event *b)
-{
-    if (a->time_ns != b->time_ns) {
-        return a->time_ns < b->time_ns;
-    }
-    return a->seq < b->seq;
-}
+_Static_assert(offsetof(struct sim_event, time_ns) ==
+                   offsetof(struct sim_event, node) + offsetof(struct mr_heap_node, key),
+               "time_ns aliases the heap key");
+_Static_assert(offsetof(struct sim_event, seq) ==
+                   offsetof(struct sim_event, node) + offsetof(struct mr_heap_node, seq),
+               "seq aliases the heap seq");
 
-static void heap_set(struct sim_world *w, size_t i, struct sim_event *ev)
+static struct sim_event *event_of(struct mr_heap_node *n)
 {
-    w->heap[i] = ev;
-    ev->heap_index = i;
-}
-
-static void heap_sift_up(struct sim_world *w, size_t i)
-{
-    struct sim_event *ev = w->heap[i];
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!event_before(ev, w->heap[parent])) {
-            break;
-        }
-        heap_set(w, i, w->heap[parent]);
-        i = parent;
-    }
-    heap_set(w, i, ev);
-}
-
-static void heap_sift_down(struct sim_world *w, size_t i)
-{
-    struct sim_event *ev = w->heap[i];
-    for (;;) {
-        size_t child = 2 * i + 1;
-        if (child >= w->heap_len) {
-            break;
-        }
-        if (child + 1 < w->heap_len && event_before(w->heap[child + 1], w->heap[child])) {
-            child++;
-        }
-        if (!event_before(w->heap[child], ev)) {
-            break;
-        }
-        heap_set(w, i, w->heap[child]);
-        i = child;
-    }
-    heap_set(w, i, ev);
+    return MR_CONTAINER_OF(n, struct sim_event, node);
 }
 
 static void heap_push(struct sim_world *w, struct sim_event *ev)
 {
-    if (w->heap_len == w->heap_cap) {
-        w->heap_cap = w->heap_cap == 0 ? 64 : w->heap_cap * 2;
-        w->heap = g_renew(struct sim_event *, w->heap, w->heap_cap);
-    }
-    w->heap[w->heap_len] = ev;
-    ev->heap_index = w->heap_len;
-    w->heap_len++;
-    heap_sift_up(w, w->heap_len - 1);
+    (void)mr_heap_reserve(&w->heap); /* GLib allocation: never fails */
+    mr_heap_push(&w->heap, &ev->node);
 }
 
 static void heap_remove(struct sim_world *w, struct sim_event *ev)
 {
-    size_t i = ev->heap_index;
-    mr_assert(i < w->heap_len);
-    mr_assert(w->heap[i] == ev);
-    w->heap_len--;
-    if (i == w->heap_len) {
-        return;
-    }
-    struct sim_event *moved = w->heap[w->heap_len];
-    heap_set(w, i, moved);
-    /* The moved event may belong above or below its new slot. */
-    heap_sift_up(w, i);
-    heap_sift_down(w, moved->heap_index);
+    mr_heap_remove(&w->heap, &ev->node);
 }
 
 static struct sim_event *schedule(struct sim_world *w, enum sim_event_kind kind,
@@ -1470,6 +1423,7 @@ struct sim_world *sim_world_create(const struct sim_world_opts *opts)
     mr_assert(opts->window_bytes > 0);
     mr_assert(opts->chunk_bytes > 0);
     struct sim_world *w = g_new0(struct sim_world, 1);
+    mr_heap_init(&w->heap, NULL);
     w->opts = *opts;
     w->seq_next = 1;
     w->conn_id_next = 1;
@@ -1521,8 +1475,8 @@ static void host_free(struct sim_host *h)
 
 void sim_world_destroy(struct sim_world *w)
 {
-    for (size_t i = 0; i < w->heap_len; i++) {
-        event_free(w->heap[i]);
+    for (size_t i = 0; i < w->heap.len; i++) {
+        event_free(event_of(w->heap.items[i]));
     }
     for (guint i = 0; i < w->hosts->len; i++) {
         struct sim_host *h = g_ptr_array_index(w->hosts, i);
@@ -1531,7 +1485,7 @@ void sim_world_destroy(struct sim_world *w)
             event_free(ev);
         }
     }
-    g_free(w->heap);
+    mr_heap_deinit(&w->heap);
     GList *l;
     while ((l = g_queue_pop_head_link(&w->conns)) != NULL) {
         struct sim_conn *conn = l->data;
@@ -1583,7 +1537,7 @@ uint64_t sim_world_events_dispatched(const struct sim_world *w)
 
 size_t sim_world_events_queued(const struct sim_world *w)
 {
-    return w->heap_len;
+    return w->heap.len;
 }
 
 struct sim_rng *sim_world_rng(struct sim_world *w)
@@ -1652,10 +1606,10 @@ static void drop_input(struct sim_event *ev)
 
 bool sim_world_step(struct sim_world *w)
 {
-    if (w->heap_len == 0) {
+    if (w->heap.len == 0) {
         return false;
     }
-    struct sim_event *ev = w->heap[0];
+    struct sim_event *ev = event_of(w->heap.items[0]);
     heap_remove(w, ev);
     mr_assert(ev->time_ns >= w->now_ns);
     w->now_ns = ev->time_ns;
@@ -1695,7 +1649,7 @@ bool sim_world_step(struct sim_world *w)
 
 void sim_world_run_until(struct sim_world *w, uint64_t t_ns)
 {
-    while (w->heap_len > 0 && w->heap[0]->time_ns <= t_ns) {
+    while (w->heap.len > 0 && event_of(w->heap.items[0])->time_ns <= t_ns) {
         (void)sim_world_step(w);
     }
     if (t_ns > w->now_ns) {
@@ -1711,7 +1665,7 @@ bool sim_world_run_until_pred(struct sim_world *w, sim_pred_fn pred, void *ctx,
         if (pred(ctx)) {
             return true;
         }
-        if (w->heap_len == 0 || w->heap[0]->time_ns > deadline_ns) {
+        if (w->heap.len == 0 || event_of(w->heap.items[0])->time_ns > deadline_ns) {
             break;
         }
         (void)sim_world_step(w);
@@ -1724,15 +1678,11 @@ bool sim_world_run_until_pred(struct sim_world *w, sim_pred_fn pred, void *ctx,
 
 void sim_world_check(const struct sim_world *w)
 {
-    mr_assert(w->heap_len <= w->heap_cap);
-    for (size_t i = 0; i < w->heap_len; i++) {
-        const struct sim_event *ev = w->heap[i];
-        mr_assert(ev->heap_index == i);
+    mr_heap_check(&w->heap);
+    for (size_t i = 0; i < w->heap.len; i++) {
+        const struct sim_event *ev = event_of(w->heap.items[i]);
         mr_assert(ev->time_ns >= w->now_ns);
         mr_assert(ev->seq < w->seq_next);
-        if (i > 0) {
-            mr_assert(!event_before(ev, w->heap[(i - 1) / 2]));
-        }
     }
     for (const GList *l = w->conns.head; l != NULL; l = l->next) {
         const struct sim_conn *conn = l->data;
@@ -1845,8 +1795,8 @@ static void host_cancel_timers(struct sim_host *h)
 {
     struct sim_world *w = h->world;
     size_t i = 0;
-    while (i < w->heap_len) {
-        struct sim_event *ev = w->heap[i];
+    while (i < w->heap.len) {
+        struct sim_event *ev = event_of(w->heap.items[i]);
         if (ev->host == h && ev->kind == SIM_EV_TIMER) {
             g_hash_table_remove(h->timers, &ev->id);
             cancel(w, ev);
@@ -2158,9 +2108,10 @@ static void host_discard_events(struct sim_host *h)
         }
     }
     GPtrArray *mine = g_ptr_array_new();
-    for (size_t i = 0; i < w->heap_len; i++) {
-        if (w->heap[i]->host == h && w->heap[i]->kind != SIM_EV_ACCEPT) {
-            g_ptr_array_add(mine, w->heap[i]);
+    for (size_t i = 0; i < w->heap.len; i++) {
+        struct sim_event *ev = event_of(w->heap.items[i]);
+        if (ev->host == h && ev->kind != SIM_EV_ACCEPT) {
+            g_ptr_array_add(mine, ev);
         }
     }
     for (guint i = 0; i < mine->len; i++) {
@@ -2275,9 +2226,10 @@ void sim_host_set_clock(struct sim_host *h, int64_t offset_ns, int32_t drift_ppm
     h->drift_ppm = drift_ppm;
     /* Armed timers keep their deadline on the host clock: move them in virtual time. */
     GPtrArray *timers = g_ptr_array_new();
-    for (size_t i = 0; i < w->heap_len; i++) {
-        if (w->heap[i]->host == h && w->heap[i]->kind == SIM_EV_TIMER) {
-            g_ptr_array_add(timers, w->heap[i]);
+    for (size_t i = 0; i < w->heap.len; i++) {
+        struct sim_event *ev = event_of(w->heap.items[i]);
+        if (ev->host == h && ev->kind == SIM_EV_TIMER) {
+            g_ptr_array_add(timers, ev);
         }
     }
     for (guint i = 0; i < timers->len; i++) {

@@ -69,6 +69,7 @@
 
 #include "core/assert.h"
 #include "core/err.h"
+#include "core/heap.h"
 #include "core/limits.h"
 #include "core/mem.h"
 
@@ -143,10 +144,8 @@ struct listener {
 };
 
 struct timer {
-    uint64_t id; /* hash key */
-    uint64_t deadline_ns;
-    uint64_t seq; /* arming order; breaks deadline ties */
-    size_t heap_index;
+    uint64_t id;              /* hash key */
+    struct mr_heap_node node; /* key: deadline ns; seq: arming order, breaks ties */
 };
 
 enum done_kind {
@@ -186,9 +185,7 @@ struct mr_realenv {
     GPtrArray *listeners; /* struct listener (owned); a handful at most */
     uint64_t listener_key_next;
 
-    struct timer **heap; /* binary min-heap by (deadline_ns, seq) */
-    size_t heap_len;
-    size_t heap_cap;
+    struct mr_heap heap; /* timers by (deadline, arming order) */
     GHashTable *timers; /* uint64 id -> struct timer (same objects as the heap) */
     uint64_t timer_seq;
 
@@ -484,83 +481,9 @@ static void env_process_usage(void *ctx, uint64_t *rss_bytes, uint32_t *cpu_perm
  * Timers: a binary heap ordered by (deadline_ns, seq), plus an id table
  * ---------------------------------------------------------------------------------- */
 
-static bool timer_before(const struct timer *a, const struct timer *b)
+static struct timer *timer_of(struct mr_heap_node *n)
 {
-    if (a->deadline_ns != b->deadline_ns) {
-        return a->deadline_ns < b->deadline_ns;
-    }
-    return a->seq < b->seq;
-}
-
-static void heap_set(struct mr_realenv *re, size_t i, struct timer *t)
-{
-    re->heap[i] = t;
-    t->heap_index = i;
-}
-
-static void heap_sift_up(struct mr_realenv *re, size_t i)
-{
-    struct timer *t = re->heap[i];
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!timer_before(t, re->heap[parent])) {
-            break;
-        }
-        heap_set(re, i, re->heap[parent]);
-        i = parent;
-    }
-    heap_set(re, i, t);
-}
-
-static void heap_sift_down(struct mr_realenv *re, size_t i)
-{
-    struct timer *t = re->heap[i];
-    for (;;) {
-        size_t child = 2 * i + 1;
-        if (child >= re->heap_len) {
-            break;
-        }
-        if (child + 1 < re->heap_len && timer_before(re->heap[child + 1], re->heap[child])) {
-            child++;
-        }
-        if (!timer_before(re->heap[child], t)) {
-            break;
-        }
-        heap_set(re, i, re->heap[child]);
-        i = child;
-    }
-    heap_set(re, i, t);
-}
-
-static void heap_remove(struct mr_realenv *re, struct timer *t)
-{
-    size_t i = t->heap_index;
-    mr_assert(i < re->heap_len);
-    mr_assert(re->heap[i] == t);
-    re->heap_len--;
-    if (i == re->heap_len) {
-        return;
-    }
-    /* The moved element may belong above or below i; at most one sift does work. */
-    heap_set(re, i, re->heap[re->heap_len]);
-    heap_sift_up(re, i);
-    heap_sift_down(re, i);
-}
-
-static int heap_reserve(struct mr_realenv *re)
-{
-    if (re->heap_len < re->heap_cap) {
-        return 0;
-    }
-    size_t cap = re->heap_cap == 0 ? 64 : re->heap_cap * 2;
-    struct timer **h = mr_mem_realloc(&re->mem, re->heap, re->heap_cap * sizeof(*h),
-                                      cap * sizeof(*h));
-    if (h == NULL) {
-        return MR_E_NOMEM;
-    }
-    re->heap = h;
-    re->heap_cap = cap;
-    return 0;
+    return MR_CONTAINER_OF(n, struct timer, node);
 }
 
 static int env_timer_arm(void *ctx, uint64_t timer_id, uint64_t deadline_ns)
@@ -570,9 +493,9 @@ static int env_timer_arm(void *ctx, uint64_t timer_id, uint64_t deadline_ns)
     if (t != NULL) {
         /* Re-arming replaces: it is a new arming, so it also takes a new place among
          * timers with the same deadline. */
-        heap_remove(re, t);
+        mr_heap_remove(&re->heap, &t->node);
     } else {
-        if (heap_reserve(re) != 0) {
+        if (mr_heap_reserve(&re->heap) != 0) {
             return MR_E_NOMEM;
         }
         t = mr_mem_alloc(&re->mem, sizeof(*t));
@@ -582,12 +505,9 @@ static int env_timer_arm(void *ctx, uint64_t timer_id, uint64_t deadline_ns)
         t->id = timer_id;
         g_hash_table_insert(re->timers, &t->id, t);
     }
-    t->deadline_ns = deadline_ns;
-    t->seq = ++re->timer_seq;
-    mr_assert(re->heap_len < re->heap_cap);
-    re->heap_len++;
-    heap_set(re, re->heap_len - 1, t);
-    heap_sift_up(re, re->heap_len - 1);
+    t->node.key = deadline_ns;
+    t->node.seq = ++re->timer_seq;
+    mr_heap_push(&re->heap, &t->node);
     return 0;
 }
 
@@ -605,7 +525,7 @@ static void env_timer_cancel(void *ctx, uint64_t timer_id)
     if (t == NULL) {
         return;
     }
-    heap_remove(re, t);
+    mr_heap_remove(&re->heap, &t->node);
     timer_free(re, t);
 }
 
@@ -615,13 +535,13 @@ static void fire_timers(struct mr_realenv *re)
 {
     uint64_t now = env_now_ns(re);
     uint64_t seq_limit = re->timer_seq;
-    while (re->heap_len > 0) {
-        struct timer *t = re->heap[0];
-        if (t->deadline_ns > now || t->seq > seq_limit) {
+    while (mr_heap_top(&re->heap) != NULL) {
+        struct timer *t = timer_of(mr_heap_top(&re->heap));
+        if (t->node.key > now || t->node.seq > seq_limit) {
             break;
         }
         uint64_t id = t->id;
-        heap_remove(re, t);
+        mr_heap_remove(&re->heap, &t->node);
         timer_free(re, t);
         re->stats.timers_fired++;
         if (re->sink != NULL) {
@@ -2372,8 +2292,8 @@ static int wait_timeout_ms(struct mr_realenv *re, uint64_t max_wait_ns)
     }
     uint64_t wait = max_wait_ns;
     uint64_t now = env_now_ns(re);
-    if (re->heap_len > 0) {
-        uint64_t d = re->heap[0]->deadline_ns;
+    if (mr_heap_top(&re->heap) != NULL) {
+        uint64_t d = mr_heap_top(&re->heap)->key;
         wait = d <= now ? 0 : (d - now < wait ? d - now : wait);
     }
     uint64_t hs = next_handshake_deadline(re);
@@ -2524,6 +2444,7 @@ int mr_realenv_create(struct mr_realenv **out, char *errmsg, size_t errmsg_len)
     re->listeners = g_ptr_array_new();
     re->listener_key_next = 1;
     re->timers = g_hash_table_new(g_int64_hash, g_int64_equal);
+    mr_heap_init(&re->heap, &re->mem);
     re->done = g_queue_new();
     re->files = g_hash_table_new(g_int64_hash, g_int64_equal);
     re->file_handle_next = 1;
@@ -2562,12 +2483,12 @@ void mr_realenv_destroy(struct mr_realenv *re)
         conn_free(re, c);
     }
     g_list_free(conns);
-    while (re->heap_len > 0) {
-        struct timer *t = re->heap[0];
-        heap_remove(re, t);
+    while (mr_heap_top(&re->heap) != NULL) {
+        struct timer *t = timer_of(mr_heap_top(&re->heap));
+        mr_heap_remove(&re->heap, &t->node);
         timer_free(re, t);
     }
-    mr_mem_free(&re->mem, re->heap, re->heap_cap * sizeof(*re->heap));
+    mr_heap_deinit(&re->heap);
     GList *files = g_hash_table_get_values(re->files);
     for (GList *it = files; it != NULL; it = it->next) {
         struct file *f = it->data;
@@ -2708,16 +2629,12 @@ void mr_realenv_stats(const struct mr_realenv *re, struct mr_realenv_stats *out)
 
 void mr_realenv_check(const struct mr_realenv *re)
 {
-    mr_assert(re->heap_len <= re->heap_cap);
-    mr_assert(re->heap_len == g_hash_table_size(re->timers));
-    for (size_t i = 0; i < re->heap_len; i++) {
-        const struct timer *t = re->heap[i];
-        mr_assert(t->heap_index == i);
+    mr_heap_check(&re->heap);
+    mr_assert(re->heap.len == g_hash_table_size(re->timers));
+    for (size_t i = 0; i < re->heap.len; i++) {
+        const struct timer *t = timer_of(re->heap.items[i]);
         mr_assert(g_hash_table_lookup(re->timers, &t->id) == t);
-        mr_assert(t->seq <= re->timer_seq);
-        if (i > 0) {
-            mr_assert(!timer_before(t, re->heap[(i - 1) / 2]));
-        }
+        mr_assert(t->node.seq <= re->timer_seq);
     }
     mr_assert(re->stats.conns_open == g_hash_table_size(re->conns));
     GHashTableIter it;
