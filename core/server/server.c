@@ -677,6 +677,20 @@ static void process_connect(struct mr_server *s, struct mr_conn *c, const struct
     send_ok(c);
 }
 
+/* The connection's subscription with this sid, or NULL. */
+static struct mr_csub *csub_find(const struct mr_conn *c, const struct mr_view *sid)
+{
+    if (c->subs_by_sid == NULL) {
+        return NULL;
+    }
+    /* The parser bounds every argument by the control line. */
+    char key[MR_CONTROL_LINE_MAX + 1];
+    mr_assert(sid->len <= MR_CONTROL_LINE_MAX);
+    memcpy(key, sid->ptr, sid->len);
+    key[sid->len] = '\0';
+    return g_hash_table_lookup(c->subs_by_sid, key);
+}
+
 static void process_sub(struct mr_server *s, struct mr_conn *c, const struct mr_proto_op *op)
 {
     if (!mr_subject_valid(op->subject.ptr, op->subject.len) ||
@@ -692,11 +706,7 @@ static void process_sub(struct mr_server *s, struct mr_conn *c, const struct mr_
     if (c->subs_by_sid == NULL) {
         c->subs_by_sid = g_hash_table_new(g_str_hash, g_str_equal);
     }
-    char sid_key[MR_CONTROL_LINE_MAX + 1];
-    mr_assert(op->sid.len <= MR_CONTROL_LINE_MAX);
-    memcpy(sid_key, op->sid.ptr, op->sid.len);
-    sid_key[op->sid.len] = '\0';
-    if (g_hash_table_contains(c->subs_by_sid, sid_key)) {
+    if (csub_find(c, &op->sid) != NULL) {
         send_ok(c); /* re-SUB with an existing sid is a no-op */
         return;
     }
@@ -752,12 +762,7 @@ static void process_sub(struct mr_server *s, struct mr_conn *c, const struct mr_
 
 static void process_unsub(struct mr_server *s, struct mr_conn *c, const struct mr_proto_op *op)
 {
-    char sid_key[MR_CONTROL_LINE_MAX + 1];
-    mr_assert(op->sid.len <= MR_CONTROL_LINE_MAX);
-    memcpy(sid_key, op->sid.ptr, op->sid.len);
-    sid_key[op->sid.len] = '\0';
-    struct mr_csub *cs = c->subs_by_sid != NULL ? g_hash_table_lookup(c->subs_by_sid, sid_key)
-                                             : NULL;
+    struct mr_csub *cs = csub_find(c, &op->sid);
     if (cs != NULL && !cs->removing) {
         if (op->max_msgs > 0 && (uint64_t)op->max_msgs > cs->delivered) {
             cs->max = (uint64_t)op->max_msgs;
