@@ -8,10 +8,10 @@
  * (bounded) for its connections to close. With -t it only checks the file, printing
  * what nats-server's -t prints.
  *
- * Flags nats-server has but whose feature has not landed here yet (clustering,
- * JetStream, HTTPS monitoring, ...) are refused by name with exit code 1, never
+ * Flags nats-server has but whose feature has not landed here yet (JetStream, HTTPS
+ * monitoring, ...) are refused by name with exit code 1, never
  * silently ignored: a user must not believe a feature is on when it is not. A file's
- * cluster, gateway, leafnodes, jetstream or websocket block is checked and then named
+ * gateway, leafnodes, jetstream or websocket block is checked and then named
  * in one warning as not active yet, so nats-server configs still run.
  *
  * Ownership: main owns the realenv, the loaded config and the server; the server
@@ -67,6 +67,12 @@ enum flag_id {
     F_TLS_CA,
     F_HELP,
     F_VERSION,
+    F_ROUTES,
+    F_CLUSTER,
+    F_CLUSTER_NAME,
+    F_CLUSTER_ADVERTISE,
+    F_NO_ADVERTISE,
+    F_CONNECT_RETRIES,
     F_NOT_YET, /* a nats-server flag whose feature has not landed */
 };
 
@@ -117,13 +123,12 @@ static const struct flag flags[] = {
     {{"js", "jetstream"}, FLAG_BOOL, F_NOT_YET, "JetStream"},
     {{"sd", "store_dir"}, FLAG_STRING, F_NOT_YET, "JetStream"},
     {{"help_tls"}, FLAG_BOOL, F_NOT_YET, "TLS help"},
-    {{"routes"}, FLAG_STRING, F_NOT_YET, "clustering"},
-    {{"cluster"}, FLAG_STRING, F_NOT_YET, "clustering"},
-    {{"cluster_listen"}, FLAG_STRING, F_NOT_YET, "clustering"},
-    {{"cluster_name"}, FLAG_STRING, F_NOT_YET, "clustering"},
-    {{"cluster_advertise"}, FLAG_STRING, F_NOT_YET, "clustering"},
-    {{"no_advertise"}, FLAG_BOOL, F_NOT_YET, "clustering"},
-    {{"connect_retries"}, FLAG_INT, F_NOT_YET, "clustering"},
+    {{"routes"}, FLAG_STRING, F_ROUTES, NULL},
+    {{"cluster", "cluster_listen"}, FLAG_STRING, F_CLUSTER, NULL},
+    {{"cluster_name"}, FLAG_STRING, F_CLUSTER_NAME, NULL},
+    {{"cluster_advertise"}, FLAG_STRING, F_CLUSTER_ADVERTISE, NULL},
+    {{"no_advertise"}, FLAG_BOOL, F_NO_ADVERTISE, NULL},
+    {{"connect_retries"}, FLAG_INT, F_CONNECT_RETRIES, NULL},
     {{"profile"}, FLAG_INT, F_NOT_YET, "profiling"},
 };
 
@@ -175,6 +180,18 @@ static void usage(FILE *out)
             "        --tlsverify                  Enable TLS, verify client certificates\n"
             "        --tlscacert <file>           Client certificate CA for verification\n"
             "\n"
+            "Cluster Options:\n"
+            "        --routes <rurl-1, rurl-2>    Routes to solicit and connect\n"
+            "        --cluster <cluster-url>      Cluster URL for solicited routes\n"
+            "        --cluster_listen <url>       Same as --cluster\n"
+            "        --cluster_name <string>      Cluster Name, if not set one will be "
+            "dynamically generated\n"
+            "        --no_advertise <bool>        Do not advertise known cluster information to "
+            "clients\n"
+            "        --cluster_advertise <string> Cluster URL to advertise to other servers\n"
+            "        --connect_retries <number>   For implicit routes, number of connect "
+            "retries\n"
+            "\n"
             "Common Options:\n"
             "    -h, --help                       Show this message\n"
             "    -v, --version                    Show version\n"
@@ -182,8 +199,7 @@ static void usage(FILE *out)
             "Command line flags override the configuration file.\n"
             "Not supported yet (refused): -ms/--https_port, -sl/--signal, --client_advertise,\n"
             "  --ports_file_dir, -s/--syslog, -r/--remote_syslog, --log_size_limit,\n"
-            "  --max_traced_msg_len, -js/--jetstream, -sd/--store_dir, --help_tls, --routes,\n"
-            "  --cluster*, --no_advertise, --connect_retries, --profile.\n"
+            "  --max_traced_msg_len, -js/--jetstream, -sd/--store_dir, --help_tls, --profile.\n"
             "\n");
 }
 
@@ -299,6 +315,26 @@ static int apply_flag(struct cli *cli, const struct flag *f, const char *name, c
         return 0;
     case F_VERSION:
         cli->version = b;
+        return 0;
+    case F_ROUTES:
+        fl->routes = v;
+        return 0;
+    case F_CLUSTER:
+        fl->cluster_listen = v;
+        return 0;
+    case F_CLUSTER_NAME:
+        fl->cluster_name = v;
+        return 0;
+    case F_CLUSTER_ADVERTISE:
+        fl->cluster_advertise = v;
+        return 0;
+    case F_NO_ADVERTISE:
+        fl->no_advertise_set = true;
+        fl->no_advertise = b;
+        return 0;
+    case F_CONNECT_RETRIES:
+        fl->connect_retries_set = true;
+        fl->connect_retries = (int)n;
         return 0;
     case F_NOT_YET:
         break;
@@ -586,7 +622,6 @@ static void say_inactive(struct mr_realenv *re, const struct mr_config *c)
         const char *where;
         const char *what;
     } blocks[] = {
-        {c->cluster.present, c->cluster.where, "cluster (routes)"},
         {c->gateway.present, c->gateway.where, "gateway"},
         {c->leafnodes.present, c->leafnodes.where, "leafnodes"},
         {c->jetstream.present, c->jetstream.where, "jetstream"},

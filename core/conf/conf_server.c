@@ -3904,6 +3904,7 @@ int mr_conf_server_load(struct mr_conf_value *root, struct mr_config *config, mr
         return rc;
     }
     config->server.auth = config->auth;
+    config->server.cluster = &config->cluster;
     return 0;
 }
 
@@ -4067,6 +4068,48 @@ static void flag_str(char **dst, const char *v)
     }
 }
 
+/* The cluster flags (see the header). */
+static int flags_cluster(struct loader *l, const struct mr_conf_server_flags *f)
+{
+    struct mr_cluster_opts *c = &l->cfg->cluster;
+    if (f->cluster_listen != NULL) {
+        const char *v = f->cluster_listen;
+        const char *p = strstr(v, "://");
+        p = p != NULL ? p + 3 : v;
+        const char *colon = strrchr(p, ':');
+        char *end = NULL;
+        long port = colon != NULL ? strtol(colon + 1, &end, 10) : 0;
+        if (colon == NULL || end == colon + 1 || *end != '\0' || port < -1 || port > 65535) {
+            return fail(l, MR_E_INVAL, NULL,
+                        "--cluster: \"%s\" is not a listen URL like nats://0.0.0.0:6222", v);
+        }
+        g_free(c->host);
+        c->host = g_strndup(p, (gsize)(colon - p));
+        c->port = (int)port;
+        if (!c->present) {
+            c->present = true;
+            snprintf(c->where, sizeof(c->where), "--cluster");
+        }
+    }
+    flag_str(&c->name, f->cluster_name);
+    flag_str(&c->advertise, f->cluster_advertise);
+    if (f->routes != NULL) {
+        strings_clear(&c->routes);
+        char **parts = g_strsplit(f->routes, ",", -1);
+        for (size_t i = 0; parts[i] != NULL; i++) {
+            g_strstrip(parts[i]);
+            if (parts[i][0] != '\0') {
+                c->routes.items = g_renew(char *, c->routes.items, c->routes.count + 1);
+                c->routes.items[c->routes.count++] = g_strdup(parts[i]);
+            }
+        }
+        g_strfreev(parts);
+    }
+    c->no_advertise = f->no_advertise_set ? f->no_advertise : c->no_advertise;
+    c->connect_retries = f->connect_retries_set ? f->connect_retries : c->connect_retries;
+    return 0;
+}
+
 /* --user, --pass, --auth against the file's authorization (see the header). */
 static int flags_auth(struct loader *l, const struct mr_conf_server_flags *f)
 {
@@ -4167,6 +4210,10 @@ int mr_conf_server_apply_flags(struct mr_config *c, const struct mr_conf_server_
     if (rc == 0) {
         rc = flags_tls(&l, f);
     }
+    if (rc == 0) {
+        rc = flags_cluster(&l, f);
+    }
     o->auth = c->auth;
+    o->cluster = &c->cluster;
     return rc;
 }

@@ -97,7 +97,7 @@ struct mr_conf_simple_auth {
     uint64_t timeout_ns; /* 0 = the listener's default */
 };
 
-/* cluster {} (config.md section 5). Routes are not active yet. */
+/* cluster {} (config.md section 5); routes are in core/server/route.c. */
 struct mr_cluster_opts {
     bool present;
     char where[MR_CONF_WHERE_MAX];
@@ -347,6 +347,17 @@ struct mr_conf_server_flags {
     const char *tls_ca;
     bool tls_verify_set;
     bool tls_verify;
+    /* --cluster / --cluster_listen URL (nats://host:port), --cluster_name, --routes
+     * (comma-separated URLs), --cluster_advertise, --no_advertise, --connect_retries:
+     * each replaces the file's cluster {} value; a listen URL enables the cluster. */
+    const char *cluster_listen;
+    const char *cluster_name;
+    const char *routes;
+    const char *cluster_advertise;
+    bool no_advertise_set;
+    bool no_advertise;
+    bool connect_retries_set;
+    int connect_retries;
 };
 
 /*

@@ -76,6 +76,13 @@ enum verb_id {
     V_PONG,
     V_OK,
     V_ERR,
+    V_RS_PLUS,
+    V_RS_MINUS,
+    V_LS_PLUS,
+    V_LS_MINUS,
+    V_RMSG,
+    V_RHMSG,
+    V_LMSG,
     V_COUNT,
     /* Results of match_verb that are not verbs. */
     V_PARTIAL,
@@ -95,6 +102,13 @@ static const struct verb verbs[V_COUNT] = {
     [V_PONG] = {"pong", 4, AFTER_ANYTHING, MR_OP_PONG},
     [V_OK] = {"+ok", 3, AFTER_ANYTHING, MR_OP_OK},
     [V_ERR] = {"-err", 4, AFTER_BLANK, MR_OP_ERR},
+    [V_RS_PLUS] = {"rs+", 3, AFTER_BLANK, MR_OP_RS_PLUS},
+    [V_RS_MINUS] = {"rs-", 3, AFTER_BLANK, MR_OP_RS_MINUS},
+    [V_LS_PLUS] = {"ls+", 3, AFTER_BLANK, MR_OP_LS_PLUS},
+    [V_LS_MINUS] = {"ls-", 3, AFTER_BLANK, MR_OP_LS_MINUS},
+    [V_RMSG] = {"rmsg", 4, AFTER_BLANK, MR_OP_RMSG},
+    [V_RHMSG] = {"hmsg", 4, AFTER_BLANK, MR_OP_RHMSG},
+    [V_LMSG] = {"lmsg", 4, AFTER_BLANK, MR_OP_LMSG},
 };
 
 static bool is_blank(uint8_t c)
@@ -102,12 +116,44 @@ static bool is_blank(uint8_t c)
     return c == ' ' || c == '\t';
 }
 
-/* Picks the verb from its first byte (and the second for P...), in the given mode.
- * Letters compare with c | 0x20, which maps only 'X' and 'x' onto 'x'; '+' and '-'
- * are compared exactly because '\v' | 0x20 == '+' and '\r' | 0x20 == '-'. */
+/* RS+/RS-/LS+/LS- after their first letter: 's', then the sign. */
+static enum verb_id pick_sign_verb(const uint8_t *buf, size_t avail, enum verb_id plus,
+                                   enum verb_id minus)
+{
+    if (avail < 3) {
+        return V_PARTIAL;
+    }
+    if (buf[2] == '+') {
+        return plus;
+    }
+    return buf[2] == '-' ? minus : V_UNKNOWN;
+}
+
+/* Route-only verbs starting with 'r' or 'l': RS+, RS-, RMSG, LS+, LS-, LMSG. */
+static enum verb_id pick_route_verb(const uint8_t *buf, size_t avail)
+{
+    bool r = (buf[0] | 0x20) == 'r';
+    if (avail < 2) {
+        return V_PARTIAL;
+    }
+    switch (buf[1] | 0x20) {
+    case 's':
+        return r ? pick_sign_verb(buf, avail, V_RS_PLUS, V_RS_MINUS)
+                 : pick_sign_verb(buf, avail, V_LS_PLUS, V_LS_MINUS);
+    case 'm':
+        return r ? V_RMSG : V_LMSG;
+    default:
+        return V_UNKNOWN;
+    }
+}
+
+/* Picks the verb from its first bytes, in the given mode. Letters compare with
+ * c | 0x20, which maps only 'X' and 'x' onto 'x'; '+' and '-' are compared exactly
+ * because '\v' | 0x20 == '+' and '\r' | 0x20 == '-'. */
 static enum verb_id pick_verb(enum mr_parser_mode mode, const uint8_t *buf, size_t avail)
 {
     bool server = mode == MR_PARSER_SERVER;
+    bool route = mode == MR_PARSER_ROUTE;
 
     switch (buf[0] | 0x20) {
     case 'p':
@@ -125,15 +171,18 @@ static enum verb_id pick_verb(enum mr_parser_mode mode, const uint8_t *buf, size
             return V_UNKNOWN;
         }
     case 'h':
-        return server ? V_HPUB : V_HMSG;
+        return server ? V_HPUB : route ? V_RHMSG : V_HMSG;
     case 's':
         return server ? V_SUB : V_UNKNOWN;
     case 'u':
         return server ? V_UNSUB : V_UNKNOWN;
     case 'c':
-        return server ? V_CONNECT : V_UNKNOWN;
+        return mode != MR_PARSER_CLIENT ? V_CONNECT : V_UNKNOWN;
     case 'm':
-        return server ? V_UNKNOWN : V_MSG;
+        return mode == MR_PARSER_CLIENT ? V_MSG : V_UNKNOWN;
+    case 'r':
+    case 'l':
+        return route ? pick_route_verb(buf, avail) : V_UNKNOWN;
     case 'i':
         return V_INFO;
     case '+':
@@ -157,7 +206,9 @@ static enum verb_id match_verb(enum mr_parser_mode mode, const uint8_t *buf, siz
     const struct verb *v = &verbs[id];
     size_t n = avail < v->len ? avail : v->len;
     for (size_t i = 1; i < n; i++) {
-        if ((buf[i] | 0x20) != (uint8_t)v->lower[i]) {
+        uint8_t want = (uint8_t)v->lower[i];
+        uint8_t got = want >= 'a' && want <= 'z' ? (uint8_t)(buf[i] | 0x20) : buf[i];
+        if (got != want) {
             return V_UNKNOWN;
         }
     }
@@ -331,6 +382,117 @@ static int parse_unsub_args(const char *s, size_t len, struct mr_proto_op *op)
     return MR_OK;
 }
 
+/* The next blank-separated token of s[*i, len), or false at the end. */
+static bool next_token(const char *s, size_t len, size_t *i, struct mr_view *out)
+{
+    const uint8_t *b = (const uint8_t *)s;
+    while (*i < len && is_blank(b[*i])) {
+        (*i)++;
+    }
+    if (*i == len) {
+        return false;
+    }
+    size_t start = *i;
+    while (*i < len && !is_blank(b[*i])) {
+        (*i)++;
+    }
+    out->ptr = s + start;
+    out->len = (uint32_t)(*i - start);
+    return true;
+}
+
+/* RS+ acc subj [queue [weight]] | LS+ origin acc subj [queue [weight]] |
+ * RS-/LS- acc subj [queue]. A queue without a weight counts one member. */
+static int parse_route_sub_args(enum verb_id id, const char *s, size_t len, struct mr_proto_op *op)
+{
+    struct mr_view a[ARGS_MAX];
+    bool plus = id == V_RS_PLUS || id == V_LS_PLUS;
+    uint32_t skip = id == V_LS_PLUS ? 1 : 0;
+    uint32_t max = skip + (plus ? 4 : 3);
+    uint32_t n = split_args(s, len, SPLIT_BLANK, a, max);
+    if (n < skip + 2 || n > max) {
+        return MR_E_PROTO_ARGS;
+    }
+    if (skip == 1) {
+        op->origin = a[0];
+    }
+    op->account = a[skip];
+    op->subject = a[skip + 1];
+    if (n >= skip + 3) {
+        op->queue = a[skip + 2];
+        op->weight = plus ? 1 : 0;
+    }
+    if (n == skip + 4) {
+        int64_t w = parse_size(a[skip + 3]);
+        if (w < 1 || w > INT32_MAX) {
+            return MR_E_PROTO_ARGS;
+        }
+        op->weight = (int32_t)w;
+    }
+    return MR_OK;
+}
+
+/* RMSG acc subj [reply | + reply queues.. | '|' queues..] size, HMSG the same with
+ * hdr total, LMSG origin first. The queue list may be long, so tokens are walked
+ * rather than split into a fixed array. */
+static int parse_routed_msg_args(const struct mr_parser *p, enum verb_id id, const char *s,
+                                 size_t len, struct mr_proto_op *op)
+{
+    size_t i = 0;
+    if (id == V_LMSG && !next_token(s, len, &i, &op->origin)) {
+        return MR_E_PROTO_ARGS;
+    }
+    if (!next_token(s, len, &i, &op->account) || !next_token(s, len, &i, &op->subject)) {
+        return MR_E_PROTO_ARGS;
+    }
+    bool hdr = id != V_RMSG;
+    /* The rest: k middle tokens, then one or two sizes. Keep the first two and the
+     * last three token views. */
+    struct mr_view first[2] = {{NULL, 0}, {NULL, 0}};
+    struct mr_view last[3] = {{NULL, 0}, {NULL, 0}, {NULL, 0}};
+    size_t n = 0;
+    struct mr_view t;
+    while (next_token(s, len, &i, &t)) {
+        if (n < 2) {
+            first[n] = t;
+        }
+        last[0] = last[1];
+        last[1] = last[2];
+        last[2] = t;
+        n++;
+    }
+    size_t sizes = hdr ? 2 : 1;
+    if (n < sizes) {
+        return MR_E_PROTO_ARGS;
+    }
+    size_t k = n - sizes; /* reply/queue tokens */
+    const struct mr_view *end_of_middle = hdr ? &last[0] : &last[1];
+    if (k == 1) {
+        op->reply = first[0];
+    } else if (k >= 2) {
+        bool with_reply = first[0].len == 1 && first[0].ptr[0] == '+';
+        bool queues_only = first[0].len == 1 && first[0].ptr[0] == '|';
+        if (!with_reply && !queues_only) {
+            return MR_E_PROTO_ARGS;
+        }
+        if (with_reply) {
+            op->reply = first[1];
+        }
+        size_t queue_tokens = with_reply ? k - 2 : k - 1;
+        if (queue_tokens > 0) {
+            /* From the first queue token to the end of the last middle token. */
+            const char *qstart = with_reply ? first[1].ptr + first[1].len : first[0].ptr + 1;
+            while (is_blank((uint8_t)*qstart)) {
+                qstart++;
+            }
+            const char *qend = end_of_middle->ptr + end_of_middle->len;
+            op->queue.ptr = qstart;
+            op->queue.len = (uint32_t)(qend - qstart);
+        }
+    }
+    return parse_sizes(p, hdr ? &last[1] : NULL, last[2], op);
+}
+
 /* INFO/CONNECT JSON and -ERR text: the rest of the line without surrounding blanks;
  * -ERR also loses its single quotes. Parsing the JSON is the caller's job. */
 static void parse_text_arg(bool unquote, const char *s, size_t len, struct mr_proto_op *op)
@@ -368,6 +530,15 @@ static int parse_args(const struct mr_parser *p, enum verb_id id, const char *ar
         return parse_sub_args(args, args_len, op);
     case V_UNSUB:
         return parse_unsub_args(args, args_len, op);
+    case V_RS_PLUS:
+    case V_RS_MINUS:
+    case V_LS_PLUS:
+    case V_LS_MINUS:
+        return parse_route_sub_args(id, args, args_len, op);
+    case V_RMSG:
+    case V_RHMSG:
+    case V_LMSG:
+        return parse_routed_msg_args(p, id, args, args_len, op);
     case V_INFO:
     case V_CONNECT:
         parse_text_arg(false, args, args_len, op);
@@ -418,7 +589,10 @@ static void op_clear(struct mr_proto_op *op)
     op->queue = none;
     op->sid = none;
     op->json = none;
+    op->account = none;
+    op->origin = none;
     op->max_msgs = -1;
+    op->weight = 0;
     op->hdr_len = 0;
     op->size = 0;
     op->payload = NULL;
@@ -428,7 +602,7 @@ void mr_parser_init(struct mr_parser *p, enum mr_parser_mode mode, uint32_t max_
                     uint32_t max_payload)
 {
     mr_assert(p != NULL);
-    mr_assert(mode == MR_PARSER_SERVER || mode == MR_PARSER_CLIENT);
+    mr_assert(mode == MR_PARSER_SERVER || mode == MR_PARSER_CLIENT || mode == MR_PARSER_ROUTE);
     mr_assert(max_control_line > 0);
     mr_assert(max_control_line <= MR_CONTROL_LINE_MAX);
     mr_assert(max_payload <= MR_PAYLOAD_MAX);
@@ -443,7 +617,8 @@ int mr_parser_parse(struct mr_parser *p, const uint8_t *buf, size_t len, struct 
     mr_assert(p != NULL);
     mr_assert(op != NULL);
     mr_assert(buf != NULL || len == 0);
-    mr_assert(p->mode == MR_PARSER_SERVER || p->mode == MR_PARSER_CLIENT);
+    mr_assert(p->mode == MR_PARSER_SERVER || p->mode == MR_PARSER_CLIENT ||
+              p->mode == MR_PARSER_ROUTE);
 
     op_clear(op);
     p->need_bytes = 0;
@@ -488,6 +663,9 @@ int mr_parser_parse(struct mr_parser *p, const uint8_t *buf, size_t len, struct 
     case V_HPUB:
     case V_MSG:
     case V_HMSG:
+    case V_RMSG:
+    case V_RHMSG:
+    case V_LMSG:
         rc = take_payload(p, buf, len, line_len, op);
         if (rc < 0) {
             op_clear(op);
@@ -527,6 +705,20 @@ const char *mr_parser_op_name(enum mr_op op)
         return "+OK";
     case MR_OP_ERR:
         return "-ERR";
+    case MR_OP_RS_PLUS:
+        return "RS+";
+    case MR_OP_RS_MINUS:
+        return "RS-";
+    case MR_OP_LS_PLUS:
+        return "LS+";
+    case MR_OP_LS_MINUS:
+        return "LS-";
+    case MR_OP_RMSG:
+        return "RMSG";
+    case MR_OP_RHMSG:
+        return "HMSG";
+    case MR_OP_LMSG:
+        return "LMSG";
     }
     return "?";
 }

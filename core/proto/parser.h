@@ -52,6 +52,14 @@ enum mr_op {
     MR_OP_PONG,
     MR_OP_OK,  /* +OK */
     MR_OP_ERR, /* -ERR '<text>'          json = text without the quotes */
+    /* Route mode (server to server, protocol.md section 5). */
+    MR_OP_RS_PLUS,  /* RS+ acc subj [queue weight]        account, subject, queue, weight */
+    MR_OP_RS_MINUS, /* RS- acc subj [queue]               account, subject, queue */
+    MR_OP_LS_PLUS,  /* LS+ origin acc subj [queue weight] origin too */
+    MR_OP_LS_MINUS, /* LS- acc subj [queue] */
+    MR_OP_RMSG,     /* RMSG acc subj [reply | + reply queues.. | '|' queues..] size */
+    MR_OP_RHMSG,    /* HMSG acc subj [same forms] hdr total */
+    MR_OP_LMSG,     /* LMSG origin acc subj [same forms] hdr total */
 };
 
 /* Which side of the connection we are: a server parses what clients send (CONNECT,
@@ -60,6 +68,9 @@ enum mr_op {
 enum mr_parser_mode {
     MR_PARSER_SERVER = 1,
     MR_PARSER_CLIENT = 2,
+    /* A route peer: INFO, CONNECT, PING, PONG, +OK, -ERR and the RS+/RS-/LS+/LS-,
+     * RMSG/HMSG/LMSG ops above. */
+    MR_PARSER_ROUTE = 3,
 };
 
 struct mr_proto_op {
@@ -69,7 +80,12 @@ struct mr_proto_op {
     struct mr_view queue;
     struct mr_view sid;
     struct mr_view json;
+    /* Route ops: the account, the origin cluster of LS+/LMSG, and for RMSG/HMSG/LMSG
+     * the queue names as one view ("q1 q2", split on blanks), in queue. */
+    struct mr_view account;
+    struct mr_view origin;
     int64_t max_msgs;       /* UNSUB; -1 when absent */
+    int32_t weight;         /* RS+/LS+ with a queue: members behind it (>= 1) */
     uint32_t hdr_len;       /* HPUB/HMSG: header bytes at the front of payload */
     uint32_t size;          /* payload bytes including headers */
     const uint8_t *payload; /* size bytes inside buf */

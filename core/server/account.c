@@ -163,8 +163,13 @@ static int add_import(struct mr_server *s, struct mr_account *importer,
         if (is != NULL && !has_reply_sub(s, exporter, importer)) {
             char reply_sub[32];
             snprintf(reply_sub, sizeof(reply_sub), "%s>", importer->reply_prefix);
-            if (isub_add(s, ISUB_SERVICE_REPLY, exporter, importer, reply_sub) == NULL) {
+            struct mr_isub *reply = isub_add(s, ISUB_SERVICE_REPLY, exporter, importer, reply_sub);
+            if (reply == NULL) {
                 is = NULL;
+            } else {
+                /* Responses may come back over a route: peers must know this prefix. */
+                reply->sub.flags |= MR_SUB_ROUTABLE;
+                mr_route_interest(s, exporter, &reply->sub, 1);
             }
         }
     }

@@ -46,7 +46,7 @@ static bool is_bcrypt(const char *p)
 
 /* Compares a CONNECT password with the configured one, plain or bcrypt. A bcrypt check
  * costs tens of milliseconds of the loop, as it costs nats-server a goroutine. */
-static bool password_ok(const char *given, const char *configured)
+bool mr_auth_password_ok(const char *given, const char *configured)
 {
     if (given == NULL || configured == NULL) {
         return false;
@@ -107,7 +107,7 @@ bool mr_auth_connect(struct mr_server *s, struct mr_conn *c, const char *user, c
             }
         } else if (s->opts.user[0] != '\0') {
             if (user == NULL || strcmp(user, s->opts.user) != 0 ||
-                !password_ok(pass, s->opts.pass)) {
+                !mr_auth_password_ok(pass, s->opts.pass)) {
                 return false;
             }
         }
@@ -135,7 +135,7 @@ bool mr_auth_connect(struct mr_server *s, struct mr_conn *c, const char *user, c
         return true;
     }
     const struct mr_user_opts *u = find_user(a, user);
-    if (u == NULL || !password_ok(pass, u->password)) {
+    if (u == NULL || !mr_auth_password_ok(pass, u->password)) {
         return false;
     }
     bind_user(s, c, u);

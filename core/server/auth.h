@@ -43,4 +43,7 @@ void mr_auth_note_reply(struct mr_conn *c, const char *reply, size_t len);
 /* Frees the connection's caches. */
 void mr_auth_conn_deinit(struct mr_conn *c);
 
+/* Compares a given password with a configured one, plain or bcrypt. */
+bool mr_auth_password_ok(const char *given, const char *configured);
+
 #endif

@@ -3,7 +3,8 @@
  * The server core: client connections, the NATS client protocol (INFO, CONNECT, PUB,
  * HPUB, SUB, UNSUB, MSG, HMSG, PING, PONG, +OK, -ERR), fan-out through the sublist,
  * queue groups, no-responders, keepalive, auth timeout, write deadline and slow
- * consumers.
+ * consumers. Route connections share the connection machinery; their protocol and
+ * interest live in route.c.
  *
  * Invariants:
  *  - Every open connection is in conns_by_id and in the conn list (accept order), until
@@ -26,6 +27,7 @@
 #include <string.h>
 
 #include "core/assert.h"
+#include "core/conf/conf_server.h"
 #include "core/err.h"
 #include "core/limits.h"
 #include "core/mem.h"
@@ -179,6 +181,21 @@ static void send_perm_err(struct mr_conn *c, const char *what, const struct mr_v
     g_string_free(t, TRUE);
 }
 
+void mr_conn_send_err(struct mr_conn *c, const char *text)
+{
+    send_err(c, text);
+}
+
+uint64_t mr_server_now(const struct mr_server *s)
+{
+    return now(s);
+}
+
+uint64_t mr_server_rand(struct mr_server *s)
+{
+    return rng_next(s);
+}
+
 bool mr_conn_queue_out(struct mr_conn *c, const void *p, size_t n)
 {
     return queue_out(c, p, n);
@@ -270,6 +287,7 @@ static void csub_remove(struct mr_server *s, struct mr_csub *cs)
     struct mr_conn *c = cs->conn;
     int rc = mr_sublist_remove(c->account->sublist, &cs->sub);
     mr_assert(rc == MR_OK);
+    mr_route_interest(s, c->account, &cs->sub, -1);
     g_hash_table_remove(c->subs_by_sid, cs->sid);
     csub_unlink(c, cs);
     s->stats.subscriptions--;
@@ -300,6 +318,9 @@ static void reap(struct mr_server *s)
         s->reap_head = c->reap_next;
         c->reap_queued = false;
         remove_all_subs(s, c);
+        if (c->kind == MR_CONN_ROUTE) {
+            mr_route_reap(s, c);
+        }
     }
 }
 
@@ -310,6 +331,7 @@ static void conn_free(struct mr_server *s, struct mr_conn *c)
         g_hash_table_destroy(c->subs_by_sid);
     }
     mr_auth_conn_deinit(c);
+    mr_route_conn_free(s, c);
     g_free(c->name);
     g_free(c->lang);
     g_free(c->version);
@@ -450,22 +472,68 @@ static void deliver(struct mr_server *s, struct mr_csub *cs, const struct mr_msg
     s->stats.out_bytes += size;
 }
 
-/* Picks one member of a queue group: a random start, then the first member that can
- * take it (open connection, not the publisher when echo is off). */
-static struct mr_csub *pick_queue_member(struct mr_server *s, const struct mr_sublist_qgroup *g,
-                                      const struct mr_conn *publisher)
+/* Picks one member of a queue group, each weighted as nats-server does: a local
+ * member counts one, a route's entry counts the members behind it. From the drawn
+ * position on, the first member that can take the message wins (open connection, not
+ * the publisher when echo is off, an open route). With only local members this is a
+ * uniform random start, one PRNG draw either way. */
+static struct mr_sub *pick_queue_member(struct mr_server *s, const struct mr_sublist_qgroup *g,
+                                        const struct mr_conn *publisher)
 {
     mr_assert(g->count > 0);
-    uint32_t start = (uint32_t)(rng_next(s) % g->count);
+    uint64_t total = 0;
+    bool weighted = s->cluster.count > 0;
+    if (weighted) {
+        for (uint32_t i = 0; i < g->count; i++) {
+            total += mr_route_sub_weight(g->subs[i]);
+        }
+    } else {
+        total = g->count;
+    }
+    uint64_t draw = rng_next(s) % total;
+    uint32_t start = 0;
+    if (weighted) {
+        while (draw >= mr_route_sub_weight(g->subs[start])) {
+            draw -= mr_route_sub_weight(g->subs[start]);
+            start++;
+        }
+    } else {
+        start = (uint32_t)draw;
+    }
     for (uint32_t i = 0; i < g->count; i++) {
-        struct mr_csub *cs = (struct mr_csub *)g->subs[(start + i) % g->count];
+        struct mr_sub *sub = g->subs[(start + i) % g->count];
+        if (sub->flags & MR_SUB_ROUTE) {
+            if (mr_route_sub_usable(sub)) {
+                return sub;
+            }
+            continue;
+        }
+        struct mr_csub *cs = (struct mr_csub *)sub;
         if (cs->conn->state != CONN_OPEN || cs->removing) {
             continue;
         }
         if (cs->conn == publisher && !publisher->echo) {
             continue;
         }
-        return cs;
+        return sub;
+    }
+    return NULL;
+}
+
+/* A local client member of g for a message that came over a route: a random start,
+ * route entries skipped (a routed message never goes back out to a route). */
+static struct mr_csub *pick_local_member(struct mr_server *s, const struct mr_sublist_qgroup *g)
+{
+    uint32_t start = (uint32_t)(rng_next(s) % g->count);
+    for (uint32_t i = 0; i < g->count; i++) {
+        struct mr_sub *sub = g->subs[(start + i) % g->count];
+        if (sub->flags & (MR_SUB_ROUTE | MR_SUB_INTERNAL)) {
+            continue;
+        }
+        struct mr_csub *cs = (struct mr_csub *)sub;
+        if (cs->conn->state == CONN_OPEN && !cs->removing) {
+            return cs;
+        }
     }
     return NULL;
 }
@@ -521,8 +589,13 @@ uint32_t mr_server_route(struct mr_server *s, struct mr_account *acc, struct mr_
     }
     bool echo = publisher == NULL || publisher->echo;
     uint32_t delivered = 0;
+    mr_route_fan_begin(s);
     for (uint32_t i = 0; i < r->psubs_count; i++) {
         struct mr_sub *sub = r->psubs[i];
+        if (sub->flags & MR_SUB_ROUTE) {
+            mr_route_fan_plain(s, sub);
+            continue;
+        }
         if (sub->flags & MR_SUB_INTERNAL) {
             mr_account_on_internal(s, sub, m, depth);
             delivered++;
@@ -536,13 +609,80 @@ uint32_t mr_server_route(struct mr_server *s, struct mr_account *acc, struct mr_
         delivered++;
     }
     for (uint32_t i = 0; i < r->qgroups_count; i++) {
-        struct mr_csub *cs = pick_queue_member(s, &r->qgroups[i], publisher);
-        if (cs != NULL) {
-            deliver(s, cs, m);
-            delivered++;
+        struct mr_sub *sub = pick_queue_member(s, &r->qgroups[i], publisher);
+        if (sub == NULL) {
+            continue;
+        }
+        if (sub->flags & MR_SUB_ROUTE) {
+            mr_route_fan_queue(s, sub);
+        } else {
+            deliver(s, (struct mr_csub *)sub, m);
+        }
+        delivered++;
+    }
+    /* Route copies count as deliveries: a request that crossed a route is not one for
+     * no-responders. */
+    delivered += mr_route_fan_flush(s, acc, m);
+    return delivered;
+}
+
+/* Whether name is one of the blank-separated names in list. */
+static bool queue_listed(struct mr_view list, const char *name, uint32_t len)
+{
+    const char *p = list.ptr;
+    const char *end = list.ptr + list.len;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+        const char *t = p;
+        while (p < end && *p != ' ' && *p != '\t') {
+            p++;
+        }
+        if ((uint32_t)(p - t) == len && len > 0 && memcmp(t, name, len) == 0) {
+            return true;
         }
     }
-    return delivered;
+    return false;
+}
+
+void mr_server_route_inbound(struct mr_server *s, struct mr_account *acc, struct mr_conn *route,
+                             const struct mr_msg *m, struct mr_view queues)
+{
+    (void)route;
+    acc->in_msgs++;
+    acc->in_bytes += m->size;
+    const struct mr_sublist_result *r = mr_sublist_match(acc->sublist, m->subject.ptr,
+                                                         m->subject.len);
+    if (r == NULL) {
+        slog(s, MR_LOG_WARN, "dropped a routed message on \"%.*s\": memory budget exhausted",
+             (int)m->subject.len, m->subject.ptr);
+        return;
+    }
+    for (uint32_t i = 0; i < r->psubs_count; i++) {
+        struct mr_sub *sub = r->psubs[i];
+        if (sub->flags & MR_SUB_ROUTE) {
+            continue;
+        }
+        if (sub->flags & MR_SUB_INTERNAL) {
+            /* Imports ran where the message entered; only service replies come back. */
+            if (sub->flags & MR_SUB_ROUTABLE) {
+                mr_account_on_internal(s, sub, m, 0);
+            }
+            continue;
+        }
+        deliver(s, (struct mr_csub *)sub, m);
+    }
+    for (uint32_t i = 0; queues.len > 0 && i < r->qgroups_count; i++) {
+        const struct mr_sublist_qgroup *g = &r->qgroups[i];
+        if (!queue_listed(queues, g->queue, g->queue_len)) {
+            continue;
+        }
+        struct mr_csub *cs = pick_local_member(s, g);
+        if (cs != NULL) {
+            deliver(s, cs, m);
+        }
+    }
 }
 
 static void process_msg(struct mr_server *s, struct mr_conn *c, const struct mr_proto_op *op)
@@ -747,6 +887,7 @@ static void process_sub(struct mr_server *s, struct mr_conn *c, const struct mr_
         return;
     }
     g_hash_table_insert(c->subs_by_sid, cs->sid, cs);
+    mr_route_interest(s, c->account, &cs->sub, 1);
     cs->prev = c->subs_tail;
     if (c->subs_tail != NULL) {
         c->subs_tail->next = cs;
@@ -777,6 +918,11 @@ static void process_unsub(struct mr_server *s, struct mr_conn *c, const struct m
 static void arm_ping(struct mr_server *s, struct mr_conn *c, uint64_t delay_ns)
 {
     s->env->timer_arm(s->env->ctx, timer_id(c, TIMER_PING), now(s) + delay_ns);
+}
+
+void mr_conn_arm_ping(struct mr_conn *c, uint64_t delay_ns)
+{
+    arm_ping(c->srv, c, delay_ns);
 }
 
 /* Maps a parser error to nats-server's reaction: the -ERR text (or none) and close. */
@@ -837,6 +983,10 @@ static void process_op(struct mr_server *s, struct mr_conn *c, const struct mr_p
 {
     if (s->opts.trace) {
         trace_op(s, c, op);
+    }
+    if (c->kind == MR_CONN_ROUTE) {
+        mr_route_process_op(s, c, op);
+        return;
     }
     if (c->account == NULL && op->op != MR_OP_CONNECT) {
         /* Only an unauthenticated connection of a server that requires auth has no
@@ -1097,8 +1247,8 @@ static void send_info(struct mr_server *s, struct mr_conn *c)
     }
 }
 
-static struct mr_conn *conn_new(struct mr_server *s, uint64_t conn_id, enum mr_conn_kind kind,
-                                const char *peer_host, uint16_t peer_port)
+struct mr_conn *mr_conn_new(struct mr_server *s, uint64_t conn_id, enum mr_conn_kind kind,
+                            const char *peer_host, uint16_t peer_port)
 {
     struct mr_conn *c = mr_mem_alloc(&s->mem, sizeof(*c));
     if (c == NULL) {
@@ -1151,9 +1301,16 @@ static void on_accept(void *ctx, uint64_t listener_id, uint64_t conn_id, const c
         s->env->stream_close(s->env->ctx, conn_id);
         return;
     }
-    enum mr_conn_kind kind = listener_id == MR_LISTENER_HTTP ? MR_CONN_HTTP : MR_CONN_CLIENT;
-    struct mr_conn *c = conn_new(s, conn_id, kind, peer_host, peer_port);
+    enum mr_conn_kind kind = listener_id == MR_LISTENER_HTTP    ? MR_CONN_HTTP
+                             : listener_id == MR_LISTENER_ROUTE ? MR_CONN_ROUTE
+                                                                : MR_CONN_CLIENT;
+    struct mr_conn *c = mr_conn_new(s, conn_id, kind, peer_host, peer_port);
     if (c == NULL || kind == MR_CONN_HTTP) {
+        return;
+    }
+    if (kind == MR_CONN_ROUTE) {
+        mr_route_accept(s, c);
+        reap(s);
         return;
     }
     s->stats.connections++;
@@ -1219,7 +1376,10 @@ static void on_tls(void *ctx, uint64_t conn_id, int status, const char *peer_sub
 static void on_connected(void *ctx, uint64_t conn_id, int status)
 {
     struct mr_server *s = ctx;
-    /* The client-only server never connects out; routes (a later issue) will. */
+    if (mr_route_on_connected(s, conn_id, status)) {
+        reap(s);
+        return;
+    }
     slog(s, MR_LOG_WARN, "unexpected outbound connection %llu (status %d)",
          (unsigned long long)conn_id, status);
     if (status == MR_OK) {
@@ -1243,17 +1403,21 @@ static void on_closed(void *ctx, uint64_t conn_id)
 
 static void ping_timer(struct mr_server *s, struct mr_conn *c)
 {
-    if (c->pings_out + 1 > s->opts.ping_max) {
+    bool route = c->kind == MR_CONN_ROUTE;
+    uint32_t ping_max = route ? mr_route_ping_max(s) : s->opts.ping_max;
+    uint64_t interval = route ? mr_route_ping_interval(s) : s->opts.ping_interval_ns;
+    if (c->pings_out + 1 > ping_max) {
         send_err(c, "Stale Connection");
         close_conn(c, "Stale Connection", false);
         return;
     }
     uint64_t t = now(s);
     /* Clients that sent anything within the interval need no PING (nats-server), once
-     * the first PING has measured the round trip. */
-    if (c->connect_received && c->pings_out == 0 && c->rtt_ns != 0 &&
-        t - c->last_in_ns < s->opts.ping_interval_ns) {
-        arm_ping(s, c, s->opts.ping_interval_ns);
+     * the first PING has measured the round trip. Routes always ping: their RTT is
+     * shown in /routez. */
+    if (!route && c->connect_received && c->pings_out == 0 && c->rtt_ns != 0 &&
+        t - c->last_in_ns < interval) {
+        arm_ping(s, c, interval);
         return;
     }
     if (c->ping_sent_ns == 0) {
@@ -1261,7 +1425,7 @@ static void ping_timer(struct mr_server *s, struct mr_conn *c)
     }
     c->pings_out++;
     send_str(c, "PING\r\n");
-    arm_ping(s, c, s->opts.ping_interval_ns);
+    arm_ping(s, c, interval);
 }
 
 static void write_timer(struct mr_server *s, struct mr_conn *c)
@@ -1287,6 +1451,11 @@ static void on_timer(void *ctx, uint64_t tid)
     struct mr_server *s = ctx;
     if (tid == MR_TIMER_SERVER(TIMER_RESPONSES)) {
         mr_accounts_on_timer(s);
+        reap(s);
+        return;
+    }
+    if ((tid & ((1u << TIMER_KIND_BITS) - 1)) == TIMER_ROUTE_RETRY) {
+        mr_route_on_timer(s, tid >> TIMER_KIND_BITS);
         reap(s);
         return;
     }
@@ -1432,6 +1601,14 @@ static int build_info(struct mr_server *s)
         }
     }
     json_object_set_new(o, "max_payload", json_integer(s->opts.max_payload));
+    const GPtrArray *urls = s->cluster.client_urls;
+    if (s->cluster.active && !s->cluster.opts->no_advertise && urls != NULL && urls->len > 0) {
+        json_t *a = json_array();
+        for (guint i = 0; i < urls->len; i++) {
+            json_array_append_new(a, json_string(g_ptr_array_index(urls, i)));
+        }
+        json_object_set_new(o, "connect_urls", a);
+    }
     json_object_set_new(o, "meridian_version", json_string(MR_SERVER_VERSION));
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
@@ -1440,6 +1617,10 @@ static int build_info(struct mr_server *s)
     }
     size_t len = strlen(text);
     mr_assert(len >= 2 && text[len - 1] == '}');
+    if (s->info_prefix != NULL) {
+        mr_mem_free(&s->mem, s->info_prefix, s->info_prefix_len + 1);
+        s->info_prefix = NULL;
+    }
     /* Keep "INFO {...": the per-connection fields and the closing brace follow. */
     s->info_prefix_len = 5 + len - 1;
     s->info_prefix = mr_mem_alloc(&s->mem, s->info_prefix_len + 1);
@@ -1451,6 +1632,21 @@ static int build_info(struct mr_server *s)
     memcpy(s->info_prefix + 5, text, len - 1);
     free(text);
     return MR_OK;
+}
+
+void mr_server_info_changed(struct mr_server *s)
+{
+    if (build_info(s) != MR_OK) {
+        slog(s, MR_LOG_WARN, "INFO not updated: memory budget exhausted");
+        return;
+    }
+    /* nats-server sends asynchronous INFO to clients that said protocol 1. */
+    for (struct mr_conn *c = s->conns_head; c != NULL; c = c->next) {
+        if (c->kind == MR_CONN_CLIENT && c->state == CONN_OPEN && c->connect_received &&
+            c->protocol >= 1) {
+            send_info(s, c);
+        }
+    }
 }
 
 int mr_server_create(const struct mr_server_opts *opts, const struct mr_env *env,
@@ -1476,8 +1672,10 @@ int mr_server_create(const struct mr_server_opts *opts, const struct mr_env *env
     }
     make_server_id(s);
     s->auth_required = mr_auth_required(s);
+    mr_route_init(s);
     rc = mr_accounts_init(s, errmsg, errmsg_len);
     if (rc != MR_OK) {
+        mr_route_deinit(s);
         mr_accounts_deinit(s);
         g_hash_table_destroy(s->conns_by_id);
         mr_outbuf_pool_deinit(&s->pool);
@@ -1540,11 +1738,15 @@ int mr_server_start(struct mr_server *s)
     if (rc != MR_OK) {
         return rc;
     }
-    rc = build_info(s);
+    rc = mr_route_start(s);
+    if (rc == MR_OK) {
+        rc = build_info(s);
+    }
     if (rc == MR_OK) {
         rc = start_http(s);
     }
     if (rc != MR_OK) {
+        mr_route_shutdown(s);
         s->env->unlisten(s->env->ctx, MR_LISTENER_CLIENT);
         return rc;
     }
@@ -1564,6 +1766,7 @@ void mr_server_shutdown(struct mr_server *s)
     }
     s->shutting_down = true;
     if (s->started) {
+        mr_route_shutdown(s);
         s->env->unlisten(s->env->ctx, MR_LISTENER_CLIENT);
         if (s->http_port != 0) {
             s->env->unlisten(s->env->ctx, MR_LISTENER_HTTP);
@@ -1601,6 +1804,7 @@ void mr_server_destroy(struct mr_server *s)
     }
     reap(s);
     g_hash_table_destroy(s->conns_by_id);
+    mr_route_deinit(s);
     mr_accounts_deinit(s);
     mr_monitor_deinit(s);
     mr_mem_free(&s->mem, s->info_prefix, s->info_prefix_len + 1);
@@ -1675,4 +1879,5 @@ void mr_server_check(const struct mr_server *s)
     }
     mr_assert(acc_subs == subs);
     mr_accounts_check(s);
+    mr_route_check(s);
 }

@@ -89,6 +89,8 @@ struct mr_account_opts {
     int32_t max_payload;       /* -1 = server's */
 };
 
+struct mr_cluster_opts; /* core/conf/conf_server.h */
+
 struct mr_auth_opts {
     /* Top-level authorization {}: one user/password, a token, or users. */
     struct mr_user_opts *users; /* every user of every account; account names them */
@@ -127,6 +129,8 @@ struct mr_server_opts {
     /* Users, accounts and permissions from a config file; NULL = none. Borrowed. When
      * set, user/pass/token above are folded in by the loader, not read separately. */
     const struct mr_auth_opts *auth;
+    /* cluster {} (routes); NULL or not present = no cluster. Borrowed like auth. */
+    const struct mr_cluster_opts *cluster;
     struct mr_tls_opts tls;
     /* Monitoring HTTP listener: port 0 = off, -1 = random. */
     char http_host[256];

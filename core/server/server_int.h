@@ -14,6 +14,7 @@
 #include "core/proto/parser.h"
 #include "core/server/monitor.h"
 #include "core/server/outbuf.h"
+#include "core/server/route.h"
 #include "core/server/server.h"
 #include "core/server/sublist.h"
 
@@ -23,6 +24,7 @@
 /* Listener ids given to env->listen. */
 #define MR_LISTENER_CLIENT 0
 #define MR_LISTENER_HTTP 1
+#define MR_LISTENER_ROUTE 2
 /* TLS context ids given to env->tls_configure. */
 #define MR_TLS_CLIENT 1
 
@@ -34,11 +36,13 @@ enum mr_timer_kind {
     TIMER_WRITE = 3,
     TIMER_RESUME = 4,
     TIMER_RESPONSES = 5, /* server-wide: expire service-import response mappings */
+    TIMER_ROUTE_RETRY = 6, /* per route slot: connect again (route.c) */
 };
 
 enum mr_conn_kind {
     MR_CONN_CLIENT = 0, /* the NATS client protocol */
     MR_CONN_HTTP = 1,   /* the monitoring endpoint */
+    MR_CONN_ROUTE = 2,  /* a cluster route (route.c) */
 };
 
 struct mr_account;
@@ -74,6 +78,7 @@ struct mr_conn {
     GHashTable *pub_cache;
     GHashTable *replies_allowed;
     bool tls_pending; /* TLS handshake under way: input waits for on_tls */
+    struct mr_route *route; /* MR_CONN_ROUTE only */
     /* The last match of this publisher, reused while its account's sublist epoch is
      * unchanged (mr_sublist_epoch): a publisher usually repeats its subject, and a
      * memcmp is cheaper than the sublist's hash and probe. */
@@ -152,6 +157,11 @@ struct mr_account {
     uint64_t out_msgs;    /* delivered to clients of this account */
     uint64_t out_bytes;
     char reply_prefix[16]; /* "_R_.XXXXXX." for replies of service imports into it */
+    /* Local interest sent to routes (route.c): "subject[ queue]" -> count, and the same
+     * entries in creation order. */
+    GHashTable *interest;
+    struct mr_interest *interest_head;
+    struct mr_interest *interest_tail;
     struct mr_account *next;
 };
 
@@ -192,6 +202,7 @@ struct mr_server {
     struct mr_csub *unsub_head;
     uint64_t next_cid;
     uint64_t deliveries; /* for the test-only drop fault */
+    struct mr_cluster cluster; /* routes (route.c) */
     struct mr_server_stats stats;
 };
 
@@ -226,6 +237,26 @@ bool mr_conn_queue_out(struct mr_conn *c, const void *p, size_t n);
 /* Closes a connection: no more input or output, the env closes the stream after
  * flushing what is pending. */
 void mr_conn_close(struct mr_conn *c, const char *reason);
+/* Creates a connection for an env stream (accepted or connected) and lists it. NULL
+ * when the memory budget is exhausted (the stream is closed then). */
+struct mr_conn *mr_conn_new(struct mr_server *s, uint64_t conn_id, enum mr_conn_kind kind,
+                            const char *peer_host, uint16_t peer_port);
+/* Arms the connection's keepalive PING delay_ns from now. */
+void mr_conn_arm_ping(struct mr_conn *c, uint64_t delay_ns);
+/* Sends -ERR '<text>'. */
+void mr_conn_send_err(struct mr_conn *c, const char *text);
+/* The cluster's client URLs changed: rebuild INFO and tell the clients that take
+ * asynchronous INFO. */
+void mr_server_info_changed(struct mr_server *s);
+/* Delivers a message that arrived over a route to local subscriptions only: plain ones,
+ * routable internal ones, and one local member of each queue group named in queues
+ * (blank-separated). */
+void mr_server_route_inbound(struct mr_server *s, struct mr_account *acc, struct mr_conn *route,
+                             const struct mr_msg *m, struct mr_view queues);
+/* Monotonic now. */
+uint64_t mr_server_now(const struct mr_server *s);
+/* Next value of the server's seeded PRNG. */
+uint64_t mr_server_rand(struct mr_server *s);
 /* Wall-clock nanoseconds of a monotonic instant, for displayed timestamps. */
 int64_t mr_server_wall_of(const struct mr_server *s, uint64_t mono_ns);
 

@@ -46,6 +46,8 @@ static const struct fuzz_config configs[] = {
     {MR_PARSER_SERVER, 24, 16},
     {MR_PARSER_CLIENT, 24, 16},
     {MR_PARSER_SERVER, 3, 0},
+    {MR_PARSER_ROUTE, MR_CONTROL_LINE_DEFAULT, MR_PAYLOAD_DEFAULT},
+    {MR_PARSER_ROUTE, 24, 16},
 };
 
 static bool canary_armed(void)
@@ -70,6 +72,7 @@ static bool op_allowed(enum mr_parser_mode mode, enum mr_op op)
     case MR_OP_ERR:
         return true;
     case MR_OP_CONNECT:
+        return mode != MR_PARSER_CLIENT;
     case MR_OP_PUB:
     case MR_OP_HPUB:
     case MR_OP_SUB:
@@ -78,6 +81,14 @@ static bool op_allowed(enum mr_parser_mode mode, enum mr_op op)
     case MR_OP_MSG:
     case MR_OP_HMSG:
         return mode == MR_PARSER_CLIENT;
+    case MR_OP_RS_PLUS:
+    case MR_OP_RS_MINUS:
+    case MR_OP_LS_PLUS:
+    case MR_OP_LS_MINUS:
+    case MR_OP_RMSG:
+    case MR_OP_RHMSG:
+    case MR_OP_LMSG:
+        return mode == MR_PARSER_ROUTE;
     case MR_OP_NONE:
         return false;
     }
@@ -103,6 +114,7 @@ static void check_result(const struct fuzz_config *c, const struct mr_parser *p,
         mr_assert(op->op == MR_OP_NONE);
         mr_assert(op->subject.len == 0 && op->reply.len == 0 && op->queue.len == 0);
         mr_assert(op->sid.len == 0 && op->json.len == 0 && op->payload == NULL);
+        mr_assert(op->account.len == 0 && op->origin.len == 0 && op->weight == 0);
         if (rc != MR_AGAIN) {
             mr_assert(p->need_bytes == 0);
         }
@@ -120,6 +132,12 @@ static void check_result(const struct fuzz_config *c, const struct mr_parser *p,
     check_view(op->queue, buf, consumed);
     check_view(op->sid, buf, consumed);
     check_view(op->json, buf, consumed);
+    check_view(op->account, buf, consumed);
+    check_view(op->origin, buf, consumed);
+    mr_assert(op->weight >= 0);
+    if (op->weight > 0) {
+        mr_assert(op->queue.len > 0);
+    }
     mr_assert(op->hdr_len <= op->size);
     mr_assert(op->size <= c->max_payload);
     if (op->op == MR_OP_UNSUB) {
@@ -127,8 +145,9 @@ static void check_result(const struct fuzz_config *c, const struct mr_parser *p,
     } else {
         mr_assert(op->max_msgs == -1);
     }
-    bool has_payload =
-        op->op == MR_OP_PUB || op->op == MR_OP_HPUB || op->op == MR_OP_MSG || op->op == MR_OP_HMSG;
+    bool has_payload = op->op == MR_OP_PUB || op->op == MR_OP_HPUB || op->op == MR_OP_MSG ||
+                       op->op == MR_OP_HMSG || op->op == MR_OP_RMSG || op->op == MR_OP_RHMSG ||
+                       op->op == MR_OP_LMSG;
     if (!has_payload) {
         mr_assert(op->payload == NULL);
         mr_assert(op->size == 0);
@@ -159,7 +178,7 @@ static bool op_same(const struct mr_proto_op *a, const uint8_t *abuf, const stru
                     const uint8_t *bbuf)
 {
     if (a->op != b->op || a->max_msgs != b->max_msgs || a->hdr_len != b->hdr_len ||
-        a->size != b->size) {
+        a->size != b->size || a->weight != b->weight) {
         return false;
     }
     if ((a->payload == NULL) != (b->payload == NULL)) {
@@ -170,7 +189,9 @@ static bool op_same(const struct mr_proto_op *a, const uint8_t *abuf, const stru
     }
     return view_same(a->subject, abuf, b->subject, bbuf) &&
            view_same(a->reply, abuf, b->reply, bbuf) && view_same(a->queue, abuf, b->queue, bbuf) &&
-           view_same(a->sid, abuf, b->sid, bbuf) && view_same(a->json, abuf, b->json, bbuf);
+           view_same(a->sid, abuf, b->sid, bbuf) && view_same(a->json, abuf, b->json, bbuf) &&
+           view_same(a->account, abuf, b->account, bbuf) &&
+           view_same(a->origin, abuf, b->origin, bbuf);
 }
 
 /* Parses buf[0, k) from an exactly sized copy. */

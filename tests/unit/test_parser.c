@@ -175,12 +175,16 @@ struct sample {
     uint32_t hdr_len;
     const char *payload; /* NULL: no payload; size is its length */
     size_t payload_len;
+    const char *account; /* route ops */
+    const char *origin;
+    int32_t weight;
 };
 
 #define IN(s) .in = (s), .in_len = sizeof(s) - 1
 #define PAYLOAD(s) .payload = (s), .payload_len = sizeof(s) - 1
 #define SRV MR_PARSER_SERVER
 #define CLI MR_PARSER_CLIENT
+#define RTE MR_PARSER_ROUTE
 
 static const struct sample valid[] = {
     /* PUB */
@@ -282,6 +286,39 @@ static const struct sample valid[] = {
     {"cli_ok", CLI, IN("+OK\r\n"), MR_OP_OK},
     {"cli_err", CLI, IN("-ERR 'Maximum Payload Violation'\r\n"), MR_OP_ERR,
      .json = "Maximum Payload Violation"},
+    /* Route mode: what a route peer sends (nats-server 2.9's forms). */
+    {"rte_rs_plus", RTE, IN("RS+ $G foo.>\r\n"), MR_OP_RS_PLUS, .account = "$G",
+     .subject = "foo.>"},
+    {"rte_rs_plus_queue", RTE, IN("RS+ APP q.* grp 3\r\n"), MR_OP_RS_PLUS, .account = "APP",
+     .subject = "q.*", .queue = "grp", .weight = 3},
+    {"rte_rs_plus_queue_no_weight", RTE, IN("rs+ A s g\n"), MR_OP_RS_PLUS, .account = "A",
+     .subject = "s", .queue = "g", .weight = 1},
+    {"rte_rs_minus", RTE, IN("RS- $G foo\r\n"), MR_OP_RS_MINUS, .account = "$G",
+     .subject = "foo"},
+    {"rte_rs_minus_queue", RTE, IN("RS- $G foo grp\r\n"), MR_OP_RS_MINUS, .account = "$G",
+     .subject = "foo", .queue = "grp"},
+    {"rte_ls_plus", RTE, IN("LS+ L1 APP q.> grp 1\r\n"), MR_OP_LS_PLUS, .origin = "L1",
+     .account = "APP", .subject = "q.>", .queue = "grp", .weight = 1},
+    {"rte_ls_minus", RTE, IN("LS- APP foo\r\n"), MR_OP_LS_MINUS, .account = "APP",
+     .subject = "foo"},
+    {"rte_rmsg", RTE, IN("RMSG $G foo 5\r\nhello\r\n"), MR_OP_RMSG, .account = "$G",
+     .subject = "foo", PAYLOAD("hello")},
+    {"rte_rmsg_reply", RTE, IN("RMSG $G foo _INBOX.x 2\r\nhi\r\n"), MR_OP_RMSG,
+     .account = "$G", .subject = "foo", .reply = "_INBOX.x", PAYLOAD("hi")},
+    {"rte_rmsg_queues", RTE, IN("RMSG APP q.0 | grp 1\r\nx\r\n"), MR_OP_RMSG,
+     .account = "APP", .subject = "q.0", .queue = "grp", PAYLOAD("x")},
+    {"rte_rmsg_reply_queues", RTE, IN("RMSG A s + r g1  g2 1\r\nx\r\n"), MR_OP_RMSG,
+     .account = "A", .subject = "s", .reply = "r", .queue = "g1  g2", PAYLOAD("x")},
+    {"rte_hmsg", RTE, IN("HMSG $G foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n"), MR_OP_RHMSG,
+     .account = "$G", .subject = "foo", .hdr_len = 12, PAYLOAD("NATS/1.0\r\n\r\nhi")},
+    {"rte_hmsg_queues", RTE, IN("HMSG $G foo | a b 0 1\r\nx\r\n"), MR_OP_RHMSG,
+     .account = "$G", .subject = "foo", .queue = "a b", PAYLOAD("x")},
+    {"rte_lmsg", RTE, IN("LMSG L1 APP foo 0 3\r\nabc\r\n"), MR_OP_LMSG, .origin = "L1",
+     .account = "APP", .subject = "foo", PAYLOAD("abc")},
+    {"rte_ping", RTE, IN("PING\r\n"), MR_OP_PING},
+    {"rte_pong", RTE, IN("PONG\r\n"), MR_OP_PONG},
+    {"rte_info", RTE, IN("INFO {\"server_id\":\"N\"}\r\n"), MR_OP_INFO,
+     .json = "{\"server_id\":\"N\"}"},
 };
 
 #define VALID_COUNT (sizeof(valid) / sizeof(valid[0]))
@@ -328,6 +365,10 @@ static void check_op(const struct sample *s, int rc, const struct mr_proto_op *o
     check_view(s->name, "queue", op->queue, s->queue, buf, (size_t)rc);
     check_view(s->name, "sid", op->sid, s->sid, buf, (size_t)rc);
     check_view(s->name, "json", op->json, s->json, buf, (size_t)rc);
+    check_view(s->name, "account", op->account, s->account, buf, (size_t)rc);
+    check_view(s->name, "origin", op->origin, s->origin, buf, (size_t)rc);
+    ck_assert_msg(op->weight == s->weight, "%s: weight %d, want %d", s->name, op->weight,
+                  s->weight);
     int64_t max_msgs = s->op == MR_OP_UNSUB ? s->max_msgs : -1;
     ck_assert_msg(op->max_msgs == max_msgs, "%s: max_msgs %lld, want %lld", s->name,
                   (long long)op->max_msgs, (long long)max_msgs);
@@ -497,6 +538,17 @@ START_TEST(stream_of_all_client_samples_in_one_buffer)
 }
 END_TEST
 
+START_TEST(stream_of_all_route_samples_in_one_buffer)
+{
+    static struct stream st;
+    stream_build(&st, RTE);
+    stream_check(&st, RTE, st.len);
+    for (size_t chunk = 1; chunk < 64; chunk++) {
+        stream_check(&st, RTE, chunk);
+    }
+}
+END_TEST
+
 START_TEST(stream_in_chunks_of_every_size_gives_same_ops)
 {
     static struct stream st;
@@ -614,6 +666,22 @@ static const struct bad bad[] = {
     {"trailer_empty_payload", SRV, IN("PUB foo 0\r\nX"), MR_E_PROTO_TRAILER},
     {"trailer_hpub", SRV, IN("HPUB foo 0 2\r\nhi\n\n"), MR_E_PROTO_TRAILER},
     {"cli_trailer_msg", CLI, IN("MSG foo 1 2\r\nhiX"), MR_E_PROTO_TRAILER},
+    /* Route mode. */
+    {"rte_client_pub", RTE, IN("PUB foo 1\r\n"), MR_E_PROTO_UNKNOWN_OP},
+    {"rte_client_sub", RTE, IN("SUB foo 1\r\n"), MR_E_PROTO_UNKNOWN_OP},
+    {"rte_rs_bad_sign", RTE, IN("RS* $G foo\r\n"), MR_E_PROTO_UNKNOWN_OP},
+    {"rte_rs_vt_is_not_plus", RTE, IN("RS\v $G foo\r\n"), MR_E_PROTO_UNKNOWN_OP},
+    {"rte_rs_plus_one_arg", RTE, IN("RS+ $G\r\n"), MR_E_PROTO_ARGS},
+    {"rte_rs_plus_zero_weight", RTE, IN("RS+ $G foo q 0\r\n"), MR_E_PROTO_ARGS},
+    {"rte_rs_plus_bad_weight", RTE, IN("RS+ $G foo q x\r\n"), MR_E_PROTO_ARGS},
+    {"rte_rs_plus_five_args", RTE, IN("RS+ $G foo q 1 x\r\n"), MR_E_PROTO_ARGS},
+    {"rte_rs_minus_four_args", RTE, IN("RS- $G foo q 1\r\n"), MR_E_PROTO_ARGS},
+    {"rte_rmsg_no_size", RTE, IN("RMSG $G foo\r\n"), MR_E_PROTO_ARGS},
+    {"rte_rmsg_two_middle_no_marker", RTE, IN("RMSG $G foo a b 1\r\n"), MR_E_PROTO_ARGS},
+    {"rte_hmsg_one_size", RTE, IN("HMSG $G foo 1\r\n"), MR_E_PROTO_ARGS},
+    {"rte_rmsg_bad_size", RTE, IN("RMSG $G foo x\r\n"), MR_E_PROTO_ARGS},
+    {"rte_lmsg_no_account", RTE, IN("LMSG L1\r\n"), MR_E_PROTO_ARGS},
+    {"rte_trailer", RTE, IN("RMSG $G foo 1\r\nxY"), MR_E_PROTO_TRAILER},
 };
 
 #define BAD_COUNT (sizeof(bad) / sizeof(bad[0]))
@@ -791,6 +859,13 @@ START_TEST(op_names_are_the_verbs)
     ck_assert_str_eq(mr_parser_op_name(MR_OP_PONG), "PONG");
     ck_assert_str_eq(mr_parser_op_name(MR_OP_OK), "+OK");
     ck_assert_str_eq(mr_parser_op_name(MR_OP_ERR), "-ERR");
+    ck_assert_str_eq(mr_parser_op_name(MR_OP_RS_PLUS), "RS+");
+    ck_assert_str_eq(mr_parser_op_name(MR_OP_RS_MINUS), "RS-");
+    ck_assert_str_eq(mr_parser_op_name(MR_OP_LS_PLUS), "LS+");
+    ck_assert_str_eq(mr_parser_op_name(MR_OP_LS_MINUS), "LS-");
+    ck_assert_str_eq(mr_parser_op_name(MR_OP_RMSG), "RMSG");
+    ck_assert_str_eq(mr_parser_op_name(MR_OP_RHMSG), "HMSG");
+    ck_assert_str_eq(mr_parser_op_name(MR_OP_LMSG), "LMSG");
 }
 END_TEST
 
@@ -829,6 +904,7 @@ static Suite *parser_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, stream_of_all_server_samples_in_one_buffer);
     tcase_add_test(tc, stream_of_all_client_samples_in_one_buffer);
+    tcase_add_test(tc, stream_of_all_route_samples_in_one_buffer);
     tcase_add_test(tc, stream_in_chunks_of_every_size_gives_same_ops);
     suite_add_tcase(s, tc);
 
