@@ -5,7 +5,10 @@
 #
 # For each scenario it runs the two servers alternately (A B A B ...) for R rounds, each
 # run on a freshly started server with default settings on a free port in 15000-15099,
-# bound to 127.0.0.1, loaded by meridian-bench. It prints a table of medians and the ratio
+# bound to 127.0.0.1, loaded by meridian-bench. The route128 scenario starts two servers of
+# one kind joined by a route (client, cluster and monitoring ports from the same range)
+# and measures a publisher on the first with its subscriber on the second.
+# It prints a table of medians and the ratio
 # meridian/nats-server, and with --markdown FILE writes the same table as markdown.
 # It builds nothing; it checks that the binaries exist and says what to run if not.
 # Every server it starts is stopped by PID, also on Ctrl-C or error (trap on EXIT).
@@ -30,7 +33,8 @@ Options:
   --scale F          multiply every message count by F (default $BENCH_SCALE or 1);
                      0.1 for a smoke run, 3 for steadier numbers
   --only LIST        comma-separated scenario keys (default all):
-                     pub16,pub128,pubsub16,pubsub128,fanout16x4,queue128,reqrep128,idle5000
+                     pub16,pub128,pubsub16,pubsub128,fanout16x4,queue128,reqrep128,idle5000,
+                     route128
   --idle-conns N     connections for the idle scenario (default 5000)
   --limit SECONDS    --duration-limit for each meridian-bench run (default 60)
   --markdown FILE    also write the result table as markdown to FILE
@@ -139,6 +143,7 @@ fanout16x4|fanout 16B x4 subs|fanout --size 16 --subs 4|1000000
 queue128|queue 128B x4 subs|queue --size 128 --subs 4|1500000
 reqrep128|reqrep 128B|reqrep --size 128|10000
 idle5000|idle ${idle_conns} conns (RSS)|idle --conns ${idle_conns} --hold 3|0
+route128|route pubsub 128B (pub A, sub B)|pubsub --size 128|2000000
 "
 
 keys=()
@@ -160,6 +165,9 @@ done <<<"$scenario_table"
 work=$(mktemp -d /tmp/meridian-bench.XXXXXX)
 server_pid=
 bench_pid=
+# route128: the first server of the pair (the publisher's) while the second one starts
+# and runs in server_pid.
+route_pid=
 
 stop_pid() {
     local pid=$1
@@ -181,8 +189,10 @@ keep_work=0
 cleanup() {
     stop_pid "$bench_pid"
     stop_pid "$server_pid"
+    stop_pid "$route_pid"
     bench_pid=
     server_pid=
+    route_pid=
     if [ "$keep_work" = 0 ]; then
         rm -rf "$work"
     fi
@@ -211,19 +221,37 @@ port_free() {
     [ -z "$(ss -Htln "sport = :$1" 2>/dev/null)" ]
 }
 
-# Starts server $1 (meridian|nats) on a free port; sets server_pid and server_port.
-# Each attempt takes the next port, so a port lost to another process costs one retry.
+# Sets free_port to the next port in 15000-15099 that nothing listens on (bounded scan).
+take_port() {
+    local _
+    for _ in $(seq 100); do
+        free_port=$next_port
+        next_port=$(( next_port >= 15099 ? 15000 : next_port + 1 ))
+        if port_free "$free_port"; then return 0; fi
+    done
+    die "no free port in 15000-15099"
+}
+
+# Starts server $1 (meridian|nats) on a free port; sets server_pid, server_port and
+# server_log. Each attempt takes the next port, so a port lost to another process costs
+# one retry. $2 (optional) is appended to the arguments: CPORT and HPORT in it become
+# free ports too (cluster and monitoring), kept in server_cport and server_hport.
 start_server() {
-    local which=$1 bin argt attempt port log
+    local which=$1 more=${2:-} bin argt attempt port log extra
     if [ "$which" = meridian ]; then bin=$meridian_bin; argt=$meridian_args
     else bin=$nats_bin; argt=$nats_args; fi
     for attempt in $(seq 5); do
         port=$next_port
         next_port=$(( next_port >= 15099 ? 15000 : next_port + 1 ))
         port_free "$port" || continue
+        extra=$more
+        if [[ "$extra" == *CPORT* ]]; then take_port; server_cport=$free_port; fi
+        if [[ "$extra" == *HPORT* ]]; then take_port; server_hport=$free_port; fi
+        extra=${extra//CPORT/${server_cport:-}}
+        extra=${extra//HPORT/${server_hport:-}}
         log="$work/$which-$port.log"
-        # shellcheck disable=SC2086 # the argument template is split on purpose
-        "$bin" ${argt//PORT/$port} >"$log" 2>&1 &
+        # shellcheck disable=SC2086 # the argument templates are split on purpose
+        "$bin" ${argt//PORT/$port} $extra >"$log" 2>&1 &
         server_pid=$!
         local ok=0
         for _ in $(seq 100); do
@@ -256,6 +284,48 @@ listener_is() {
     [[ "$owners" != *pid=* || "$owners" == *"pid=$server_pid,"* ]]
 }
 
+# route128: waits (bounded, 10 s) until /routez on monitoring port $1 shows a route.
+# Without curl it returns at once: meridian-bench --sub-url itself waits (within --limit)
+# until the subscription has crossed the route.
+wait_route() {
+    command -v curl >/dev/null 2>&1 || return 0
+    local _
+    for _ in $(seq 100); do
+        if curl -s --max-time 1 "http://127.0.0.1:$1/routez" 2>/dev/null |
+                grep -Eq '"num_routes": *[1-9]'; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# route128: starts two servers of kind $1 joined by a route: the first in route_pid
+# (route_port), the second, which solicits the route, in server_pid (server_port).
+start_pair() {
+    local which=$1 name="bench$$" first_cport first_hport first_log
+    if ! start_server "$which" "--cluster nats://127.0.0.1:CPORT --cluster_name $name -m HPORT"
+    then
+        return 1
+    fi
+    route_pid=$server_pid
+    route_port=$server_port
+    first_cport=$server_cport
+    first_hport=$server_hport
+    first_log=$server_log
+    server_pid=
+    if ! start_server "$which" "--cluster nats://127.0.0.1:CPORT --cluster_name $name -m HPORT \
+            --routes nats://127.0.0.1:$first_cport"; then
+        return 1
+    fi
+    if ! wait_route "$first_hport" || ! wait_route "$server_hport"; then
+        echo "bench.sh: $which: no route between ports $first_cport and $server_cport" \
+             "within 10 s; logs: $first_log $server_log" >&2
+        return 1
+    fi
+    server_log="$first_log $server_log"
+}
+
 rss_kib() {
     awk '/^VmRSS:/ { print $2; exit }' "/proc/$1/status" 2>/dev/null || echo 0
 }
@@ -286,14 +356,27 @@ measure() {
     res_ok=0 res_a='' res_b='' res_why=''
     n=$(awk -v b="${base[$key]}" -v s="$scale" 'BEGIN { v = int(b * s); print (v < 1 ? 1 : v) }')
     if [ "$key" = reqrep128 ] && [ "$n" -lt 100 ]; then n=100; fi
-    if ! start_server "$which"; then
-        fail_result "server did not start"
-        return
-    fi
     local scenario_args cmd
     read -r -a scenario_args <<<"${args[$key]}"
-    cmd=("$bench_bin" "${scenario_args[@]}" --url "127.0.0.1:$server_port" --json --quiet
-         --duration-limit "$limit")
+    if [ "$key" = route128 ]; then
+        if ! start_pair "$which"; then
+            stop_pid "$server_pid"
+            stop_pid "$route_pid"
+            server_pid= route_pid=
+            fail_result "the two clustered servers did not start or did not route"
+            return
+        fi
+        # Publisher on the first server, subscriber on the second: every message crosses.
+        cmd=("$bench_bin" "${scenario_args[@]}" --url "127.0.0.1:$route_port"
+             --sub-url "127.0.0.1:$server_port" --json --quiet --duration-limit "$limit")
+    else
+        if ! start_server "$which"; then
+            fail_result "server did not start"
+            return
+        fi
+        cmd=("$bench_bin" "${scenario_args[@]}" --url "127.0.0.1:$server_port" --json --quiet
+             --duration-limit "$limit")
+    fi
     if [ "$key" != idle5000 ]; then
         cmd+=(--msgs "$n")
     fi
@@ -335,7 +418,9 @@ measure() {
         echo "{\"server\":\"$which\",\"result\":${line:-null}}" >>"$raw"
     fi
     stop_pid "$server_pid"
+    stop_pid "$route_pid"
     server_pid=
+    route_pid=
     if [ "$rc" != 0 ]; then
         fail_result "rc=$rc $(tail -n 1 "$err") (server log: $server_log)"
         return

@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "core/assert.h"
+#include "core/conf/conf_server.h"
 #include "core/err.h"
 #include "core/limits.h"
 #include "core/mem.h"
@@ -554,6 +555,28 @@ static struct mr_account *account_named(struct mr_server *s, const char *name)
 /* ------------------------------------------------------------------------------------ */
 /* /varz                                                                                 */
 
+/* varz "cluster" as nats-server's ClusterOptsVarz; {} without a cluster. */
+static json_t *cluster_varz(const struct mr_server *s)
+{
+    json_t *j = json_object();
+    const struct mr_cluster_opts *o = s->cluster.opts;
+    if (o == NULL) {
+        return j;
+    }
+    put(j, "name", jstr(s->cluster.name));
+    put(j, "addr", jstr(o->host != NULL ? o->host : "0.0.0.0"));
+    put(j, "cluster_port", jint(s->cluster.port));
+    uint64_t auth_ns = o->auth.timeout_ns != 0 ? o->auth.timeout_ns : s->opts.auth_timeout_ns;
+    put(j, "auth_timeout", jnum((double)auth_ns / (double)MR_NS_PER_SEC));
+    json_t *urls = json_array();
+    for (size_t i = 0; i < o->routes.count; i++) {
+        push(urls, jstr(o->routes.items[i]));
+    }
+    put(j, "urls", urls);
+    put(j, "tls_timeout", jnum((double)TLS_TIMEOUT_DEFAULT_NS / (double)MR_NS_PER_SEC));
+    return j;
+}
+
 static void varz_config(struct mr_server *s, json_t *o)
 {
     const struct mr_server_opts *op = &s->opts;
@@ -592,9 +615,9 @@ static void varz_config(struct mr_server *s, json_t *o)
     put(o, "max_control_line", jint(op->max_control_line));
     put(o, "max_payload", jint(op->max_payload));
     put(o, "max_pending", jint((uint64_t)op->max_pending));
-    /* Clustering, gateways, leaf nodes, MQTT, websockets, JetStream: not served yet. */
-    static const char *const sections[] = {"cluster", "gateway", "leaf",
-                                           "mqtt",    "websocket", "jetstream"};
+    put(o, "cluster", cluster_varz(s));
+    /* Gateways, leaf nodes, MQTT, websockets, JetStream: not served yet. */
+    static const char *const sections[] = {"gateway", "leaf", "mqtt", "websocket", "jetstream"};
     for (size_t i = 0; i < G_N_ELEMENTS(sections); i++) {
         put(o, sections[i], json_object());
     }
@@ -618,6 +641,7 @@ static uint64_t open_clients(const struct mr_server *s)
 static const char *const endpoint_paths[MR_MON_ENDPOINT_COUNT] = {
     [MR_MON_ROOT] = "/",           [MR_MON_ACCOUNTZ] = "/accountz", [MR_MON_CONNZ] = "/connz",
     [MR_MON_HEALTHZ] = "/healthz", [MR_MON_SUBSZ] = "/subsz",       [MR_MON_VARZ] = "/varz",
+    [MR_MON_ROUTEZ] = "/routez",
 };
 
 static void varz_runtime(struct mr_server *s, json_t *o)
@@ -637,7 +661,7 @@ static void varz_runtime(struct mr_server *s, json_t *o)
     put(o, "cpu", jnum((double)cpu_permille / 10.0));
     put(o, "connections", jint(open_clients(s)));
     put(o, "total_connections", jint(s->stats.total_connections));
-    put(o, "routes", json_integer(0));
+    put(o, "routes", jint(s->cluster.count));
     put(o, "remotes", json_integer(0));
     put(o, "leafnodes", json_integer(0));
     put(o, "in_msgs", jint(s->stats.in_msgs));
@@ -1639,6 +1663,74 @@ static int render_accountz(struct mr_server *s, struct query *q, json_t **out)
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* /routez                                                                               */
+
+static json_t *route_json(const struct mr_server *s, const struct mr_route *r, bool subs,
+                          bool detail, uint64_t now_ns)
+{
+    const struct mr_conn *c = r->conn;
+    json_t *j = json_object();
+    put(j, "rid", jint(r->rid));
+    put(j, "remote_id", jstr(r->remote_id));
+    put(j, "did_solicit", json_boolean(r->solicited));
+    put(j, "is_configured", json_boolean(r->slot != NULL && r->slot->configured));
+    put(j, "ip", jstr(c->host));
+    put(j, "port", jint(c->port));
+    put(j, "start", jtime(mr_server_wall_of(s, c->start_ns)));
+    uint64_t last = last_activity(c);
+    put(j, "last_activity", jtime(mr_server_wall_of(s, last)));
+    char rtt[32];
+    format_rtt(rtt, sizeof(rtt), c->rtt_ns);
+    put(j, "rtt", jstr(rtt));
+    put(j, "uptime", juptime(since(now_ns, c->start_ns)));
+    put(j, "idle", juptime(since(now_ns, last)));
+    put(j, "pending_size", jint(c->out.pending_bytes));
+    put(j, "in_msgs", jint(c->in_msgs));
+    put(j, "out_msgs", jint(c->out_msgs));
+    put(j, "in_bytes", jint(c->in_bytes));
+    put(j, "out_bytes", jint(c->out_bytes));
+    put(j, "subscriptions", jint(r->rsubs_count));
+    if ((subs || detail) && r->rsubs_count > 0) {
+        json_t *list = json_array();
+        for (const struct mr_rsub *rs = r->rsubs_head; rs != NULL; rs = rs->next) {
+            const struct mr_sub *sub = &rs->sub;
+            push(list, detail ? sub_json(rs->acc->name, sub->subject, sub->subject_len,
+                                         sub->queue, sub->queue != NULL ? sub->queue_len : 0,
+                                         "", 0, 0, r->rid)
+                              : jstrn(sub->subject, sub->subject_len));
+        }
+        put(j, detail ? "subscriptions_list_detail" : "subscriptions_list", list);
+    }
+    return j;
+}
+
+static int render_routez(struct mr_server *s, struct query *q, json_t **out)
+{
+    char v[MR_HTTP_QUERY_VALUE_MAX];
+    int n = q_text(q, "subs", v, sizeof(v));
+    if (n == MR_E_INVAL) {
+        return 400;
+    }
+    bool detail = n > 0 && g_ascii_strcasecmp(v, "detail") == 0;
+    bool subs = false;
+    if (!detail && q_bool(q, "subs", &subs) != MR_OK) {
+        return 400;
+    }
+    uint64_t now_ns = mono_now(s);
+    json_t *j = json_object();
+    put(j, "server_id", json_string(s->server_id));
+    put(j, "now", jtime(wall_now(s)));
+    put(j, "num_routes", jint(s->cluster.count));
+    json_t *list = json_array();
+    for (const struct mr_route *r = mr_route_first(s); r != NULL; r = mr_route_next(r)) {
+        push(list, route_json(s, r, subs, detail, now_ns));
+    }
+    put(j, "routes", list);
+    *out = j;
+    return 200;
+}
+
+/* ------------------------------------------------------------------------------------ */
 /* /healthz and /                                                                        */
 
 static int render_healthz(struct mr_server *s, struct query *q, json_t **out)
@@ -1678,6 +1770,7 @@ static char *root_page(void)
         "    <a href=./connz>Connections</a><br/>\n"
         "    <a href=./accountz>Accounts</a><br/>\n"
         "    <a href=./subsz>Subscriptions</a><br/>\n"
+        "    <a href=./routez>Routes</a><br/>\n"
         "    <a href=./healthz>Health Probe</a><br/>\n"
         "    <a href=https://docs.nats.io/running-a-nats-service/nats_admin/monitoring>"
         "Help</a>\n"
@@ -1747,6 +1840,8 @@ static int render_json(struct mr_server *s, int ep, struct query *q, json_t **ou
         return render_accountz(s, q, out);
     case MR_MON_HEALTHZ:
         return render_healthz(s, q, out);
+    case MR_MON_ROUTEZ:
+        return render_routez(s, q, out);
     default:
         mr_panic(__FILE__, __LINE__, "not a JSON endpoint");
     }

@@ -26,6 +26,7 @@ enum mr_monitor_endpoint {
     MR_MON_ACCOUNTZ,
     MR_MON_CONNZ,
     MR_MON_HEALTHZ,
+    MR_MON_ROUTEZ,
     MR_MON_SUBSZ,
     MR_MON_VARZ,
     MR_MON_ENDPOINT_COUNT,

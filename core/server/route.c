@@ -9,9 +9,13 @@
  * the peer's INFO (with "ip" set) to its other routes, whose servers connect to the
  * peer if they have no route to it yet (implicit routes): a full mesh from one seed.
  *
- * Duplicates: when both sides solicit each other, the second connection to register
- * for a peer id is closed ("Duplicate Route"); the survivor inherits the loser's slot
- * so it is retried if the peer drops it too (nats-server's retry flag).
+ * Duplicates: when both sides solicit each other, both sides keep the connection
+ * solicited by the server with the smaller id and close the other ("Duplicate
+ * Route"), so they agree in one round instead of dropping both and retrying, which
+ * the simulator's symmetric timing could repeat for a long time. nats-server keeps
+ * whichever registered first; if it disagrees, both close and its retry flag (which
+ * our survivor also inherits: the loser's slot) reconnects.
+
  *
  * Invariants:
  *  - A route is in the registered list iff registered is set, at most once per peer id.
@@ -43,16 +47,6 @@
 #define ROUTE_RETRY_NS (1ULL * MR_NS_PER_SEC)
 #define ROUTE_RETRY_JITTER_NS (250ULL * MR_NS_PER_MS)
 #define ROUTE_DEFAULT_PORT 6222
-
-struct mr_rsub {
-    struct mr_sub sub; /* first: the sublist hands back &rsub->sub */
-    struct mr_route *route;
-    struct mr_account *acc;
-    int32_t weight;
-    char *key; /* "account subject[ queue]"; sub.subject and sub.queue point inside */
-    struct mr_rsub *prev;
-    struct mr_rsub *next;
-};
 
 struct mr_interest {
     char *key; /* "subject[ queue]" */
@@ -806,6 +800,26 @@ static void set_connect_urls(struct mr_route *r, json_t *info)
     }
 }
 
+/* The loser of a duplicate pair hands its slot to the survivor, so the survivor is
+ * retried if the peer drops it too. */
+static void hand_over_slot(struct mr_route *loser, struct mr_route *survivor)
+{
+    struct mr_route_slot *slot = loser->slot;
+    if (slot == NULL) {
+        return;
+    }
+    loser->slot = NULL;
+    if (survivor->slot == NULL) {
+        survivor->slot = slot;
+        slot->conn = survivor->conn;
+        slot->retry_once = true;
+    } else {
+        slot->conn = NULL;
+    }
+}
+
+static void unregister(struct mr_server *s, struct mr_route *r);
+
 static void register_route(struct mr_server *s, struct mr_conn *c, json_t *info)
 {
     struct mr_route *r = c->route;
@@ -813,19 +827,17 @@ static void register_route(struct mr_server *s, struct mr_conn *c, json_t *info)
     struct mr_route *dup = find_registered(s, r->remote_id);
     if (dup != NULL) {
         rlog(s, MR_LOG_DEBUG, "Detected duplicate remote route %s", r->remote_id);
-        if (r->slot != NULL) {
-            /* The survivor takes the slot so it is retried if the peer drops it. */
-            if (dup->slot == NULL) {
-                dup->slot = r->slot;
-                r->slot->conn = dup->conn;
-                r->slot->retry_once = true;
-            } else {
-                r->slot->conn = NULL;
-            }
-            r->slot = NULL;
+        bool self_lower = strcmp(s->server_id, r->remote_id) < 0;
+        bool keep_new = dup->solicited != r->solicited && r->solicited == self_lower;
+        if (!keep_new) {
+            hand_over_slot(r, dup);
+            mr_conn_close(c, "Duplicate Route");
+            return;
         }
-        mr_conn_close(c, "Duplicate Route");
-        return;
+        /* The old one goes: out of the list now, its interest at reap. */
+        hand_over_slot(dup, r);
+        unregister(s, dup);
+        mr_conn_close(dup->conn, "Duplicate Route");
     }
     r->registered = true;
     r->prev = cl->tail;
@@ -908,6 +920,9 @@ static bool reconcile_cluster_name(struct mr_server *s, const char *theirs, bool
         rlog(s, MR_LOG_INFO, "Cluster name updated to %s", theirs);
         snprintf(s->cluster.name, sizeof(s->cluster.name), "%s", theirs);
         s->cluster.dynamic = their_dynamic;
+        if (s->started) {
+            mr_server_info_changed(s); /* clients see the cluster name in INFO */
+        }
         return true;
     }
     return false;
@@ -948,7 +963,8 @@ static void process_info(struct mr_server *s, struct mr_conn *c, const struct mr
         return;
     }
     const char *cluster = json_string_value(json_object_get(info, "cluster"));
-    if (!reconcile_cluster_name(s, cluster, json_is_true(json_object_get(info, "cluster_dynamic")))) {
+    bool dynamic = json_is_true(json_object_get(info, "cluster_dynamic"));
+    if (!reconcile_cluster_name(s, cluster, dynamic)) {
         rlog(s, MR_LOG_WARN, "Rejecting route from %s: cluster name \"%s\" does not match \"%s\"",
              id, cluster, s->cluster.name);
         json_decref(info);
@@ -1022,10 +1038,15 @@ static void process_route_connect(struct mr_server *s, struct mr_conn *c,
         }
     }
     const char *cluster = json_string_value(json_object_get(j, "cluster"));
-    if (!reconcile_cluster_name(s, cluster, json_is_true(json_object_get(j, "cluster_dynamic")))) {
+    if (cluster == NULL) {
+        cluster = ""; /* nats-server compares CONNECT's name even when it is empty */
+    }
+    if (cluster[0] == '\0' ||
+        !reconcile_cluster_name(s, cluster, json_is_true(json_object_get(j, "cluster_dynamic")))) {
         char text[600];
-        snprintf(text, sizeof(text), "Rejecting connection, cluster name \"%s\" does not match \"%s\"",
-                 cluster, s->cluster.name);
+        snprintf(text, sizeof(text),
+                 "Rejecting connection, cluster name \"%s\" does not match \"%s\"", cluster,
+                 s->cluster.name);
         json_decref(j);
         rlog(s, MR_LOG_WARN, "%s", text);
         mr_conn_send_err(c, text);

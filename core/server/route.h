@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "core/proto/parser.h"
+#include "core/server/sublist.h"
 
 struct mr_server;
 struct mr_conn;
@@ -60,7 +61,16 @@ struct mr_route_slot {
     char remote_id[64];    /* implicit: the peer's server id */
 };
 
-struct mr_rsub;
+/* A peer's interest in one (subject, queue) of one account. */
+struct mr_rsub {
+    struct mr_sub sub; /* first: the sublist hands back &rsub->sub */
+    struct mr_route *route;
+    struct mr_account *acc;
+    int32_t weight;
+    char *key; /* "account subject[ queue]"; sub.subject and sub.queue point inside */
+    struct mr_rsub *prev;
+    struct mr_rsub *next;
+};
 
 /* The route state of a MR_CONN_ROUTE connection (mr_conn.route). */
 struct mr_route {

@@ -520,21 +520,33 @@ static struct mr_sub *pick_queue_member(struct mr_server *s, const struct mr_sub
     return NULL;
 }
 
-/* A local client member of g for a message that came over a route: a random start,
- * route entries skipped (a routed message never goes back out to a route). */
+static bool local_member_ready(const struct mr_sub *sub)
+{
+    if (sub->flags & (MR_SUB_ROUTE | MR_SUB_INTERNAL)) {
+        return false;
+    }
+    const struct mr_csub *cs = (const struct mr_csub *)sub;
+    return cs->conn->state == CONN_OPEN && !cs->removing;
+}
+
+/* A local client member of g for a message that came over a route, uniform over the
+ * members that can take it (a routed message never goes back out to a route). */
 static struct mr_csub *pick_local_member(struct mr_server *s, const struct mr_sublist_qgroup *g)
 {
-    uint32_t start = (uint32_t)(rng_next(s) % g->count);
+    uint32_t ready = 0;
     for (uint32_t i = 0; i < g->count; i++) {
-        struct mr_sub *sub = g->subs[(start + i) % g->count];
-        if (sub->flags & (MR_SUB_ROUTE | MR_SUB_INTERNAL)) {
-            continue;
-        }
-        struct mr_csub *cs = (struct mr_csub *)sub;
-        if (cs->conn->state == CONN_OPEN && !cs->removing) {
-            return cs;
+        ready += local_member_ready(g->subs[i]) ? 1 : 0;
+    }
+    if (ready == 0) {
+        return NULL;
+    }
+    uint32_t k = (uint32_t)(rng_next(s) % ready);
+    for (uint32_t i = 0; i < g->count; i++) {
+        if (local_member_ready(g->subs[i]) && k-- == 0) {
+            return (struct mr_csub *)g->subs[i];
         }
     }
+    mr_assert(!"a ready member was counted");
     return NULL;
 }
 
@@ -1601,6 +1613,9 @@ static int build_info(struct mr_server *s)
         }
     }
     json_object_set_new(o, "max_payload", json_integer(s->opts.max_payload));
+    if (s->cluster.active) {
+        json_object_set_new(o, "cluster", json_string(s->cluster.name));
+    }
     const GPtrArray *urls = s->cluster.client_urls;
     if (s->cluster.active && !s->cluster.opts->no_advertise && urls != NULL && urls->len > 0) {
         json_t *a = json_array();

@@ -14,6 +14,19 @@
  *   idle    N connections held open for a while (the caller samples the server's RSS).
  *   ping    connect, PING, PONG: a readiness probe for scripts.
  *
+ * Across a route: --sub-url connects the subscribers (pubsub, fanout, queue) to another
+ * server than the publishers (--url), so that every message crosses a route between two
+ * servers of one cluster. Each subscriber subscribes to the data subject, then to
+ * <subject>.fence and <subject>.sync. Before measuring, the publisher publishes an empty
+ * message on <subject>.sync every SYNC_INTERVAL_MS until every subscriber has seen one: a
+ * server forwards one connection's subscriptions over a route in order, so the earlier
+ * subscriptions have arrived too. A PONG from the publisher's server no longer proves
+ * that everything is delivered (messages may still be on the route), so the drain is a
+ * fence instead: after its last message the publisher publishes on <subject>.fence, and
+ * a subscriber is done when the fence arrives, behind all the data on the same route.
+ * This assumes one route connection carries one publisher's messages in order, as
+ * nats-server's does.
+ *
  * Speed: a publisher writes straight from a prebuilt block of identical PUB commands
  * (about 256 KiB per write); only the queue scenario patches a sequence number into each
  * payload. A subscriber finds each MSG line with memchr, takes the size from the last token
@@ -74,6 +87,11 @@
 #define PAYLOAD_BYTES_MAX (64 * 1024 * 1024)
 #define CONNS_MAX 100000
 #define ERRMSG_MAX 512
+/* --sub-url: how often the publisher offers a sync message while interest crosses. */
+#define SYNC_INTERVAL_MS 20
+/* The subscribers' sids for <subject>.fence and .sync; data subscriptions use 1 .. --subs. */
+#define FENCE_SID 1000000
+#define SYNC_SID 1000001
 
 enum bench_exit {
     BENCH_EXIT_OK = 0,
@@ -102,8 +120,13 @@ enum parse_state { PS_LINE, PS_PAYLOAD };
  * PONG, so the server has routed everything; one PING per subscriber then proves that all
  * deliveries queued before it have arrived, which makes the loss check exact without
  * waiting for a timeout. HOLD and CHECK: the idle scenario's wait and final liveness PING.
+ * SYNC (only with --sub-url): waiting for the subscriptions to cross the route (see the
+ * file comment); DRAIN then waits for the fence message instead of a PONG.
  */
-enum phase { PH_CONNECT, PH_RUN, PH_DRAIN, PH_HOLD, PH_CHECK, PH_DONE };
+enum phase { PH_CONNECT, PH_SYNC, PH_RUN, PH_DRAIN, PH_HOLD, PH_CHECK, PH_DONE };
+
+/* --sub-url: what a subscriber's MSG is, by its subject. */
+enum msg_kind { MK_DATA, MK_SYNC, MK_FENCE };
 
 /* Bytes queued for one socket; data[off, len) is still to be written. */
 struct outbuf {
@@ -153,10 +176,13 @@ struct conn {
     uint64_t received;      /* MSGs fully read */
     uint64_t first_ns;      /* monotonic time of the read holding the first MSG */
     uint64_t last_ns;       /* ... and the latest */
+    bool synced;            /* --sub-url subscriber: a sync message has arrived */
+    enum msg_kind kind;     /* --sub-url subscriber: the MSG being read */
 };
 
 struct options {
     gchar *url;
+    gchar *sub_url;
     gint64 msgs;
     gint size;
     gint subs;
@@ -177,6 +203,15 @@ struct bench {
     struct sockaddr_storage addr;
     socklen_t addr_len;
     char addr_text[128];
+    /* --sub-url: where subscribers connect; cross says it was given. */
+    bool cross;
+    struct sockaddr_storage sub_addr;
+    socklen_t sub_addr_len;
+    char sub_addr_text[128];
+    uint64_t sync_next_ns;
+    unsigned subs_synced;
+    char sync_subject[SUBJECT_MAX];
+    char fence_subject[SUBJECT_MAX];
 
     int epfd;
     struct conn *conns;
@@ -356,6 +391,12 @@ static void conn_close(struct bench *b, struct conn *c)
  * failure (nats-server closes slow consumers without -ERR); after the idle scenario's
  * handshakes it only lowers the count of connections up.
  */
+/* The server address a connection goes to: subscribers use --sub-url when given. */
+static const char *conn_addr_text(const struct bench *b, const struct conn *c)
+{
+    return b->cross && c->role == ROLE_SUB ? b->sub_addr_text : b->addr_text;
+}
+
 static void conn_lost(struct bench *b, struct conn *c, const char *why)
 {
     enum conn_state was = c->state;
@@ -371,13 +412,14 @@ static void conn_lost(struct bench *b, struct conn *c, const char *why)
         bench_fail(b, BENCH_EXIT_USAGE,
                    "cannot connect to %s: %s. Is a server running there? Start one, e.g. "
                    "`nats-server -a 127.0.0.1 -p PORT` or "
-                   "`build/tools/meridian-server -a 127.0.0.1 -p PORT`, and pass --url",
-                   b->addr_text, why);
+                   "`build/tools/meridian-server -a 127.0.0.1 -p PORT`, and pass %s",
+                   conn_addr_text(b, c), why,
+                   b->cross && c->role == ROLE_SUB ? "--sub-url" : "--url");
         return;
     }
     /* nats-server closes a slow consumer without -ERR: say so where it is the likely cause. */
     bench_fail(b, BENCH_EXIT_CHECK, "connection %u (%s) to %s lost: %s%s", c->index,
-               role_names[c->role], b->addr_text, why,
+               role_names[c->role], conn_addr_text(b, c), why,
                c->role == ROLE_SUB ? " (closed as a slow consumer? try a smaller --window-bytes)"
                                    : "");
 }
@@ -440,7 +482,10 @@ static void conn_flush(struct bench *b, struct conn *c)
 static void conn_open(struct bench *b, unsigned i)
 {
     struct conn *c = &b->conns[i];
-    int fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    bool sub_side = b->cross && c->role == ROLE_SUB;
+    const struct sockaddr_storage *addr = sub_side ? &b->sub_addr : &b->addr;
+    socklen_t addr_len = sub_side ? b->sub_addr_len : b->addr_len;
+    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         bench_fail(b, BENCH_EXIT_USAGE, "socket() for connection %u: %s%s", i, strerror(errno),
                    errno == EMFILE ? " (raise `ulimit -n`)" : "");
@@ -459,7 +504,7 @@ static void conn_open(struct bench *b, unsigned i)
     }
     b->opened++;
     b->connecting++;
-    if (connect(fd, (const struct sockaddr *)&b->addr, b->addr_len) != 0 && errno != EINPROGRESS) {
+    if (connect(fd, (const struct sockaddr *)addr, addr_len) != 0 && errno != EINPROGRESS) {
         conn_lost(b, c, strerror(errno));
     }
 }
@@ -519,6 +564,12 @@ static void conn_on_info(struct bench *b, struct conn *c, const char *info, size
             snprintf(line, sizeof(line), "SUB %s %u\r\n", b->pub_subject, c->index + 1);
         }
         outbuf_str(&c->out, line);
+        if (b->cross) {
+            /* After the data subscription, so that it crosses the route first; sync last. */
+            snprintf(line, sizeof(line), "SUB %s %u\r\nSUB %s %u\r\n", b->fence_subject,
+                     FENCE_SID, b->sync_subject, SYNC_SID);
+            outbuf_str(&c->out, line);
+        }
         break;
     case ROLE_RESPONDER:
         snprintf(line, sizeof(line), "SUB %s.req 1\r\n", b->opt.subject);
@@ -706,14 +757,27 @@ static void write_ready_file(struct bench *b)
     }
 }
 
+/* The measured part starts now. */
+static void begin_measuring(struct bench *b, uint64_t now)
+{
+    b->run_start_ns = now;
+    b->next_progress_ns = now + PROGRESS_INTERVAL_NS;
+    b->cpu_start_s = cpu_seconds();
+}
+
 /* Every connection is through its handshake (and subscriptions are in place). */
 static void start_run(struct bench *b)
 {
     uint64_t now = now_ns();
     b->connect_end_ns = now;
-    b->run_start_ns = now;
-    b->next_progress_ns = now + PROGRESS_INTERVAL_NS;
-    b->cpu_start_s = cpu_seconds();
+    if (b->cross) {
+        /* The subscriptions are on the subscribers' server; wait until they have crossed
+         * the route to the publishers' server before measuring. */
+        b->phase = PH_SYNC;
+        b->sync_next_ns = now;
+        return;
+    }
+    begin_measuring(b, now);
     switch (b->scenario) {
     case SC_PUB:
     case SC_PUBSUB:
@@ -769,6 +833,50 @@ static void start_check(struct bench *b)
     }
 }
 
+/* --sub-url, PH_SYNC: one empty message on the sync subject from the first publisher. */
+static void sync_offer(struct bench *b, uint64_t now)
+{
+    char line[SUBJECT_MAX + 32];
+    snprintf(line, sizeof(line), "PUB %s 0\r\n\r\n", b->sync_subject);
+    for (unsigned i = 0; i < b->conn_count; i++) {
+        struct conn *c = &b->conns[i];
+        if (c->role == ROLE_PUB) {
+            outbuf_str(&c->out, line);
+            conn_flush(b, c);
+            break;
+        }
+    }
+    b->sync_next_ns = now + SYNC_INTERVAL_MS * 1000000ull;
+}
+
+/*
+ * --sub-url: a subscriber got a sync or fence message. The first sync message on every
+ * subscriber starts the run; later ones (offered before the first arrived) are ignored.
+ * In DRAIN the fence says every message of the run has reached this subscriber.
+ */
+static void on_control_msg(struct bench *b, struct conn *c, uint64_t now)
+{
+    if (c->kind == MK_FENCE) {
+        if (b->phase == PH_DRAIN) {
+            b->subs_drained++;
+            if (b->subs_drained == b->sub_count) {
+                b->run_end_ns = now;
+                b->phase = PH_DONE;
+            }
+        }
+        return;
+    }
+    if (b->phase != PH_SYNC || c->synced) {
+        return;
+    }
+    c->synced = true;
+    b->subs_synced++;
+    if (b->subs_synced == b->sub_count) {
+        begin_measuring(b, now);
+        b->phase = PH_RUN;
+    }
+}
+
 static void on_publishers_done(struct bench *b, uint64_t now)
 {
     if (b->scenario == SC_PUB) {
@@ -777,6 +885,19 @@ static void on_publishers_done(struct bench *b, uint64_t now)
         return;
     }
     b->phase = PH_DRAIN;
+    if (b->cross) {
+        /* A PONG from the publishers' server does not cover messages still on the route. */
+        char line[SUBJECT_MAX + 32];
+        snprintf(line, sizeof(line), "PUB %s 0\r\n\r\n", b->fence_subject);
+        for (unsigned i = 0; i < b->conn_count; i++) {
+            struct conn *c = &b->conns[i];
+            if (c->role == ROLE_PUB) {
+                outbuf_str(&c->out, line);
+                conn_flush(b, c);
+            }
+        }
+        return;
+    }
     for (unsigned i = 0; i < b->conn_count; i++) {
         struct conn *c = &b->conns[i];
         if (c->role == ROLE_SUB) {
@@ -848,6 +969,10 @@ static void check_sequence(struct bench *b, struct conn *c)
 
 static void on_msg(struct bench *b, struct conn *c, uint64_t now)
 {
+    if (c->role == ROLE_SUB && c->kind != MK_DATA) {
+        on_control_msg(b, c, now);
+        return;
+    }
     c->received++;
     if (c->received == 1) {
         c->first_ns = now;
@@ -886,6 +1011,31 @@ static bool copy_token(char *dst, const char *s, size_t len)
     memcpy(dst, s, len);
     dst[len] = '\0';
     return true;
+}
+
+/* Whether the MSG line's subject (second token) is exactly subject. */
+static bool msg_subject_is(const char *line, size_t len, const char *subject)
+{
+    size_t i = 0;
+    while (i < len && !is_blank(line[i])) {
+        i++; /* MSG or HMSG */
+    }
+    while (i < len && is_blank(line[i])) {
+        i++;
+    }
+    size_t n = strlen(subject);
+    return len - i > n && memcmp(line + i, subject, n) == 0 && is_blank(line[i + n]);
+}
+
+static enum msg_kind msg_kind_of(const struct bench *b, const char *line, size_t len)
+{
+    if (msg_subject_is(line, len, b->sync_subject)) {
+        return MK_SYNC;
+    }
+    if (msg_subject_is(line, len, b->fence_subject)) {
+        return MK_FENCE;
+    }
+    return MK_DATA;
 }
 
 /*
@@ -946,6 +1096,9 @@ static void on_msg_line(struct bench *b, struct conn *c, const char *line, size_
                        tok[3]);
             return;
         }
+    }
+    if (b->cross && c->role == ROLE_SUB) {
+        c->kind = msg_kind_of(b, line, len);
     }
     c->payload_size = (size_t)size;
     c->payload_left = (size_t)size + 2;
@@ -1122,6 +1275,12 @@ static void progress(struct bench *b, uint64_t now)
         fprintf(stderr, "meridian-bench: %s %.1f s: connecting, %u/%u up\n", name, t, b->ready,
                 b->conn_count);
         break;
+    case PH_SYNC:
+        fprintf(stderr,
+                "meridian-bench: %s %.1f s: waiting for the subscriptions on %s to reach %s "
+                "(%u/%u subscribers seen)\n",
+                name, t, b->sub_addr_text, b->addr_text, b->subs_synced, b->sub_count);
+        break;
     case PH_RUN:
     case PH_DRAIN:
         if (b->scenario == SC_REQREP) {
@@ -1162,6 +1321,9 @@ static void run_loop(struct bench *b)
                b->connecting < CONNECTING_MAX && !b->failed) {
             conn_open(b, b->opened);
         }
+        if (b->phase == PH_SYNC && now >= b->sync_next_ns) {
+            sync_offer(b, now);
+        }
         bool busy = pump_publishers(b);
         if (b->failed || b->phase == PH_DONE) {
             break;
@@ -1170,6 +1332,9 @@ static void run_loop(struct bench *b)
         uint64_t wake = MIN(b->deadline_ns, now + TICK_MS * 1000000ull);
         if (b->phase == PH_HOLD) {
             wake = MIN(wake, b->hold_end_ns);
+        }
+        if (b->phase == PH_SYNC) {
+            wake = MIN(wake, b->sync_next_ns);
         }
         int timeout_ms = busy ? 0 : (int)((wake - now + 999999) / 1000000);
         int n = epoll_wait(b->epfd, events, EVENTS_MAX, timeout_ms);
@@ -1462,6 +1627,13 @@ static void report(struct bench *b)
                 "above are partial\n",
                 r.name, b->opt.duration_limit_s);
     }
+    if (b->timed_out && b->phase == PH_SYNC) {
+        fprintf(stderr,
+                "meridian-bench: %s: the subscriptions on %s (--sub-url) never reached %s "
+                "(--url): are the two servers routed to each other in one cluster? Check "
+                "/routez on their monitoring ports\n",
+                r.name, b->sub_addr_text, b->addr_text);
+    }
     if (b->failed) {
         fprintf(stderr, "meridian-bench: %s: %s\n", r.name, b->errmsg);
     }
@@ -1471,8 +1643,10 @@ static void report(struct bench *b)
 /* Setup                                                                                */
 /* ------------------------------------------------------------------------------------ */
 
-/* Accepts host:port, nats://host:port, [v6]:port or a bare host (port 4222). */
-static bool resolve_url(struct bench *b, const char *url, GError **error)
+/* Accepts host:port, nats://host:port, [v6]:port or a bare host (port 4222); option names
+ * the flag for error messages. */
+static bool resolve_url(const char *option, const char *url, struct sockaddr_storage *addr,
+                        socklen_t *addr_len, char *text, size_t text_size, GError **error)
 {
     const char *s = url;
     if (g_str_has_prefix(s, "nats://")) {
@@ -1483,7 +1657,8 @@ static bool resolve_url(struct bench *b, const char *url, GError **error)
     if (s[0] == '[') {
         const char *end = strchr(s, ']');
         if (end == NULL) {
-            g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "bad --url %s", url);
+            g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "bad %s %s", option,
+                        url);
             return false;
         }
         host = g_strndup(s + 1, (gsize)(end - s - 1));
@@ -1503,14 +1678,14 @@ static bool resolve_url(struct bench *b, const char *url, GError **error)
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0) {
-        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "cannot resolve --url %s: %s",
-                    url, gai_strerror(rc));
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "cannot resolve %s %s: %s",
+                    option, url, gai_strerror(rc));
         return false;
     }
-    memcpy(&b->addr, res->ai_addr, res->ai_addrlen);
-    b->addr_len = res->ai_addrlen;
+    memcpy(addr, res->ai_addr, res->ai_addrlen);
+    *addr_len = res->ai_addrlen;
     freeaddrinfo(res);
-    snprintf(b->addr_text, sizeof(b->addr_text), "%s:%s", host, port);
+    snprintf(text, text_size, "%s:%s", host, port);
     return true;
 }
 
@@ -1554,6 +1729,9 @@ static bool check_options(struct bench *b, GError **error)
         bad = "--window-bytes must be >= 0";
     } else if (strlen(o->subject) > 64 || strpbrk(o->subject, " \t\r\n*>") != NULL) {
         bad = "--subject must be a plain subject of at most 64 bytes";
+    } else if (o->sub_url != NULL && b->scenario != SC_PUBSUB && b->scenario != SC_FANOUT &&
+               b->scenario != SC_QUEUE) {
+        bad = "--sub-url applies to pubsub, fanout and queue (the scenarios with subscribers)";
     } else if (b->scenario == SC_QUEUE && seq_width_for(o->msgs) > (unsigned)o->size) {
         bad = "queue carries a sequence number in the payload: --size must be at least 1 byte "
               "up to 256 messages, 2 up to 65536, 3 up to 16M, 4 up to 4G";
@@ -1579,6 +1757,10 @@ static bool parse_options(struct bench *b, int *argc, char ***argv, GError **err
 
     GOptionEntry entries[] = {
         {"url", 'u', 0, G_OPTION_ARG_STRING, &o->url, "Server address (default 127.0.0.1:4222)",
+         "HOST:PORT"},
+        {"sub-url", 0, 0, G_OPTION_ARG_STRING, &o->sub_url,
+         "Connect the subscribers to this server instead (pubsub, fanout, queue): with --url "
+         "on another server of one cluster, every message crosses a route",
          "HOST:PORT"},
         {"msgs", 'n', 0, G_OPTION_ARG_INT64, &o->msgs,
          "Messages to publish, or requests for reqrep (default 1000000)", "N"},
@@ -1637,7 +1819,16 @@ static bool parse_options(struct bench *b, int *argc, char ***argv, GError **err
                     (*argv)[1]);
         return false;
     }
-    return check_options(b, error) && resolve_url(b, o->url, error);
+    if (!check_options(b, error) || !resolve_url("--url", o->url, &b->addr, &b->addr_len,
+                                                 b->addr_text, sizeof(b->addr_text), error)) {
+        return false;
+    }
+    if (o->sub_url == NULL) {
+        return true;
+    }
+    b->cross = true;
+    return resolve_url("--sub-url", o->sub_url, &b->sub_addr, &b->sub_addr_len,
+                       b->sub_addr_text, sizeof(b->sub_addr_text), error);
 }
 
 /* Raises the soft descriptor limit towards the hard one when many connections are asked. */
@@ -1712,6 +1903,8 @@ static void setup(struct bench *b)
     b->pub_count = pubs;
     b->sub_count = subs;
     snprintf(b->pub_subject, sizeof(b->pub_subject), "%s.data", o->subject);
+    snprintf(b->sync_subject, sizeof(b->sync_subject), "%s.sync", o->subject);
+    snprintf(b->fence_subject, sizeof(b->fence_subject), "%s.fence", o->subject);
     snprintf(b->inbox, sizeof(b->inbox), "_INBOX.%s.%ld", o->subject, (long)getpid());
     b->payload = g_malloc((size_t)o->size + 1);
     memset(b->payload, 'x', (size_t)o->size);
@@ -1764,6 +1957,7 @@ static void teardown(struct bench *b)
     g_free(b->seen);
     g_free(b->lat_ns);
     g_free(b->opt.url);
+    g_free(b->opt.sub_url);
     g_free(b->opt.subject);
     g_free(b->opt.ready_file);
     if (b->epfd >= 0) {

@@ -276,8 +276,10 @@ class ServerProcess {
     }
 }
 
-async function startOnce(bin, extraArgs, config) {
-    const { port, release } = await reservePort();
+async function startOnce(bin, extraArgs, config, reserved) {
+    // A caller that reserved the client port itself (lib/cluster.mjs: a restarted
+    // cluster member keeps its port) keeps the lock: stop() does not release it.
+    const { port, release } = reserved ? { port: reserved, release: () => {} } : await reservePort();
     let tmpdir = null;
     const args = ['-a', HOST, '-p', String(port)];
     if (config !== undefined) {
@@ -329,6 +331,8 @@ async function startOnce(bin, extraArgs, config) {
 /**
  * Start the server under test with extra flags (e.g. ['--user', 'a', '--pass', 'b']).
  * opts.config: text of a config file passed with -c. opts.bin overrides the binary.
+ * opts.port: a client port the caller has reserved (reservePort) and keeps; without
+ * it a port is reserved here and released by stop().
  * Resolves to a ServerProcess with .port, .url, .hostport, .pid and stop().
  */
 export async function startServer(extraArgs = [], opts = {}) {
@@ -339,7 +343,7 @@ export async function startServer(extraArgs = [], opts = {}) {
     let lastErr;
     for (let attempt = 0; attempt < 3; attempt++) {
         try {
-            return await startOnce(bin, extraArgs, opts.config);
+            return await startOnce(bin, extraArgs, opts.config, opts.port);
         } catch (e) {
             lastErr = e;
             if (!e.retryable) {
