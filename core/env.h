@@ -108,6 +108,14 @@ struct mr_env {
      * The outcome arrives as on_tls(); on failure the env closes the stream
      * (on_closed follows). */
     void (*stream_start_tls)(void *ctx, uint64_t conn_id, uint64_t tls_id);
+    /* The client side, for outbound streams (routes): once the bytes pending on conn_id
+     * have gone out, starts a TLS handshake as a client with context tls_id, presenting
+     * its certificate when it has one, verifying the server's certificate against its CA
+     * (unless insecure) and, when server_name is not NULL, that the certificate names it
+     * (also sent as SNI). Outcome as for stream_start_tls: on_tls, then on failure the
+     * env closes the stream. A context from tls_configure serves both sides. */
+    void (*stream_start_tls_client)(void *ctx, uint64_t conn_id, uint64_t tls_id,
+                                    const char *server_name);
 
     /* Files, named by paths relative to the server's store directory. Every call
      * completes later with mr_server_on_file_done(req_id, result, data, len): result

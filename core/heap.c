@@ -37,26 +37,6 @@ static void sift_up(struct mr_heap *h, size_t i)
     place(h, i, n);
 }
 
-static void sift_down(struct mr_heap *h, size_t i)
-{
-    struct mr_heap_node *n = h->items[i];
-    for (;;) {
-        size_t child = 2 * i + 1;
-        if (child >= h->len) {
-            break;
-        }
-        if (child + 1 < h->len && before(h->items[child + 1], h->items[child])) {
-            child++;
-        }
-        if (!before(h->items[child], n)) {
-            break;
-        }
-        place(h, i, h->items[child]);
-        i = child;
-    }
-    place(h, i, n);
-}
-
 void mr_heap_init(struct mr_heap *h, struct mr_mem *mem)
 {
     memset(h, 0, sizeof(*h));
@@ -112,11 +92,24 @@ void mr_heap_remove(struct mr_heap *h, struct mr_heap_node *n)
     if (i == h->len) {
         return;
     }
-    /* The moved node may belong above or below i; at most one sift does work. */
+    /* The last node fills the gap, bottom-up (Floyd): the hole at i sinks to a leaf
+     * along the smaller children, one comparison a level instead of two, and the moved
+     * node rises from there. It came from the bottom, so it rarely rises far; it may
+     * also rise above i when it belongs there. */
     struct mr_heap_node *moved = h->items[h->len];
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= h->len) {
+            break;
+        }
+        if (child + 1 < h->len && before(h->items[child + 1], h->items[child])) {
+            child++;
+        }
+        place(h, i, h->items[child]);
+        i = child;
+    }
     place(h, i, moved);
     sift_up(h, i);
-    sift_down(h, moved->index);
 }
 
 struct mr_heap_node *mr_heap_top(const struct mr_heap *h)

@@ -257,6 +257,11 @@ static char *route_info_line(const struct mr_server *s)
     if (o->auth.user != NULL) {
         json_object_set_new(j, "auth_required", json_true());
     }
+    if (o->tls.enabled) {
+        /* Routes always verify each other's certificates, as in nats-server. */
+        json_object_set_new(j, "tls_required", json_true());
+        json_object_set_new(j, "tls_verify", json_true());
+    }
     json_object_set_new(j, "max_payload", json_integer(s->opts.max_payload));
     json_object_set_new(j, "cluster", json_string(s->cluster.name));
     if (s->cluster.dynamic) {
@@ -302,7 +307,7 @@ static void send_route_connect(struct mr_server *s, struct mr_conn *c)
         json_object_set_new(j, "user", json_string(user));
         json_object_set_new(j, "pass", json_string(pass != NULL ? pass : ""));
     }
-    json_object_set_new(j, "tls_required", json_false());
+    json_object_set_new(j, "tls_required", json_boolean(o->tls.enabled));
     json_object_set_new(j, "headers", json_true());
     json_object_set_new(j, "name", json_string(s->server_id));
     json_object_set_new(j, "cluster", json_string(s->cluster.name));
@@ -1084,12 +1089,39 @@ static uint64_t first_ping_ns(const struct mr_server *s)
     return iv < MR_FIRST_PING_DELAY_NS ? iv : MR_FIRST_PING_DELAY_NS;
 }
 
+/* nats-server's route order with TLS: the handshake first, then CONNECT and INFO. */
+static bool start_route_tls(struct mr_server *s, struct mr_conn *c)
+{
+    if (!s->cluster.opts->tls.enabled) {
+        return false;
+    }
+    c->tls_pending = true;
+    if (c->route->solicited) {
+        s->env->stream_start_tls_client(s->env->ctx, c->id, MR_TLS_ROUTE, c->route->slot->host);
+    } else {
+        s->env->stream_start_tls(s->env->ctx, c->id, MR_TLS_ROUTE);
+    }
+    return true;
+}
+
+void mr_route_on_tls(struct mr_server *s, struct mr_conn *c)
+{
+    rlog(s, MR_LOG_DEBUG, "rid:%llu - route TLS handshake complete",
+         (unsigned long long)c->route->rid);
+    if (c->route->solicited) {
+        send_route_connect(s, c);
+    }
+    send_route_info(s, c);
+}
+
 void mr_route_accept(struct mr_server *s, struct mr_conn *c)
 {
     route_attach(s, c, NULL);
     rlog(s, MR_LOG_DEBUG, "%s:%u - rid:%llu - Route connection accepted", c->host,
          (unsigned)c->port, (unsigned long long)c->route->rid);
-    send_route_info(s, c);
+    if (!start_route_tls(s, c)) {
+        send_route_info(s, c);
+    }
     uint64_t timeout = s->cluster.opts->auth.timeout_ns != 0 ? s->cluster.opts->auth.timeout_ns
                                                              : s->opts.auth_timeout_ns;
     s->env->timer_arm(s->env->ctx, (c->id << TIMER_KIND_BITS) | TIMER_AUTH,
@@ -1128,8 +1160,10 @@ bool mr_route_on_connected(struct mr_server *s, uint64_t conn_id, int status)
     slot->conn = c;
     route_attach(s, c, slot);
     c->connect_received = true;
-    send_route_connect(s, c);
-    send_route_info(s, c);
+    if (!start_route_tls(s, c)) {
+        send_route_connect(s, c);
+        send_route_info(s, c);
+    }
     mr_conn_arm_ping(c, first_ping_ns(s));
     return true;
 }
@@ -1315,6 +1349,20 @@ int mr_route_start(struct mr_server *s)
         return MR_OK;
     }
     const struct mr_cluster_opts *o = cl->opts;
+    if (o->tls.enabled) {
+        struct mr_tls_opts t = o->tls;
+        t.verify = true; /* routes always present and verify certificates */
+        char err[MR_ERRMSG_MAX];
+        int rc = s->env->tls_configure(s->env->ctx, MR_TLS_ROUTE, &t, err, sizeof(err));
+        if (rc != MR_OK) {
+            rlog(s, MR_LOG_ERROR, "cluster TLS configuration error: %s", err);
+            return rc;
+        }
+        if (s->env->stream_start_tls_client == NULL) {
+            rlog(s, MR_LOG_ERROR, "cluster TLS: this environment cannot start client TLS");
+            return MR_E_INVAL;
+        }
+    }
     uint16_t port = o->port < 0 ? 0 : (uint16_t)o->port;
     int rc = s->env->listen(s->env->ctx, MR_LISTENER_ROUTE, listen_host(s), port, &cl->port);
     if (rc != MR_OK) {

@@ -1380,6 +1380,11 @@ static void on_tls(void *ctx, uint64_t conn_id, int status, const char *peer_sub
     slog(s, MR_LOG_DEBUG, "%s:%u - cid:%llu - TLS handshake complete%s%s", c->host,
          (unsigned)c->port, (unsigned long long)c->cid, peer_subject != NULL ? ": " : "",
          peer_subject != NULL ? peer_subject : "");
+    if (c->kind == MR_CONN_ROUTE) {
+        mr_route_on_tls(s, c);
+        reap(s);
+        return;
+    }
     if (s->opts.tls.handshake_first) {
         send_info(s, c);
     }

@@ -27,6 +27,7 @@
 #define MR_LISTENER_ROUTE 2
 /* TLS context ids given to env->tls_configure. */
 #define MR_TLS_CLIENT 1
+#define MR_TLS_ROUTE 2
 
 /* Timer ids: env connection id in the high bits, kind in the low 4; server-wide timers
  * use connection id 0. */
