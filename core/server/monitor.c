@@ -1673,7 +1673,7 @@ static json_t *route_json(const struct mr_server *s, const struct mr_route *r, b
     put(j, "rid", jint(r->rid));
     put(j, "remote_id", jstr(r->remote_id));
     put(j, "did_solicit", json_boolean(r->solicited));
-    put(j, "is_configured", json_boolean(r->slot != NULL && r->slot->configured));
+    put(j, "is_configured", json_boolean(r->solicited && r->slot != NULL && r->slot->configured));
     put(j, "ip", jstr(c->host));
     put(j, "port", jint(c->port));
     put(j, "start", jtime(mr_server_wall_of(s, c->start_ns)));

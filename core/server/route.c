@@ -9,12 +9,16 @@
  * the peer's INFO (with "ip" set) to its other routes, whose servers connect to the
  * peer if they have no route to it yet (implicit routes): a full mesh from one seed.
  *
- * Duplicates: when both sides solicit each other, both sides keep the connection
+ * Duplicates: when both sides solicit each other at start, both keep the connection
  * solicited by the server with the smaller id and close the other ("Duplicate
  * Route"), so they agree in one round instead of dropping both and retrying, which
- * the simulator's symmetric timing could repeat for a long time. nats-server keeps
- * whichever registered first; if it disagrees, both close and its retry flag (which
- * our survivor also inherits: the loser's slot) reconnects.
+ * the simulator's symmetric timing could repeat for a long time. A route that has
+ * carried messages is never replaced (that would drop what is in flight and the
+ * interest until the peer resends it); the newcomer is closed, as nats-server closes
+ * every later duplicate. If the two sides disagree, both close and the retry (the
+ * survivor inherits the loser's slot) reconnects. An accepted route also takes over a
+ * configured slot that points at the same peer, so that slot does not keep dialling
+ * a peer that is already connected.
 
  *
  * Invariants:
@@ -173,10 +177,15 @@ static void slot_failed(struct mr_server *s, struct mr_route_slot *slot, int err
     slot_arm_retry(s, slot);
 }
 
+static struct mr_route *find_registered(const struct mr_server *s, const char *id);
+
 static void slot_connect(struct mr_server *s, struct mr_route_slot *slot)
 {
     if (s->shutting_down || slot->self || slot->conn != NULL || slot->pending_conn != 0) {
         return;
+    }
+    if (slot->remote_id[0] != '\0' && find_registered(s, slot->remote_id) != NULL) {
+        return; /* the peer already has a route to us */
     }
     uint64_t id = 0;
     rlog(s, MR_LOG_DEBUG, "Trying to connect to route on %s:%u", slot->host,
@@ -814,16 +823,40 @@ static void hand_over_slot(struct mr_route *loser, struct mr_route *survivor)
         return;
     }
     loser->slot = NULL;
+    /* The slot now knows its peer, so it does not dial it while a route exists. */
+    snprintf(slot->remote_id, sizeof(slot->remote_id), "%s", loser->remote_id);
     if (survivor->slot == NULL) {
         survivor->slot = slot;
-        slot->conn = survivor->conn;
         slot->retry_once = true;
-    } else {
+    }
+    if (survivor->slot == slot) {
+        slot->conn = survivor->conn;
+    } else if (slot->conn == loser->conn) {
         slot->conn = NULL;
     }
 }
 
 static void unregister(struct mr_server *s, struct mr_route *r);
+
+/* An accepted route from a peer that a configured slot also names (by id, or by the
+ * route address it announced) takes the slot: the slot stops dialling and retries if
+ * this route drops. */
+static void adopt_slot(struct mr_server *s, struct mr_route *r)
+{
+    for (guint i = 0; i < s->cluster.slots->len; i++) {
+        struct mr_route_slot *slot = g_ptr_array_index(s->cluster.slots, i);
+        if (slot->conn != NULL || slot->pending_conn != 0 || slot->self) {
+            continue;
+        }
+        bool same = strcmp(slot->remote_id, r->remote_id) == 0 ||
+                    (strcmp(slot->host, r->url_host) == 0 && slot->port == r->url_port);
+        if (same) {
+            r->slot = slot;
+            slot->conn = r->conn;
+            return;
+        }
+    }
+}
 
 static void register_route(struct mr_server *s, struct mr_conn *c, json_t *info)
 {
@@ -833,7 +866,8 @@ static void register_route(struct mr_server *s, struct mr_conn *c, json_t *info)
     if (dup != NULL) {
         rlog(s, MR_LOG_DEBUG, "Detected duplicate remote route %s", r->remote_id);
         bool self_lower = strcmp(s->server_id, r->remote_id) < 0;
-        bool keep_new = dup->solicited != r->solicited && r->solicited == self_lower;
+        bool fresh = dup->conn->in_msgs == 0 && dup->conn->out_msgs == 0;
+        bool keep_new = fresh && dup->solicited != r->solicited && r->solicited == self_lower;
         if (!keep_new) {
             hand_over_slot(r, dup);
             mr_conn_close(c, "Duplicate Route");
@@ -853,6 +887,9 @@ static void register_route(struct mr_server *s, struct mr_conn *c, json_t *info)
     }
     cl->tail = r;
     cl->count++;
+    if (r->slot == NULL) {
+        adopt_slot(s, r);
+    }
     if (r->slot != NULL) {
         snprintf(r->slot->remote_id, sizeof(r->slot->remote_id), "%s", r->remote_id);
     }
