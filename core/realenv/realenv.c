@@ -19,13 +19,15 @@
  *  - Every completion goes through the done queue and is delivered by the loop,
  *    never inside the env call that requested it.
  *  - TLS: a connection moves TLS_OFF -> TLS_PLAIN -> TLS_HANDSHAKE -> TLS_UNREPORTED ->
- *    TLS_UP. It reads application bytes only in TLS_OFF and TLS_UP, so the client's
- *    handshake records are never mistaken for plaintext and no decrypted byte reaches
- *    the sink before on_tls. It has an SSL object from stream_start_tls until its
- *    descriptor closes. Every connection in TLS_PLAIN or TLS_HANDSHAKE is listed in
- *    tls_pending, which the loop scans for handshake deadlines. A connection whose
- *    handshake had not been reported gets exactly one on_tls before its on_closed,
- *    unless the core closed it first (close_requested).
+ *    TLS_UP, as a server (stream_start_tls) or a client (stream_start_tls_client); both
+ *    share every state and step but the SSL object's role. It reads application bytes
+ *    only in TLS_OFF and TLS_UP, so the peer's handshake records are never mistaken for
+ *    plaintext and no decrypted byte reaches the sink before on_tls. It has an SSL
+ *    object from stream_start_tls(_client) until its descriptor closes. Every connection
+ *    in TLS_PLAIN or TLS_HANDSHAKE is listed in tls_pending, which the loop scans for
+ *    handshake deadlines. A connection whose handshake had not been reported gets
+ *    exactly one on_tls before its on_closed, unless the core closed it first
+ *    (close_requested).
  *  - OpenSSL may hold decrypted bytes the socket no longer signals (a record only half
  *    delivered because the sink paused reading or the per-turn read bound was hit).
  *    Such connections are listed in tls_kick and read in the next turn, which then does
@@ -66,6 +68,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "core/assert.h"
 #include "core/err.h"
@@ -98,8 +101,8 @@ enum conn_state {
 /* See the TLS invariant in the file comment. */
 enum tls_state {
     TLS_OFF,        /* a plaintext stream */
-    TLS_PLAIN,      /* stream_start_tls called: the plaintext pending first goes out */
-    TLS_HANDSHAKE,  /* SSL_accept in progress */
+    TLS_PLAIN,      /* stream_start_tls(_client) called: the pending plaintext goes first */
+    TLS_HANDSHAKE,  /* SSL_do_handshake in progress (accept or connect state) */
     TLS_UNREPORTED, /* handshake done; its on_tls is queued; application data waits */
     TLS_UP,         /* reads are SSL_read, flushes SSL_write */
 };
@@ -116,10 +119,11 @@ struct conn {
     struct addrinfo *ai_head; /* outbound: candidate addresses, owned until connected */
     struct addrinfo *ai_next; /* the next candidate to try */
     bool close_requested;     /* stream_close was called: no on_tls any more */
-    char peer[INET6_ADDRSTRLEN + 8]; /* accepted: "host:port", for TLS error logs */
+    char peer[INET6_ADDRSTRLEN + 8]; /* "host:port" once open, for TLS error logs */
 
     enum tls_state tls;
-    SSL *ssl;                 /* owned; from stream_start_tls until the fd closes */
+    SSL *ssl;                 /* owned; from stream_start_tls(_client) until the fd closes */
+    bool tls_client;          /* the handshake is a client's (stream_start_tls_client) */
     uint64_t tls_deadline_ns; /* TLS_PLAIN, TLS_HANDSHAKE: the handshake bound */
     size_t tls_plain_left;    /* TLS_PLAIN: plaintext bytes left; SIZE_MAX = not measured */
     int tls_err;              /* the status a failed handshake's on_tls carries */
@@ -131,8 +135,10 @@ struct conn {
 /* A tls_configure result. */
 struct tls_ctx {
     uint64_t id; /* the core's tls id */
-    SSL_CTX *ssl_ctx;
+    SSL_CTX *ssl_ctx; /* TLS_method(): serves server and client handshakes alike */
     uint64_t timeout_ns;
+    bool has_cert; /* cert_file and key_file were set; a server handshake needs them */
+    bool insecure; /* client handshakes skip verifying the server (mr_tls_opts.insecure) */
 };
 
 struct listener {
@@ -1004,8 +1010,10 @@ static void read_ready(struct mr_realenv *re, struct conn *c)
             if (re->sink != NULL) {
                 re->sink->on_bytes(re->sink->ctx, c->id, re->rbuf, (size_t)n);
             }
-            /* The callback may have closed or paused the connection. */
-            if (c->state != CONN_OPEN || !c->read_enabled) {
+            /* The callback may have closed or paused the connection, or started TLS on
+             * it (a route client upgrades after the server's INFO): what follows in the
+             * socket then is the handshake, not plaintext for the sink. */
+            if (c->state != CONN_OPEN || !c->read_enabled || c->tls != TLS_OFF) {
                 return;
             }
             if ((size_t)n < MR_REALENV_READ_BYTES) {
@@ -1040,6 +1048,15 @@ static void connect_up(struct mr_realenv *re, struct conn *c)
     c->ai_head = NULL;
     c->ai_next = NULL;
     set_nodelay(c->fd);
+    /* Named like an accepted peer, so a client-side TLS failure logs whom it was with. */
+    struct sockaddr_storage sa;
+    socklen_t sa_len = sizeof(sa);
+    if (getpeername(c->fd, (struct sockaddr *)&sa, &sa_len) == 0) {
+        char host[INET6_ADDRSTRLEN];
+        uint16_t port;
+        peer_name(&sa, host, sizeof(host), &port);
+        snprintf(c->peer, sizeof(c->peer), "%s:%u", host, (unsigned)port);
+    }
     c->state = CONN_OPEN;
     conn_update_events(re, c);
     if (c->state != CONN_OPEN) {
@@ -1167,7 +1184,7 @@ static void conn_event(struct mr_realenv *re, struct conn *c, uint32_t evs)
 }
 
 /* ----------------------------------------------------------------------------------
- * TLS: the handshake of a server-side connection, and its deadlines
+ * TLS: the handshake (server or client side), and its deadlines
  * ---------------------------------------------------------------------------------- */
 
 /* Total bytes the sink has pending for c, as far as one peek shows. */
@@ -1196,8 +1213,11 @@ static void tls_reason(char *out, size_t out_len, const char *fallback)
     ERR_clear_error();
 }
 
-/* Maps a failed SSL_accept to a status and a reason for the log. */
-static int tls_accept_error(int ssl_err, int sys_errno, char *reason, size_t reason_len)
+/* Maps a failed handshake step to a status and a reason for the log. A certificate we
+ * refused gets the verifier's cause too ("certificate verify failed: hostname
+ * mismatch"): OpenSSL's queue alone does not say which check failed. */
+static int tls_handshake_error(SSL *ssl, int ssl_err, int sys_errno, char *reason,
+                               size_t reason_len)
 {
     if (ssl_err == SSL_ERROR_ZERO_RETURN) {
         snprintf(reason, reason_len, "EOF");
@@ -1208,7 +1228,14 @@ static int tls_accept_error(int ssl_err, int sys_errno, char *reason, size_t rea
         snprintf(reason, reason_len, "%s", sys_errno != 0 ? strerror(sys_errno) : "EOF");
         return sys_errno != 0 ? err_from_errno(sys_errno) : MR_E_CLOSED;
     }
-    tls_reason(reason, reason_len, "TLS protocol error");
+    char cause[MR_ERRMSG_MAX / 2]; /* leaves room for the verifier's cause */
+    tls_reason(cause, sizeof(cause), "TLS protocol error");
+    long verify = SSL_get_verify_result(ssl);
+    if (verify != X509_V_OK) {
+        snprintf(reason, reason_len, "%s: %s", cause, X509_verify_cert_error_string(verify));
+    } else {
+        snprintf(reason, reason_len, "%s", cause);
+    }
     return MR_E_IO;
 }
 
@@ -1219,16 +1246,18 @@ static void tls_fail(struct mr_realenv *re, struct conn *c, int err, const char 
     mr_assert(err < 0);
     mr_assert(c->tls == TLS_PLAIN || c->tls == TLS_HANDSHAKE);
     char msg[MR_ERRMSG_MAX + sizeof(c->peer) + 32];
-    snprintf(msg, sizeof(msg), "%s - TLS handshake error: %s", c->peer, reason);
+    snprintf(msg, sizeof(msg), "%s - TLS %shandshake error: %s", c->peer,
+             c->tls_client ? "client " : "", reason);
     log_line(re, "ERR", msg);
     re->stats.tls_failures++;
     c->tls_err = err;
     conn_dead(re, c);
 }
 
-/* The verified client certificate's subject in RFC 2253 form ("CN=a,O=b", UTF-8 kept
- * as is, as Go prints it), NUL-ended in memory the done queue owns; NULL when the
- * handshake asked for no certificate. */
+/* The verified peer certificate's subject (the client's, or as a client the server's)
+ * in RFC 2253 form ("CN=a,O=b", UTF-8 kept as is, as Go prints it), NUL-ended in memory
+ * the done queue owns; NULL when the handshake asked for no certificate or (insecure)
+ * the certificate did not verify. */
 static uint8_t *tls_subject(struct mr_realenv *re, struct conn *c, size_t *len)
 {
     *len = 0;
@@ -1268,14 +1297,15 @@ static void tls_established(struct mr_realenv *re, struct conn *c)
     conn_update_events(re, c);
 }
 
-/* One step of the non-blocking SSL_accept; waits for what OpenSSL asks for. */
+/* One step of the non-blocking handshake, in the role the SSL object was given (accept
+ * or connect state); waits for what OpenSSL asks for. */
 static void tls_handshake(struct mr_realenv *re, struct conn *c)
 {
     mr_assert(c->tls == TLS_HANDSHAKE);
     mr_assert(c->ssl != NULL);
     ERR_clear_error();
     errno = 0;
-    int rc = SSL_accept(c->ssl);
+    int rc = SSL_do_handshake(c->ssl);
     int sys_errno = errno;
     if (rc == 1) {
         tls_established(re, c);
@@ -1288,7 +1318,7 @@ static void tls_handshake(struct mr_realenv *re, struct conn *c)
         return;
     }
     char reason[MR_ERRMSG_MAX];
-    int err = tls_accept_error(e, sys_errno, reason, sizeof(reason));
+    int err = tls_handshake_error(c->ssl, e, sys_errno, reason, sizeof(reason));
     tls_fail(re, c, err, reason);
 }
 
@@ -1346,7 +1376,7 @@ static void tls_setup_event(struct mr_realenv *re, struct conn *c, uint32_t evs)
         }
         break;
     case TLS_HANDSHAKE:
-        /* Whatever woke us (data, writability, hangup), SSL_accept finds out. */
+        /* Whatever woke us (data, writability, hangup), the handshake finds out. */
         tls_handshake(re, c);
         break;
     case TLS_UNREPORTED:
@@ -1723,9 +1753,11 @@ static int tls_load_error(const char *what, const char *path, char *errmsg, size
     return MR_E_INVAL;
 }
 
-/* Trust and client certificates: the CA file, or with verify and no CA file the
- * system's roots (as nats-server, whose Go TLS does the same); verify demands a
- * certificate that chains to them (nats-server's tls verify: RequireAndVerifyClientCert). */
+/* Trust and client certificates: the CA file, or without one the system's roots when
+ * anything will be verified, a client's certificate (verify) or, as a client, a
+ * server's (unless insecure); Go's TLS, and so nats-server, does the same. verify
+ * demands a client certificate that chains to them (nats-server's tls verify:
+ * RequireAndVerifyClientCert); client handshakes set their own mode per session. */
 static int tls_ctx_verify(SSL_CTX *sc, const struct mr_tls_opts *o, char *errmsg,
                           size_t errmsg_len)
 {
@@ -1740,7 +1772,7 @@ static int tls_ctx_verify(SSL_CTX *sc, const struct mr_tls_opts *o, char *errmsg
         if (names != NULL) {
             SSL_CTX_set_client_CA_list(sc, names);
         }
-    } else if (verify && SSL_CTX_set_default_verify_paths(sc) != 1) {
+    } else if ((verify || !o->insecure) && SSL_CTX_set_default_verify_paths(sc) != 1) {
         return tls_load_error("cannot load the system's CA certificates", "", errmsg,
                               errmsg_len);
     }
@@ -1751,25 +1783,39 @@ static int tls_ctx_verify(SSL_CTX *sc, const struct mr_tls_opts *o, char *errmsg
     return 0;
 }
 
-/* Builds a server SSL_CTX from opts: TLS 1.2 or later (as nats-server), partial writes
- * and moving write buffers (see flush_tls), no renegotiation, a bare EOF read as a
- * close (clients rarely send close_notify). */
-static int tls_ctx_build(const struct mr_tls_opts *o, SSL_CTX **out, char *errmsg,
-                         size_t errmsg_len)
+/* Whether opts name a certificate: cert_file and key_file both, or neither (a context
+ * only for client handshakes that present none, as nats-server allows). */
+static int tls_ctx_files_check(const struct mr_tls_opts *o, bool *has_cert, char *errmsg,
+                               size_t errmsg_len)
 {
-    *out = NULL;
-    int rc = tls_file_check("TLS certificate file", o->cert_file, errmsg, errmsg_len);
-    if (rc == 0) {
+    *has_cert = o->cert_file[0] != '\0' || o->key_file[0] != '\0';
+    int rc = 0;
+    if (*has_cert) {
+        rc = tls_file_check("TLS certificate file", o->cert_file, errmsg, errmsg_len);
+    }
+    if (rc == 0 && *has_cert) {
         rc = tls_file_check("TLS key file", o->key_file, errmsg, errmsg_len);
     }
     if (rc == 0 && o->ca_file[0] != '\0') {
         rc = tls_file_check("TLS CA file", o->ca_file, errmsg, errmsg_len);
     }
+    return rc;
+}
+
+/* Builds an SSL_CTX from opts for both roles (TLS_method: the SSL object's accept or
+ * connect state picks one): TLS 1.2 or later (as nats-server), partial writes and
+ * moving write buffers (see flush_tls), no renegotiation, a bare EOF read as a close
+ * (peers rarely send close_notify). */
+static int tls_ctx_build(const struct mr_tls_opts *o, SSL_CTX **out, bool *has_cert,
+                         char *errmsg, size_t errmsg_len)
+{
+    *out = NULL;
+    int rc = tls_ctx_files_check(o, has_cert, errmsg, errmsg_len);
     if (rc != 0) {
         return rc;
     }
     ERR_clear_error();
-    SSL_CTX *sc = SSL_CTX_new(TLS_server_method());
+    SSL_CTX *sc = SSL_CTX_new(TLS_method());
     if (sc == NULL) {
         return tls_load_error("cannot create a TLS context for", o->cert_file, errmsg,
                               errmsg_len);
@@ -1780,7 +1826,9 @@ static int tls_ctx_build(const struct mr_tls_opts *o, SSL_CTX **out, char *errms
     /* Session resumption with client certificates requires a context id. */
     static const unsigned char sid_ctx[] = "meridian";
     (void)SSL_CTX_set_session_id_context(sc, sid_ctx, sizeof(sid_ctx) - 1); /* fits */
-    if (SSL_CTX_use_certificate_chain_file(sc, o->cert_file) != 1) {
+    if (!*has_cert) {
+        rc = tls_ctx_verify(sc, o, errmsg, errmsg_len);
+    } else if (SSL_CTX_use_certificate_chain_file(sc, o->cert_file) != 1) {
         rc = tls_load_error("cannot load TLS certificate file", o->cert_file, errmsg,
                             errmsg_len);
     } else if (SSL_CTX_use_PrivateKey_file(sc, o->key_file, SSL_FILETYPE_PEM) != 1) {
@@ -1825,7 +1873,8 @@ static int env_tls_configure(void *ctx, uint64_t tls_id, const struct mr_tls_opt
         return MR_E_LIMIT;
     }
     SSL_CTX *sc;
-    int rc = tls_ctx_build(opts, &sc, errmsg, errmsg_len);
+    bool has_cert;
+    int rc = tls_ctx_build(opts, &sc, &has_cert, errmsg, errmsg_len);
     if (rc != 0) {
         return rc;
     }
@@ -1841,29 +1890,35 @@ static int env_tls_configure(void *ctx, uint64_t tls_id, const struct mr_tls_opt
     }
     t->ssl_ctx = sc;
     t->timeout_ns = opts->timeout_ns != 0 ? opts->timeout_ns : MR_REALENV_TLS_TIMEOUT_DEFAULT_NS;
+    t->has_cert = has_cert;
+    t->insecure = opts->insecure;
     return 0;
 }
 
-/* Ignored for an id that is dead or closing, or an outbound stream not up yet
- * (outbound TLS is not supported yet). */
-static void env_stream_start_tls(void *ctx, uint64_t conn_id, uint64_t tls_id)
+/* What stream_start_tls and stream_start_tls_client share: the connection enters
+ * TLS_PLAIN with its handshake deadline and an SSL object on its socket. Returns the
+ * connection and its context, or NULL when the call is ignored (an id that is dead,
+ * closing or still connecting) or the start already failed (tls_fail: on_tls, then
+ * on_closed, follow). */
+static struct conn *tls_begin(struct mr_realenv *re, uint64_t conn_id, uint64_t tls_id,
+                              bool client, const struct tls_ctx **ctx_out)
 {
-    struct mr_realenv *re = ctx;
     struct conn *c = conn_lookup(re, conn_id);
     if (c == NULL || c->state != CONN_OPEN) {
-        return;
+        return NULL;
     }
     mr_assert(c->tls == TLS_OFF); /* once per connection */
     mr_assert(c->ssl == NULL);
-    struct tls_ctx *t = tls_ctx_find(re, tls_id);
+    const struct tls_ctx *t = tls_ctx_find(re, tls_id);
     c->tls = TLS_PLAIN;
+    c->tls_client = client;
     c->tls_plain_left = SIZE_MAX;
     c->tls_deadline_ns = env_now_ns(re) + (t != NULL ? t->timeout_ns
                                                      : MR_REALENV_TLS_TIMEOUT_DEFAULT_NS);
     g_array_append_val(re->tls_pending, c->id);
     if (t == NULL) {
         tls_fail(re, c, MR_E_INVAL, "no TLS configuration with this id");
-        return;
+        return NULL;
     }
     ERR_clear_error();
     c->ssl = SSL_new(t->ssl_ctx);
@@ -1871,15 +1926,91 @@ static void env_stream_start_tls(void *ctx, uint64_t conn_id, uint64_t tls_id)
         char reason[MR_ERRMSG_MAX];
         tls_reason(reason, sizeof(reason), "cannot create a TLS session");
         tls_fail(re, c, MR_E_NOMEM, reason);
-        return;
+        return NULL;
     }
-    SSL_set_accept_state(c->ssl);
-    /* Stop reading: what the client sends next is its handshake. The plaintext goes
-     * out and the handshake starts at the end of the turn. */
+    *ctx_out = t;
+    return c;
+}
+
+/* The end of both starts. Stop reading: what the peer sends next is its handshake. The
+ * plaintext goes out and the handshake starts at the end of the turn. */
+static void tls_begin_done(struct mr_realenv *re, struct conn *c)
+{
+    mr_assert(c->tls == TLS_PLAIN);
+    mr_assert(c->ssl != NULL);
     conn_update_events(re, c);
     if (c->state == CONN_OPEN) {
         mark_dirty(re, c);
     }
+}
+
+/* Ignored for an id that is dead or closing, or an outbound stream not up yet. */
+static void env_stream_start_tls(void *ctx, uint64_t conn_id, uint64_t tls_id)
+{
+    struct mr_realenv *re = ctx;
+    const struct tls_ctx *t = NULL;
+    struct conn *c = tls_begin(re, conn_id, tls_id, false, &t);
+    if (c == NULL) {
+        return;
+    }
+    if (!t->has_cert) {
+        tls_fail(re, c, MR_E_INVAL, "the TLS configuration has no certificate to serve");
+        return;
+    }
+    SSL_set_accept_state(c->ssl);
+    tls_begin_done(re, c);
+}
+
+/* Points the client session at server_name: an IP address literal must be in the
+ * certificate's IP SANs; a host name must match a DNS SAN and is sent as SNI. As in Go
+ * (so a certificate nats-server accepts is accepted here): wildcards match one whole
+ * leftmost label, and the subject's CN is never read as a name. check false (insecure)
+ * sends SNI only. Returns false if OpenSSL refuses the name (over 255 bytes, say). */
+static bool tls_client_name(SSL *ssl, const char *server_name, bool check)
+{
+    unsigned char addr[sizeof(struct in6_addr)];
+    bool ip = inet_pton(AF_INET, server_name, addr) == 1 ||
+              inet_pton(AF_INET6, server_name, addr) == 1;
+    if (ip) {
+        /* RFC 6066 section 3: SNI never carries a literal address. */
+        return !check || X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), server_name) == 1;
+    }
+    if (SSL_set_tlsext_host_name(ssl, server_name) != 1) {
+        return false;
+    }
+    if (!check) {
+        return true;
+    }
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+                               X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+    return SSL_set1_host(ssl, server_name) == 1;
+}
+
+/* Ignored like stream_start_tls; see realenv.h for what the client side checks. */
+static void env_stream_start_tls_client(void *ctx, uint64_t conn_id, uint64_t tls_id,
+                                        const char *server_name)
+{
+    struct mr_realenv *re = ctx;
+    const struct tls_ctx *t = NULL;
+    struct conn *c = tls_begin(re, conn_id, tls_id, true, &t);
+    if (c == NULL) {
+        return;
+    }
+    SSL_set_connect_state(c->ssl);
+    /* Per session: the context's own mode is the server side's (verify may demand client
+     * certificates), which means nothing to a client. */
+    SSL_set_verify(c->ssl, t->insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
+    if (server_name != NULL && server_name[0] != '\0' &&
+        !tls_client_name(c->ssl, server_name, !t->insecure)) {
+        char reason[MR_ERRMSG_MAX / 2];
+        tls_reason(reason, sizeof(reason), "rejected by OpenSSL");
+        char msg[MR_ERRMSG_MAX + 64];
+        snprintf(msg, sizeof(msg), "invalid TLS server name \"%.64s\": %s", server_name,
+                 reason);
+        tls_fail(re, c, MR_E_INVAL, msg);
+        return;
+    }
+    tls_begin_done(re, c);
 }
 
 /* ----------------------------------------------------------------------------------
@@ -2410,6 +2541,7 @@ static const struct mr_env env_template = {
     .stream_read_enable = env_stream_read_enable,
     .tls_configure = env_tls_configure,
     .stream_start_tls = env_stream_start_tls,
+    .stream_start_tls_client = env_stream_start_tls_client,
     .file_open = env_file_open,
     .file_write = env_file_write,
     .file_read = env_file_read,

@@ -25,23 +25,38 @@
  * connect completes yields on_closed and no on_connected; calls naming a dead id are
  * ignored. Host names are resolved with a blocking getaddrinfo.
  *
- * TLS (OpenSSL 3, server side only): tls_configure builds an SSL_CTX per tls id (TLS 1.2
- * or later; a CA file; verify requires a client certificate that chains to it). After
- * stream_start_tls the connection stops reading; the bytes pending at the end of that
- * turn (the INFO line) go out in plaintext, then a non-blocking SSL_accept runs on the
- * epoll loop, bounded by the context's timeout (default 2 s). Output queued meanwhile
- * waits for the handshake. on_tls(0, subject) is delivered from the completion queue
- * before any decrypted on_bytes; the subject is the verified client certificate's, in
- * RFC 2253 form ("CN=client,O=Acme"), or NULL when none was asked for. A failed or
- * timed-out handshake gives on_tls(MR_E_IO, MR_E_CLOSED or MR_E_TIMEOUT) and then
- * on_closed, and logs OpenSSL's reason. stream_close before on_tls was delivered gives
- * on_closed only. Afterwards reads are SSL_read and flushes SSL_write (coalesced into
- * records of up to MR_REALENV_TLS_WRITE_BYTES); close sends close_notify, best effort.
- * tls_configure again under the same id replaces the context for later handshakes;
- * with enabled false it drops it; beyond MR_REALENV_TLS_CTX_MAX ids it returns
- * MR_E_LIMIT. stream_start_tls naming an unconfigured id fails like a handshake
- * (on_tls(MR_E_INVAL), on_closed); on a closing stream or one still connecting it is
- * ignored (outbound TLS is not supported yet).
+ * TLS (OpenSSL 3): tls_configure builds one SSL_CTX per tls id that serves both roles
+ * (TLS 1.2 or later; a CA file; verify requires a client certificate that chains to it).
+ * cert_file and key_file go together; with neither the context has no certificate and
+ * serves client handshakes only. After stream_start_tls (server) or
+ * stream_start_tls_client (client) the connection stops reading; the bytes pending at
+ * the end of that turn (the INFO line) go out in plaintext, then a non-blocking
+ * handshake runs on the epoll loop, bounded by the context's timeout (default 2 s).
+ * Output queued meanwhile waits for the handshake. on_tls(0, subject) is delivered from
+ * the completion queue before any decrypted on_bytes; the subject is the verified peer
+ * certificate's, in RFC 2253 form ("CN=client,O=Acme"), or NULL when none was asked for
+ * or (insecure client) none was verified. A failed or timed-out handshake gives
+ * on_tls(MR_E_IO, MR_E_CLOSED or MR_E_TIMEOUT) and then on_closed, and logs an error
+ * line "host:port - TLS handshake error: reason" ("TLS client handshake error" for the
+ * client side) with OpenSSL's reason, and for a refused certificate the verifier's
+ * ("certificate verify failed: hostname mismatch"). stream_close before on_tls was
+ * delivered gives on_closed only. Afterwards reads are SSL_read and flushes SSL_write
+ * (coalesced into records of up to MR_REALENV_TLS_WRITE_BYTES); close sends
+ * close_notify, best effort. tls_configure again under the same id replaces the context
+ * for later handshakes; with enabled false it drops it; beyond MR_REALENV_TLS_CTX_MAX ids
+ * it returns MR_E_LIMIT. Starting TLS with an unconfigured id, or a server handshake with
+ * a context without certificate, fails like a handshake (on_tls(MR_E_INVAL), on_closed);
+ * on a closing stream, or an outbound one before its on_connected, the call is ignored.
+ * Starting TLS inside on_bytes stops that read: later bytes are the handshake's.
+ *
+ * The client side presents the context's certificate when it has one and the server
+ * asks; verifies the server's chain against ca_file (or the system's roots without one)
+ * unless insecure; and, given a server_name, checks it: an IP literal against the
+ * certificate's IP SANs, a host name against its DNS SANs (as Go: wildcards only as a
+ * whole leftmost label, never the CN) and sent as SNI. insecure skips chain and name
+ * checks (SNI is still sent). In TLS 1.3 a server that refuses the client's certificate
+ * does so after the client has finished: the client then sees on_tls(0) and, at its
+ * next read, the alert closes the stream (on_closed, no bytes), as Go's client does.
  *
  * Ownership: the realenv owns its sockets, files, timers and queued completions, and
  * frees them all in mr_realenv_destroy. It borrows the sink, which must outlive it or

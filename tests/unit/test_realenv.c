@@ -10,10 +10,13 @@
  * sockets play the peers; loops are bounded by wall time so a bug fails, not hangs.
  *
  * TLS cases: certificates (a CA, a server certificate for 127.0.0.1/localhost, a client
- * certificate, and a client certificate from another CA) are made with the openssl CLI
- * into a temporary directory once per TLS test case (an unchecked fixture, run before
- * the tests fork). An OpenSSL client on a non-blocking socket in the test process plays
- * the peer, driven alternately with the loop.
+ * certificate, a route certificate good for both roles, and a client certificate from
+ * another CA) are made with the openssl CLI into a temporary directory once per TLS test
+ * case (an unchecked fixture, run before the tests fork). For the server side an OpenSSL
+ * client on a non-blocking socket in the test process plays the peer, driven
+ * alternately with the loop; the client side (stream_start_tls_client) is tested
+ * against the realenv's own TLS listener in the same loop, as one node's route would
+ * meet another's.
  */
 #include <check.h>
 #include <errno.h>
@@ -68,6 +71,7 @@ struct tconn {
     int tls_subject_null;
     int tls_before_close;  /* on_tls count when on_closed came */
     size_t in_at_tls;      /* bytes received when on_tls came */
+    uint64_t client_tls_id; /* non-zero: the next on_bytes starts client TLS with it */
 };
 
 struct file_result {
@@ -183,6 +187,13 @@ static void s_on_bytes(void *ctx, uint64_t conn_id, const uint8_t *buf, size_t l
         ck_assert_int_eq(c->tls_status, 0);
     }
     g_byte_array_append(c->in, buf, (guint)len);
+    if (c->client_tls_id != 0) {
+        /* A route client's order: read the server's plaintext INFO, then upgrade. */
+        uint64_t tls_id = c->client_tls_id;
+        c->client_tls_id = 0;
+        c->tls_started = 1;
+        t->env->stream_start_tls_client(t->env->ctx, conn_id, tls_id, "127.0.0.1");
+    }
     if (c->pause_on_bytes) {
         c->pause_on_bytes = 0;
         t->env->stream_read_enable(t->env->ctx, conn_id, 0);
@@ -1312,11 +1323,16 @@ static void certs_setup(void)
         "openssl req -x509 $K -keyout client-key.pem -out client.pem "
         "  -subj '/O=Meridian/CN=client' -CA ca.pem -CAkey ca-key.pem "
         "  -addext basicConstraints=CA:FALSE -addext extendedKeyUsage=clientAuth; "
+        "openssl req -x509 $K -keyout route-key.pem -out route.pem "
+        "  -subj '/O=Meridian/CN=route' -CA ca.pem -CAkey ca-key.pem "
+        "  -addext basicConstraints=CA:FALSE "
+        "  -addext subjectAltName=IP:127.0.0.1,DNS:localhost "
+        "  -addext extendedKeyUsage=serverAuth,clientAuth; "
         "openssl req -x509 $K -keyout rogue-key.pem -out rogue.pem -subj '/CN=rogue' "
         "  -CA other-ca.pem -CAkey other-ca-key.pem "
         "  -addext basicConstraints=CA:FALSE -addext extendedKeyUsage=clientAuth; "
         "echo 'not a certificate' > garbage.pem";
-    char cmd[2048];
+    char cmd[4096];
     int n = snprintf(cmd, sizeof(cmd), script, cert_dir);
     ck_assert_int_lt(n, (int)sizeof(cmd));
     int rc = system(cmd);
@@ -1774,6 +1790,9 @@ START_TEST(tls_configure_errors_name_the_file_and_the_reason)
     o = server_opts(false);
     o.cert_file[0] = '\0';
     expect_configure_error(t, &o, "certificate file", "not set");
+    o = server_opts(false);
+    o.key_file[0] = '\0';
+    expect_configure_error(t, &o, "key file", "not set");
 
     /* A good configuration works, can be replaced, and can be dropped again. */
     o = server_opts(true);
@@ -1907,6 +1926,426 @@ START_TEST(tls_plaintext_client_is_closed_without_bytes)
 }
 END_TEST
 
+/* ----------------------------------------------------------------------------------
+ * TLS, client side (stream_start_tls_client)
+ * ---------------------------------------------------------------------------------- */
+
+/* Client options: trust ca_name (a file in cert_dir), present cert_name ("x" names x.pem
+ * and x-key.pem) when not NULL. */
+static struct mr_tls_opts client_opts(const char *ca_name, const char *cert_name)
+{
+    struct mr_tls_opts o;
+    memset(&o, 0, sizeof(o));
+    o.enabled = true;
+    cert_path(o.ca_file, sizeof(o.ca_file), ca_name);
+    if (cert_name != NULL) {
+        snprintf(o.cert_file, sizeof(o.cert_file), "%s/%s.pem", cert_dir, cert_name);
+        snprintf(o.key_file, sizeof(o.key_file), "%s/%s-key.pem", cert_dir, cert_name);
+    }
+    return o;
+}
+
+/* Opens an outbound stream to port and waits until it is up. */
+static struct tconn *dial(struct tsink *t, uint16_t port)
+{
+    uint64_t id = 0;
+    int rc;
+    CALL(t, rc = t->env->connect(t->env->ctx, "127.0.0.1", port, &id));
+    ck_assert_int_eq(rc, 0);
+    struct tconn *c = tconn_get(t, id);
+    run_until(t, conn_connected, c, 2000);
+    ck_assert_int_eq(c->connected_status, 0);
+    return c;
+}
+
+static void start_client(struct tsink *t, struct tconn *c, uint64_t tls_id, const char *name)
+{
+    c->tls_started = 1;
+    CALL(t, t->env->stream_start_tls_client(t->env->ctx, c->id, tls_id, name));
+}
+
+/* Sends the realenv's log to a file named after the test, to look for reasons in. */
+static void log_to_file(struct tsink *t, const char *name, char *path, size_t path_len)
+{
+    snprintf(path, path_len, "%s/%s.log", cert_dir, name);
+    char err[MR_ERRMSG_MAX] = "";
+    ck_assert_msg(mr_realenv_set_log_file(t->re, path, err, sizeof(err)) == 0, "%s", err);
+}
+
+static void assert_log_has(const char *path, const char *needle)
+{
+    gchar *text = NULL;
+    ck_assert(g_file_get_contents(path, &text, NULL, NULL));
+    ck_assert_msg(strstr(text, needle) != NULL, "log lacks \"%s\":\n%s", needle, text);
+    g_free(text);
+}
+
+static bool in_len_at_least(struct tconn *c, size_t n)
+{
+    return c->in->len >= n;
+}
+
+/* Runs turns until c has received n bytes. */
+static void run_until_in(struct tsink *t, struct tconn *c, size_t n, uint64_t bound_ms)
+{
+    uint64_t end = mono_ms() + bound_ms;
+    while (!in_len_at_least(c, n)) {
+        ck_assert_msg(mono_ms() < end, "%u of %zu bytes within %llu ms", c->in->len, n,
+                      (unsigned long long)bound_ms);
+        run_turns(t, 1, 5);
+    }
+}
+
+/* The route order: the server's INFO in plaintext, the client upgrades inside on_bytes,
+ * then both directions carry TLS records that the other side of the same loop decrypts
+ * (a plaintext byte would fail its SSL_read). */
+START_TEST(tls_client_reads_plain_info_then_upgrades_and_bytes_flow_both_ways)
+{
+    enum { TOTAL = 1024 * 1024 };
+    struct tsink *t = tsink_new();
+    uint16_t port = tls_server(t, false, 1);
+    struct mr_tls_opts o = client_opts("ca.pem", NULL);
+    tls_configure_ok(t, 2, &o);
+    uint64_t id = 0;
+    CALL(t, t->env->connect(t->env->ctx, "127.0.0.1", port, &id));
+    struct tconn *out = tconn_get(t, id);
+    out->client_tls_id = 2;
+    struct tconn *in = first_accepted(t);
+    run_until(t, tls_reported, out, 3000);
+    run_until(t, tls_reported, in, 3000);
+    ck_assert_uint_eq(out->in_at_tls, 9); /* the INFO, read before the upgrade */
+    ck_assert_int_eq(memcmp(out->in->data, "INFO {}\r\n", 9), 0);
+    ck_assert_int_eq(out->tls_status, 0);
+    ck_assert(!out->tls_subject_null);
+    ck_assert_str_eq(out->tls_subject, "CN=localhost"); /* the verified server's */
+    ck_assert_int_eq(in->tls_status, 0);
+    ck_assert(in->tls_subject_null); /* the server asked for no client certificate */
+
+    in->pong_on_bytes = 1;
+    g_byte_array_append(out->out, (const uint8_t *)"PING\r\n", 6);
+    CALL(t, t->env->stream_want_write(t->env->ctx, out->id));
+    run_until_in(t, out, 9 + 6, 2000);
+    ck_assert_int_eq(memcmp(in->in->data, "PING\r\n", 6), 0);
+    ck_assert_int_eq(memcmp(out->in->data + 9, "PONG\r\n", 6), 0);
+    in->pong_on_bytes = 0;
+
+    /* Large both ways at once: many records, partial writes, reads over several turns. */
+    size_t out_base = out->in->len;
+    size_t in_base = in->in->len;
+    GByteArray *data = g_byte_array_new();
+    fill_pattern(data, TOTAL);
+    g_byte_array_append(out->out, data->data, TOTAL);
+    g_byte_array_append(in->out, data->data, TOTAL);
+    CALL(t, t->env->stream_want_write(t->env->ctx, out->id));
+    CALL(t, t->env->stream_want_write(t->env->ctx, in->id));
+    run_until_in(t, in, in_base + TOTAL, 20000);
+    run_until_in(t, out, out_base + TOTAL, 20000);
+    ck_assert_int_eq(memcmp(in->in->data + in_base, data->data, TOTAL), 0);
+    ck_assert_int_eq(memcmp(out->in->data + out_base, data->data, TOTAL), 0);
+
+    /* The client's close reaches the server through TLS (close_notify, then FIN). */
+    CALL(t, t->env->stream_close(t->env->ctx, out->id));
+    run_until(t, conn_closed, in, 2000);
+    run_until(t, conn_closed, out, 2000);
+    ck_assert_int_eq(out->tls_count, 1);
+    ck_assert_int_eq(in->tls_count, 1);
+    struct mr_realenv_stats st;
+    mr_realenv_stats(t->re, &st);
+    ck_assert_uint_eq(st.tls_handshakes, 2);
+    ck_assert_uint_eq(st.tls_failures, 0);
+    g_byte_array_free(data, TRUE);
+    tsink_free(t);
+}
+END_TEST
+
+/* Starts a client handshake from context client_id, naming server_name, against the TLS
+ * server already listening on port (handshake first), and waits for both outcomes. */
+static struct tconn *client_handshake(struct tsink *t, uint16_t port, uint64_t client_id,
+                                      const char *server_name, struct tconn **server_side)
+{
+    guint before = t->accepted->len;
+    struct tconn *out = dial(t, port);
+    start_client(t, out, client_id, server_name);
+    run_until(t, accepted_at_least, (void *)(uintptr_t)(before + 1), 2000);
+    struct tconn *in = g_ptr_array_index(t->accepted, before);
+    run_until(t, tls_reported, out, 3000);
+    run_until(t, tls_reported, in, 3000);
+    *server_side = in;
+    return out;
+}
+
+/* A refused server: on_tls(MR_E_IO), then on_closed, no byte, and a log line naming why. */
+static void assert_client_refused(struct tsink *t, struct tconn *out, struct tconn *in)
+{
+    ck_assert_int_eq(out->tls_count, 1);
+    ck_assert_int_eq(out->tls_status, MR_E_IO);
+    run_until(t, conn_closed, out, 2000);
+    ck_assert_int_eq(out->tls_before_close, 1);
+    ck_assert_uint_eq(out->in->len, 0);
+    /* The server hears the client's alert. */
+    ck_assert_int_lt(in->tls_status, 0);
+    run_until(t, conn_closed, in, 2000);
+}
+
+START_TEST(tls_client_refuses_a_server_certificate_from_another_ca)
+{
+    struct tsink *t = tsink_new();
+    char log[128];
+    log_to_file(t, "other_ca", log, sizeof(log));
+    uint16_t port = tls_server(t, false, 2);
+    struct mr_tls_opts o = client_opts("other-ca.pem", NULL);
+    tls_configure_ok(t, 2, &o);
+    struct tconn *in;
+    struct tconn *out = client_handshake(t, port, 2, "127.0.0.1", &in);
+    assert_client_refused(t, out, in);
+    assert_log_has(log, "127.0.0.1:");
+    assert_log_has(log, "TLS client handshake error: certificate verify failed: "
+                        "unable to get local issuer certificate");
+    struct mr_realenv_stats st;
+    mr_realenv_stats(t->re, &st);
+    ck_assert_uint_eq(st.tls_failures, 2); /* the client's refusal and the server's */
+    tsink_free(t);
+}
+END_TEST
+
+START_TEST(tls_client_refuses_a_server_name_the_certificate_does_not_hold)
+{
+    struct tsink *t = tsink_new();
+    char log[128];
+    log_to_file(t, "name_mismatch", log, sizeof(log));
+    uint16_t port = tls_server(t, false, 2);
+    struct mr_tls_opts o = client_opts("ca.pem", NULL);
+    tls_configure_ok(t, 2, &o);
+    struct tconn *in;
+    struct tconn *out = client_handshake(t, port, 2, "example.com", &in);
+    assert_client_refused(t, out, in);
+    assert_log_has(log, "certificate verify failed: hostname mismatch");
+    out = client_handshake(t, port, 2, "127.0.0.2", &in);
+    assert_client_refused(t, out, in);
+    assert_log_has(log, "certificate verify failed: IP address mismatch");
+    tsink_free(t);
+}
+END_TEST
+
+/* The positive cases of the name check, and insecure: a host name the certificate holds
+ * (sent as SNI), no name at all (the chain alone), and insecure with a foreign CA and a
+ * wrong name, which gets through but reports no verified subject. */
+START_TEST(tls_client_accepts_a_matching_name_and_insecure_skips_checks)
+{
+    struct tsink *t = tsink_new();
+    uint16_t port = tls_server(t, false, 2);
+    struct mr_tls_opts o = client_opts("ca.pem", NULL);
+    tls_configure_ok(t, 2, &o);
+    o = client_opts("other-ca.pem", NULL);
+    o.insecure = true;
+    tls_configure_ok(t, 3, &o);
+    static const struct {
+        uint64_t tls_id;
+        const char *name;
+        const char *subject; /* NULL: none reported */
+    } cases[] = {
+        {2, "localhost", "CN=localhost"},
+        {2, NULL, "CN=localhost"},
+        {3, "example.com", NULL},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        struct tconn *in;
+        struct tconn *out = client_handshake(t, port, cases[i].tls_id, cases[i].name, &in);
+        ck_assert_int_eq(out->tls_status, 0);
+        ck_assert_int_eq(in->tls_status, 0);
+        if (cases[i].subject != NULL) {
+            ck_assert_str_eq(out->tls_subject, cases[i].subject);
+        } else {
+            ck_assert(out->tls_subject_null);
+        }
+        run_until_in(t, out, 9, 2000); /* the INFO the server queued in its on_tls */
+        ck_assert_int_eq(memcmp(out->in->data, "INFO {}\r\n", 9), 0);
+        ck_assert_int_eq(out->closed, 0);
+    }
+    tsink_free(t);
+}
+END_TEST
+
+/* A cluster's one TLS block: the same context serves the route listener and the route
+ * client, each side verifying the other's certificate. */
+START_TEST(tls_mutual_one_context_serves_both_sides)
+{
+    struct tsink *t = tsink_new();
+    struct mr_tls_opts o = client_opts("ca.pem", "route");
+    o.verify = true;
+    tls_configure_ok(t, 1, &o);
+    t->tls_on_accept = 2;
+    t->tls_id = 1;
+    uint16_t port = listen_any(t, 1);
+    struct tconn *in;
+    struct tconn *out = client_handshake(t, port, 1, "localhost", &in);
+    ck_assert_int_eq(out->tls_status, 0);
+    ck_assert_int_eq(in->tls_status, 0);
+    ck_assert_str_eq(in->tls_subject, "CN=route,O=Meridian");
+    ck_assert_str_eq(out->tls_subject, "CN=route,O=Meridian");
+    run_until_in(t, out, 9, 2000);
+    ck_assert_int_eq(memcmp(out->in->data, "INFO {}\r\n", 9), 0);
+    tsink_free(t);
+}
+END_TEST
+
+/* A verifying server: a client context with a certificate gets in and is named; one
+ * without is refused. In TLS 1.3 the client finishes before the server has judged its
+ * certificate, so the client may see on_tls(0) and then the close; either way it gets
+ * no byte and its stream ends. */
+START_TEST(tls_mutual_needs_the_client_context_certificate)
+{
+    struct tsink *t = tsink_new();
+    uint16_t port = tls_server(t, true, 2);
+    struct mr_tls_opts o = client_opts("ca.pem", "client");
+    tls_configure_ok(t, 2, &o);
+    o = client_opts("ca.pem", NULL);
+    tls_configure_ok(t, 3, &o);
+
+    struct tconn *in;
+    struct tconn *out = client_handshake(t, port, 2, "127.0.0.1", &in);
+    ck_assert_int_eq(out->tls_status, 0);
+    ck_assert_int_eq(in->tls_status, 0);
+    ck_assert_str_eq(in->tls_subject, "CN=client,O=Meridian");
+    ck_assert_str_eq(out->tls_subject, "CN=localhost");
+    run_until_in(t, out, 9, 2000);
+
+    out = client_handshake(t, port, 3, "127.0.0.1", &in);
+    ck_assert_int_eq(in->tls_status, MR_E_IO);
+    run_until(t, conn_closed, in, 2000);
+    run_until(t, conn_closed, out, 2000);
+    ck_assert_int_eq(out->tls_count, 1);
+    ck_assert_int_eq(out->tls_before_close, 1);
+    ck_assert_int_le(out->tls_status, 0);
+    ck_assert_uint_eq(out->in->len, 0);
+    tsink_free(t);
+}
+END_TEST
+
+/* A plain listening socket on 127.0.0.1, any port, for a test-side peer. */
+static int raw_listener(uint16_t *port)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(lfd, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(lfd, 4), 0);
+    socklen_t len = sizeof(sa);
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return lfd;
+}
+
+/* The bytes pending when the client handshake is asked for go out first, in plaintext,
+ * and output queued during the handshake waits for it. A test-side OpenSSL server reads
+ * exactly that line, then answers the ClientHello behind it. */
+START_TEST(tls_client_sends_pending_plaintext_before_its_hello)
+{
+    struct tsink *t = tsink_new();
+    uint16_t port;
+    int lfd = raw_listener(&port);
+    struct mr_tls_opts o = client_opts("ca.pem", NULL);
+    tls_configure_ok(t, 2, &o);
+    struct tconn *out = dial(t, port);
+    g_byte_array_append(out->out, (const uint8_t *)"CONNECT {}\r\n", 12);
+    CALL(t, t->env->stream_want_write(t->env->ctx, out->id));
+    start_client(t, out, 2, "127.0.0.1");
+
+    struct tpeer p;
+    p.fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    ck_assert_int_ge(p.fd, 0);
+    GByteArray *line = g_byte_array_new();
+    read_plain_line(t, p.fd, line);
+    ck_assert_uint_eq(line->len, 12);
+    ck_assert_int_eq(memcmp(line->data, "CONNECT {}\r\n", 12), 0);
+    g_byte_array_append(out->out, (const uint8_t *)"PING\r\n", 6);
+    CALL(t, t->env->stream_want_write(t->env->ctx, out->id));
+
+    p.ctx = SSL_CTX_new(TLS_server_method());
+    ck_assert_ptr_nonnull(p.ctx);
+    char path[128];
+    cert_path(path, sizeof(path), "server.pem");
+    ck_assert_int_eq(SSL_CTX_use_certificate_chain_file(p.ctx, path), 1);
+    cert_path(path, sizeof(path), "server-key.pem");
+    ck_assert_int_eq(SSL_CTX_use_PrivateKey_file(p.ctx, path, SSL_FILETYPE_PEM), 1);
+    p.ssl = SSL_new(p.ctx);
+    ck_assert_ptr_nonnull(p.ssl);
+    ck_assert_int_eq(SSL_set_fd(p.ssl, p.fd), 1);
+    SSL_set_accept_state(p.ssl);
+    GByteArray *got = g_byte_array_new();
+    ck_assert(tpeer_read(t, &p, got, 6)); /* SSL_read runs the server's handshake first */
+    ck_assert_int_eq(memcmp(got->data, "PING\r\n", 6), 0);
+    ck_assert_int_eq(out->tls_count, 1);
+    ck_assert_int_eq(out->tls_status, 0);
+    ck_assert_str_eq(out->tls_subject, "CN=localhost");
+    ck_assert_uint_eq(out->in->len, 0);
+
+    tpeer_write(t, &p, "PONG\r\n", 6, 6);
+    run_until_in(t, out, 6, 2000);
+    ck_assert_int_eq(memcmp(out->in->data, "PONG\r\n", 6), 0);
+    g_byte_array_free(got, TRUE);
+    g_byte_array_free(line, TRUE);
+    tpeer_close(&p);
+    close(lfd);
+    tsink_free(t);
+}
+END_TEST
+
+/* A server that accepts the TCP connection (the kernel's backlog does) and never says a
+ * word: the client's handshake ends at the context's timeout. */
+START_TEST(tls_client_handshake_timeout_closes)
+{
+    struct tsink *t = tsink_new();
+    char log[128];
+    log_to_file(t, "client_timeout", log, sizeof(log));
+    uint16_t port;
+    int lfd = raw_listener(&port);
+    struct mr_tls_opts o = client_opts("ca.pem", NULL);
+    o.timeout_ns = 150 * MR_NS_PER_MS;
+    tls_configure_ok(t, 2, &o);
+    struct tconn *out = dial(t, port);
+    uint64_t start = mono_ms();
+    start_client(t, out, 2, "127.0.0.1");
+    run_until(t, conn_closed, out, 3000);
+    uint64_t took = mono_ms() - start;
+    ck_assert_uint_ge(took, 150);
+    ck_assert_uint_lt(took, 2000);
+    ck_assert_int_eq(out->tls_count, 1);
+    ck_assert_int_eq(out->tls_status, MR_E_TIMEOUT);
+    ck_assert_int_eq(out->tls_before_close, 1);
+    assert_log_has(log, "TLS client handshake error: timeout");
+    close(lfd);
+    tsink_free(t);
+}
+END_TEST
+
+/* Contexts that cannot serve the role asked for fail like a handshake, later: an
+ * unknown id on the client side, and a certificate-less (client-only) context on the
+ * server side. */
+START_TEST(tls_start_without_a_usable_context_fails_later)
+{
+    struct tsink *t = tsink_new();
+    struct mr_tls_opts o = client_opts("ca.pem", NULL);
+    tls_configure_ok(t, 2, &o);
+    t->tls_on_accept = 1;
+    t->tls_id = 2; /* no certificate to serve with */
+    uint16_t port = listen_any(t, 1);
+    struct tconn *out = dial(t, port);
+    start_client(t, out, 42, "127.0.0.1"); /* never configured */
+    struct tconn *in = first_accepted(t);
+    run_until(t, conn_closed, out, 2000);
+    run_until(t, conn_closed, in, 2000);
+    ck_assert_int_eq(out->tls_count, 1);
+    ck_assert_int_eq(out->tls_status, MR_E_INVAL);
+    ck_assert_int_eq(out->tls_before_close, 1);
+    ck_assert_int_eq(in->tls_count, 1);
+    ck_assert_int_eq(in->tls_status, MR_E_INVAL);
+    ck_assert_int_eq(in->tls_before_close, 1);
+    tsink_free(t);
+}
+END_TEST
+
 static Suite *realenv_suite(void)
 {
     Suite *s = suite_create("realenv");
@@ -1976,6 +2415,15 @@ static Suite *realenv_suite(void)
     tcase_add_test(tls, tls_close_by_core_mid_handshake_gives_on_closed_only);
     tcase_add_test(tls, tls_peer_gone_mid_handshake_gives_on_tls_then_on_closed);
     tcase_add_test(tls, tls_plaintext_client_is_closed_without_bytes);
+    tcase_add_test(tls, tls_client_reads_plain_info_then_upgrades_and_bytes_flow_both_ways);
+    tcase_add_test(tls, tls_client_refuses_a_server_certificate_from_another_ca);
+    tcase_add_test(tls, tls_client_refuses_a_server_name_the_certificate_does_not_hold);
+    tcase_add_test(tls, tls_client_accepts_a_matching_name_and_insecure_skips_checks);
+    tcase_add_test(tls, tls_mutual_one_context_serves_both_sides);
+    tcase_add_test(tls, tls_mutual_needs_the_client_context_certificate);
+    tcase_add_test(tls, tls_client_sends_pending_plaintext_before_its_hello);
+    tcase_add_test(tls, tls_client_handshake_timeout_closes);
+    tcase_add_test(tls, tls_start_without_a_usable_context_fails_later);
     suite_add_tcase(s, tls);
     return s;
 }

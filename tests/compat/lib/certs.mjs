@@ -55,6 +55,12 @@ export function makeCerts() {
             '-addext', 'extendedKeyUsage=clientAuth'];
         req(dir, 'client', '/O=Meridian/CN=client', client, 'ca');
         req(dir, 'rogue', '/CN=rogue', client, 'other-ca');
+        // Routes present one certificate as server and as client.
+        const route = ['-addext', 'basicConstraints=CA:FALSE',
+            '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+            '-addext', 'extendedKeyUsage=serverAuth,clientAuth'];
+        req(dir, 'route', '/O=Meridian/CN=route', route, 'ca');
+        req(dir, 'rogue-route', '/CN=rogue-route', route, 'other-ca');
     } catch (e) {
         fs.rmSync(dir, { recursive: true, force: true });
         throw e;
@@ -68,6 +74,10 @@ export function makeCerts() {
         clientCert: p('client.pem'),
         clientKey: p('client-key.pem'),
         rogueCert: p('rogue.pem'),
+        routeCert: p('route.pem'),
+        routeKey: p('route-key.pem'),
+        rogueRouteCert: p('rogue-route.pem'),
+        rogueRouteKey: p('rogue-route-key.pem'),
         rogueKey: p('rogue-key.pem'),
         remove() {
             fs.rmSync(dir, { recursive: true, force: true });

@@ -113,6 +113,9 @@ class ClusterMember {
             lines.push('  authorization {', `    user: "${o.auth.user}"`,
                 `    password: "${o.auth.pass}"`, '  }');
         }
+        if (o.clusterLines) {
+            lines.push(...o.clusterLines(this));
+        }
         const seeds = o.routesOverride ? o.routesOverride(this) : this.seeds();
         lines.push(`  routes: [${seeds.map((u) => `"${u}"`).join(', ')}]`, '}');
         return { args: [...args, ...extra], config: lines.join('\n') + '\n' };
@@ -261,7 +264,8 @@ export class Cluster {
 /**
  * Start an n-member cluster and wait for the full mesh. opts: bins (binary per member),
  * seed ('first' | 'all'), config (true: cluster block in a config file), auth ({ user,
- * pass } for the cluster's authorization, config mode), extraArgs (array per member),
+ * pass } for the cluster's authorization, config mode), clusterLines (member => extra
+ * lines inside the cluster block, config mode), extraArgs (array per member),
  * name (cluster name), meshWaitMs, noWait (do not wait for the mesh).
  */
 export async function startCluster(n, opts = {}) {
