@@ -114,4 +114,10 @@ void sim_check_online_init(struct sim_check_online *c);
 void sim_check_online_deinit(struct sim_check_online *c);
 bool sim_check_online_step(struct sim_check_online *c, const struct sim_history *h);
 
+/* sim_check_all, with no_duplicates and per_publisher_order taken from online: an
+ * online checker that has judged a prefix of h (it is stepped to the end first). A run
+ * that checked online all along so skips a second pass; the verdicts are the same. */
+size_t sim_check_all_online(const struct sim_history *h, const struct sim_check_opts *o,
+                            struct sim_check_online *online, struct sim_verdict v[SIM_CHECKERS]);
+
 #endif

@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The history of a simulated run (sim_history.h): a GArray of fixed-size events with
- * interned strings in a GStringChunk, and actor names in a GPtrArray indexed by actor
- * number with a GHashTable for lookup by name only.
+ * The history of a simulated run (sim_history.h): fixed-size events in chunks of
+ * CHUNK_EVENTS, with interned strings in a GStringChunk, and actor names in a GPtrArray
+ * indexed by actor number with a GHashTable for lookup by name only.
+ *
+ * Events live in chunks rather than one growing array: a run appends hundreds of
+ * thousands, and doubling one array copied them over and over (the largest single cost
+ * of a run at 1,000 msgs/s). A chunk never moves, so event pointers stay valid.
  *
  * Invariants: events are in non-decreasing time order; len <= max_events; dropped > 0
- * only when truncated. Every string pointer in an event points into strings.
+ * only when truncated; chunks holds ceil(len / CHUNK_EVENTS) chunks. Every string
+ * pointer in an event points into strings.
  *
  * Ownership: the history owns its arrays, tables and strings; callers borrow
  * sim_history_at() results until sim_history_destroy.
@@ -19,10 +24,15 @@
 #include "core/assert.h"
 #include "core/err.h"
 
+/* 64 bytes an event: 512 KiB a chunk. */
+#define CHUNK_EVENTS 8192
+
 struct sim_history {
-    GArray *events;       /* struct sim_hist_event */
+    GPtrArray *chunks;    /* struct sim_hist_event[CHUNK_EVENTS] each, owned */
+    size_t len;           /* events kept */
     size_t max_events;
     GStringChunk *strings;
+    const char *empty;    /* "" interned: most event strings are empty */
     GPtrArray *actors;    /* interned names, by index */
     GHashTable *actor_by_name; /* interned name -> index + 1; lookup only */
     bool truncated;
@@ -34,8 +44,9 @@ struct sim_history *sim_history_create(size_t max_events)
 {
     struct sim_history *h = g_new0(struct sim_history, 1);
     h->max_events = max_events == 0 ? SIM_HISTORY_EVENTS_DEFAULT : max_events;
-    h->events = g_array_new(FALSE, TRUE, sizeof(struct sim_hist_event));
+    h->chunks = g_ptr_array_new_with_free_func(g_free);
     h->strings = g_string_chunk_new(4096);
+    h->empty = g_string_chunk_insert_const(h->strings, "");
     h->actors = g_ptr_array_new();
     h->actor_by_name = g_hash_table_new(g_str_hash, g_str_equal);
     return h;
@@ -49,13 +60,23 @@ void sim_history_destroy(struct sim_history *h)
     g_hash_table_destroy(h->actor_by_name);
     g_ptr_array_free(h->actors, TRUE);
     g_string_chunk_free(h->strings);
-    g_array_free(h->events, TRUE);
+    g_ptr_array_free(h->chunks, TRUE);
     g_free(h);
+}
+
+/* Event i's place, kept or about to be (its chunk exists). */
+static struct sim_hist_event *event_at(const struct sim_history *h, size_t i)
+{
+    struct sim_hist_event *chunk = g_ptr_array_index(h->chunks, i / CHUNK_EVENTS);
+    return &chunk[i % CHUNK_EVENTS];
 }
 
 static const char *intern(struct sim_history *h, const char *s)
 {
-    return g_string_chunk_insert_const(h->strings, s == NULL ? "" : s);
+    if (s == NULL || s[0] == '\0') {
+        return h->empty;
+    }
+    return g_string_chunk_insert_const(h->strings, s);
 }
 
 uint32_t sim_history_actor(struct sim_history *h, const char *name)
@@ -99,7 +120,7 @@ int sim_history_append(struct sim_history *h, const struct sim_hist_event *ev)
     mr_assert(ev->kind >= SIM_H_PUB && ev->kind <= SIM_H_STOP);
     mr_assert(ev->actor < h->actors->len);
     mr_assert(ev->t_ns >= sim_history_last_ns(h));
-    if (h->truncated || h->events->len >= h->max_events) {
+    if (h->truncated || h->len >= h->max_events) {
         if (!h->truncated) {
             h->truncated = true;
             h->truncated_at_ns = ev->t_ns;
@@ -107,24 +128,29 @@ int sim_history_append(struct sim_history *h, const struct sim_hist_event *ev)
         h->dropped++;
         return MR_E_LIMIT;
     }
-    struct sim_hist_event e = *ev;
-    e.subject = intern(h, ev->subject);
-    e.queue = intern(h, ev->queue);
-    e.server = intern(h, ev->server);
-    e.text = intern(h, ev->text);
-    g_array_append_val(h->events, e);
+    if (h->len % CHUNK_EVENTS == 0) {
+        g_ptr_array_add(h->chunks, g_new(struct sim_hist_event, CHUNK_EVENTS));
+    }
+    struct sim_hist_event *e = event_at(h, h->len);
+    *e = *ev;
+    e->subject = intern(h, ev->subject);
+    e->queue = intern(h, ev->queue);
+    e->server = intern(h, ev->server);
+    e->text = intern(h, ev->text);
+    h->len++;
+    mr_assert(h->chunks->len == (h->len + CHUNK_EVENTS - 1) / CHUNK_EVENTS);
     return 0;
 }
 
 size_t sim_history_len(const struct sim_history *h)
 {
-    return h->events->len;
+    return h->len;
 }
 
 const struct sim_hist_event *sim_history_at(const struct sim_history *h, size_t i)
 {
-    mr_assert(i < h->events->len);
-    return &g_array_index(h->events, struct sim_hist_event, i);
+    mr_assert(i < h->len);
+    return event_at(h, i);
 }
 
 bool sim_history_truncated(const struct sim_history *h)
@@ -145,10 +171,10 @@ uint64_t sim_history_dropped(const struct sim_history *h)
 
 uint64_t sim_history_last_ns(const struct sim_history *h)
 {
-    if (h->events->len == 0) {
+    if (h->len == 0) {
         return 0;
     }
-    return g_array_index(h->events, struct sim_hist_event, h->events->len - 1).t_ns;
+    return event_at(h, h->len - 1)->t_ns;
 }
 
 const char *sim_hist_kind_name(enum sim_hist_kind kind)
@@ -233,7 +259,7 @@ int sim_history_write_jsonl(const struct sim_history *h, FILE *out)
     mr_assert(out != NULL);
     GString *line = g_string_sized_new(256);
     int rc = 0;
-    for (size_t i = 0; i < h->events->len && rc == 0; i++) {
+    for (size_t i = 0; i < h->len && rc == 0; i++) {
         g_string_truncate(line, 0);
         sim_history_event_json(h, i, line);
         g_string_append_c(line, '\n');
@@ -268,10 +294,18 @@ static uint64_t mix(uint64_t hash, uint64_t v)
     return hash * 0xff51afd7ed558ccdULL;
 }
 
-static uint64_t mix_str(uint64_t hash, const char *s)
+/* The FNV-1a of s with its NUL: contents, never the interned pointer, so the hash does
+ * not depend on addresses. */
+static uint64_t str_fnv(const char *s)
 {
-    /* Contents, never the interned pointer: the hash must not depend on addresses. */
-    return mix(fnv1a(14695981039346656037ull, s, strlen(s) + 1), hash);
+    return fnv1a(14695981039346656037ull, s, strlen(s) + 1);
+}
+
+/* Mixes s into hash; empty_fnv is str_fnv(""), kept since most strings are "". */
+static uint64_t mix_str(const struct sim_history *h, uint64_t empty_fnv, uint64_t hash,
+                        const char *s)
+{
+    return mix(s == h->empty ? empty_fnv : str_fnv(s), hash);
 }
 
 /* Hashes the fields of every event directly (formatting each event as JSON to hash it
@@ -279,17 +313,18 @@ static uint64_t mix_str(uint64_t hash, const char *s)
 uint64_t sim_history_hash(const struct sim_history *h)
 {
     uint64_t hash = 14695981039346656037ull;
-    for (size_t i = 0; i < h->events->len; i++) {
-        const struct sim_hist_event *e = &g_array_index(h->events, struct sim_hist_event, i);
+    uint64_t empty_fnv = str_fnv("");
+    for (size_t i = 0; i < h->len; i++) {
+        const struct sim_hist_event *e = event_at(h, i);
         hash = mix(hash, e->t_ns);
         hash = mix(hash, (uint64_t)e->kind);
         hash = mix(hash, ((uint64_t)e->actor << 32) | e->gen);
         hash = mix(hash, e->pub);
         hash = mix(hash, e->seq);
-        hash = mix_str(hash, e->subject);
-        hash = mix_str(hash, e->queue);
-        hash = mix_str(hash, e->server);
-        hash = mix_str(hash, e->text);
+        hash = mix_str(h, empty_fnv, hash, e->subject);
+        hash = mix_str(h, empty_fnv, hash, e->queue);
+        hash = mix_str(h, empty_fnv, hash, e->server);
+        hash = mix_str(h, empty_fnv, hash, e->text);
     }
     if (h->truncated) {
         GString *line = g_string_sized_new(256);

@@ -661,7 +661,9 @@ static void judge(struct run *r, uint64_t end)
      * is asked for. */
     struct sim_verdict all[SIM_CHECKERS];
     bool shared = wanted > 1;
-    if (shared) {
+    if (shared && r->o->online_checks) {
+        (void)sim_check_all_online(r->h, &co, &r->online, all);
+    } else if (shared) {
         (void)sim_check_all(r->h, &co, all);
     }
     for (int k = 0; k < SIM_CHECK_COUNT; k++) {

@@ -333,22 +333,57 @@ static uint64_t tick_time(const struct member *m, uint64_t k)
     return m->tick_base_ns + (k / rate) * MR_NS_PER_SEC + (k % rate) * MR_NS_PER_SEC / rate;
 }
 
+/* The decimal digits of v at p; returns the end. (Every message formats its id and
+ * size: snprintf there cost more than the rest of sending it.) */
+static char *put_u64(char *p, uint64_t v)
+{
+    char digits[20];
+    size_t n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n > 0) {
+        *p++ = digits[--n];
+    }
+    return p;
+}
+
+/* s (len bytes) at p; returns the end. */
+static char *put_bytes(char *p, const char *s, size_t len)
+{
+    memcpy(p, s, len);
+    return p + len;
+}
+
 static void send_pub(struct member *m, const char *subject, const char *reply, uint64_t seq)
 {
     char id[ID_MAX];
-    int idlen = snprintf(id, sizeof(id), "%s:%" PRIu64, m->name, seq);
-    mr_assert(idlen > 0 && (size_t)idlen < sizeof(id));
-    size_t size = m->wl->spec.payload_bytes > (uint32_t)idlen ? m->wl->spec.payload_bytes
-                                                              : (size_t)idlen;
+    size_t name_len = strlen(m->name);
+    mr_assert(name_len + 1 + 20 < sizeof(id));
+    char *end = put_bytes(id, m->name, name_len);
+    *end++ = ':';
+    end = put_u64(end, seq);
+    size_t idlen = (size_t)(end - id);
+    size_t size = m->wl->spec.payload_bytes > idlen ? m->wl->spec.payload_bytes : idlen;
+    /* "PUB <subject> [<reply> ]<size>\r\n" */
     char line[2 * SIM_WL_SUBJECT_MAX + ACTOR_MAX + 64];
-    int n = reply != NULL ? snprintf(line, sizeof(line), "PUB %s %s %zu\r\n", subject, reply, size)
-                          : snprintf(line, sizeof(line), "PUB %s %zu\r\n", subject, size);
-    mr_assert(n > 0 && (size_t)n < sizeof(line));
-    send_bytes(m, line, (size_t)n);
+    size_t subject_len = strlen(subject);
+    size_t reply_len = reply != NULL ? strlen(reply) : 0;
+    mr_assert(subject_len + reply_len + 4 + 2 + 20 + 2 < sizeof(line));
+    end = put_bytes(line, "PUB ", 4);
+    end = put_bytes(end, subject, subject_len);
+    *end++ = ' ';
+    if (reply != NULL) {
+        end = put_bytes(end, reply, reply_len);
+        *end++ = ' ';
+    }
+    end = put_bytes(put_u64(end, size), "\r\n", 2);
+    send_bytes(m, line, (size_t)(end - line));
     g_byte_array_append(m->out, (const guint8 *)id, (guint)idlen);
-    if (size > (size_t)idlen) {
+    if (size > idlen) {
         /* Padding: a space ends the id, then filler bytes. */
-        size_t pad = size - (size_t)idlen;
+        size_t pad = size - idlen;
         size_t old = m->out->len;
         g_byte_array_set_size(m->out, (guint)(old + pad));
         memset(m->out->data + old, 'x', pad);
