@@ -10,7 +10,8 @@
  * sender's sink into one segment per peek; a deliver event hands at most chunk_bytes
  * of arrived data to the receiver; each delivery frees window and re-flushes a sender
  * that still wants to write. A close appends a FIN segment behind the data. TLS is
- * simulated as a no-op: tls_configure accepts anything, and stream_start_tls keeps the
+ * simulated as a no-op: tls_configure accepts anything, and stream_start_tls (and its
+ * client side, stream_start_tls_client) keeps the
  * bytes unencrypted and delivers on_tls(0, NULL) as a later event, behind the flush of
  * what was already pending (the INFO line goes first, as on a real stream).
  *
@@ -1330,6 +1331,13 @@ static void env_stream_start_tls(void *ctx, uint64_t conn_id, uint64_t tls_id)
     (void)schedule_ep(h->world, SIM_EV_TLS, ep, h->world->now_ns);
 }
 
+static void env_stream_start_tls_client(void *ctx, uint64_t conn_id, uint64_t tls_id,
+                                        const char *server_name)
+{
+    (void)server_name; /* no certificates in the simulation */
+    env_stream_start_tls(ctx, conn_id, tls_id);
+}
+
 /* Every file request runs against the host's disk at once and completes, later, after
  * disk_latency_ns; equal latencies keep the completions in request order. A down
  * host's disk is not touched (its server is gone): MR_E_IO. */
@@ -1760,6 +1768,7 @@ struct sim_host *sim_host_create_in(struct sim_world *w, const char *name, const
         .stream_read_enable = env_stream_read_enable,
         .tls_configure = env_tls_configure,
         .stream_start_tls = env_stream_start_tls,
+        .stream_start_tls_client = env_stream_start_tls_client,
         .file_open = env_file_open,
         .file_write = env_file_write,
         .file_read = env_file_read,

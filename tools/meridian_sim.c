@@ -280,7 +280,7 @@ static void print_inactive(const struct sim_scenario *sc)
             bool present;
             const char *name;
         } b[] = {
-            {cf->cluster.present, " cluster"},     {cf->gateway.present, " gateway"},
+            {cf->gateway.present, " gateway"},
             {cf->leafnodes.present, " leafnodes"}, {cf->jetstream.present, " jetstream"},
             {cf->websocket.present, " websocket"},
         };
@@ -290,7 +290,7 @@ static void print_inactive(const struct sim_scenario *sc)
             }
         }
         if (blocks[0] != '\0') {
-            printf("note: server %s:%s validated, not active yet (it serves its own clients)\n",
+            printf("note: server %s:%s validated, not active yet (its cluster stays alone)\n",
                    sc->servers[i].name, blocks);
         }
     }
