@@ -52,14 +52,6 @@
 #define ROUTE_RETRY_JITTER_NS (250ULL * MR_NS_PER_MS)
 #define ROUTE_DEFAULT_PORT 6222
 
-struct mr_interest {
-    char *key; /* "subject[ queue]" */
-    uint32_t subject_len;
-    uint32_t count;
-    struct mr_interest *prev;
-    struct mr_interest *next;
-};
-
 static void rlog(struct mr_server *s, enum mr_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -425,13 +417,13 @@ static void send_interest(struct mr_conn *c, bool plus, const struct mr_account 
 }
 
 static void broadcast_interest(struct mr_server *s, bool plus, const struct mr_account *acc,
-                               const struct mr_interest *in)
+                               const struct mr_sub *sub, uint32_t count)
 {
-    const char *q = in->subject_len < strlen(in->key) ? in->key + in->subject_len + 1 : NULL;
-    size_t qlen = q != NULL ? strlen(q) : 0;
+    size_t qlen = sub->queue != NULL ? sub->queue_len : 0;
     for (struct mr_route *r = s->cluster.head; r != NULL; r = r->next) {
         if (r->conn->state == CONN_OPEN) {
-            send_interest(r->conn, plus, acc, in->key, in->subject_len, q, qlen, in->count);
+            send_interest(r->conn, plus, acc, sub->subject, sub->subject_len, sub->queue, qlen,
+                          count);
         }
     }
 }
@@ -442,58 +434,16 @@ void mr_route_interest(struct mr_server *s, struct mr_account *acc, const struct
     if (s->cluster.opts == NULL) {
         return;
     }
-    mr_assert(delta == 1 || delta == -1);
-    if (acc->interest == NULL) {
-        acc->interest = g_hash_table_new(g_str_hash, g_str_equal);
-    }
-    char buf[256];
-    size_t len;
-    bool heap;
-    char *key = join_key(buf, sizeof(buf), sub->subject, sub->subject_len, sub->queue,
-                         sub->queue != NULL ? sub->queue_len : 0, &len, &heap);
-    struct mr_interest *in = g_hash_table_lookup(acc->interest, key);
-    if (in == NULL) {
-        mr_assert(delta > 0);
-        in = g_new0(struct mr_interest, 1);
-        in->key = heap ? key : g_strdup(key);
-        heap = false;
-        in->subject_len = sub->subject_len;
-        in->prev = acc->interest_tail;
-        if (acc->interest_tail != NULL) {
-            acc->interest_tail->next = in;
-        } else {
-            acc->interest_head = in;
-        }
-        acc->interest_tail = in;
-        g_hash_table_insert(acc->interest, in->key, in);
-    }
-    if (heap) {
-        g_free(key);
-    }
-    mr_assert(delta > 0 || in->count > 0);
-    in->count = (uint32_t)((int64_t)in->count + delta);
-    bool queue = sub->queue != NULL;
-    if (queue) {
-        broadcast_interest(s, in->count > 0, acc, in);
-    } else if (in->count == 1 && delta > 0) {
-        broadcast_interest(s, true, acc, in);
-    } else if (in->count == 0) {
-        broadcast_interest(s, false, acc, in);
-    }
-    if (in->count == 0) {
-        g_hash_table_remove(acc->interest, in->key);
-        if (in->prev != NULL) {
-            in->prev->next = in->next;
-        } else {
-            acc->interest_head = in->next;
-        }
-        if (in->next != NULL) {
-            in->next->prev = in->prev;
-        } else {
-            acc->interest_tail = in->prev;
-        }
-        g_free(in->key);
-        g_free(in);
+    size_t qlen = sub->queue != NULL ? sub->queue_len : 0;
+    uint32_t count = mr_interest_change(&acc->route_interest, sub->subject, sub->subject_len,
+                                        sub->queue, qlen, delta, NULL);
+    if (sub->queue != NULL) {
+        /* A queue's member count is its weight: re-sent on every change. */
+        broadcast_interest(s, count > 0, acc, sub, count);
+    } else if (count == 1 && delta > 0) {
+        broadcast_interest(s, true, acc, sub, count);
+    } else if (count == 0) {
+        broadcast_interest(s, false, acc, sub, count);
     }
 }
 
@@ -501,11 +451,10 @@ void mr_route_interest(struct mr_server *s, struct mr_account *acc, const struct
 static void send_all_interest(struct mr_server *s, struct mr_conn *c)
 {
     for (const struct mr_account *a = s->accounts_head; a != NULL; a = a->next) {
-        for (const struct mr_interest *in = a->interest_head; in != NULL; in = in->next) {
-            size_t klen = strlen(in->key);
-            const char *q = in->subject_len < klen ? in->key + in->subject_len + 1 : NULL;
-            send_interest(c, true, a, in->key, in->subject_len, q,
-                          q != NULL ? klen - in->subject_len - 1 : 0, in->count);
+        for (const struct mr_interest *in = a->route_interest.head; in != NULL; in = in->next) {
+            size_t qlen;
+            const char *q = mr_interest_queue(in, &qlen);
+            send_interest(c, true, a, in->key, in->subject_len, q, qlen, in->count);
         }
     }
 }
@@ -1447,17 +1396,7 @@ void mr_route_deinit(struct mr_server *s)
 {
     struct mr_cluster *cl = &s->cluster;
     for (struct mr_account *a = s->accounts_head; a != NULL; a = a->next) {
-        while (a->interest_head != NULL) {
-            struct mr_interest *in = a->interest_head;
-            a->interest_head = in->next;
-            g_free(in->key);
-            g_free(in);
-        }
-        a->interest_tail = NULL;
-        if (a->interest != NULL) {
-            g_hash_table_destroy(a->interest);
-            a->interest = NULL;
-        }
+        mr_interest_clear(&a->route_interest);
     }
     if (cl->slots != NULL) {
         g_ptr_array_free(cl->slots, TRUE);
@@ -1507,12 +1446,6 @@ void mr_route_check(const struct mr_server *s)
     mr_assert(prev == cl->tail);
     mr_assert(n == cl->count);
     for (const struct mr_account *a = s->accounts_head; a != NULL; a = a->next) {
-        uint32_t k = 0;
-        for (const struct mr_interest *in = a->interest_head; in != NULL; in = in->next) {
-            mr_assert(in->count > 0);
-            mr_assert(g_hash_table_lookup(a->interest, in->key) == in);
-            k++;
-        }
-        mr_assert(a->interest == NULL ? k == 0 : g_hash_table_size(a->interest) == k);
+        mr_interest_check(&a->route_interest);
     }
 }

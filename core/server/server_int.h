@@ -13,6 +13,7 @@
 #include "core/mem.h"
 #include "core/proto/parser.h"
 #include "core/server/monitor.h"
+#include "core/server/interest.h"
 #include "core/server/outbuf.h"
 #include "core/server/route.h"
 #include "core/server/server.h"
@@ -158,11 +159,10 @@ struct mr_account {
     uint64_t out_msgs;    /* delivered to clients of this account */
     uint64_t out_bytes;
     char reply_prefix[16]; /* "_R_.XXXXXX." for replies of service imports into it */
-    /* Local interest sent to routes (route.c): "subject[ queue]" -> count, and the same
-     * entries in creation order. */
-    GHashTable *interest;
-    struct mr_interest *interest_head;
-    struct mr_interest *interest_tail;
+    /* Local interest, sent to routes (route.c); the cluster's, sent to inbound
+     * gateways (gateway.c). */
+    struct mr_interest_table route_interest;
+    struct mr_interest_table gw_interest;
     struct mr_account *next;
 };
 
