@@ -11,7 +11,7 @@
  * Flags nats-server has but whose feature has not landed here yet (JetStream, HTTPS
  * monitoring, ...) are refused by name with exit code 1, never
  * silently ignored: a user must not believe a feature is on when it is not. A file's
- * gateway, leafnodes, jetstream or websocket block is checked and then named
+ * leafnodes, jetstream or websocket block is checked and then named
  * in one warning as not active yet, so nats-server configs still run.
  *
  * Ownership: main owns the realenv, the loaded config and the server; the server
@@ -622,7 +622,6 @@ static void say_inactive(struct mr_realenv *re, const struct mr_config *c)
         const char *where;
         const char *what;
     } blocks[] = {
-        {c->gateway.present, c->gateway.where, "gateway"},
         {c->leafnodes.present, c->leafnodes.where, "leafnodes"},
         {c->jetstream.present, c->jetstream.where, "jetstream"},
         {c->websocket.present, c->websocket.where, "websocket"},

@@ -3905,6 +3905,7 @@ int mr_conf_server_load(struct mr_conf_value *root, struct mr_config *config, mr
     }
     config->server.auth = config->auth;
     config->server.cluster = &config->cluster;
+    config->server.gateway = &config->gateway;
     return 0;
 }
 
@@ -4215,5 +4216,6 @@ int mr_conf_server_apply_flags(struct mr_config *c, const struct mr_conf_server_
     }
     o->auth = c->auth;
     o->cluster = &c->cluster;
+    o->gateway = &c->gateway;
     return rc;
 }

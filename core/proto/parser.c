@@ -83,6 +83,8 @@ enum verb_id {
     V_RMSG,
     V_RHMSG,
     V_LMSG,
+    V_A_PLUS,
+    V_A_MINUS,
     V_COUNT,
     /* Results of match_verb that are not verbs. */
     V_PARTIAL,
@@ -109,6 +111,8 @@ static const struct verb verbs[V_COUNT] = {
     [V_RMSG] = {"rmsg", 4, AFTER_BLANK, MR_OP_RMSG},
     [V_RHMSG] = {"hmsg", 4, AFTER_BLANK, MR_OP_RHMSG},
     [V_LMSG] = {"lmsg", 4, AFTER_BLANK, MR_OP_LMSG},
+    [V_A_PLUS] = {"a+", 2, AFTER_BLANK, MR_OP_A_PLUS},
+    [V_A_MINUS] = {"a-", 2, AFTER_BLANK, MR_OP_A_MINUS},
 };
 
 static bool is_blank(uint8_t c)
@@ -183,6 +187,14 @@ static enum verb_id pick_verb(enum mr_parser_mode mode, const uint8_t *buf, size
     case 'r':
     case 'l':
         return route ? pick_route_verb(buf, avail) : V_UNKNOWN;
+    case 'a':
+        if (!route) {
+            return V_UNKNOWN;
+        }
+        if (avail < 2) {
+            return V_PARTIAL;
+        }
+        return buf[1] == '+' ? V_A_PLUS : buf[1] == '-' ? V_A_MINUS : V_UNKNOWN;
     case 'i':
         return V_INFO;
     case '+':
@@ -539,6 +551,15 @@ static int parse_args(const struct mr_parser *p, enum verb_id id, const char *ar
     case V_RHMSG:
     case V_LMSG:
         return parse_routed_msg_args(p, id, args, args_len, op);
+    case V_A_PLUS:
+    case V_A_MINUS: {
+        struct mr_view a[ARGS_MAX];
+        if (split_args(args, args_len, SPLIT_BLANK, a, 1) != 1) {
+            return MR_E_PROTO_ARGS;
+        }
+        op->account = a[0];
+        return MR_OK;
+    }
     case V_INFO:
     case V_CONNECT:
         parse_text_arg(false, args, args_len, op);
@@ -719,6 +740,10 @@ const char *mr_parser_op_name(enum mr_op op)
         return "HMSG";
     case MR_OP_LMSG:
         return "LMSG";
+    case MR_OP_A_PLUS:
+        return "A+";
+    case MR_OP_A_MINUS:
+        return "A-";
     }
     return "?";
 }

@@ -60,6 +60,8 @@ enum mr_op {
     MR_OP_RMSG,     /* RMSG acc subj [reply | + reply queues.. | '|' queues..] size */
     MR_OP_RHMSG,    /* HMSG acc subj [same forms] hdr total */
     MR_OP_LMSG,     /* LMSG origin acc subj [same forms] hdr total */
+    MR_OP_A_PLUS,   /* A+ acc   (gateways: interest in the account again) */
+    MR_OP_A_MINUS,  /* A- acc   (gateways: no interest in the account) */
 };
 
 /* Which side of the connection we are: a server parses what clients send (CONNECT,
@@ -68,8 +70,8 @@ enum mr_op {
 enum mr_parser_mode {
     MR_PARSER_SERVER = 1,
     MR_PARSER_CLIENT = 2,
-    /* A route peer: INFO, CONNECT, PING, PONG, +OK, -ERR and the RS+/RS-/LS+/LS-,
-     * RMSG/HMSG/LMSG ops above. */
+    /* A route or gateway peer: INFO, CONNECT, PING, PONG, +OK, -ERR and the RS+/RS-/
+     * LS+/LS-, RMSG/HMSG/LMSG, A+/A- ops above. */
     MR_PARSER_ROUTE = 3,
 };
 

@@ -170,6 +170,7 @@ static int add_import(struct mr_server *s, struct mr_account *importer,
                 /* Responses may come back over a route: peers must know this prefix. */
                 reply->sub.flags |= MR_SUB_ROUTABLE;
                 mr_route_interest(s, exporter, &reply->sub, 1);
+                mr_gateway_interest(s, exporter, &reply->sub, 1);
             }
         }
     }

@@ -79,7 +79,7 @@ static void send_text(struct mr_conn *c, const char *text)
 /* URLs and slots                                                                        */
 
 /* Parses [scheme://][user[:pass]@]host[:port][/...] into the slot's fields. */
-static bool parse_route_url(const char *url, struct mr_route_slot *out)
+bool mr_route_parse_url(const char *url, struct mr_route_slot *out)
 {
     const char *p = strstr(url, "://");
     p = p != NULL ? p + 3 : url;
@@ -244,7 +244,7 @@ static char *route_info_line(const struct mr_server *s)
     char ip[300] = "";
     if (o->advertise != NULL) {
         struct mr_route_slot adv = {0};
-        if (parse_route_url(o->advertise, &adv)) {
+        if (mr_route_parse_url(o->advertise, &adv)) {
             host = adv.host;
             port = adv.port;
             snprintf(ip, sizeof(ip), "nats-route://%s:%u/", adv.host, (unsigned)adv.port);
@@ -272,6 +272,9 @@ static char *route_info_line(const struct mr_server *s)
         json_object_set_new(j, "connect_urls", client_urls_json(s, true));
     }
     json_object_set_new(j, "lnoc", json_true());
+    if (s->gw.url[0] != '\0') {
+        json_object_set_new(j, "gateway_url", json_string(s->gw.url));
+    }
     if (ip[0] != '\0') {
         json_object_set_new(j, "ip", json_string(ip));
     }
@@ -493,6 +496,7 @@ static void rsub_remove(struct mr_server *s, struct mr_route *r, struct mr_rsub 
 {
     int rc = mr_sublist_remove(rs->acc->sublist, &rs->sub);
     mr_assert(rc == MR_OK);
+    mr_gateway_interest(s, rs->acc, &rs->sub, -1);
     g_hash_table_remove(r->rsubs, rs->key);
     if (rs->prev != NULL) {
         rs->prev->next = rs->next;
@@ -507,7 +511,6 @@ static void rsub_remove(struct mr_server *s, struct mr_route *r, struct mr_rsub 
     r->rsubs_count--;
     g_free(rs->key);
     g_free(rs);
-    (void)s;
 }
 
 static void process_remote_sub(struct mr_server *s, struct mr_conn *c, const struct mr_proto_op *op)
@@ -570,6 +573,7 @@ static void process_remote_sub(struct mr_server *s, struct mr_conn *c, const str
             }
             r->rsubs_tail = rs;
             r->rsubs_count++;
+            mr_gateway_interest(s, acc, &rs->sub, 1);
         }
     }
     if (heap) {
@@ -640,43 +644,44 @@ static size_t put(char *w, const void *p, size_t n)
     return n;
 }
 
-static void fan_send(struct mr_route *r, const struct mr_account *acc, const struct mr_msg *m)
+bool mr_send_rmsg(struct mr_conn *c, bool headers_ok, const char *account, const struct mr_msg *m,
+                  struct mr_view reply, const struct mr_view *queues, uint32_t nq)
 {
-    struct mr_conn *c = r->conn;
     const uint8_t *payload = m->payload;
     uint32_t size = m->size;
     uint32_t hdr = m->hdr_len;
-    if (hdr > 0 && !r->headers) {
+    if (hdr > 0 && !headers_ok) {
         payload += hdr;
         size -= hdr;
         hdr = 0;
     }
-    size_t need = 5 + strlen(acc->name) + 1 + m->subject.len + 3 + m->reply.len + 1 + 24;
-    for (uint32_t i = 0; i < r->fan_nq; i++) {
-        need += r->fan_queues[i].len + 1;
+    size_t acc_len = strlen(account);
+    size_t need = 5 + acc_len + 1 + m->subject.len + 3 + reply.len + 1 + 24;
+    for (uint32_t i = 0; i < nq; i++) {
+        need += queues[i].len + 1;
     }
     char stack[512];
     char *line = need <= sizeof(stack) ? stack : g_malloc(need);
     char *w = line;
     w += hdr > 0 ? put(w, "HMSG ", 5) : put(w, "RMSG ", 5);
-    w += put(w, acc->name, strlen(acc->name));
+    w += put(w, account, acc_len);
     *w++ = ' ';
     w += put(w, m->subject.ptr, m->subject.len);
     *w++ = ' ';
-    if (r->fan_nq > 0) {
-        if (m->reply.len > 0) {
+    if (nq > 0) {
+        if (reply.len > 0) {
             w += put(w, "+ ", 2);
-            w += put(w, m->reply.ptr, m->reply.len);
+            w += put(w, reply.ptr, reply.len);
             *w++ = ' ';
         } else {
             w += put(w, "| ", 2);
         }
-        for (uint32_t i = 0; i < r->fan_nq; i++) {
-            w += put(w, r->fan_queues[i].ptr, r->fan_queues[i].len);
+        for (uint32_t i = 0; i < nq; i++) {
+            w += put(w, queues[i].ptr, queues[i].len);
             *w++ = ' ';
         }
-    } else if (m->reply.len > 0) {
-        w += put(w, m->reply.ptr, m->reply.len);
+    } else if (reply.len > 0) {
+        w += put(w, reply.ptr, reply.len);
         *w++ = ' ';
     }
     if (hdr > 0) {
@@ -693,6 +698,7 @@ static void fan_send(struct mr_route *r, const struct mr_account *acc, const str
         c->out_msgs++;
         c->out_bytes += size;
     }
+    return ok;
 }
 
 uint32_t mr_route_fan_flush(struct mr_server *s, const struct mr_account *acc,
@@ -703,7 +709,8 @@ uint32_t mr_route_fan_flush(struct mr_server *s, const struct mr_account *acc,
     for (uint32_t i = 0; i < cl->fan_count; i++) {
         struct mr_route *r = cl->fan[i];
         if (r->conn->state == CONN_OPEN && (r->fan_plain || r->fan_nq > 0)) {
-            fan_send(r, acc, m);
+            (void)mr_send_rmsg(r->conn, r->headers, acc->name, m, m->reply, r->fan_queues,
+                               r->fan_nq);
             sent++;
         }
     }
@@ -846,6 +853,12 @@ static void register_route(struct mr_server *s, struct mr_conn *c, json_t *info)
          (unsigned)c->port, (unsigned long long)r->rid, r->remote_name,
          r->solicited ? "solicited" : "accepted");
     send_all_interest(s, c);
+    const char *gw_url = json_string_value(json_object_get(info, "gateway_url"));
+    if (gw_url != NULL) {
+        snprintf(r->gateway_url, sizeof(r->gateway_url), "%s", gw_url);
+        mr_gateway_route_url(s, gw_url, true);
+    }
+    mr_gateway_gossip_to_route(s, c);
     if (cl->count > 1) {
         forward_info(s, r, info);
     }
@@ -861,7 +874,7 @@ static void process_implicit(struct mr_server *s, json_t *info, const char *id)
     struct mr_route_slot tmpl = {0};
     const char *ip = json_string_value(json_object_get(info, "ip"));
     if (ip != NULL) {
-        if (!parse_route_url(ip, &tmpl)) {
+        if (!mr_route_parse_url(ip, &tmpl)) {
             rlog(s, MR_LOG_WARN, "Error parsing URL from INFO: %s", ip);
             return;
         }
@@ -930,7 +943,10 @@ static void process_info(struct mr_server *s, struct mr_conn *c, const struct mr
         return;
     }
     if (r->info_received) {
-        if (strcmp(id, r->remote_id) != 0) {
+        if (json_is_string(json_object_get(info, "gateway"))) {
+            /* A gateway this cluster learned of: every server connects to it. */
+            mr_gateway_info_from_route(s, op->json.ptr, op->json.len);
+        } else if (strcmp(id, r->remote_id) != 0) {
             process_implicit(s, info, id);
         } else {
             set_connect_urls(r, info);
@@ -1178,7 +1194,9 @@ void mr_route_process_op(struct mr_server *s, struct mr_conn *c, const struct mr
         }
         return;
     case MR_OP_OK:
-        return;
+    case MR_OP_A_PLUS:
+    case MR_OP_A_MINUS:
+        return; /* A+/A- are for gateways; routes ignore them */
     case MR_OP_ERR:
         rlog(s, MR_LOG_WARN, "route %s sent -ERR '%.*s'",
              r->remote_name[0] != '\0' ? r->remote_name : c->host, (int)op->json.len,
@@ -1263,6 +1281,7 @@ void mr_route_reap(struct mr_server *s, struct mr_conn *c)
     unregister(s, r);
     if (was_registered && !s->shutting_down) {
         update_client_urls(s);
+        mr_gateway_route_url(s, r->gateway_url, false);
     }
     struct mr_route_slot *slot = r->slot;
     r->slot = NULL;
@@ -1366,7 +1385,7 @@ int mr_route_start(struct mr_server *s)
     update_client_urls(s);
     for (size_t i = 0; i < o->routes.count; i++) {
         struct mr_route_slot tmpl = {0};
-        if (!parse_route_url(o->routes.items[i], &tmpl)) {
+        if (!mr_route_parse_url(o->routes.items[i], &tmpl)) {
             rlog(s, MR_LOG_ERROR, "Error parsing route URL %s: skipped", o->routes.items[i]);
             continue;
         }

@@ -88,6 +88,7 @@ struct mr_route {
     char url_host[256];     /* where the peer's route listener is, for gossip */
     uint16_t url_port;
     GPtrArray *connect_urls; /* the peer's client URLs (char *) */
+    char gateway_url[300];   /* the peer's gateway URL, "" if none */
     /* The peer's interest: key "account subject[ queue]" -> struct mr_rsub, and the
      * same entries in arrival order. */
     GHashTable *rsubs;
@@ -125,6 +126,15 @@ struct mr_cluster {
      * INFO connect_urls; rebuilt on change. */
     GPtrArray *client_urls;
 };
+
+/* Parses [scheme://][user[:pass]@]host[:port] into out's host, port (6222 when absent),
+ * user and pass. */
+bool mr_route_parse_url(const char *url, struct mr_route_slot *out);
+/* Writes RMSG (or HMSG when the message has headers and the peer takes them) for m on
+ * c, in account, with reply and the queue names (the "+ reply q.." and "| q.." forms).
+ * Returns false if the connection was closed (slow consumer). */
+bool mr_send_rmsg(struct mr_conn *c, bool headers_ok, const char *account, const struct mr_msg *m,
+                  struct mr_view reply, const struct mr_view *queues, uint32_t nq);
 
 /* Lifecycle. init before accounts are created; start after the client listener. */
 void mr_route_init(struct mr_server *s);

@@ -288,6 +288,7 @@ static void csub_remove(struct mr_server *s, struct mr_csub *cs)
     int rc = mr_sublist_remove(c->account->sublist, &cs->sub);
     mr_assert(rc == MR_OK);
     mr_route_interest(s, c->account, &cs->sub, -1);
+    mr_gateway_interest(s, c->account, &cs->sub, -1);
     g_hash_table_remove(c->subs_by_sid, cs->sid);
     csub_unlink(c, cs);
     s->stats.subscriptions--;
@@ -320,6 +321,8 @@ static void reap(struct mr_server *s)
         remove_all_subs(s, c);
         if (c->kind == MR_CONN_ROUTE) {
             mr_route_reap(s, c);
+        } else if (c->kind == MR_CONN_GATEWAY) {
+            mr_gateway_reap(s, c);
         }
     }
 }
@@ -332,6 +335,7 @@ static void conn_free(struct mr_server *s, struct mr_conn *c)
     }
     mr_auth_conn_deinit(c);
     mr_route_conn_free(s, c);
+    mr_gateway_conn_free(s, c);
     g_free(c->name);
     g_free(c->lang);
     g_free(c->version);
@@ -572,8 +576,37 @@ static void send_no_responders(struct mr_server *s, struct mr_conn *c, const str
     }
 }
 
-uint32_t mr_server_route(struct mr_server *s, struct mr_account *acc, struct mr_conn *publisher,
-                         const struct mr_msg *m, uint32_t depth)
+/* Whether name is one of the blank-separated names in list. */
+static bool queue_listed(struct mr_view list, const char *name, uint32_t len)
+{
+    const char *p = list.ptr;
+    const char *end = list.ptr + list.len;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+        const char *t = p;
+        while (p < end && *p != ' ' && *p != '\t') {
+            p++;
+        }
+        if ((uint32_t)(p - t) == len && len > 0 && memcmp(t, name, len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* At most this many queue groups served in this cluster are remembered per message for
+ * the gateways; a message matching more groups (rare) may also reach the ones beyond
+ * in another cluster. */
+#define SERVED_QUEUES_MAX 32
+
+/* The fan-out shared by messages from clients, imports and gateways: plain local
+ * subscribers, routes with interest, one member of each queue group (qfilter, when
+ * given, names the groups to serve), then gateways unless the message came from one. */
+static uint32_t fan_out(struct mr_server *s, struct mr_account *acc, struct mr_conn *publisher,
+                        const struct mr_msg *m, uint32_t depth, const struct mr_view *qfilter,
+                        bool from_gateway)
 {
     acc->in_msgs++;
     acc->in_bytes += m->size;
@@ -609,8 +642,11 @@ uint32_t mr_server_route(struct mr_server *s, struct mr_account *acc, struct mr_
             continue;
         }
         if (sub->flags & MR_SUB_INTERNAL) {
-            mr_account_on_internal(s, sub, m, depth);
-            delivered++;
+            /* Imports ran in the cluster the message entered; replies come back. */
+            if (!from_gateway || (sub->flags & MR_SUB_ROUTABLE)) {
+                mr_account_on_internal(s, sub, m, depth);
+                delivered++;
+            }
             continue;
         }
         struct mr_csub *cs = (struct mr_csub *)sub;
@@ -620,8 +656,14 @@ uint32_t mr_server_route(struct mr_server *s, struct mr_account *acc, struct mr_
         deliver(s, cs, m);
         delivered++;
     }
+    struct mr_view served[SERVED_QUEUES_MAX];
+    uint32_t served_count = 0;
     for (uint32_t i = 0; i < r->qgroups_count; i++) {
-        struct mr_sub *sub = pick_queue_member(s, &r->qgroups[i], publisher);
+        const struct mr_sublist_qgroup *g = &r->qgroups[i];
+        if (qfilter != NULL && !queue_listed(*qfilter, g->queue, g->queue_len)) {
+            continue;
+        }
+        struct mr_sub *sub = pick_queue_member(s, g, publisher);
         if (sub == NULL) {
             continue;
         }
@@ -630,38 +672,42 @@ uint32_t mr_server_route(struct mr_server *s, struct mr_account *acc, struct mr_
         } else {
             deliver(s, (struct mr_csub *)sub, m);
         }
+        if (served_count < SERVED_QUEUES_MAX) {
+            served[served_count++] = (struct mr_view){g->queue, g->queue_len};
+        }
         delivered++;
     }
     /* Route copies count as deliveries: a request that crossed a route is not one for
      * no-responders. */
     delivered += mr_route_fan_flush(s, acc, m);
+    if (!from_gateway) {
+        delivered += mr_gateway_send(s, acc, m, served, served_count);
+    }
     return delivered;
 }
 
-/* Whether name is one of the blank-separated names in list. */
-static bool queue_listed(struct mr_view list, const char *name, uint32_t len)
+uint32_t mr_server_route(struct mr_server *s, struct mr_account *acc, struct mr_conn *publisher,
+                         const struct mr_msg *m, uint32_t depth)
 {
-    const char *p = list.ptr;
-    const char *end = list.ptr + list.len;
-    while (p < end) {
-        while (p < end && (*p == ' ' || *p == '\t')) {
-            p++;
-        }
-        const char *t = p;
-        while (p < end && *p != ' ' && *p != '\t') {
-            p++;
-        }
-        if ((uint32_t)(p - t) == len && len > 0 && memcmp(t, name, len) == 0) {
-            return true;
-        }
+    if (m->subject.len > 5 && m->subject.ptr[0] == '_' && mr_gateway_routed_reply(s, acc, m)) {
+        return 1; /* a reply going straight back to the requester's server */
     }
-    return false;
+    return fan_out(s, acc, publisher, m, depth, NULL, false);
+}
+
+void mr_server_route_from_gateway(struct mr_server *s, struct mr_account *acc,
+                                  const struct mr_msg *m, struct mr_view queues)
+{
+    (void)fan_out(s, acc, NULL, m, 0, &queues, true);
 }
 
 void mr_server_route_inbound(struct mr_server *s, struct mr_account *acc, struct mr_conn *route,
                              const struct mr_msg *m, struct mr_view queues)
 {
-    (void)route;
+    if (route != NULL && m->subject.len > 5 && m->subject.ptr[0] == '_' &&
+        mr_gateway_routed_reply(s, acc, m)) {
+        return; /* a gateway reply for this server, relayed by the cluster */
+    }
     acc->in_msgs++;
     acc->in_bytes += m->size;
     const struct mr_sublist_result *r = mr_sublist_match(acc->sublist, m->subject.ptr,
@@ -900,6 +946,8 @@ static void process_sub(struct mr_server *s, struct mr_conn *c, const struct mr_
     }
     g_hash_table_insert(c->subs_by_sid, cs->sid, cs);
     mr_route_interest(s, c->account, &cs->sub, 1);
+    mr_gateway_interest(s, c->account, &cs->sub, 1);
+    mr_gateway_note_sub(s, c->account, &cs->sub);
     cs->prev = c->subs_tail;
     if (c->subs_tail != NULL) {
         c->subs_tail->next = cs;
@@ -998,6 +1046,10 @@ static void process_op(struct mr_server *s, struct mr_conn *c, const struct mr_p
     }
     if (c->kind == MR_CONN_ROUTE) {
         mr_route_process_op(s, c, op);
+        return;
+    }
+    if (c->kind == MR_CONN_GATEWAY) {
+        mr_gateway_process_op(s, c, op);
         return;
     }
     if (c->account == NULL && op->op != MR_OP_CONNECT) {
@@ -1313,15 +1365,21 @@ static void on_accept(void *ctx, uint64_t listener_id, uint64_t conn_id, const c
         s->env->stream_close(s->env->ctx, conn_id);
         return;
     }
-    enum mr_conn_kind kind = listener_id == MR_LISTENER_HTTP    ? MR_CONN_HTTP
-                             : listener_id == MR_LISTENER_ROUTE ? MR_CONN_ROUTE
-                                                                : MR_CONN_CLIENT;
+    enum mr_conn_kind kind = listener_id == MR_LISTENER_HTTP      ? MR_CONN_HTTP
+                             : listener_id == MR_LISTENER_ROUTE   ? MR_CONN_ROUTE
+                             : listener_id == MR_LISTENER_GATEWAY ? MR_CONN_GATEWAY
+                                                                  : MR_CONN_CLIENT;
     struct mr_conn *c = mr_conn_new(s, conn_id, kind, peer_host, peer_port);
     if (c == NULL || kind == MR_CONN_HTTP) {
         return;
     }
     if (kind == MR_CONN_ROUTE) {
         mr_route_accept(s, c);
+        reap(s);
+        return;
+    }
+    if (kind == MR_CONN_GATEWAY) {
+        mr_gateway_accept(s, c);
         reap(s);
         return;
     }
@@ -1385,6 +1443,11 @@ static void on_tls(void *ctx, uint64_t conn_id, int status, const char *peer_sub
         reap(s);
         return;
     }
+    if (c->kind == MR_CONN_GATEWAY) {
+        mr_gateway_on_tls(s, c);
+        reap(s);
+        return;
+    }
     if (s->opts.tls.handshake_first) {
         send_info(s, c);
     }
@@ -1393,7 +1456,8 @@ static void on_tls(void *ctx, uint64_t conn_id, int status, const char *peer_sub
 static void on_connected(void *ctx, uint64_t conn_id, int status)
 {
     struct mr_server *s = ctx;
-    if (mr_route_on_connected(s, conn_id, status)) {
+    if (mr_route_on_connected(s, conn_id, status) ||
+        mr_gateway_on_connected(s, conn_id, status)) {
         reap(s);
         return;
     }
@@ -1420,9 +1484,11 @@ static void on_closed(void *ctx, uint64_t conn_id)
 
 static void ping_timer(struct mr_server *s, struct mr_conn *c)
 {
-    bool route = c->kind == MR_CONN_ROUTE;
-    uint32_t ping_max = route ? mr_route_ping_max(s) : s->opts.ping_max;
-    uint64_t interval = route ? mr_route_ping_interval(s) : s->opts.ping_interval_ns;
+    bool route = c->kind == MR_CONN_ROUTE || c->kind == MR_CONN_GATEWAY;
+    uint32_t ping_max = c->kind == MR_CONN_ROUTE ? mr_route_ping_max(s) : s->opts.ping_max;
+    uint64_t interval = c->kind == MR_CONN_ROUTE     ? mr_route_ping_interval(s)
+                        : c->kind == MR_CONN_GATEWAY ? mr_gateway_ping_interval(s)
+                                                     : s->opts.ping_interval_ns;
     if (c->pings_out + 1 > ping_max) {
         send_err(c, "Stale Connection");
         close_conn(c, "Stale Connection", false);
@@ -1473,6 +1539,11 @@ static void on_timer(void *ctx, uint64_t tid)
     }
     if ((tid & ((1u << TIMER_KIND_BITS) - 1)) == TIMER_ROUTE_RETRY) {
         mr_route_on_timer(s, tid >> TIMER_KIND_BITS);
+        reap(s);
+        return;
+    }
+    if ((tid & ((1u << TIMER_KIND_BITS) - 1)) == TIMER_GATEWAY_RETRY) {
+        mr_gateway_on_timer(s, tid >> TIMER_KIND_BITS);
         reap(s);
         return;
     }
@@ -1693,8 +1764,10 @@ int mr_server_create(const struct mr_server_opts *opts, const struct mr_env *env
     make_server_id(s);
     s->auth_required = mr_auth_required(s);
     mr_route_init(s);
+    mr_gateway_init(s);
     rc = mr_accounts_init(s, errmsg, errmsg_len);
     if (rc != MR_OK) {
+        mr_gateway_deinit(s);
         mr_route_deinit(s);
         mr_accounts_deinit(s);
         g_hash_table_destroy(s->conns_by_id);
@@ -1760,12 +1833,16 @@ int mr_server_start(struct mr_server *s)
     }
     rc = mr_route_start(s);
     if (rc == MR_OK) {
+        rc = mr_gateway_start(s);
+    }
+    if (rc == MR_OK) {
         rc = build_info(s);
     }
     if (rc == MR_OK) {
         rc = start_http(s);
     }
     if (rc != MR_OK) {
+        mr_gateway_shutdown(s);
         mr_route_shutdown(s);
         s->env->unlisten(s->env->ctx, MR_LISTENER_CLIENT);
         return rc;
@@ -1787,6 +1864,7 @@ void mr_server_shutdown(struct mr_server *s)
     s->shutting_down = true;
     if (s->started) {
         mr_route_shutdown(s);
+        mr_gateway_shutdown(s);
         s->env->unlisten(s->env->ctx, MR_LISTENER_CLIENT);
         if (s->http_port != 0) {
             s->env->unlisten(s->env->ctx, MR_LISTENER_HTTP);
@@ -1824,6 +1902,7 @@ void mr_server_destroy(struct mr_server *s)
     }
     reap(s);
     g_hash_table_destroy(s->conns_by_id);
+    mr_gateway_deinit(s);
     mr_route_deinit(s);
     mr_accounts_deinit(s);
     mr_monitor_deinit(s);
@@ -1900,4 +1979,5 @@ void mr_server_check(const struct mr_server *s)
     mr_assert(acc_subs == subs);
     mr_accounts_check(s);
     mr_route_check(s);
+    mr_gateway_check(s);
 }

@@ -13,6 +13,7 @@
 #include "core/mem.h"
 #include "core/proto/parser.h"
 #include "core/server/monitor.h"
+#include "core/server/gateway.h"
 #include "core/server/interest.h"
 #include "core/server/outbuf.h"
 #include "core/server/route.h"
@@ -26,9 +27,11 @@
 #define MR_LISTENER_CLIENT 0
 #define MR_LISTENER_HTTP 1
 #define MR_LISTENER_ROUTE 2
+#define MR_LISTENER_GATEWAY 3
 /* TLS context ids given to env->tls_configure. */
 #define MR_TLS_CLIENT 1
 #define MR_TLS_ROUTE 2
+#define MR_TLS_GATEWAY 3
 
 /* Timer ids: env connection id in the high bits, kind in the low 4; server-wide timers
  * use connection id 0. */
@@ -39,12 +42,14 @@ enum mr_timer_kind {
     TIMER_RESUME = 4,
     TIMER_RESPONSES = 5, /* server-wide: expire service-import response mappings */
     TIMER_ROUTE_RETRY = 6, /* per route slot: connect again (route.c) */
+    TIMER_GATEWAY_RETRY = 7, /* per remote gateway: connect (again) (gateway.c) */
 };
 
 enum mr_conn_kind {
     MR_CONN_CLIENT = 0, /* the NATS client protocol */
     MR_CONN_HTTP = 1,   /* the monitoring endpoint */
     MR_CONN_ROUTE = 2,  /* a cluster route (route.c) */
+    MR_CONN_GATEWAY = 3, /* a gateway, inbound or outbound (gateway.c) */
 };
 
 struct mr_account;
@@ -81,6 +86,7 @@ struct mr_conn {
     GHashTable *replies_allowed;
     bool tls_pending; /* TLS handshake under way: input waits for on_tls */
     struct mr_route *route; /* MR_CONN_ROUTE only */
+    struct mr_gw_conn *gw;  /* MR_CONN_GATEWAY only */
     /* The last match of this publisher, reused while its account's sublist epoch is
      * unchanged (mr_sublist_epoch): a publisher usually repeats its subject, and a
      * memcmp is cheaper than the sublist's hash and probe. */
@@ -204,6 +210,7 @@ struct mr_server {
     uint64_t next_cid;
     uint64_t deliveries; /* for the test-only drop fault */
     struct mr_cluster cluster; /* routes (route.c) */
+    struct mr_gateways gw;     /* gateways (gateway.c) */
     struct mr_server_stats stats;
 };
 
@@ -254,6 +261,11 @@ void mr_server_info_changed(struct mr_server *s);
  * (blank-separated). */
 void mr_server_route_inbound(struct mr_server *s, struct mr_account *acc, struct mr_conn *route,
                              const struct mr_msg *m, struct mr_view queues);
+/* Fans out a message that arrived from a gateway: local clients, routes with interest,
+ * and one member (local or routed) of each queue group named in queues. Never to
+ * another gateway. */
+void mr_server_route_from_gateway(struct mr_server *s, struct mr_account *acc,
+                                  const struct mr_msg *m, struct mr_view queues);
 /* Monotonic now. */
 uint64_t mr_server_now(const struct mr_server *s);
 /* Next value of the server's seeded PRNG. */

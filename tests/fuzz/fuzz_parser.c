@@ -88,6 +88,8 @@ static bool op_allowed(enum mr_parser_mode mode, enum mr_op op)
     case MR_OP_RMSG:
     case MR_OP_RHMSG:
     case MR_OP_LMSG:
+    case MR_OP_A_PLUS:
+    case MR_OP_A_MINUS:
         return mode == MR_PARSER_ROUTE;
     case MR_OP_NONE:
         return false;

@@ -315,6 +315,8 @@ static const struct sample valid[] = {
      .account = "$G", .subject = "foo", .queue = "a b", PAYLOAD("x")},
     {"rte_lmsg", RTE, IN("LMSG L1 APP foo 0 3\r\nabc\r\n"), MR_OP_LMSG, .origin = "L1",
      .account = "APP", .subject = "foo", PAYLOAD("abc")},
+    {"rte_a_plus", RTE, IN("A+ APP\r\n"), MR_OP_A_PLUS, .account = "APP"},
+    {"rte_a_minus", RTE, IN("a- $G\n"), MR_OP_A_MINUS, .account = "$G"},
     {"rte_ping", RTE, IN("PING\r\n"), MR_OP_PING},
     {"rte_pong", RTE, IN("PONG\r\n"), MR_OP_PONG},
     {"rte_info", RTE, IN("INFO {\"server_id\":\"N\"}\r\n"), MR_OP_INFO,
@@ -682,6 +684,8 @@ static const struct bad bad[] = {
     {"rte_rmsg_bad_size", RTE, IN("RMSG $G foo x\r\n"), MR_E_PROTO_ARGS},
     {"rte_lmsg_no_account", RTE, IN("LMSG L1\r\n"), MR_E_PROTO_ARGS},
     {"rte_trailer", RTE, IN("RMSG $G foo 1\r\nxY"), MR_E_PROTO_TRAILER},
+    {"rte_a_plus_two_args", RTE, IN("A+ A B\r\n"), MR_E_PROTO_ARGS},
+    {"rte_a_bad_sign", RTE, IN("A* A\r\n"), MR_E_PROTO_UNKNOWN_OP},
 };
 
 #define BAD_COUNT (sizeof(bad) / sizeof(bad[0]))
@@ -866,6 +870,8 @@ START_TEST(op_names_are_the_verbs)
     ck_assert_str_eq(mr_parser_op_name(MR_OP_RMSG), "RMSG");
     ck_assert_str_eq(mr_parser_op_name(MR_OP_RHMSG), "HMSG");
     ck_assert_str_eq(mr_parser_op_name(MR_OP_LMSG), "LMSG");
+    ck_assert_str_eq(mr_parser_op_name(MR_OP_A_PLUS), "A+");
+    ck_assert_str_eq(mr_parser_op_name(MR_OP_A_MINUS), "A-");
 }
 END_TEST
 
