@@ -1166,7 +1166,9 @@ bool mr_gateway_on_connected(struct mr_server *s, uint64_t conn_id, int status)
         s->env->stream_close(s->env->ctx, conn_id);
         return true;
     }
-    struct mr_conn *c = mr_conn_new(s, conn_id, MR_CONN_GATEWAY, r->name, 0);
+    struct mr_route_slot peer = {0};
+    (void)mr_route_parse_url(r->dial_url, &peer);
+    struct mr_conn *c = mr_conn_new(s, conn_id, MR_CONN_GATEWAY, peer.host, peer.port);
     if (c == NULL) {
         remote_retry(s, r);
         return true;

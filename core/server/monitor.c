@@ -577,6 +577,56 @@ static json_t *cluster_varz(const struct mr_server *s)
     return j;
 }
 
+/* varz "gateway" as nats-server's GatewayOptsVarz (empty fields left out); {} without
+ * a gateway. */
+static json_t *gateway_varz(const struct mr_server *s)
+{
+    json_t *j = json_object();
+    const struct mr_gateway_opts *o = s->gw.opts;
+    if (o == NULL) {
+        return j;
+    }
+    put(j, "name", jstr(o->name));
+    put(j, "host", jstr(o->host != NULL ? o->host : "0.0.0.0"));
+    put(j, "port", jint(s->gw.port));
+    uint64_t auth_ns = o->auth.timeout_ns != 0 ? o->auth.timeout_ns : s->opts.auth_timeout_ns;
+    put(j, "auth_timeout", jnum((double)auth_ns / (double)MR_NS_PER_SEC));
+    put(j, "tls_timeout", jnum((double)TLS_TIMEOUT_DEFAULT_NS / (double)MR_NS_PER_SEC));
+    if (o->advertise != NULL) {
+        put(j, "advertise", jstr(o->advertise));
+    }
+    if (o->connect_retries > 0) {
+        put(j, "connect_retries", jint((uint64_t)o->connect_retries));
+    }
+    json_t *list = json_array();
+    for (size_t i = 0; i < o->gateways_count; i++) {
+        const struct mr_gateway_remote_opts *r = &o->gateways[i];
+        json_t *e = json_object();
+        put(e, "name", jstr(r->name));
+        json_t *urls = json_array();
+        for (size_t k = 0; k < r->urls.count; k++) {
+            /* nats-server shows host:port, without scheme or credentials. */
+            struct mr_route_slot p = {0};
+            char hp[300];
+            if (mr_route_parse_url(r->urls.items[k], &p)) {
+                snprintf(hp, sizeof(hp), "%s:%u", p.host, (unsigned)p.port);
+                push(urls, jstr(hp));
+            }
+        }
+        put(e, "urls", urls);
+        push(list, e);
+    }
+    if (o->gateways_count > 0) {
+        put(j, "gateways", list);
+    } else {
+        json_decref(list);
+    }
+    if (o->reject_unknown_cluster) {
+        put(j, "reject_unknown", json_true());
+    }
+    return j;
+}
+
 static void varz_config(struct mr_server *s, json_t *o)
 {
     const struct mr_server_opts *op = &s->opts;
@@ -616,8 +666,9 @@ static void varz_config(struct mr_server *s, json_t *o)
     put(o, "max_payload", jint(op->max_payload));
     put(o, "max_pending", jint((uint64_t)op->max_pending));
     put(o, "cluster", cluster_varz(s));
-    /* Gateways, leaf nodes, MQTT, websockets, JetStream: not served yet. */
-    static const char *const sections[] = {"gateway", "leaf", "mqtt", "websocket", "jetstream"};
+    put(o, "gateway", gateway_varz(s));
+    /* Leaf nodes, MQTT, websockets, JetStream: not served yet. */
+    static const char *const sections[] = {"leaf", "mqtt", "websocket", "jetstream"};
     for (size_t i = 0; i < G_N_ELEMENTS(sections); i++) {
         put(o, sections[i], json_object());
     }
@@ -641,7 +692,7 @@ static uint64_t open_clients(const struct mr_server *s)
 static const char *const endpoint_paths[MR_MON_ENDPOINT_COUNT] = {
     [MR_MON_ROOT] = "/",           [MR_MON_ACCOUNTZ] = "/accountz", [MR_MON_CONNZ] = "/connz",
     [MR_MON_HEALTHZ] = "/healthz", [MR_MON_SUBSZ] = "/subsz",       [MR_MON_VARZ] = "/varz",
-    [MR_MON_ROUTEZ] = "/routez",
+    [MR_MON_ROUTEZ] = "/routez",   [MR_MON_GATEWAYZ] = "/gatewayz",
 };
 
 static void varz_runtime(struct mr_server *s, json_t *o)
@@ -1665,6 +1716,15 @@ static int render_accountz(struct mr_server *s, struct query *q, json_t **out)
 /* ------------------------------------------------------------------------------------ */
 /* /routez                                                                               */
 
+/* By remote name, then by id (stable for equal names: inbound lists). */
+static gint cmp_gw_names(gconstpointer a, gconstpointer b)
+{
+    const struct mr_gw_conn *x = *(const struct mr_gw_conn *const *)a;
+    const struct mr_gw_conn *y = *(const struct mr_gw_conn *const *)b;
+    int c = strcmp(x->name, y->name);
+    return c != 0 ? c : (x->gid < y->gid ? -1 : x->gid > y->gid);
+}
+
 static json_t *route_json(const struct mr_server *s, const struct mr_route *r, bool subs,
                           bool detail, uint64_t now_ns)
 {
@@ -1731,6 +1791,117 @@ static int render_routez(struct mr_server *s, struct query *q, json_t **out)
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* /gatewayz                                                                             */
+
+/* A gateway connection as nats-server's ConnInfo (the fields a gateway has). */
+static json_t *gw_conn_json(const struct mr_server *s, const struct mr_gw_conn *g,
+                            uint64_t now_ns)
+{
+    const struct mr_conn *c = g->conn;
+    json_t *j = json_object();
+    put(j, "cid", jint(g->gid));
+    put(j, "kind", json_string("Gateway"));
+    put(j, "ip", jstr(c->host));
+    put(j, "port", jint(c->port));
+    put(j, "start", jtime(mr_server_wall_of(s, c->start_ns)));
+    uint64_t last = last_activity(c);
+    put(j, "last_activity", jtime(mr_server_wall_of(s, last)));
+    char rtt[32];
+    format_rtt(rtt, sizeof(rtt), c->rtt_ns);
+    put(j, "rtt", jstr(rtt));
+    put(j, "uptime", juptime(since(now_ns, c->start_ns)));
+    put(j, "idle", juptime(since(now_ns, last)));
+    put(j, "pending_bytes", jint(c->out.pending_bytes));
+    put(j, "in_msgs", jint(c->in_msgs));
+    put(j, "out_msgs", jint(c->out_msgs));
+    put(j, "in_bytes", jint(c->in_bytes));
+    put(j, "out_bytes", jint(c->out_bytes));
+    put(j, "subscriptions", jint(g->outbound ? g->rsubs : 0));
+    put(j, "name", jstr(g->remote_id));
+    return j;
+}
+
+static json_t *remote_gw_json(const struct mr_server *s, const struct mr_gw_conn *g,
+                              uint64_t now_ns)
+{
+    json_t *j = json_object();
+    const struct mr_gw_remote *r = g->outbound ? g->remote : NULL;
+    bool configured = false;
+    if (r == NULL) {
+        for (guint i = 0; s->gw.remotes != NULL && i < s->gw.remotes->len; i++) {
+            const struct mr_gw_remote *x = g_ptr_array_index(s->gw.remotes, i);
+            if (strcmp(x->name, g->name) == 0) {
+                r = x;
+                break;
+            }
+        }
+    }
+    configured = r != NULL && !r->implicit;
+    put(j, "configured", json_boolean(configured));
+    put(j, "connection", gw_conn_json(s, g, now_ns));
+    return j;
+}
+
+static int render_gatewayz(struct mr_server *s, struct query *q, json_t **out)
+{
+    char only[MR_HTTP_QUERY_VALUE_MAX];
+    int n = q_text(q, "gw_name", only, sizeof(only));
+    if (n == MR_E_INVAL) {
+        return 400;
+    }
+    bool accs = false;
+    if (q_bool(q, "accs", &accs) != MR_OK) {
+        return 400;
+    }
+    uint64_t now_ns = mono_now(s);
+    json_t *j = json_object();
+    put(j, "server_id", json_string(s->server_id));
+    put(j, "now", jtime(wall_now(s)));
+    const struct mr_gateways *gw = &s->gw;
+    if (gw->opts != NULL) {
+        put(j, "name", jstr(gw->name));
+        put(j, "host", jstr(gw->opts->host != NULL ? gw->opts->host : "0.0.0.0"));
+        put(j, "port", jint(gw->port));
+    }
+    /* Go maps: keys sorted (jansson keeps insertion order, so insert sorted). */
+    GPtrArray *names = g_ptr_array_new();
+    for (const struct mr_gw_conn *g = gw->out_head; g != NULL; g = g->next) {
+        g_ptr_array_add(names, (gpointer)g);
+    }
+    g_ptr_array_sort(names, cmp_gw_names);
+    json_t *outs = json_object();
+    for (guint i = 0; i < names->len; i++) {
+        const struct mr_gw_conn *g = g_ptr_array_index(names, i);
+        if (n <= 0 || strcmp(only, g->name) == 0) {
+            put(outs, g->name, remote_gw_json(s, g, now_ns));
+        }
+    }
+    g_ptr_array_set_size(names, 0);
+    for (const struct mr_gw_conn *g = gw->in_head; g != NULL; g = g->next) {
+        g_ptr_array_add(names, (gpointer)g);
+    }
+    g_ptr_array_sort(names, cmp_gw_names);
+    json_t *ins = json_object();
+    for (guint i = 0; i < names->len; i++) {
+        const struct mr_gw_conn *g = g_ptr_array_index(names, i);
+        if (n > 0 && strcmp(only, g->name) != 0) {
+            continue;
+        }
+        json_t *list = json_object_get(ins, g->name);
+        if (list == NULL) {
+            list = json_array();
+            put(ins, g->name, list);
+        }
+        push(list, remote_gw_json(s, g, now_ns));
+    }
+    g_ptr_array_free(names, TRUE);
+    put(j, "outbound_gateways", outs);
+    put(j, "inbound_gateways", ins);
+    *out = j;
+    return 200;
+}
+
+/* ------------------------------------------------------------------------------------ */
 /* /healthz and /                                                                        */
 
 static int render_healthz(struct mr_server *s, struct query *q, json_t **out)
@@ -1771,6 +1942,7 @@ static char *root_page(void)
         "    <a href=./accountz>Accounts</a><br/>\n"
         "    <a href=./subsz>Subscriptions</a><br/>\n"
         "    <a href=./routez>Routes</a><br/>\n"
+        "    <a href=./gatewayz>Gateways</a><br/>\n"
         "    <a href=./healthz>Health Probe</a><br/>\n"
         "    <a href=https://docs.nats.io/running-a-nats-service/nats_admin/monitoring>"
         "Help</a>\n"
@@ -1842,6 +2014,8 @@ static int render_json(struct mr_server *s, int ep, struct query *q, json_t **ou
         return render_healthz(s, q, out);
     case MR_MON_ROUTEZ:
         return render_routez(s, q, out);
+    case MR_MON_GATEWAYZ:
+        return render_gatewayz(s, q, out);
     default:
         mr_panic(__FILE__, __LINE__, "not a JSON endpoint");
     }

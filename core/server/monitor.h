@@ -25,6 +25,7 @@ enum mr_monitor_endpoint {
     MR_MON_ROOT = 0, /* "/" */
     MR_MON_ACCOUNTZ,
     MR_MON_CONNZ,
+    MR_MON_GATEWAYZ,
     MR_MON_HEALTHZ,
     MR_MON_ROUTEZ,
     MR_MON_SUBSZ,
