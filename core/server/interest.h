@@ -24,6 +24,8 @@ struct mr_interest_table {
     GHashTable *map; /* key -> entry; NULL until the first entry */
     struct mr_interest *head;
     struct mr_interest *tail;
+    uint64_t changes;    /* every change counts one */
+    uint64_t checked_at; /* mr_interest_check memo: changes at the last full check */
 };
 
 /* Adds delta (+1 or -1) to the count of (subject, queue); queue may be NULL. Returns the

@@ -509,6 +509,7 @@ static void rsub_remove(struct mr_server *s, struct mr_route *r, struct mr_rsub 
         r->rsubs_tail = rs->prev;
     }
     r->rsubs_count--;
+    s->cluster.changes++;
     g_free(rs->key);
     g_free(rs);
 }
@@ -573,6 +574,7 @@ static void process_remote_sub(struct mr_server *s, struct mr_conn *c, const str
             }
             r->rsubs_tail = rs;
             r->rsubs_count++;
+            s->cluster.changes++;
             mr_gateway_interest(s, acc, &rs->sub, 1);
         }
     }
@@ -843,6 +845,7 @@ static void register_route(struct mr_server *s, struct mr_conn *c, json_t *info)
     }
     cl->tail = r;
     cl->count++;
+    cl->changes++;
     if (r->slot == NULL) {
         adopt_slot(s, r);
     }
@@ -1267,6 +1270,7 @@ static void unregister(struct mr_server *s, struct mr_route *r)
     r->prev = NULL;
     r->next = NULL;
     cl->count--;
+    cl->changes++;
     rlog(s, MR_LOG_INFO, "rid:%llu - Route connection to %s closed", (unsigned long long)r->rid,
          r->remote_name);
 }
@@ -1442,6 +1446,14 @@ const struct mr_route *mr_route_next(const struct mr_route *r)
 void mr_route_check(const struct mr_server *s)
 {
     const struct mr_cluster *cl = &s->cluster;
+    for (const struct mr_account *a = s->accounts_head; a != NULL; a = a->next) {
+        mr_interest_check(&a->route_interest);
+    }
+    /* The simulator checks after every event: walk the routes only after a change. */
+    if (cl->changes == cl->checked_at && cl->changes != 0) {
+        return;
+    }
+    ((struct mr_cluster *)cl)->checked_at = cl->changes;
     uint32_t n = 0;
     const struct mr_route *prev = NULL;
     for (const struct mr_route *r = cl->head; r != NULL; r = r->next) {
@@ -1464,7 +1476,4 @@ void mr_route_check(const struct mr_server *s)
     }
     mr_assert(prev == cl->tail);
     mr_assert(n == cl->count);
-    for (const struct mr_account *a = s->accounts_head; a != NULL; a = a->next) {
-        mr_interest_check(&a->route_interest);
-    }
 }

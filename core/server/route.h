@@ -117,6 +117,8 @@ struct mr_cluster {
     struct mr_route *tail;
     uint32_t count;
     uint64_t next_rid;
+    uint64_t changes;    /* registrations and remote interest changes */
+    uint64_t checked_at; /* mr_route_check memo */
     /* Fan-out scratch: the routes one message goes to. */
     struct mr_route **fan;
     uint32_t fan_count;

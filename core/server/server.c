@@ -278,6 +278,7 @@ static void csub_unlink(struct mr_conn *c, struct mr_csub *cs)
         c->subs_tail = cs->prev;
     }
     c->subs_count--;
+    c->srv->sub_changes++;
 }
 
 /* Removes one subscription from the sublist and the connection, and frees it. Only
@@ -956,6 +957,7 @@ static void process_sub(struct mr_server *s, struct mr_conn *c, const struct mr_
     }
     c->subs_tail = cs;
     c->subs_count++;
+    s->sub_changes++;
     s->stats.subscriptions++;
     c->account->subs++;
     send_ok(c);
@@ -1935,6 +1937,10 @@ void mr_server_stats(const struct mr_server *s, struct mr_server_stats *out)
 
 void mr_server_check(const struct mr_server *s)
 {
+    /* The simulator checks after every event: the sid tables are looked up only after
+     * a subscription changed. */
+    bool lookups = s->sub_changes != s->sub_checked_at;
+    ((struct mr_server *)s)->sub_checked_at = s->sub_changes;
     uint64_t conns = 0;
     uint64_t all = 0;
     uint64_t subs = 0;
@@ -1951,7 +1957,7 @@ void mr_server_check(const struct mr_server *s)
         uint32_t n = 0;
         for (const struct mr_csub *cs = c->subs_head; cs != NULL; cs = cs->next) {
             mr_assert(cs->conn == c);
-            mr_assert(g_hash_table_lookup(c->subs_by_sid, cs->sid) == cs);
+            mr_assert(!lookups || g_hash_table_lookup(c->subs_by_sid, cs->sid) == cs);
             n++;
         }
         mr_assert(n == c->subs_count);

@@ -209,6 +209,8 @@ struct mr_server {
     struct mr_csub *unsub_head;
     uint64_t next_cid;
     uint64_t deliveries; /* for the test-only drop fault */
+    uint64_t sub_changes;    /* client subscriptions made or removed */
+    uint64_t sub_checked_at; /* mr_server_check memo */
     struct mr_cluster cluster; /* routes (route.c) */
     struct mr_gateways gw;     /* gateways (gateway.c) */
     struct mr_server_stats stats;
