@@ -203,7 +203,12 @@ static void remote_connect(struct mr_server *s, struct mr_gw_remote *r)
     if (s->shutting_down || r->out != NULL || r->pending_conn != 0 || r->urls->len == 0) {
         return;
     }
-    const char *url = g_ptr_array_index(r->urls, mr_server_rand(s) % r->urls->len);
+    /* A random URL first, then the next one after each failure, so a dead server in the
+     * list does not keep getting picked. */
+    if (r->attempts == 0) {
+        r->next_url = (uint32_t)(mr_server_rand(s) % r->urls->len);
+    }
+    const char *url = g_ptr_array_index(r->urls, r->next_url++ % r->urls->len);
     struct mr_route_slot p = {0};
     if (!mr_route_parse_url(url, &p)) {
         return;
@@ -728,6 +733,10 @@ static void register_outbound(struct mr_server *s, struct mr_gw_conn *g, json_t 
     r->attempts = 0;
     glog(s, MR_LOG_INFO, "Outbound gateway connection to %s (%s) registered", g->name,
          g->remote_id);
+    /* Measure the RTT now: queue groups pick clusters in RTT order. */
+    g->conn->ping_sent_ns = mr_server_now(s);
+    g->conn->pings_out++;
+    send_text(g->conn, "PING\r\n");
     json_t *urls = json_object_get(info, "gateway_urls");
     size_t i;
     json_t *u;
@@ -889,12 +898,66 @@ static void process_connect(struct mr_server *s, struct mr_conn *c, const struct
 /* ------------------------------------------------------------------------------------ */
 /* Messages                                                                              */
 
+bool mr_gateway_is_routed(struct mr_view subj)
+{
+    return subj.len > MR_GW_REPLY_PREFIX_LEN && memcmp(subj.ptr, "_GR_.", 5) == 0 &&
+           subj.ptr[5 + MR_GW_HASH_LEN] == '.' && subj.ptr[5 + 2 * MR_GW_HASH_LEN + 1] == '.';
+}
+
+/* Routed replies a client may answer, per connection (nats-server keeps them 2 min). */
+#define GW_CLIENT_REPLIES_MAX 256
+
+void mr_gateway_note_reply(struct mr_conn *c, struct mr_view routed)
+{
+    if (c->gw_replies == NULL) {
+        c->gw_replies = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+        c->gw_replies_fifo = g_queue_new();
+    }
+    char *full = g_strndup(routed.ptr, routed.len);
+    const char *plain = full + MR_GW_REPLY_PREFIX_LEN;
+    if (g_hash_table_contains(c->gw_replies, plain)) {
+        g_free(full);
+        return;
+    }
+    if (g_queue_get_length(c->gw_replies_fifo) >= GW_CLIENT_REPLIES_MAX) {
+        const char *oldest = g_queue_pop_head(c->gw_replies_fifo);
+        g_hash_table_remove(c->gw_replies, oldest);
+    }
+    g_hash_table_insert(c->gw_replies, (gpointer)plain, full);
+    g_queue_push_tail(c->gw_replies_fifo, (gpointer)plain);
+}
+
+bool mr_gateway_map_reply(const struct mr_conn *c, struct mr_view subject,
+                          struct mr_view *routed)
+{
+    char key[MR_CONTROL_LINE_MAX + 1];
+    if (c->gw_replies == NULL || subject.len > MR_CONTROL_LINE_MAX) {
+        return false;
+    }
+    memcpy(key, subject.ptr, subject.len);
+    key[subject.len] = '\0';
+    const char *full = g_hash_table_lookup(c->gw_replies, key);
+    if (full == NULL) {
+        return false;
+    }
+    *routed = (struct mr_view){full, (uint32_t)(MR_GW_REPLY_PREFIX_LEN + subject.len)};
+    return true;
+}
+
+void mr_gateway_client_free(struct mr_conn *c)
+{
+    if (c->gw_replies != NULL) {
+        g_queue_free(c->gw_replies_fifo);
+        g_hash_table_destroy(c->gw_replies);
+        c->gw_replies = NULL;
+        c->gw_replies_fifo = NULL;
+    }
+}
+
 bool mr_gateway_routed_reply(struct mr_server *s, struct mr_account *acc, const struct mr_msg *m)
 {
     struct mr_view subj = m->subject;
-    if (subj.len <= MR_GW_REPLY_PREFIX_LEN || memcmp(subj.ptr, "_GR_.", 5) != 0 ||
-        subj.ptr[5 + MR_GW_HASH_LEN] != '.' ||
-        subj.ptr[5 + 2 * MR_GW_HASH_LEN + 1] != '.') {
+    if (!mr_gateway_is_routed(subj)) {
         return false;
     }
     if (s->gw.opts == NULL) {
@@ -1188,6 +1251,12 @@ bool mr_gateway_on_connected(struct mr_server *s, uint64_t conn_id, int status)
 void mr_gateway_process_op(struct mr_server *s, struct mr_conn *c, const struct mr_proto_op *op)
 {
     struct mr_gw_conn *g = c->gw;
+    if (!g->outbound && !g->connect_received && op->op != MR_OP_CONNECT) {
+        /* nats-server: anything but CONNECT first on the gateway port. */
+        mr_conn_send_err(c, "Authorization Violation");
+        mr_conn_close(c, "Authorization Violation");
+        return;
+    }
     switch (op->op) {
     case MR_OP_CONNECT:
         if (!g->outbound && !g->connect_received) {
@@ -1436,6 +1505,34 @@ void mr_gateway_deinit(struct mr_server *s)
         g_free(e->subject);
         g_free(e);
     }
+}
+
+static gint cmp_names(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+GPtrArray *mr_gateway_out_accounts(const struct mr_gw_conn *g)
+{
+    GPtrArray *names = g_ptr_array_new();
+    GHashTableIter it;
+    gpointer k;
+    g_hash_table_iter_init(&it, g->accounts);
+    while (g_hash_table_iter_next(&it, &k, NULL)) {
+        g_ptr_array_add(names, k);
+    }
+    g_ptr_array_sort(names, cmp_names); /* never hash order */
+    return names;
+}
+
+void mr_gateway_out_account_info(const struct mr_gw_conn *g, const char *account,
+                                 const char **mode, uint32_t *subs, uint32_t *qsubs)
+{
+    static const char *const names[] = {"Optimistic", "Transitioning", "Interest-Only"};
+    const struct mr_gw_outacc *e = g_hash_table_lookup(g->accounts, account);
+    *mode = names[e->mode];
+    *subs = g_hash_table_size(e->subs);
+    *qsubs = e->qsubs;
 }
 
 void mr_gateway_check(const struct mr_server *s)

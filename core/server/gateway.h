@@ -59,6 +59,7 @@ struct mr_gw_remote {
     uint64_t pending_conn; /* env id of a connect in flight */
     struct mr_conn *out;   /* its outbound connection, while open */
     uint32_t attempts;
+    uint32_t next_url; /* index of the URL the next connect uses */
     bool retry_armed;
 };
 
@@ -143,6 +144,18 @@ uint32_t mr_gateway_send(struct mr_server *s, struct mr_account *acc, const stru
  * cluster's gateway, to the origin server's route, or delivered here. from_gateway says
  * it arrived on a gateway connection. Returns false for other subjects. */
 bool mr_gateway_routed_reply(struct mr_server *s, struct mr_account *acc, const struct mr_msg *m);
+/* Whether subject has the routed-reply form "_GR_.<6>.<6>.<rest>". */
+bool mr_gateway_is_routed(struct mr_view subject);
+/* A client is handed a request whose reply was routed: it sees the reply without the
+ * prefix, and this remembers the full one (bounded, oldest first out) so that its
+ * answer goes straight back. */
+void mr_gateway_note_reply(struct mr_conn *c, struct mr_view routed);
+/* If the client publishes to a reply it was handed that way, *routed is the full
+ * routed subject (valid until the next note or the connection's end). */
+bool mr_gateway_map_reply(const struct mr_conn *c, struct mr_view subject,
+                          struct mr_view *routed);
+/* Frees a client connection's remembered replies. */
+void mr_gateway_client_free(struct mr_conn *c);
 /* A route registered or went: its gateway URL joins or leaves this cluster's list. */
 void mr_gateway_route_url(struct mr_server *s, const char *url, bool add);
 /* Tells a newly registered route about every cluster this server has an outbound
@@ -152,6 +165,12 @@ void mr_gateway_gossip_to_route(struct mr_server *s, struct mr_conn *route);
 void mr_gateway_info_from_route(struct mr_server *s, const char *json, size_t len);
 /* The 6-character hash of a name (sha256, each byte mod 62 into [0-9A-Za-z]). */
 void mr_gateway_hash(const char *name, char out[MR_GW_HASH_LEN + 1]);
+
+/* For /gatewayz?accs=1: the accounts an outbound connection knows the remote's mode of,
+ * sorted (free the array), and one account's mode name and interest counts. */
+GPtrArray *mr_gateway_out_accounts(const struct mr_gw_conn *g);
+void mr_gateway_out_account_info(const struct mr_gw_conn *g, const char *account,
+                                 const char **mode, uint32_t *subs, uint32_t *qsubs);
 
 void mr_gateway_check(const struct mr_server *s);
 

@@ -1821,24 +1821,68 @@ static json_t *gw_conn_json(const struct mr_server *s, const struct mr_gw_conn *
     return j;
 }
 
+static gint cmp_strs(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* One account's interest mode as nats-server's AccountGatewayz. */
+static json_t *gw_account_json(const char *name, const char *mode, uint32_t subs, uint32_t qsubs)
+{
+    json_t *a = json_object();
+    put(a, "name", jstr(name));
+    put(a, "interest_mode", jstr(mode));
+    put(a, "interest_only_threshold", jint(1000)); /* nats-server's switch threshold */
+    if (subs > 0) {
+        put(a, "num_subs", jint(subs));
+    }
+    if (qsubs > 0) {
+        put(a, "num_queue_subs", jint(qsubs));
+    }
+    return a;
+}
+
+/* ?accs=1: per account, the interest mode of this connection. Outbound: what the
+ * remote told us; inbound: every account of this server runs interest-only. */
+static json_t *gw_accounts_json(const struct mr_server *s, const struct mr_gw_conn *g)
+{
+    json_t *list = json_array();
+    if (!g->outbound) {
+        GPtrArray *names = g_ptr_array_new();
+        for (const struct mr_account *a = s->accounts_head; a != NULL; a = a->next) {
+            g_ptr_array_add(names, a->name);
+        }
+        g_ptr_array_sort(names, cmp_strs);
+        for (guint i = 0; i < names->len; i++) {
+            push(list, gw_account_json(g_ptr_array_index(names, i), "Interest-Only", 0, 0));
+        }
+        g_ptr_array_free(names, TRUE);
+        return list;
+    }
+    GPtrArray *names = mr_gateway_out_accounts(g);
+    for (guint i = 0; i < names->len; i++) {
+        const char *name = g_ptr_array_index(names, i);
+        const char *mode;
+        uint32_t subs;
+        uint32_t qsubs;
+        mr_gateway_out_account_info(g, name, &mode, &subs, &qsubs);
+        push(list, gw_account_json(name, mode, subs, qsubs));
+    }
+    g_ptr_array_free(names, TRUE);
+    return list;
+}
+
 static json_t *remote_gw_json(const struct mr_server *s, const struct mr_gw_conn *g,
-                              uint64_t now_ns)
+                              uint64_t now_ns, bool accs)
 {
     json_t *j = json_object();
-    const struct mr_gw_remote *r = g->outbound ? g->remote : NULL;
-    bool configured = false;
-    if (r == NULL) {
-        for (guint i = 0; s->gw.remotes != NULL && i < s->gw.remotes->len; i++) {
-            const struct mr_gw_remote *x = g_ptr_array_index(s->gw.remotes, i);
-            if (strcmp(x->name, g->name) == 0) {
-                r = x;
-                break;
-            }
-        }
-    }
-    configured = r != NULL && !r->implicit;
+    /* As nats-server: inbound connections are never "configured". */
+    bool configured = g->outbound && !g->remote->implicit;
     put(j, "configured", json_boolean(configured));
     put(j, "connection", gw_conn_json(s, g, now_ns));
+    if (accs) {
+        put(j, "accounts", gw_accounts_json(s, g));
+    }
     return j;
 }
 
@@ -1873,7 +1917,7 @@ static int render_gatewayz(struct mr_server *s, struct query *q, json_t **out)
     for (guint i = 0; i < names->len; i++) {
         const struct mr_gw_conn *g = g_ptr_array_index(names, i);
         if (n <= 0 || strcmp(only, g->name) == 0) {
-            put(outs, g->name, remote_gw_json(s, g, now_ns));
+            put(outs, g->name, remote_gw_json(s, g, now_ns, accs));
         }
     }
     g_ptr_array_set_size(names, 0);
@@ -1892,7 +1936,7 @@ static int render_gatewayz(struct mr_server *s, struct query *q, json_t **out)
             list = json_array();
             put(ins, g->name, list);
         }
-        push(list, remote_gw_json(s, g, now_ns));
+        push(list, remote_gw_json(s, g, now_ns, accs));
     }
     g_ptr_array_free(names, TRUE);
     put(j, "outbound_gateways", outs);

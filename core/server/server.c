@@ -337,6 +337,7 @@ static void conn_free(struct mr_server *s, struct mr_conn *c)
     mr_auth_conn_deinit(c);
     mr_route_conn_free(s, c);
     mr_gateway_conn_free(s, c);
+    mr_gateway_client_free(c);
     g_free(c->name);
     g_free(c->lang);
     g_free(c->version);
@@ -378,6 +379,17 @@ static void deliver(struct mr_server *s, struct mr_csub *cs, const struct mr_msg
     struct mr_conn *c = cs->conn;
     if (c->state != CONN_OPEN || cs->removing) {
         return;
+    }
+    struct mr_msg unrouted;
+    if (op->reply.len > MR_GW_REPLY_PREFIX_LEN && op->reply.ptr[0] == '_' &&
+        mr_gateway_is_routed(op->reply)) {
+        /* Clients see the requester's own reply subject, as with nats-server; their
+         * answer is routed back by the mapping kept here. */
+        mr_gateway_note_reply(c, op->reply);
+        unrouted = *op;
+        unrouted.reply.ptr += MR_GW_REPLY_PREFIX_LEN;
+        unrouted.reply.len -= MR_GW_REPLY_PREFIX_LEN;
+        op = &unrouted;
     }
     if (c->permissions != NULL) {
         /* A wildcard SUB may overlap a denied subject: nats-server drops those
@@ -768,6 +780,10 @@ static void process_msg(struct mr_server *s, struct mr_conn *c, const struct mr_
         .size = op->size,
         .payload = op->payload,
     };
+    if (c->gw_replies != NULL) {
+        /* An answer to a request that came from another cluster: straight back. */
+        (void)mr_gateway_map_reply(c, op->subject, &m.subject);
+    }
     uint32_t delivered = mr_server_route(s, c->account, c, &m, 0);
     if (delivered == 0 && m.reply.len > 0 && c->no_responders && c->headers) {
         send_no_responders(s, c, &m);
@@ -1693,6 +1709,8 @@ static int build_info(struct mr_server *s)
     json_object_set_new(o, "max_payload", json_integer(s->opts.max_payload));
     if (s->cluster.active) {
         json_object_set_new(o, "cluster", json_string(s->cluster.name));
+    } else if (s->gw.active) {
+        json_object_set_new(o, "cluster", json_string(s->gw.name)); /* the gateway's name */
     }
     const GPtrArray *urls = s->cluster.client_urls;
     if (s->cluster.active && !s->cluster.opts->no_advertise && urls != NULL && urls->len > 0) {

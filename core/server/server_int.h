@@ -87,6 +87,9 @@ struct mr_conn {
     bool tls_pending; /* TLS handshake under way: input waits for on_tls */
     struct mr_route *route; /* MR_CONN_ROUTE only */
     struct mr_gw_conn *gw;  /* MR_CONN_GATEWAY only */
+    /* Clients: routed replies handed to this client, plain -> full (gateway.c). */
+    GHashTable *gw_replies;
+    GQueue *gw_replies_fifo;
     /* The last match of this publisher, reused while its account's sublist epoch is
      * unchanged (mr_sublist_epoch): a publisher usually repeats its subject, and a
      * memcmp is cheaper than the sublist's hash and probe. */
