@@ -465,7 +465,8 @@ static struct mr_gw_outacc *outacc(struct mr_server *s, struct mr_gw_conn *g, st
         return NULL;
     }
     mr_sublist_seed(e->sl, mr_server_rand(s));
-    e->subs = g_hash_table_new(g_str_hash, g_str_equal);
+    /* Values own their keys: freeing a value frees its key. */
+    e->subs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, gw_rsub_free);
     e->mode = g->iom ? GW_INTEREST_ONLY : GW_OPTIMISTIC;
     if (!g->iom) {
         e->ni = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -523,10 +524,9 @@ static void remote_sub(struct mr_server *s, struct mr_gw_conn *g, const struct m
         }
     } else if (!plus && rs != NULL) {
         (void)mr_sublist_remove(e->sl, &rs->sub);
-        g_hash_table_remove(e->subs, rs->key);
         e->qsubs -= queue ? 1 : 0;
         g->rsubs--;
-        gw_rsub_free(rs);
+        g_hash_table_remove(e->subs, rs->key); /* frees rs */
     }
     if (key != NULL) {
         g_string_free(key, TRUE);
