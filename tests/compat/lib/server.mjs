@@ -268,6 +268,15 @@ class ServerProcess {
             fs.rmSync(this.tmpdir, { recursive: true, force: true });
             this.tmpdir = null;
         }
+        // A sanitizer build reports leaks and undefined behaviour on its way out: that
+        // is a failure of the test that ran the server, not noise.
+        const report = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/.exec(this.output);
+        if (report && !this.reported) {
+            this.reported = true;
+            const from = this.output.lastIndexOf('\n', report.index);
+            throw new Error(`${this.bin} (pid ${this.pid}) reported a sanitizer error:\n` +
+                this.output.slice(from + 1, from + 1 + 4000));
+        }
     }
 
     /** Last lines of the server's output, for failure messages. */
