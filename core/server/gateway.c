@@ -190,7 +190,9 @@ static void remote_arm(struct mr_server *s, struct mr_gw_remote *r, uint64_t del
 static void remote_retry(struct mr_server *s, struct mr_gw_remote *r)
 {
     const struct mr_gateway_opts *o = s->gw.opts;
-    if (r->implicit ? r->attempts > 1
+    /* A learned gateway gets one more round over its URLs, as nats-server tries each of
+     * them once per attempt. */
+    if (r->implicit ? r->attempts > 1 + r->urls->len
                     : (o->connect_retries > 0 && r->attempts > (uint32_t)o->connect_retries)) {
         glog(s, MR_LOG_INFO, "Gateway %s: giving up after %u attempts", r->name, r->attempts);
         return;
@@ -791,6 +793,7 @@ static void process_info(struct mr_server *s, struct mr_conn *c, const struct mr
             char text[400];
             snprintf(text, sizeof(text), "Attempt to connect to gateway \"%s\" using wrong port",
                      g->name);
+            glog(s, MR_LOG_ERROR, "%s", text);
             mr_conn_send_err(c, text);
             mr_conn_close(c, "Wrong Port");
         } else if (strcmp(name, g->name) != 0) {
@@ -961,7 +964,7 @@ bool mr_gateway_routed_reply(struct mr_server *s, struct mr_account *acc, const 
         return false;
     }
     if (s->gw.opts == NULL) {
-        return true; /* nowhere to send it; nobody here can subscribe to it either */
+        return false; /* without gateways it is an ordinary subject, as in nats-server */
     }
     const char *cluster = subj.ptr + 5;
     const char *server = cluster + MR_GW_HASH_LEN + 1;

@@ -239,8 +239,14 @@ static void mark_closing(struct mr_conn *c, const char *reason, bool drop_output
     /* Monitoring keeps recently closed connections, subscriptions still attached. */
     mr_monitor_conn_closed(s, c, reason);
     c->state = CONN_CLOSING;
-    slog(s, MR_LOG_DEBUG, "%s:%u - cid:%llu - Client connection closed: %s", c->host,
-         (unsigned)c->port, (unsigned long long)c->cid, reason);
+    static const char *const kinds[] = {
+        [MR_CONN_CLIENT] = "Client",
+        [MR_CONN_HTTP] = "Monitoring",
+        [MR_CONN_ROUTE] = "Route",
+        [MR_CONN_GATEWAY] = "Gateway",
+    };
+    slog(s, MR_LOG_DEBUG, "%s:%u - cid:%llu - %s connection closed: %s", c->host,
+         (unsigned)c->port, (unsigned long long)c->cid, kinds[c->kind], reason);
     if (drop_output) {
         mr_outbuf_deinit(&c->out);
     }
@@ -382,7 +388,7 @@ static void deliver(struct mr_server *s, struct mr_csub *cs, const struct mr_msg
     }
     struct mr_msg unrouted;
     if (op->reply.len > MR_GW_REPLY_PREFIX_LEN && op->reply.ptr[0] == '_' &&
-        mr_gateway_is_routed(op->reply)) {
+        s->gw.opts != NULL && mr_gateway_is_routed(op->reply)) {
         /* Clients see the requester's own reply subject, as with nats-server; their
          * answer is routed back by the mapping kept here. */
         mr_gateway_note_reply(c, op->reply);
