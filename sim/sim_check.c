@@ -546,6 +546,7 @@ struct subint {
     const char *queue;   /* "" for plain subscriptions */
     uint64_t from_ns;    /* SUB event */
     uint64_t to_ns;      /* next DISCONNECT or STOP of the actor; UINT64_MAX if none */
+    bool core; /* its actor was attached to a core server at SUB (true without a core) */
 };
 
 struct model {
@@ -567,6 +568,10 @@ struct model {
     size_t actors;
     bool *matches;           /* [subject index * subs + sub index]: its pattern matches */
     const struct pair **got; /* [sub index * actors + pub]: what it received from pub */
+    /* With a core (liveness mode) only: */
+    bool core_mode;
+    GArray *msg_core;       /* per msg: uint8_t, 1 when its publisher was on a core server */
+    const char **attached;  /* per actor while building: its server (interned), or NULL */
 };
 
 static uint32_t model_subject(struct model *m, const char *subject)
@@ -581,16 +586,48 @@ static uint32_t model_subject(struct model *m, const char *subject)
     return idx;
 }
 
+/* Whether server (a host name from a CONNECT event, or NULL) is in the core. */
+static bool in_core(const struct sim_check_opts *o, const char *server)
+{
+    if (server == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < o->core_len; i++) {
+        if (strcmp(o->core[i], server) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Follows which server each actor is attached to (core mode): a CONNECT attaches it,
+ * a DISCONNECT or a STOP detaches it. attached has one entry per actor. */
+static void attach_step(const char **attached, const struct sim_hist_event *e)
+{
+    if (e->kind == SIM_H_CONNECT) {
+        attached[e->actor] = e->server;
+    } else if (e->kind == SIM_H_DISCONNECT || e->kind == SIM_H_STOP) {
+        attached[e->actor] = NULL;
+    }
+}
+
 /* Adds one history event to the model; open holds, per actor, the indexes of its
  * subscriptions not ended yet. */
 static void model_add(struct model *m, const struct sim_hist_event *e, GArray *open)
 {
+    if (m->core_mode) {
+        attach_step(m->attached, e);
+    }
     switch (e->kind) {
     case SIM_H_PUB:
     case SIM_H_REQ: {
         struct pubmsg pm = {e->t_ns, e->pub, model_subject(m, e->subject), e->seq, e->subject};
         g_array_append_val(m->msgs, pm);
         pubtimes_add(&m->pub_time, e->pub, e->seq, e->t_ns);
+        if (m->core_mode) {
+            uint8_t core = in_core(m->o, m->attached[e->actor]) ? 1 : 0;
+            g_array_append_val(m->msg_core, core);
+        }
         break;
     }
     case SIM_H_MSG: {
@@ -603,7 +640,10 @@ static void model_add(struct model *m, const struct sim_hist_event *e, GArray *o
         break;
     }
     case SIM_H_SUB: {
-        struct subint s = {e->actor, e->gen, e->subject, e->queue, e->t_ns, UINT64_MAX};
+        struct subint s = {e->actor, e->gen, e->subject, e->queue, e->t_ns, UINT64_MAX, true};
+        if (m->core_mode) {
+            s.core = in_core(m->o, m->attached[e->actor]);
+        }
         guint idx = m->subs->len;
         g_array_append_val(m->subs, s);
         g_array_append_val(g_array_index(open, GArray *, e->actor), idx);
@@ -682,6 +722,11 @@ static void model_build(struct model *m, const struct sim_history *h,
     pubtimes_init(&m->pub_time);
     m->subjects = g_ptr_array_new();
     m->subject_index = g_hash_table_new(g_direct_hash, g_direct_equal);
+    m->core_mode = o->core_len > 0;
+    if (m->core_mode) {
+        m->msg_core = g_array_new(FALSE, TRUE, sizeof(uint8_t));
+        m->attached = g_new0(const char *, actors + 1);
+    }
     for (size_t i = 0; i < sim_history_len(h); i++) {
         model_add(m, sim_history_at(h, i), open);
     }
@@ -689,6 +734,9 @@ static void model_build(struct model *m, const struct sim_history *h,
         g_array_free(g_array_index(open, GArray *, i), TRUE);
     }
     g_array_free(open, TRUE);
+    if (m->core_mode) {
+        mr_assert(m->msg_core->len == m->msgs->len);
+    }
     model_index(m);
 }
 
@@ -707,6 +755,24 @@ static void model_free(struct model *m)
     g_hash_table_destroy(m->subject_index);
     g_free(m->matches);
     g_free(m->got);
+    if (m->msg_core != NULL) {
+        g_array_free(m->msg_core, TRUE);
+    }
+    g_free(m->attached);
+}
+
+/* Whether message i counts for the core: its publisher was attached to a core server
+ * when it published it. Without a core, every message does. */
+static bool msg_on_core(const struct model *m, guint i)
+{
+    return !m->core_mode || g_array_index(m->msg_core, uint8_t, i) != 0;
+}
+
+/* Whether message pm was published after the core took over (liveness mode, from
+ * quiesce on): then only the core's clients are judged for it. */
+static bool after_core(const struct model *m, const struct pubmsg *pm)
+{
+    return m->core_mode && pm->t_ns >= m->o->core_from_ns;
 }
 
 /* Whether subscription j's pattern matches message pm's subject. */
@@ -780,12 +846,16 @@ static void delivery_on(struct model *m, struct sim_verdict *v)
     for (guint i = 0; i < m->msgs->len; i++) {
         const struct pubmsg *pm = &g_array_index(m->msgs, struct pubmsg, i);
         bool healthy = msg_healthy(m, pm);
+        /* After quiesce in liveness mode, servers outside the core stay faulty: only
+         * messages from the core's publishers to its subscriptions are judged. */
+        bool after = after_core(m, pm);
+        healthy = healthy && (!after || msg_on_core(m, i));
         for (guint j = 0; j < m->subs->len; j++) {
             const struct subint *s = &g_array_index(m->subs, struct subint, j);
             if (s->queue[0] != '\0' || !model_matches(m, j, pm)) {
                 continue;
             }
-            if (!healthy || !sub_covers(m, s, pm->t_ns)) {
+            if (!healthy || (after && !s->core) || !sub_covers(m, s, pm->t_ns)) {
                 v->exempt++;
                 continue;
             }
@@ -855,6 +925,8 @@ static void queue_once_on(struct model *m, struct sim_verdict *v)
     for (guint i = 0; i < m->msgs->len; i++) {
         const struct pubmsg *pm = &g_array_index(m->msgs, struct pubmsg, i);
         bool healthy = msg_healthy(m, pm);
+        bool after = after_core(m, pm);
+        healthy = healthy && (!after || msg_on_core(m, i));
         for (guint k = 0; k < groups->len; k++) {
             const struct qgroup *g = &g_array_index(groups, struct qgroup, k);
             /* Every member's pattern is the group's subject. */
@@ -873,7 +945,7 @@ static void queue_once_on(struct model *m, struct sim_verdict *v)
                     }
                     members++;
                 }
-                covered = covered || sub_covers(m, s, pm->t_ns);
+                covered = covered || ((!after || s->core) && sub_covers(m, s, pm->t_ns));
             }
             char t[32];
             if (members > 1) {
@@ -923,9 +995,11 @@ static bool stopped_by(const struct model *m, uint32_t who, uint64_t t)
     return g_array_index(m->stops, uint64_t, who) <= t;
 }
 
-/* Whether a message matching pattern was published in [from, to). msgs are in time
- * order, so the scan starts at the first message at or after from. */
-static bool published_in(const struct model *m, const char *pattern, uint64_t from, uint64_t to)
+/* Whether a message matching pattern was published in [from, to) (core_only: by a
+ * publisher attached to a core server). msgs are in time order, so the scan starts at
+ * the first message at or after from. */
+static bool published_in(const struct model *m, const char *pattern, uint64_t from, uint64_t to,
+                         bool core_only)
 {
     guint lo = 0;
     guint hi = m->msgs->len;
@@ -943,7 +1017,8 @@ static bool published_in(const struct model *m, const char *pattern, uint64_t fr
         if (pm->t_ns >= to) {
             break;
         }
-        if (mr_subject_matches(pattern, plen, pm->subject, strlen(pm->subject))) {
+        if ((!core_only || msg_on_core(m, i)) &&
+            mr_subject_matches(pattern, plen, pm->subject, strlen(pm->subject))) {
             return true;
         }
     }
@@ -964,6 +1039,45 @@ static guint live_unit(const struct model *m, guint j)
         }
     }
     return j;
+}
+
+/* The server of s: its actor's last CONNECT before the SUB. Only violation messages
+ * need it, so it is searched for instead of kept per subscription. */
+static const char *sub_server(const struct model *m, const struct subint *s)
+{
+    const char *server = "?";
+    for (size_t i = 0; i < sim_history_len(m->h); i++) {
+        const struct sim_hist_event *e = sim_history_at(m->h, i);
+        if (e->t_ns > s->from_ns) {
+            break;
+        }
+        if (e->kind == SIM_H_CONNECT && e->actor == s->actor) {
+            server = e->server;
+        }
+    }
+    return server;
+}
+
+/* Core mode: the first subscription of unit u on a core server that was active (past
+ * its settle margins) while a publisher attached to a core server published a
+ * matching message in [from, to), or NULL when there is none: the unit then had
+ * nothing to receive from the core and is exempt. */
+static const struct subint *unit_core_work(const struct model *m, const guint *unit, guint u,
+                                           uint64_t from, uint64_t to)
+{
+    uint64_t settle = m->o->sub_settle_ns;
+    for (guint k = u; k < m->subs->len; k++) {
+        const struct subint *s = &g_array_index(m->subs, struct subint, k);
+        if (unit[k] != u || !s->core) {
+            continue;
+        }
+        uint64_t a = MAX(from, sat_add(s->from_ns, settle));
+        uint64_t b = MIN(to, sat_sub(s->to_ns, settle));
+        if (a < b && published_in(m, s->subject, a, b, true)) {
+            return s;
+        }
+    }
+    return NULL;
 }
 
 static void liveness_subscribers(struct model *m, struct sim_verdict *v, uint64_t from,
@@ -1006,7 +1120,15 @@ static void liveness_subscribers(struct model *m, struct sim_verdict *v, uint64_
         if (unit[j] != j) {
             continue;
         }
-        if (!live[j] || !published_in(m, s->subject, from, pub_to)) {
+        const struct subint *core_sub = NULL;
+        bool work;
+        if (m->core_mode) {
+            core_sub = unit_core_work(m, unit, j, from, pub_to);
+            work = core_sub != NULL;
+        } else {
+            work = published_in(m, s->subject, from, pub_to, false);
+        }
+        if (!live[j] || !work) {
             v->exempt++;
             continue;
         }
@@ -1016,7 +1138,18 @@ static void liveness_subscribers(struct model *m, struct sim_verdict *v, uint64_
             char b[32];
             fmt_time(a, sizeof(a), from);
             fmt_time(b, sizeof(b), to);
-            if (s->queue[0] == '\0') {
+            if (core_sub != NULL && s->queue[0] == '\0') {
+                violation(v,
+                          "%s (on %s, at core server %s) received no new message in "
+                          "(t=%s, t=%s]",
+                          actor(h, s->actor), s->subject, sub_server(m, core_sub), a, b);
+            } else if (core_sub != NULL) {
+                violation(v,
+                          "queue %s on %s (%s at core server %s) received no new message in "
+                          "(t=%s, t=%s]",
+                          s->queue, s->subject, actor(h, core_sub->actor),
+                          sub_server(m, core_sub), a, b);
+            } else if (s->queue[0] == '\0') {
                 violation(v, "%s (on %s) received no new message in (t=%s, t=%s]",
                           actor(h, s->actor), s->subject, a, b);
             } else {
@@ -1040,11 +1173,18 @@ static void liveness_requesters(struct model *m, struct sim_verdict *v, uint64_t
     bool *sent = g_new0(bool, actors);
     bool *got = g_new0(bool, actors);
     bool *requester = g_new0(bool, actors);
+    /* Core mode: only requests sent while attached to a core server count. */
+    const char **attached = m->core_mode ? g_new0(const char *, actors + 1) : NULL;
     for (size_t i = 0; i < sim_history_len(h); i++) {
         const struct sim_hist_event *e = sim_history_at(h, i);
+        if (attached != NULL) {
+            attach_step(attached, e);
+        }
         if (e->kind == SIM_H_REQ) {
+            bool counts = attached == NULL || in_core(m->o, attached[e->actor]);
             requester[e->actor] = true;
-            sent[e->actor] = sent[e->actor] || (e->t_ns >= from && e->t_ns < req_to);
+            sent[e->actor] =
+                sent[e->actor] || (counts && e->t_ns >= from && e->t_ns < req_to);
         }
         if (e->kind == SIM_H_REPLY && e->t_ns > from && e->t_ns <= to) {
             got[e->actor] = true;
@@ -1071,6 +1211,7 @@ static void liveness_requesters(struct model *m, struct sim_verdict *v, uint64_t
     g_free(sent);
     g_free(got);
     g_free(requester);
+    g_free(attached);
 }
 
 static void liveness_on(struct model *m, struct sim_verdict *v)

@@ -19,6 +19,19 @@
  *                       every queue group likewise, and every requester that sent a
  *                       request in that span got a reply in it.
  *
+ * With a core (liveness mode, opts.core): a client is attached to the server of its
+ * last CONNECT until its next DISCONNECT, and a subscription to the server its actor
+ * was attached to at its SUB. From core_from_ns on, delivery judges only messages whose
+ * publisher was attached to a core server when it published, towards subscriptions on
+ * core servers; queue_once demands "exactly one" only for such messages and counts
+ * only members on core servers as covering; liveness judges a subscriber or queue
+ * group only when one of its subscriptions on a core server spans a matching message
+ * from a publisher attached to a core server (published in the window, while that
+ * subscription was active), and a requester only when it sent a request in the window
+ * while attached to a core server. Clients of servers outside the core are exempt,
+ * whatever they list; those that fail over to a core server are judged from then on.
+ * no_duplicates and per_publisher_order ignore the core: they hold always.
+ *
  * Healthy: a message published at t is healthy when t is outside every
  * [from - settle, to + settle) fault window, t + settle <= end (the run's end, or the
  * truncation time of a truncated history), and its publisher did not disconnect in
@@ -68,6 +81,12 @@ struct sim_check_opts {
     uint64_t end_ns;      /* end of the run; 0 = the history's last event time */
     uint64_t heal_ns;     /* liveness: time of the last heal (0 = start of run) */
     uint64_t bound_ns;    /* liveness: how long after heal_ns recovery may take */
+    /* Liveness mode (simulation.md section 7): the servers of the core, as clients name
+     * them in CONNECT events (borrowed), and the time from which the servers outside it
+     * stay faulty for good (quiesce). core_len == 0: no core, every server counts. */
+    const char *const *core;
+    size_t core_len;
+    uint64_t core_from_ns;
 };
 
 /* Defaults: no faults, settle 500 ms, sub_settle 100 ms, end 0 (last event), heal 0,

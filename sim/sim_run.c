@@ -79,6 +79,19 @@ struct run {
 
     GArray *trace_lines; /* struct trace_line */
     GString *timeline;
+
+    /* Liveness mode with a quiesce (simulation.md section 7): the core chosen from the
+     * seed before the run. core_active is set by quiesce: from then on the servers
+     * outside the core keep their faults, only the core's state counts for the fault
+     * windows, and later schedule entries are skipped. */
+    bool liveness;
+    bool in_core[SIM_SC_SERVERS_MAX];
+    const char *core_names[SIM_SC_SERVERS_MAX]; /* borrowed from the scenario */
+    size_t core_len;
+    bool core_active;
+    bool core_permanent; /* some fault outside the core stays (a server down, ...) */
+    uint64_t core_from_ns;
+    GString *core_text; /* the summary line; NULL in safety mode */
 };
 
 void sim_run_opts_default(struct sim_run_opts *o)
@@ -163,12 +176,45 @@ static struct run_server *server_by_name(struct run *r, const char *name)
 
 /* ---- fault windows and the trace ---------------------------------------------------- */
 
+/* Whether a core server is cut from another core server or from a client. */
+static bool core_cut(struct run *r)
+{
+    size_t n = r->sc->servers_count;
+    for (size_t i = 0; i < n; i++) {
+        if (!r->in_core[i]) {
+            continue;
+        }
+        struct sim_host *a = r->servers[i].host;
+        for (size_t j = 0; j < n; j++) {
+            if (j != i && r->in_core[j] && sim_net_is_cut(r->w, a, r->servers[j].host)) {
+                return true;
+            }
+        }
+        for (size_t k = 0; k < r->workloads_count; k++) {
+            struct sim_host *wh = sim_workload_host(r->workloads[k]);
+            if (sim_net_is_cut(r->w, a, wh) || sim_net_is_cut(r->w, wh, a)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Whether the world is not whole. Once the liveness core is in force only the core
+ * counts: the servers outside it stay faulty for good, and the checkers exempt their
+ * clients instead (sim_check.h). */
 static bool world_disturbed(struct run *r)
 {
     for (size_t i = 0; i < r->sc->servers_count; i++) {
+        if (r->core_active && !r->in_core[i]) {
+            continue;
+        }
         if (r->servers[i].state != SRV_UP || r->servers[i].skew_ns != 0) {
             return true;
         }
+    }
+    if (r->core_active) {
+        return r->latency_changed > 0 || core_cut(r);
     }
     return r->cuts || r->latency_changed > 0;
 }
@@ -392,6 +438,114 @@ static void apply_region(struct run *r, const struct sim_sc_event *e, bool up)
     }
 }
 
+/* Puts every latency override back to the configured latency. */
+static void latencies_back(struct run *r)
+{
+    if (r->latency_changed > 0) {
+        for (size_t a = 0; a < r->sc->regions_count; a++) {
+            for (size_t b = a; b < r->sc->regions_count; b++) {
+                struct sim_latency lat;
+                configured_latency(r->sc, a, b, &lat);
+                sim_net_set_latency(r->w, r->sc->regions[a].name, r->sc->regions[b].name,
+                                    &lat);
+            }
+        }
+        r->latency_changed = 0;
+    }
+}
+
+/* Whether server i is cut from any other host (server or client), either way. */
+static bool server_cut(struct run *r, size_t i)
+{
+    struct sim_host *a = r->servers[i].host;
+    for (size_t j = 0; j < r->sc->servers_count; j++) {
+        struct sim_host *b = r->servers[j].host;
+        if (j != i && (sim_net_is_cut(r->w, a, b) || sim_net_is_cut(r->w, b, a))) {
+            return true;
+        }
+    }
+    for (size_t k = 0; k < r->workloads_count; k++) {
+        struct sim_host *wh = sim_workload_host(r->workloads[k]);
+        if (sim_net_is_cut(r->w, a, wh) || sim_net_is_cut(r->w, wh, a)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Heals both directions between a and b when either is cut. */
+static void heal_pair(struct run *r, struct sim_host *a, struct sim_host *b)
+{
+    if (sim_net_is_cut(r->w, a, b) || sim_net_is_cut(r->w, b, a)) {
+        sim_net_heal(r->w, a, b);
+    }
+}
+
+/*
+ * Quiesce in liveness mode (simulation.md section 7): the core is healed and brought
+ * back as quiesce does in safety mode (its cuts to each other and to clients heal,
+ * crashed core servers restart, paused ones resume), and every fault outside it
+ * becomes permanent: a server outside the core that is down stays down, a paused one
+ * stays paused, its cuts stay. One that is up and cut off from nothing is crashed now
+ * and never restarted, so the core must converge without it. Latencies and clocks go
+ * back everywhere. Appends "n2 stays down"-like notes to perm; returns how many
+ * servers it crashed.
+ */
+static size_t apply_quiesce_core(struct run *r, GString *perm)
+{
+    size_t n = r->sc->servers_count;
+    size_t crashed = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!r->in_core[i]) {
+            continue;
+        }
+        for (size_t j = i + 1; j < n; j++) {
+            if (r->in_core[j]) {
+                heal_pair(r, r->servers[i].host, r->servers[j].host);
+            }
+        }
+        for (size_t k = 0; k < r->workloads_count; k++) {
+            heal_pair(r, r->servers[i].host, sim_workload_host(r->workloads[k]));
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct run_server *s = &r->servers[i];
+        const char *note = NULL;
+        if (r->in_core[i]) {
+            if (s->state == SRV_PAUSED) {
+                sim_host_resume(s->host);
+                s->state = SRV_UP;
+            }
+            server_restart(r, s);
+        } else if (s->state == SRV_DOWN) {
+            note = "stays down";
+        } else if (s->state == SRV_PAUSED) {
+            note = server_cut(r, i) ? "stays paused and cut off" : "stays paused";
+        } else if (server_cut(r, i)) {
+            note = "stays cut off";
+        } else {
+            server_crash(s, SIM_CRASH_PROCESS);
+            crashed++;
+            note = "crashed now (up outside the core), stays down";
+        }
+        if (s->skew_ns != 0) {
+            sim_host_set_clock(s->host, 0, 0);
+            s->skew_ns = 0;
+        }
+        if (note != NULL) {
+            g_string_append_printf(perm, "%s%s %s", perm->len > 0 ? ", " : "",
+                                   s->conf->name, note);
+        }
+    }
+    latencies_back(r);
+    r->cuts = any_cut(r);
+    r->core_active = true;
+    r->core_permanent = perm->len > 0;
+    r->core_from_ns = sim_world_now_ns(r->w);
+    mr_assert(!core_cut(r));
+    return crashed;
+}
+
 static void apply_quiesce(struct run *r)
 {
     sim_net_heal_all(r->w);
@@ -408,17 +562,7 @@ static void apply_quiesce(struct run *r)
             s->skew_ns = 0;
         }
     }
-    if (r->latency_changed > 0) {
-        for (size_t a = 0; a < r->sc->regions_count; a++) {
-            for (size_t b = a; b < r->sc->regions_count; b++) {
-                struct sim_latency lat;
-                configured_latency(r->sc, a, b, &lat);
-                sim_net_set_latency(r->w, r->sc->regions[a].name, r->sc->regions[b].name,
-                                    &lat);
-            }
-        }
-        r->latency_changed = 0;
-    }
+    latencies_back(r);
 }
 
 /* Applies one action to one server target. */
@@ -463,8 +607,67 @@ static void apply_to_server(struct run *r, enum sim_sc_action a, struct run_serv
     }
 }
 
+/* The core as "[n1, n3]". */
+static void core_list(struct run *r, GString *out)
+{
+    g_string_append(out, "[");
+    for (size_t i = 0; i < r->core_len; i++) {
+        g_string_append_printf(out, "%s%s", i == 0 ? "" : ", ", r->core_names[i]);
+    }
+    g_string_append(out, "]");
+}
+
+/* A schedule entry after quiesce in liveness mode is not applied (it would undo a
+ * permanent fault, or fault the core after the fact): the timeline and the trace say
+ * so. */
+static void skip_after_quiesce(struct run *r, const struct sim_sc_event *e)
+{
+    uint64_t now = sim_world_now_ns(r->w);
+    char text[2048];
+    sim_sc_event_format(e, text, sizeof(text));
+    char *row = g_strdup_printf("skipped (liveness: faults end at quiesce): %s", text);
+    timeline_row(r, row);
+    g_free(row);
+    char *esc = g_strescape(text, NULL);
+    trace_add(r, now, g_strdup_printf("{\"t\":%" PRIu64 ",\"skipped\":\"%s\"}", now, esc));
+    g_free(esc);
+}
+
+/* Quiesce in liveness mode; the faults left outside the core go into the summary line
+ * and perm. Returns how many servers it crashed. */
+static size_t quiesce_core(struct run *r, GString *perm)
+{
+    size_t crashed = apply_quiesce_core(r, perm);
+    g_string_append_printf(r->core_text, "; outside it for good: %s",
+                           perm->len > 0 ? perm->str : "nothing");
+    return crashed;
+}
+
+/* After the quiesce row: one timeline row and one trace line naming the core and the
+ * faults left outside it. */
+static void core_report(struct run *r, const GString *perm)
+{
+    timeline_row(r, r->core_text->str);
+    uint64_t now = sim_world_now_ns(r->w);
+    char *esc = g_strescape(perm->str, NULL);
+    GString *json = g_string_new(NULL);
+    g_string_append_printf(json, "{\"t\":%" PRIu64 ",\"core\":[", now);
+    for (size_t i = 0; i < r->core_len; i++) {
+        g_string_append_printf(json, "%s\"%s\"", i == 0 ? "" : ",", r->core_names[i]);
+    }
+    g_string_append_printf(json, "],\"permanent\":\"%s\"}", esc);
+    trace_add(r, now, g_string_free(json, FALSE));
+    g_free(esc);
+}
+
 static void apply(struct run *r, const struct sim_sc_event *e)
 {
+    if (r->core_active) {
+        skip_after_quiesce(r, e);
+        return;
+    }
+    bool instant = e->action == SIM_ACT_RESET;
+    GString *perm = NULL;
     switch (e->action) {
     case SIM_ACT_PARTITION:
         apply_partition(r, e);
@@ -486,7 +689,13 @@ static void apply(struct run *r, const struct sim_sc_event *e)
         apply_region(r, e, true);
         break;
     case SIM_ACT_QUIESCE:
-        apply_quiesce(r);
+        if (r->liveness) {
+            /* A server crashed at quiesce disturbs that instant, as a reset does. */
+            perm = g_string_new(NULL);
+            instant = quiesce_core(r, perm) > 0;
+        } else {
+            apply_quiesce(r);
+        }
         break;
     default:
         for (size_t i = 0; i < e->targets.count; i++) {
@@ -495,7 +704,7 @@ static void apply(struct run *r, const struct sim_sc_event *e)
         break;
     }
     uint64_t now = sim_world_now_ns(r->w);
-    window_update(r, now, e->action == SIM_ACT_RESET);
+    window_update(r, now, instant);
     char text[2048];
     sim_sc_event_format(e, text, sizeof(text));
     timeline_row(r, text);
@@ -503,6 +712,10 @@ static void apply(struct run *r, const struct sim_sc_event *e)
     char *esc = g_strescape(text, NULL);
     trace_add(r, now, g_strdup_printf("{\"t\":%" PRIu64 ",\"fault\":\"%s\"}", now, esc));
     g_free(esc);
+    if (perm != NULL) {
+        core_report(r, perm);
+        g_string_free(perm, TRUE);
+    }
 }
 
 /* ---- building the world ------------------------------------------------------------ */
@@ -652,6 +865,21 @@ static void judge(struct run *r, uint64_t end)
     co.end_ns = end;
     co.heal_ns = r->last_heal_ns;
     co.bound_ns = sc->converge_ns;
+    if (r->core_active) {
+        co.core = r->core_names;
+        co.core_len = r->core_len;
+        co.core_from_ns = r->core_from_ns;
+    }
+    if (r->core_permanent) {
+        /* The core may take converge to get whole around the servers it lost for good
+         * (routes and gateways to them, clients failing over): delivery and queue_once
+         * judge it only after that, as after any other fault window. liveness judges
+         * that very period (heal_ns is quiesce). */
+        struct sim_window win = {r->core_from_ns, r->core_from_ns + sc->converge_ns};
+        g_array_append_val(r->windows, win);
+        co.faults = (const struct sim_window *)(void *)r->windows->data;
+        co.faults_len = r->windows->len;
+    }
     r->res->ok = !r->res->budget_exceeded;
     int wanted = 0;
     for (int k = 0; k < SIM_CHECK_COUNT; k++) {
@@ -795,9 +1023,34 @@ static void teardown(struct run *r)
     g_array_free(r->windows, TRUE);
 }
 
+/* Liveness mode with a quiesce: the core of the seed, chosen before the run so the
+ * printed schedule can name it; quiesce puts it in force. */
+static void core_choose(struct run *r)
+{
+    const struct sim_scenario *sc = r->sc;
+    r->liveness = sc->mode == SIM_SC_MODE_LIVENESS && sc->quiesce_ns != 0;
+    if (!r->liveness) {
+        return;
+    }
+    size_t n = sim_scenario_choose_core(sc, r->o->seed, r->in_core);
+    for (size_t i = 0; i < sc->servers_count; i++) {
+        r->res->in_core[i] = r->in_core[i];
+        if (r->in_core[i]) {
+            r->core_names[r->core_len++] = sc->servers[i].name;
+        }
+    }
+    mr_assert(r->core_len == n);
+    r->res->core_count = n;
+    char d[32];
+    sim_sc_duration_format(sc->quiesce_ns, d, sizeof(d));
+    r->core_text = g_string_new("liveness core: ");
+    core_list(r, r->core_text);
+    g_string_append_printf(r->core_text, " from quiesce at %s", d);
+}
+
 /* The schedule as scenario text that loads back into the same run: every entry
  * explicit (for: is left out since its inverse is listed), quiesce as its own key. */
-static char *schedule_text(const struct sim_sc_schedule *sched)
+static char *schedule_text(const struct sim_sc_schedule *sched, const char *core_note)
 {
     GString *s = g_string_new("timeline [\n");
     uint64_t quiesce_ns = 0;
@@ -813,6 +1066,9 @@ static char *schedule_text(const struct sim_sc_schedule *sched)
         g_string_append_printf(s, "  %s%s\n", line, e.generated ? "  # generated" : "");
     }
     g_string_append(s, "]\n");
+    if (core_note != NULL) {
+        g_string_append_printf(s, "# %s\n", core_note);
+    }
     if (quiesce_ns != 0) {
         char d[32];
         sim_sc_duration_format(quiesce_ns, d, sizeof(d));
@@ -849,7 +1105,8 @@ int sim_run(const struct sim_scenario *sc, const struct sim_run_opts *o,
     }
     struct sim_sc_schedule sched;
     sim_scenario_materialise(sc, o->seed, &sched);
-    out->schedule = schedule_text(&sched);
+    core_choose(&r);
+    out->schedule = schedule_text(&sched, r.core_text != NULL ? r.core_text->str : NULL);
     uint64_t end = sc->duration_ns;
     if (o->until_ns != 0 && o->until_ns < end) {
         end = o->until_ns;
@@ -877,6 +1134,9 @@ int sim_run(const struct sim_scenario *sc, const struct sim_run_opts *o,
         out->ok = false;
     }
     out->timeline = g_string_free(r.timeline, FALSE);
+    if (r.core_text != NULL) {
+        out->core = g_string_free(r.core_text, FALSE);
+    }
     sim_sc_schedule_free(&sched);
     teardown(&r);
     return rc;
@@ -886,8 +1146,10 @@ void sim_run_result_deinit(struct sim_run_result *r)
 {
     g_free(r->timeline);
     g_free(r->schedule);
+    g_free(r->core);
     r->timeline = NULL;
     r->schedule = NULL;
+    r->core = NULL;
 }
 
 void sim_run_result_print(const struct sim_run_result *r, FILE *out)
@@ -902,6 +1164,9 @@ void sim_run_result_print(const struct sim_run_result *r, FILE *out)
     }
     if (r->err[0] != '\0') {
         fprintf(out, "  %s\n", r->err);
+    }
+    if (r->core != NULL) {
+        fprintf(out, "%s\n", r->core);
     }
     fprintf(out,
             "messages: published %" PRIu64 ", received %" PRIu64 ", replies %" PRIu64

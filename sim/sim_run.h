@@ -18,6 +18,16 @@
  * of the region and region_up restarts them. quiesce heals every cut, restarts every
  * crashed server, resumes every paused one and puts latencies and clocks back.
  *
+ * Liveness mode (sim { mode: liveness } with a quiesce; simulation.md section 7): the
+ * run draws a core from the seed (sim_scenario_choose_core: a majority of each
+ * cluster). At quiesce only the core is healed, restarted and resumed; faults outside
+ * it stay for good (a server outside the core that is still up and cut off from
+ * nothing is crashed then), entries after quiesce are skipped, and the checkers judge
+ * the rest of the run against the core (sim_check_opts.core), with (quiesce, quiesce +
+ * converge) as one more fault window for delivery and queue_once when a fault outside
+ * the core stays: the core's time to converge without it. The core and the permanent
+ * faults are in the timeline, the trace, the schedule and the summary.
+ *
  * Invariants: the same scenario, seed and until_ns give the same trace hash, history,
  * timeline and verdicts; nothing here reads a clock or the OS (the caller measures
  * wall time and opens the trace file).
@@ -83,6 +93,14 @@ struct sim_run_result {
     char *timeline;
     /* The materialised schedule in scenario syntax (a `timeline [...]` block); owned. */
     char *schedule;
+
+    /* Liveness mode with a quiesce (simulation.md section 7): the core chosen from the
+     * seed (in_core[i] for server i; core_count servers), and the summary line
+     * "liveness core: [n1, n3] from quiesce at 40s; outside it for good: n2 stays
+     * down" (owned; the part after ";" once quiesce ran). NULL and zeros otherwise. */
+    bool in_core[SIM_SC_SERVERS_MAX];
+    size_t core_count;
+    char *core;
 };
 
 void sim_run_opts_default(struct sim_run_opts *o);

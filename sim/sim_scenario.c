@@ -30,6 +30,8 @@
 
 /* The id of the fault stream of a seed (sim_rng_init); "FAULTS" in ASCII. */
 #define SIM_SC_FAULT_STREAM 0x4641554C5453ULL
+/* The id of the liveness core stream of a seed; "CORE" in ASCII. */
+#define SIM_SC_CORE_STREAM 0x434F5245ULL
 
 static const char *const action_names[] = {
 #define SIM_SC_ACTION_NAME(name, text) text,
@@ -1618,6 +1620,64 @@ void sim_sc_schedule_free(struct sim_sc_schedule *s)
     g_free(s->events);
     s->events = NULL;
     s->count = 0;
+}
+
+/* ---- the liveness core --------------------------------------------------------------- */
+
+/* The group a server belongs to: its cluster's name, "" for an unnamed cluster, NULL
+ * when it has no cluster {} block (a group of its own). */
+static const char *core_group(const struct sim_sc_server *s)
+{
+    const struct mr_cluster_opts *c = &s->config.cluster;
+    if (!c->present) {
+        return NULL;
+    }
+    return c->name != NULL ? c->name : "";
+}
+
+size_t sim_scenario_choose_core(const struct sim_scenario *sc, uint64_t seed,
+                                bool in_core[SIM_SC_SERVERS_MAX])
+{
+    mr_assert(sc != NULL);
+    mr_assert(sc->servers_count <= SIM_SC_SERVERS_MAX);
+    struct sim_rng rng;
+    sim_rng_init(&rng, seed, SIM_SC_CORE_STREAM);
+    bool done[SIM_SC_SERVERS_MAX] = {false};
+    size_t core = 0;
+    for (size_t i = 0; i < sc->servers_count; i++) {
+        in_core[i] = false;
+    }
+    /* Groups in the order of their first server, members in server order, so the
+     * draws depend only on the scenario and the seed. */
+    for (size_t i = 0; i < sc->servers_count; i++) {
+        if (done[i]) {
+            continue;
+        }
+        size_t members[SIM_SC_SERVERS_MAX] = {0};
+        size_t n = 0;
+        const char *g = core_group(&sc->servers[i]);
+        for (size_t j = i; j < sc->servers_count; j++) {
+            const char *h = core_group(&sc->servers[j]);
+            bool same = j == i || (g != NULL && h != NULL && strcmp(g, h) == 0);
+            if (same && !done[j]) {
+                done[j] = true;
+                members[n++] = j;
+            }
+        }
+        /* A partial Fisher-Yates shuffle: the first k members are the group's core. */
+        size_t k = n / 2 + 1;
+        for (size_t x = 0; x < k; x++) {
+            size_t y = x + (size_t)sim_rng_below(&rng, n - x);
+            size_t tmp = members[x];
+            members[x] = members[y];
+            members[y] = tmp;
+            in_core[members[x]] = true;
+        }
+        core += k;
+    }
+    mr_assert(core >= 1);
+    mr_assert(core <= sc->servers_count);
+    return core;
 }
 
 /* ---- formatting -------------------------------------------------------------------- */

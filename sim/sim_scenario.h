@@ -245,6 +245,18 @@ int sim_scenario_materialise(const struct sim_scenario *sc, uint64_t seed,
                              struct sim_sc_schedule *out);
 void sim_sc_schedule_free(struct sim_sc_schedule *s);
 
+/*
+ * The core of a liveness run (simulation.md section 7) for seed. Servers are grouped
+ * by cluster name (cluster {} name; a server without a cluster {} block is a group of
+ * its own; clusters without a name share one group); the core holds a majority,
+ * n / 2 + 1, of every group, drawn uniformly from the seed's core stream (its own
+ * stream, so the fault schedule and the run's other draws do not move). The same
+ * scenario and seed always give the same core. Sets in_core[i] for server i (every
+ * entry below servers_count is written) and returns the core's size.
+ */
+size_t sim_scenario_choose_core(const struct sim_scenario *sc, uint64_t seed,
+                                bool in_core[SIM_SC_SERVERS_MAX]);
+
 /* Writes one entry as a line of scenario syntax without the newline, e.g.
  * `{ at: "10500ms", do: crash, targets: [s1] }` (groups only for partition; other
  * actions list the members as targets). Returns the length snprintf would. */

@@ -4,7 +4,10 @@
  * the same trace bytes, another seed a different hash; the canary scenario fails
  * `delivery` (the checkers can fail); the shipped scenarios pass; every timeline
  * action is applied at its virtual time and changes the state it names; --until stops
- * early; the random schedule of a run is a function of its seed. Runs from the source
+ * early; the random schedule of a run is a function of its seed. Liveness mode: the
+ * core is a seeded majority of each cluster, faults outside it stay after quiesce
+ * while the core comes back, and the liveness checker exempts clients of servers
+ * outside the core but fails a core subscriber that gets nothing. Runs from the source
  * root (scenarios/).
  */
 #include <check.h>
@@ -349,6 +352,225 @@ START_TEST(event_budget_stops_the_run)
 }
 END_TEST
 
+/* ---- liveness mode ------------------------------------------------------------------ */
+
+/* A 3-server cluster (c1, c2, c3, configs inline) plus rest (clients, timeline), in
+ * liveness mode with quiesce at 10 s and converge 8 s. */
+#define CLUSTER_NODE(name, drop)                                                          \
+    " " name " { config { port: 4222, cluster { name: dc1, listen: \"0.0.0.0:6222\","     \
+    " routes: [\"nats://c1:6222\", \"nats://c2:6222\", \"nats://c3:6222\"] } }" drop " }\n"
+
+static struct sim_scenario *liveness_cluster(const char *c2_options, const char *rest)
+{
+    /* c2 may carry an options {} block (test_drop_every). */
+    char *c2 = g_strdup_printf(" c2 { config { port: 4222, cluster { name: dc1, listen:"
+                               " \"0.0.0.0:6222\", routes: [\"nats://c1:6222\","
+                               " \"nats://c2:6222\", \"nats://c3:6222\"] } }\n  %s }\n",
+                               c2_options);
+    char *text = g_strdup_printf("sim { seed: 1, duration: \"25s\", mode: liveness }\n"
+                                 "servers {\n" CLUSTER_NODE("c1", "") "%s"
+                                 CLUSTER_NODE("c3", "") "}\n%squiesce: \"10s\"\n"
+                                 "expect { converge: \"8s\" }\n",
+                                 c2, rest);
+    struct sim_scenario *sc = load_text(text);
+    g_free(c2);
+    g_free(text);
+    return sc;
+}
+
+/* The first seed from 1 whose core is exactly want (3 flags for c1..c3). */
+static uint64_t seed_with_core(const struct sim_scenario *sc, const bool want[3])
+{
+    for (uint64_t seed = 1; seed < 1000; seed++) {
+        bool core[SIM_SC_SERVERS_MAX];
+        (void)sim_scenario_choose_core(sc, seed, core); /* the flags are the answer */
+        if (core[0] == want[0] && core[1] == want[1] && core[2] == want[2]) {
+            return seed;
+        }
+    }
+    ck_abort_msg("no seed below 1000 gives the wanted core");
+    return 0;
+}
+
+/* The cells of the timeline row whose event text starts with what (the last such). */
+static void timeline_cells(const char *timeline, const char *what, char cells[3][8])
+{
+    char **lines = g_strsplit(timeline, "\n", -1);
+    const char *row = NULL;
+    for (size_t i = 0; lines[i] != NULL; i++) {
+        const char *bar = strstr(lines[i], "| ");
+        if (bar != NULL && g_str_has_prefix(bar + 2, what)) {
+            row = lines[i];
+        }
+    }
+    ck_assert_msg(row != NULL, "no row %s in\n%s", what, timeline);
+    /* "   25.000s  up     X      up    | end": the time, then a 7-wide cell per server. */
+    const char *p = strchr(row, 's');
+    ck_assert_ptr_nonnull(p);
+    p++;
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(sscanf(p + 7 * i, " %7s", cells[i]), 1);
+    }
+    g_strfreev(lines);
+}
+
+START_TEST(liveness_core_is_a_seeded_majority)
+{
+    struct sim_scenario *sc = load_text(
+        "sim { mode: liveness }\n"
+        "servers {\n" CLUSTER_NODE("c1", "") CLUSTER_NODE("c2", "") CLUSTER_NODE("c3", "")
+        " solo { port: 4222 }\n"
+        CLUSTER_NODE("c4", "") CLUSTER_NODE("c5", "") "}\n"
+        "quiesce: \"10s\"\n");
+    ck_assert_uint_eq(sc->servers_count, 6);
+    bool seen[8] = {false}; /* which 2-of-3 cores of c1..c3 appeared (bitmask index) */
+    for (uint64_t seed = 1; seed <= 64; seed++) {
+        bool a[SIM_SC_SERVERS_MAX];
+        bool b[SIM_SC_SERVERS_MAX];
+        /* One cluster of five (c1..c5) needs 3, the lone server is its own core. */
+        ck_assert_uint_eq(sim_scenario_choose_core(sc, seed, a), 4);
+        ck_assert_uint_eq(sim_scenario_choose_core(sc, seed, b), 4);
+        ck_assert(memcmp(a, b, sc->servers_count * sizeof(bool)) == 0);
+        ck_assert(a[3]);
+        int cluster = a[0] + a[1] + a[2] + a[4] + a[5];
+        ck_assert_int_eq(cluster, 3);
+        seen[a[0] | a[1] << 1 | a[2] << 2] = true;
+    }
+    /* Different seeds give different cores: several patterns over c1..c3 appear. */
+    int patterns = 0;
+    for (int i = 0; i < 8; i++) {
+        patterns += seen[i];
+    }
+    ck_assert_int_ge(patterns, 4);
+    sim_scenario_destroy(sc);
+}
+END_TEST
+
+/* c1 and c2 crash for good at 5 s. With the core {c1, c3}, quiesce restarts c1 and c2
+ * stays down to the end; a subscriber listing only c2 is exempt, the others (one
+ * failing over from c2 to c3) must make progress. */
+START_TEST(liveness_keeps_faults_outside_the_core)
+{
+    struct sim_scenario *sc = liveness_cluster(
+        "",
+        "clients {\n"
+        " p1 { at: [c1, c3], publish: \"x.1\", rate: 50 }\n"
+        " s1 { at: [c1, c3], subscribe: \"x.>\" }\n"
+        " s3 { at: [c3], subscribe: \"x.>\" }\n"
+        " s23 { at: [c2, c3], subscribe: \"x.>\" }\n"
+        " only2 { at: [c2], subscribe: \"x.>\" }\n"
+        "}\n"
+        "timeline [ { at: \"5s\", do: crash, targets: [c1, c2] } ]\n");
+    const bool want[3] = {true, false, true};
+    uint64_t seed = seed_with_core(sc, want);
+    struct sim_run_result r;
+    char *trace = run_traced(sc, seed, 0, &r);
+    ck_assert_uint_eq(r.core_count, 2);
+    ck_assert(r.in_core[0] && !r.in_core[1] && r.in_core[2]);
+    char cells[3][8];
+    timeline_cells(r.timeline, "{ at: \"5s\"", cells);
+    ck_assert_str_eq(cells[0], "X");
+    ck_assert_str_eq(cells[1], "X");
+    timeline_cells(r.timeline, "end", cells);
+    ck_assert_str_eq(cells[0], "up");
+    ck_assert_str_eq(cells[1], "X");
+    ck_assert_str_eq(cells[2], "up");
+    ck_assert_ptr_nonnull(r.core);
+    ck_assert_ptr_nonnull(strstr(r.core, "liveness core: [c1, c3]"));
+    ck_assert_ptr_nonnull(strstr(r.core, "c2 stays down"));
+    ck_assert_ptr_nonnull(strstr(r.timeline, "liveness core: [c1, c3]"));
+    ck_assert_ptr_nonnull(strstr(trace, "\"core\":[\"c1\",\"c3\"]"));
+    ck_assert_ptr_nonnull(strstr(r.schedule, "# liveness core: [c1, c3]"));
+    const struct sim_verdict *lv = &r.verdicts[SIM_CHECK_LIVENESS];
+    ck_assert_msg(r.ok, "%s: %s", lv->name, lv->first);
+    /* s1, s3 and s23 are judged; only2 (every server it lists is outside) is exempt. */
+    ck_assert_uint_eq(lv->checked, 3);
+    ck_assert_uint_eq(lv->exempt, 1);
+    g_free(trace);
+    sim_run_result_deinit(&r);
+    sim_scenario_destroy(sc);
+}
+END_TEST
+
+/* c3 is partitioned from c1 and c2 for good. With the core {c1, c2} it stays up and
+ * cut off, its subscriber stays attached to it and receives nothing new after
+ * quiesce: exempt. With c2 dropping every message it delivers, c2's subscriber (on a
+ * core server) receives nothing: liveness must fail and name it. */
+static const char partition_clients[] =
+    "clients {\n"
+    " p1 { at: [c1], publish: \"x.1\", rate: 50 }\n"
+    " s1 { at: [c1], subscribe: \"x.>\" }\n"
+    " s2 { at: [c2], subscribe: \"x.>\" }\n"
+    " s3 { at: [c3], subscribe: \"x.>\" }\n"
+    "}\n"
+    "timeline [ { at: \"5s\", do: partition, groups: [[c1, c2], [c3]] } ]\n";
+
+START_TEST(liveness_exempts_clients_outside_the_core)
+{
+    struct sim_scenario *sc = liveness_cluster("", partition_clients);
+    const bool want[3] = {true, true, false};
+    uint64_t seed = seed_with_core(sc, want);
+    struct sim_run_result r;
+    struct sim_run_opts o;
+    sim_run_opts_default(&o);
+    o.seed = seed;
+    ck_assert_int_eq(sim_run(sc, &o, &r), 0);
+    char cells[3][8];
+    timeline_cells(r.timeline, "end", cells);
+    ck_assert_str_eq(cells[2], "cut");
+    ck_assert_ptr_nonnull(strstr(r.core, "c3 stays cut off"));
+    const struct sim_verdict *lv = &r.verdicts[SIM_CHECK_LIVENESS];
+    ck_assert_msg(lv->ok, "%s", lv->first);
+    ck_assert_uint_eq(lv->checked, 2);
+    ck_assert_uint_eq(lv->exempt, 1);
+    ck_assert_msg(r.ok, "%s", r.err);
+    sim_run_result_deinit(&r);
+    sim_scenario_destroy(sc);
+}
+END_TEST
+
+START_TEST(liveness_fails_a_core_subscriber_that_gets_nothing)
+{
+    struct sim_scenario *sc = liveness_cluster("options { test_drop_every: 1 }",
+                                               partition_clients);
+    const bool want[3] = {true, true, false};
+    uint64_t seed = seed_with_core(sc, want);
+    struct sim_run_result r;
+    struct sim_run_opts o;
+    sim_run_opts_default(&o);
+    o.seed = seed;
+    ck_assert_int_eq(sim_run(sc, &o, &r), 0);
+    ck_assert(!r.ok);
+    const struct sim_verdict *lv = &r.verdicts[SIM_CHECK_LIVENESS];
+    ck_assert(!lv->ok);
+    ck_assert_uint_eq(lv->violations, 1);
+    ck_assert_msg(strstr(lv->first, "s2 (on x.>, at core server c2)") != NULL, "%s", lv->first);
+    sim_run_result_deinit(&r);
+    sim_scenario_destroy(sc);
+}
+END_TEST
+
+/* Liveness runs replay: same seed, same trace; the printed schedule replays too. */
+START_TEST(liveness_run_is_deterministic)
+{
+    struct sim_scenario *sc = load_file("scenarios/cluster_liveness.conf");
+    struct sim_run_result a;
+    struct sim_run_result b;
+    char *ta = run_traced(sc, 5, 0, &a);
+    char *tb = run_traced(sc, 5, 0, &b);
+    ck_assert_uint_eq(a.trace_hash, b.trace_hash);
+    ck_assert_str_eq(ta, tb);
+    ck_assert_str_eq(a.timeline, b.timeline);
+    ck_assert_str_eq(a.core, b.core);
+    ck_assert_msg(a.ok, "%s", a.core);
+    g_free(ta);
+    g_free(tb);
+    sim_run_result_deinit(&a);
+    sim_run_result_deinit(&b);
+    sim_scenario_destroy(sc);
+}
+END_TEST
+
 static Suite *sim_run_suite(void)
 {
     Suite *s = suite_create("sim_run");
@@ -372,6 +594,14 @@ static Suite *sim_run_suite(void)
     tcase_add_test(ta, until_stops_early);
     tcase_add_test(ta, event_budget_stops_the_run);
     suite_add_tcase(s, ta);
+    TCase *tl = tcase_create("liveness");
+    tcase_set_timeout(tl, 120);
+    tcase_add_test(tl, liveness_core_is_a_seeded_majority);
+    tcase_add_test(tl, liveness_keeps_faults_outside_the_core);
+    tcase_add_test(tl, liveness_exempts_clients_outside_the_core);
+    tcase_add_test(tl, liveness_fails_a_core_subscriber_that_gets_nothing);
+    tcase_add_test(tl, liveness_run_is_deterministic);
+    suite_add_tcase(s, tl);
     return s;
 }
 
