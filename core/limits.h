@@ -51,6 +51,9 @@
 #define MR_AUTH_TIMEOUT_DEFAULT_NS (2ULL * MR_NS_PER_SEC)
 /* The first PING after CONNECT measures RTT, as nats-server does. */
 #define MR_FIRST_PING_DELAY_NS (2ULL * MR_NS_PER_SEC)
+/* Routes and gateways give up a connect after this (nats-server's DEFAULT_ROUTE_DIAL),
+ * rather than wait out the system's SYN retries while a peer is down. */
+#define MR_DIAL_TIMEOUT_NS (1ULL * MR_NS_PER_SEC)
 
 /* One outbound buffer chunk; a connection's pending output is a chain of them. */
 #define MR_OUTBUF_CHUNK_BYTES (64 * 1024)

@@ -851,6 +851,36 @@ static void run_schedule(struct run *r, const struct sim_sc_schedule *sched, uin
     }
 }
 
+/* interest_only: every quiet link carried at most its max of data bytes (both
+ * directions, the whole run). Messages that nobody across it wants must not cross it:
+ * a server that forwarded them anyway (optimistic gateways, a broken interest table)
+ * would carry the publishers' whole volume. */
+static void check_quiet_links(struct run *r, struct sim_verdict *v)
+{
+    const struct sim_scenario *sc = r->sc;
+    memset(v, 0, sizeof(*v));
+    snprintf(v->name, sizeof(v->name), "interest_only");
+    v->ok = true;
+    for (size_t i = 0; i < sc->quiet_links_count; i++) {
+        const struct sim_sc_quiet_link *q = &sc->quiet_links[i];
+        uint64_t bytes = sim_world_link_bytes(r->w, q->a, q->b);
+        v->checked++;
+        if (bytes > q->max_bytes) {
+            if (v->violations == 0) {
+                snprintf(v->first, sizeof(v->first),
+                         "link %s <-> %s carried %" PRIu64 " bytes, more than its quiet "
+                         "maximum of %" PRIu64,
+                         q->a, q->b, bytes, q->max_bytes);
+            }
+            v->violations++;
+            v->ok = false;
+        }
+    }
+    if (sc->quiet_links_count == 0) {
+        snprintf(v->first, sizeof(v->first), "no quiet_links in expect {}: nothing measured");
+    }
+}
+
 static void judge(struct run *r, uint64_t end)
 {
     const struct sim_scenario *sc = r->sc;
@@ -865,6 +895,9 @@ static void judge(struct run *r, uint64_t end)
     co.end_ns = end;
     co.heal_ns = r->last_heal_ns;
     co.bound_ns = sc->converge_ns;
+    if (sc->settle_ns != 0) {
+        co.settle_ns = sc->settle_ns;
+    }
     if (r->core_active) {
         co.core = r->core_names;
         co.core_len = r->core_len;
@@ -883,7 +916,7 @@ static void judge(struct run *r, uint64_t end)
     r->res->ok = !r->res->budget_exceeded;
     int wanted = 0;
     for (int k = 0; k < SIM_CHECK_COUNT; k++) {
-        wanted += sc->checks[k] ? 1 : 0;
+        wanted += sc->checks[k] && k != SIM_CHECK_INTEREST_ONLY ? 1 : 0;
     }
     /* Several checkers share one model of the history: build it once when more than one
      * is asked for. */
@@ -900,6 +933,12 @@ static void judge(struct run *r, uint64_t end)
         }
         struct sim_verdict *v = &r->res->verdicts[k];
         const char *name = sim_sc_check_name((enum sim_sc_check)k);
+        if (k == SIM_CHECK_INTEREST_ONLY) {
+            check_quiet_links(r, v);
+            r->res->verdict_run[k] = true;
+            r->res->ok = r->res->ok && v->ok;
+            continue;
+        }
         bool found = false;
         for (size_t i = 0; shared && i < SIM_CHECKERS; i++) {
             if (strcmp(sim_check_name(i), name) == 0) {

@@ -596,7 +596,13 @@ static int load_server_options(struct loader *l, struct mr_conf_value *opts,
         }
         s->config.server.test_drop_every = (uint32_t)n;
     }
-    return check_unknown(l, opts, "options", "test_drop_every");
+    if ((v = mr_conf_get(opts, "test_gateway_send_all")) != NULL) {
+        if (v->type != MR_CONF_BOOL) {
+            return fail_at(l, &v->pos, "test_gateway_send_all: expected true or false");
+        }
+        s->config.server.test_gateway_send_all = v->u.b;
+    }
+    return check_unknown(l, opts, "options", "test_drop_every, test_gateway_send_all");
 }
 
 static int load_server(struct loader *l, struct mr_conf_entry *e, struct sim_sc_server *s)
@@ -1185,10 +1191,49 @@ static int load_checks(struct loader *l, struct mr_conf_value *v)
         }
         if (!found) {
             return fail_at(l, &c->pos, "check: expected no_duplicates, per_publisher_order, "
-                                       "delivery, queue_once or liveness");
+                                       "delivery, queue_once, liveness or interest_only");
         }
     }
     return 0;
+}
+
+static int load_quiet_link(struct loader *l, struct mr_conf_value *m,
+                           struct sim_sc_quiet_link *q)
+{
+    int rc = want_type(l, m, MR_CONF_MAP, "quiet_links entry");
+    if (rc != 0) {
+        return rc;
+    }
+    struct mr_conf_value *v = mr_conf_get(m, "between");
+    if (v == NULL) {
+        return fail_at(l, &m->pos, "quiet_links: expected between: [REGION, REGION]");
+    }
+    struct sim_sc_strings b = {0};
+    size_t ia = 0;
+    size_t ib = 0;
+    rc = get_names(l, v, "between", &b);
+    if (rc == 0 && b.count != 2) {
+        rc = fail_at(l, &v->pos, "between: expected two regions");
+    }
+    if (rc == 0 && (rc = region_ref(l, v, b.items[0], &ia)) == 0 &&
+        (rc = region_ref(l, v, b.items[1], &ib)) == 0 && ia == ib) {
+        rc = fail_at(l, &v->pos, "between: expected two different regions");
+    }
+    if (rc == 0) {
+        q->a = g_strdup(b.items[0]);
+        q->b = g_strdup(b.items[1]);
+    }
+    strings_free(&b);
+    if (rc != 0) {
+        return rc;
+    }
+    if ((v = mr_conf_get(m, "max")) == NULL) {
+        return fail_at(l, &m->pos, "quiet_links: expected max: BYTES (for example 64KB)");
+    }
+    if ((rc = get_uint(l, v, "max (bytes)", 0, INT64_MAX, &q->max_bytes)) != 0) {
+        return rc;
+    }
+    return check_unknown(l, m, "quiet_links entry", "between, max");
 }
 
 static int load_expect(struct loader *l, struct mr_conf_value *m)
@@ -1201,7 +1246,25 @@ static int load_expect(struct loader *l, struct mr_conf_value *m)
     if (v != NULL && (rc = get_duration(l, v, "converge", &l->sc->converge_ns)) != 0) {
         return rc;
     }
-    return check_unknown(l, m, "expect", "converge");
+    v = mr_conf_get(m, "settle");
+    if (v != NULL && (rc = get_duration(l, v, "settle", &l->sc->settle_ns)) != 0) {
+        return rc;
+    }
+    if ((v = mr_conf_get(m, "quiet_links")) != NULL) {
+        if ((rc = want_type(l, v, MR_CONF_ARRAY, "quiet_links")) != 0) {
+            return rc;
+        }
+        struct sim_scenario *sc = l->sc;
+        sc->quiet_links = g_new0(struct sim_sc_quiet_link, v->u.array.count);
+        for (size_t i = 0; i < v->u.array.count; i++) {
+            rc = load_quiet_link(l, v->u.array.items[i], &sc->quiet_links[i]);
+            sc->quiet_links_count = i + 1;
+            if (rc != 0) {
+                return rc;
+            }
+        }
+    }
+    return check_unknown(l, m, "expect", "converge, settle, quiet_links");
 }
 
 /* ---- the whole file ---------------------------------------------------------------- */
@@ -1267,8 +1330,9 @@ static int load_root(struct loader *l, struct mr_conf_value *root)
             return rc;
         }
     } else {
+        /* Every check; interest_only only where quiet_links says what to measure. */
         for (int k = 0; k < SIM_CHECK_COUNT; k++) {
-            sc->checks[k] = true;
+            sc->checks[k] = k != SIM_CHECK_INTEREST_ONLY || sc->quiet_links_count > 0;
         }
     }
     return check_unknown(l, root, "scenario",
@@ -1358,6 +1422,11 @@ void sim_scenario_destroy(struct sim_scenario *sc)
         g_free(sc->links[i].b);
     }
     g_free(sc->links);
+    for (size_t i = 0; i < sc->quiet_links_count; i++) {
+        g_free(sc->quiet_links[i].a);
+        g_free(sc->quiet_links[i].b);
+    }
+    g_free(sc->quiet_links);
     for (size_t i = 0; i < sc->names_count; i++) {
         g_free(sc->names[i].name);
         strings_free(&sc->names[i].servers);

@@ -85,7 +85,8 @@ enum sim_sc_action {
     X(SIM_CHECK_PER_PUBLISHER_ORDER, "per_publisher_order")                                \
     X(SIM_CHECK_DELIVERY, "delivery")                                                      \
     X(SIM_CHECK_QUEUE_ONCE, "queue_once")                                                  \
-    X(SIM_CHECK_LIVENESS, "liveness")
+    X(SIM_CHECK_LIVENESS, "liveness")                                                      \
+    X(SIM_CHECK_INTEREST_ONLY, "interest_only")
 
 enum sim_sc_check {
 #define SIM_SC_CHECK_ENUM(name, text) name,
@@ -117,6 +118,15 @@ struct sim_sc_link {
     uint64_t latency_ns; /* one-way */
     uint64_t jitter_ns;
     uint64_t bandwidth_bytes_per_s; /* 0 = unlimited */
+};
+
+/* expect { quiet_links: [...] }: a link that must carry at most max_bytes of data over
+ * the run (both directions), because nothing on one side wants what the other side
+ * publishes: the interest_only check. */
+struct sim_sc_quiet_link {
+    char *a;
+    char *b;
+    uint64_t max_bytes;
 };
 
 /* A shared DNS name (names {}): connect() to it picks one of servers. */
@@ -206,6 +216,9 @@ struct sim_scenario {
     struct sim_sc_random random;
     uint64_t quiesce_ns; /* 0 = none */
     uint64_t converge_ns;
+    uint64_t settle_ns; /* expect { settle }: margin around faults; 0 = the checkers' */
+    struct sim_sc_quiet_link *quiet_links;
+    size_t quiet_links_count;
     bool checks[SIM_CHECK_COUNT];
     /* Server config warnings ("file:line:col: text"), e.g. blocks not active yet. */
     struct sim_sc_strings warnings;

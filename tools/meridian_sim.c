@@ -61,6 +61,7 @@ struct cli {
     uint64_t until_ns;
     bool check_determinism;
     bool quiet;
+    bool verbose;
     uint32_t server_check_every;
 };
 
@@ -88,6 +89,7 @@ static void usage(FILE *out)
             "  --until TIME        stop at this virtual time (\"30s\"), before the duration\n"
             "  --check-determinism run the seed twice and compare trace hashes\n"
             "  --quiet             print only the verdict lines and the result\n"
+            "  -v, --verbose       the servers' logs (virtual time, server) on stderr\n"
             "  --server-check-every N  check server invariants every N events per server\n"
             "                      (default 1 = every event; 0 = never)\n"
             "  -h, --help          this text\n"
@@ -214,6 +216,8 @@ static int parse_args(int argc, char **argv, struct cli *c)
             c->check_determinism = true;
         } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
             c->quiet = true;
+        } else if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
+            c->verbose = true;
         } else if (a[0] == '-') {
             return bad_usage("unknown option %s", a);
         } else if (c->scenario != NULL) {
@@ -314,6 +318,7 @@ static int run_one(const struct cli *c, const struct sim_scenario *sc, uint64_t 
         }
         o.trace = trace;
     }
+    o.verbose = c->verbose;
     struct sim_run_result r;
     uint64_t t0 = wall_now_ns();
     int rc = sim_run(sc, &o, &r);

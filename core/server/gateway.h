@@ -118,6 +118,8 @@ void mr_gateway_deinit(struct mr_server *s);
 
 void mr_gateway_accept(struct mr_server *s, struct mr_conn *c);
 bool mr_gateway_on_connected(struct mr_server *s, uint64_t conn_id, int status);
+/* A gateway connect in flight timed out: counted as a failure. False if not one. */
+bool mr_gateway_dial_timeout(struct mr_server *s, uint64_t conn_id);
 void mr_gateway_on_tls(struct mr_server *s, struct mr_conn *c);
 void mr_gateway_process_op(struct mr_server *s, struct mr_conn *c, const struct mr_proto_op *op);
 void mr_gateway_reap(struct mr_server *s, struct mr_conn *c);

@@ -188,6 +188,20 @@ static void slot_connect(struct mr_server *s, struct mr_route_slot *slot)
         return;
     }
     slot->pending_conn = id;
+    mr_server_arm_dial(s, id);
+}
+
+bool mr_route_dial_timeout(struct mr_server *s, uint64_t conn_id)
+{
+    for (guint i = 0; s->cluster.slots != NULL && i < s->cluster.slots->len; i++) {
+        struct mr_route_slot *slot = g_ptr_array_index(s->cluster.slots, i);
+        if (slot->pending_conn == conn_id) {
+            slot->pending_conn = 0;
+            slot_failed(s, slot, MR_E_TIMEOUT);
+            return true;
+        }
+    }
+    return false;
 }
 
 void mr_route_on_timer(struct mr_server *s, uint64_t slot_id)
@@ -1148,6 +1162,7 @@ bool mr_route_on_connected(struct mr_server *s, uint64_t conn_id, int status)
         return false;
     }
     slot->pending_conn = 0;
+    mr_server_cancel_dial(s, conn_id);
     if (status != MR_OK) {
         slot_failed(s, slot, status);
         return true;

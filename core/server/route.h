@@ -148,6 +148,8 @@ void mr_route_deinit(struct mr_server *s);
 void mr_route_accept(struct mr_server *s, struct mr_conn *c);
 /* The TLS handshake of a route finished successfully: the route protocol starts. */
 void mr_route_on_tls(struct mr_server *s, struct mr_conn *c);
+/* A route connect in flight timed out: counted as a failure. False if it was not one. */
+bool mr_route_dial_timeout(struct mr_server *s, uint64_t conn_id);
 /* An outbound connect finished. Returns false if conn_id was not a route's. */
 bool mr_route_on_connected(struct mr_server *s, uint64_t conn_id, int status);
 void mr_route_process_op(struct mr_server *s, struct mr_conn *c, const struct mr_proto_op *op);

@@ -191,6 +191,17 @@ uint64_t mr_server_now(const struct mr_server *s)
     return now(s);
 }
 
+void mr_server_arm_dial(struct mr_server *s, uint64_t conn_id)
+{
+    s->env->timer_arm(s->env->ctx, (conn_id << TIMER_KIND_BITS) | TIMER_DIAL,
+                      now(s) + MR_DIAL_TIMEOUT_NS);
+}
+
+void mr_server_cancel_dial(struct mr_server *s, uint64_t conn_id)
+{
+    s->env->timer_cancel(s->env->ctx, (conn_id << TIMER_KIND_BITS) | TIMER_DIAL);
+}
+
 uint64_t mr_server_rand(struct mr_server *s)
 {
     return rng_next(s);
@@ -1568,6 +1579,15 @@ static void on_timer(void *ctx, uint64_t tid)
     }
     if ((tid & ((1u << TIMER_KIND_BITS) - 1)) == TIMER_GATEWAY_RETRY) {
         mr_gateway_on_timer(s, tid >> TIMER_KIND_BITS);
+        reap(s);
+        return;
+    }
+    if ((tid & ((1u << TIMER_KIND_BITS) - 1)) == TIMER_DIAL) {
+        /* The connect goes; its on_closed finds no connection and is ignored. */
+        uint64_t id = tid >> TIMER_KIND_BITS;
+        if (mr_route_dial_timeout(s, id) || mr_gateway_dial_timeout(s, id)) {
+            s->env->stream_close(s->env->ctx, id);
+        }
         reap(s);
         return;
     }

@@ -143,6 +143,9 @@ struct mr_server_opts {
     /* Test-only fault: drop every Nth delivered message (0 = off). Proves the
      * simulator's checkers can fail; never set in production. */
     uint32_t test_drop_every;
+    /* Test-only fault: outbound gateways send every message, wanted or not (as an
+     * optimistic gateway would). Proves the interest_only check can fail. */
+    bool test_gateway_send_all;
 };
 
 struct mr_server;

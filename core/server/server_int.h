@@ -43,6 +43,7 @@ enum mr_timer_kind {
     TIMER_RESPONSES = 5, /* server-wide: expire service-import response mappings */
     TIMER_ROUTE_RETRY = 6, /* per route slot: connect again (route.c) */
     TIMER_GATEWAY_RETRY = 7, /* per remote gateway: connect (again) (gateway.c) */
+    TIMER_DIAL = 8,          /* a route or gateway connect in flight took too long */
 };
 
 enum mr_conn_kind {
@@ -271,6 +272,9 @@ void mr_server_route_inbound(struct mr_server *s, struct mr_account *acc, struct
  * another gateway. */
 void mr_server_route_from_gateway(struct mr_server *s, struct mr_account *acc,
                                   const struct mr_msg *m, struct mr_view queues);
+/* Arms (or cancels) the dial timeout of an outbound connect in flight (env id). */
+void mr_server_arm_dial(struct mr_server *s, uint64_t conn_id);
+void mr_server_cancel_dial(struct mr_server *s, uint64_t conn_id);
 /* Monotonic now. */
 uint64_t mr_server_now(const struct mr_server *s);
 /* Next value of the server's seeded PRNG. */

@@ -143,6 +143,26 @@ START_TEST(canary_fails_delivery)
 }
 END_TEST
 
+/* Gateways that send what nobody wants across must fail interest_only, and only it. */
+START_TEST(canary_fails_interest_only)
+{
+    struct sim_scenario *sc = load_file("scenarios/canary_interest_only.conf");
+    struct sim_run_opts o;
+    sim_run_opts_default(&o);
+    o.seed = sc->seed;
+    struct sim_run_result r;
+    ck_assert_int_eq(sim_run(sc, &o, &r), 0);
+    ck_assert(!r.ok);
+    ck_assert(r.verdict_run[SIM_CHECK_INTEREST_ONLY]);
+    ck_assert(!r.verdicts[SIM_CHECK_INTEREST_ONLY].ok);
+    ck_assert_msg(strstr(r.verdicts[SIM_CHECK_INTEREST_ONLY].first, "region1 <-> region3") != NULL,
+                  "%s", r.verdicts[SIM_CHECK_INTEREST_ONLY].first);
+    ck_assert(r.verdicts[SIM_CHECK_NO_DUPLICATES].ok);
+    sim_run_result_deinit(&r);
+    sim_scenario_destroy(sc);
+}
+END_TEST
+
 static const char *const passing[] = {
     "scenarios/default.conf",
     "scenarios/single_server_faults.conf",
@@ -585,6 +605,7 @@ static Suite *sim_run_suite(void)
     TCase *tv = tcase_create("verdicts");
     tcase_set_timeout(tv, 120);
     tcase_add_test(tv, canary_fails_delivery);
+    tcase_add_test(tv, canary_fails_interest_only);
     tcase_add_loop_test(tv, shipped_scenarios_pass, 0,
                         (int)(sizeof(passing) / sizeof(passing[0])));
     suite_add_tcase(s, tv);

@@ -178,8 +178,9 @@ START_TEST(defaults_fill_what_is_left_out)
     ck_assert_uint_eq(sc->regions_count, 1);
     ck_assert_str_eq(sc->servers[0].region, "local");
     ck_assert_int_eq(sc->servers[0].config.server.port, 4222);
+    /* Every check but interest_only, which needs expect { quiet_links }. */
     for (int k = 0; k < SIM_CHECK_COUNT; k++) {
-        ck_assert(sc->checks[k]);
+        ck_assert(sc->checks[k] == (k != SIM_CHECK_INTEREST_ONLY));
     }
     ck_assert_uint_eq(sc->converge_ns, SIM_SC_CONVERGE_DEFAULT_NS);
     sim_scenario_destroy(sc);
@@ -429,7 +430,11 @@ END_TEST
 static const char *const shipped[] = {
     "scenarios/default.conf",        "scenarios/single_server_faults.conf",
     "scenarios/canary_drop.conf",    "scenarios/mission_supercluster.conf",
-    "scenarios/nemesis.conf",
+    "scenarios/nemesis.conf",        "scenarios/cluster_3node.conf",
+    "scenarios/cluster_crash.conf",  "scenarios/cluster_partition.conf",
+    "scenarios/cluster_slow_link.conf", "scenarios/cluster_liveness.conf",
+    "scenarios/supercluster_region_loss.conf", "scenarios/supercluster_partition.conf",
+    "scenarios/supercluster_interest_only.conf", "scenarios/canary_interest_only.conf",
 };
 
 START_TEST(shipped_scenarios_load)
