@@ -615,6 +615,7 @@ static void account_cmd(struct mr_server *s, struct mr_gw_conn *g, json_t *info,
 
 static void list_remove(struct mr_gw_conn **head, struct mr_gw_conn **tail, struct mr_gw_conn *g)
 {
+    g->conn->srv->gw.changes++;
     if (g->prev != NULL) {
         g->prev->next = g->next;
     } else {
@@ -634,6 +635,7 @@ static void list_remove(struct mr_gw_conn **head, struct mr_gw_conn **tail, stru
 static void out_insert_sorted(struct mr_server *s, struct mr_gw_conn *g)
 {
     struct mr_gateways *gw = &s->gw;
+    gw->changes++;
     uint64_t rtt = g->conn->rtt_ns != 0 ? g->conn->rtt_ns : UINT64_MAX;
     struct mr_gw_conn *at = gw->out_head;
     while (at != NULL && (at->conn->rtt_ns != 0 ? at->conn->rtt_ns : UINT64_MAX) <= rtt) {
@@ -782,6 +784,7 @@ static void register_inbound(struct mr_server *s, struct mr_gw_conn *g, json_t *
     }
     gw->in_tail = g;
     gw->in_count++;
+    gw->changes++;
     glog(s, MR_LOG_INFO, "Inbound gateway connection from %s (%s) registered", g->name,
          g->remote_id);
     send_all_interest(s, g->conn);
@@ -1561,6 +1564,14 @@ void mr_gateway_out_account_info(const struct mr_gw_conn *g, const char *account
 void mr_gateway_check(const struct mr_server *s)
 {
     const struct mr_gateways *gw = &s->gw;
+    for (const struct mr_account *a = s->accounts_head; a != NULL; a = a->next) {
+        mr_interest_check(&a->gw_interest);
+    }
+    /* The simulator checks after every event: walk the lists only after a change. */
+    if (gw->changes == gw->checked_at && gw->changes != 0) {
+        return;
+    }
+    ((struct mr_gateways *)gw)->checked_at = gw->changes;
     uint32_t n = 0;
     const struct mr_gw_conn *prev = NULL;
     for (const struct mr_gw_conn *g = gw->out_head; g != NULL; g = g->next) {
@@ -1581,7 +1592,4 @@ void mr_gateway_check(const struct mr_server *s)
         n++;
     }
     mr_assert(prev == gw->in_tail && n == gw->in_count);
-    for (const struct mr_account *a = s->accounts_head; a != NULL; a = a->next) {
-        mr_interest_check(&a->gw_interest);
-    }
 }

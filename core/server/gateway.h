@@ -106,6 +106,8 @@ struct mr_gateways {
     struct mr_gw_conn *in_tail;
     uint32_t in_count;
     uint64_t next_gid;
+    uint64_t changes;    /* list changes, for the check's memo */
+    uint64_t checked_at;
     /* Recent client subscriptions per account name, for reply mapping: a FIFO of
      * struct mr_gw_recent. */
     GQueue recent;

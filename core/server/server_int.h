@@ -215,6 +215,9 @@ struct mr_server {
     uint64_t deliveries; /* for the test-only drop fault */
     uint64_t sub_changes;    /* client subscriptions made or removed */
     uint64_t sub_checked_at; /* mr_server_check memo */
+    uint64_t conn_changes;   /* connections listed or freed */
+    uint64_t conn_checked_at;
+    bool accounts_checked;   /* mr_accounts_check memo: the name table is fixed */
     struct mr_cluster cluster; /* routes (route.c) */
     struct mr_gateways gw;     /* gateways (gateway.c) */
     struct mr_server_stats stats;

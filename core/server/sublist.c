@@ -1419,11 +1419,16 @@ static void check_cache(const struct mr_sublist *sl)
     }
     mr_assert(count == sl->cache.count);
     mr_assert(count <= MR_SUBLIST_CACHE_MAX);
-    uint32_t used = 0;
-    for (uint32_t i = 0; i < CACHE_SLOTS; i++) {
-        used += sl->slots[i].e != NULL;
+    /* Every entry was found in its slot above; a stray slot can only come from a bug in
+     * the same code, so the O(slots) sweep runs on every 64th epoch (a stream of new
+     * subjects, such as reply inboxes, changes the epoch on every match). */
+    if (cache_epoch(sl) % 64 == 0) {
+        uint32_t used = 0;
+        for (uint32_t i = 0; i < CACHE_SLOTS; i++) {
+            used += sl->slots[i].e != NULL;
+        }
+        mr_assert(used == count);
     }
-    mr_assert(used == count);
     uint32_t graves = 0;
     for (const struct centry *e = sl->grave.head; e != NULL; e = e->next) {
         mr_assert(e->res == &e->result);
