@@ -622,7 +622,6 @@ static void say_inactive(struct mr_realenv *re, const struct mr_config *c)
         const char *where;
         const char *what;
     } blocks[] = {
-        {c->leafnodes.present, c->leafnodes.where, "leafnodes"},
         {c->jetstream.present, c->jetstream.where, "jetstream"},
         {c->websocket.present, c->websocket.where, "websocket"},
     };

@@ -3906,6 +3906,7 @@ int mr_conf_server_load(struct mr_conf_value *root, struct mr_config *config, mr
     config->server.auth = config->auth;
     config->server.cluster = &config->cluster;
     config->server.gateway = &config->gateway;
+    config->server.leafnodes = &config->leafnodes;
     return 0;
 }
 
@@ -4217,5 +4218,6 @@ int mr_conf_server_apply_flags(struct mr_config *c, const struct mr_conf_server_
     o->auth = c->auth;
     o->cluster = &c->cluster;
     o->gateway = &c->gateway;
+    o->leafnodes = &c->leafnodes;
     return rc;
 }

@@ -158,6 +158,7 @@ static enum verb_id pick_verb(enum mr_parser_mode mode, const uint8_t *buf, size
 {
     bool server = mode == MR_PARSER_SERVER;
     bool route = mode == MR_PARSER_ROUTE;
+    bool leaf = mode == MR_PARSER_LEAF;
 
     switch (buf[0] | 0x20) {
     case 'p':
@@ -175,7 +176,7 @@ static enum verb_id pick_verb(enum mr_parser_mode mode, const uint8_t *buf, size
             return V_UNKNOWN;
         }
     case 'h':
-        return server ? V_HPUB : route ? V_RHMSG : V_HMSG;
+        return server ? V_HPUB : route || leaf ? V_RHMSG : V_HMSG;
     case 's':
         return server ? V_SUB : V_UNKNOWN;
     case 'u':
@@ -185,8 +186,9 @@ static enum verb_id pick_verb(enum mr_parser_mode mode, const uint8_t *buf, size
     case 'm':
         return mode == MR_PARSER_CLIENT ? V_MSG : V_UNKNOWN;
     case 'r':
-    case 'l':
         return route ? pick_route_verb(buf, avail) : V_UNKNOWN;
+    case 'l':
+        return route || leaf ? pick_route_verb(buf, avail) : V_UNKNOWN;
     case 'a':
         if (!route) {
             return V_UNKNOWN;
@@ -414,28 +416,34 @@ static bool next_token(const char *s, size_t len, size_t *i, struct mr_view *out
 }
 
 /* RS+ acc subj [queue [weight]] | LS+ origin acc subj [queue [weight]] |
- * RS-/LS- acc subj [queue]. A queue without a weight counts one member. */
-static int parse_route_sub_args(enum verb_id id, const char *s, size_t len, struct mr_proto_op *op)
+ * RS-/LS- acc subj [queue]; on a leaf connection LS+ subj [queue [weight]] and
+ * LS- subj [queue]. A queue without a weight counts one member. */
+static int parse_route_sub_args(bool leaf, enum verb_id id, const char *s, size_t len,
+                                struct mr_proto_op *op)
 {
     struct mr_view a[ARGS_MAX];
     bool plus = id == V_RS_PLUS || id == V_LS_PLUS;
-    uint32_t skip = id == V_LS_PLUS ? 1 : 0;
-    uint32_t max = skip + (plus ? 4 : 3);
+    uint32_t skip = id == V_LS_PLUS && !leaf ? 1 : 0;
+    uint32_t acc = leaf ? 0 : 1; /* leaf frames carry no account */
+    uint32_t max = skip + acc + (plus ? 3 : 2);
     uint32_t n = split_args(s, len, SPLIT_BLANK, a, max);
-    if (n < skip + 2 || n > max) {
+    if (n < skip + acc + 1 || n > max) {
         return MR_E_PROTO_ARGS;
     }
     if (skip == 1) {
         op->origin = a[0];
     }
-    op->account = a[skip];
-    op->subject = a[skip + 1];
-    if (n >= skip + 3) {
-        op->queue = a[skip + 2];
+    if (acc == 1) {
+        op->account = a[skip];
+    }
+    uint32_t base = skip + acc;
+    op->subject = a[base];
+    if (n >= base + 2) {
+        op->queue = a[base + 1];
         op->weight = plus ? 1 : 0;
     }
-    if (n == skip + 4) {
-        int64_t w = parse_size(a[skip + 3]);
+    if (n == base + 3) {
+        int64_t w = parse_size(a[base + 2]);
         if (w < 1 || w > INT32_MAX) {
             return MR_E_PROTO_ARGS;
         }
@@ -445,19 +453,22 @@ static int parse_route_sub_args(enum verb_id id, const char *s, size_t len, stru
 }
 
 /* RMSG acc subj [reply | + reply queues.. | '|' queues..] size, HMSG the same with
- * hdr total, LMSG origin first. The queue list may be long, so tokens are walked
- * rather than split into a fixed array. */
+ * hdr total, LMSG origin first. On a leaf connection: LMSG subj [..] size and
+ * HMSG subj [..] hdr total. The queue list may be long, so tokens are walked rather
+ * than split into a fixed array. */
 static int parse_routed_msg_args(const struct mr_parser *p, enum verb_id id, const char *s,
                                  size_t len, struct mr_proto_op *op)
 {
     size_t i = 0;
-    if (id == V_LMSG && !next_token(s, len, &i, &op->origin)) {
+    bool leaf = p->mode == MR_PARSER_LEAF;
+    if (id == V_LMSG && !leaf && !next_token(s, len, &i, &op->origin)) {
         return MR_E_PROTO_ARGS;
     }
-    if (!next_token(s, len, &i, &op->account) || !next_token(s, len, &i, &op->subject)) {
+    if ((!leaf && !next_token(s, len, &i, &op->account)) ||
+        !next_token(s, len, &i, &op->subject)) {
         return MR_E_PROTO_ARGS;
     }
-    bool hdr = id != V_RMSG;
+    bool hdr = leaf ? id == V_RHMSG : id != V_RMSG;
     /* The rest: k middle tokens, then one or two sizes. Keep the first two and the
      * last three token views. */
     struct mr_view first[2] = {{NULL, 0}, {NULL, 0}};
@@ -546,7 +557,7 @@ static int parse_args(const struct mr_parser *p, enum verb_id id, const char *ar
     case V_RS_MINUS:
     case V_LS_PLUS:
     case V_LS_MINUS:
-        return parse_route_sub_args(id, args, args_len, op);
+        return parse_route_sub_args(p->mode == MR_PARSER_LEAF, id, args, args_len, op);
     case V_RMSG:
     case V_RHMSG:
     case V_LMSG:
@@ -623,7 +634,8 @@ void mr_parser_init(struct mr_parser *p, enum mr_parser_mode mode, uint32_t max_
                     uint32_t max_payload)
 {
     mr_assert(p != NULL);
-    mr_assert(mode == MR_PARSER_SERVER || mode == MR_PARSER_CLIENT || mode == MR_PARSER_ROUTE);
+    mr_assert(mode == MR_PARSER_SERVER || mode == MR_PARSER_CLIENT || mode == MR_PARSER_ROUTE ||
+              mode == MR_PARSER_LEAF);
     mr_assert(max_control_line > 0);
     mr_assert(max_control_line <= MR_CONTROL_LINE_MAX);
     mr_assert(max_payload <= MR_PAYLOAD_MAX);
@@ -639,7 +651,7 @@ int mr_parser_parse(struct mr_parser *p, const uint8_t *buf, size_t len, struct 
     mr_assert(op != NULL);
     mr_assert(buf != NULL || len == 0);
     mr_assert(p->mode == MR_PARSER_SERVER || p->mode == MR_PARSER_CLIENT ||
-              p->mode == MR_PARSER_ROUTE);
+              p->mode == MR_PARSER_ROUTE || p->mode == MR_PARSER_LEAF);
 
     op_clear(op);
     p->need_bytes = 0;

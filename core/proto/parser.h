@@ -73,6 +73,10 @@ enum mr_parser_mode {
     /* A route or gateway peer: INFO, CONNECT, PING, PONG, +OK, -ERR and the RS+/RS-/
      * LS+/LS-, RMSG/HMSG/LMSG, A+/A- ops above. */
     MR_PARSER_ROUTE = 3,
+    /* A leaf node peer: INFO, CONNECT, PING, PONG, +OK, -ERR and LS+ subj [q w],
+     * LS- subj [q], LMSG subj [forms] size, HMSG subj [forms] hdr total (no account: the
+     * connection is bound to one; no origin). */
+    MR_PARSER_LEAF = 4,
 };
 
 struct mr_proto_op {

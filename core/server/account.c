@@ -171,6 +171,7 @@ static int add_import(struct mr_server *s, struct mr_account *importer,
                 reply->sub.flags |= MR_SUB_ROUTABLE;
                 mr_route_interest(s, exporter, &reply->sub, 1);
                 mr_gateway_interest(s, exporter, &reply->sub, 1);
+                mr_leaf_interest(s, exporter, &reply->sub, NULL, 1);
             }
         }
     }

@@ -511,6 +511,7 @@ static void rsub_remove(struct mr_server *s, struct mr_route *r, struct mr_rsub 
     int rc = mr_sublist_remove(rs->acc->sublist, &rs->sub);
     mr_assert(rc == MR_OK);
     mr_gateway_interest(s, rs->acc, &rs->sub, -1);
+    mr_leaf_interest(s, rs->acc, &rs->sub, r->conn, -1);
     g_hash_table_remove(r->rsubs, rs->key);
     if (rs->prev != NULL) {
         rs->prev->next = rs->next;
@@ -590,6 +591,7 @@ static void process_remote_sub(struct mr_server *s, struct mr_conn *c, const str
             r->rsubs_count++;
             s->cluster.changes++;
             mr_gateway_interest(s, acc, &rs->sub, 1);
+            mr_leaf_interest(s, acc, &rs->sub, c, 1);
         }
     }
     if (heap) {
@@ -671,7 +673,7 @@ bool mr_send_rmsg(struct mr_conn *c, bool headers_ok, const char *account, const
         size -= hdr;
         hdr = 0;
     }
-    size_t acc_len = strlen(account);
+    size_t acc_len = account != NULL ? strlen(account) : 0;
     size_t need = 5 + acc_len + 1 + m->subject.len + 3 + reply.len + 1 + 24;
     for (uint32_t i = 0; i < nq; i++) {
         need += queues[i].len + 1;
@@ -679,9 +681,11 @@ bool mr_send_rmsg(struct mr_conn *c, bool headers_ok, const char *account, const
     char stack[512];
     char *line = need <= sizeof(stack) ? stack : g_malloc(need);
     char *w = line;
-    w += hdr > 0 ? put(w, "HMSG ", 5) : put(w, "RMSG ", 5);
-    w += put(w, account, acc_len);
-    *w++ = ' ';
+    w += hdr > 0 ? put(w, "HMSG ", 5) : put(w, account != NULL ? "RMSG " : "LMSG ", 5);
+    if (account != NULL) {
+        w += put(w, account, acc_len);
+        *w++ = ' ';
+    }
     w += put(w, m->subject.ptr, m->subject.len);
     *w++ = ' ';
     if (nq > 0) {

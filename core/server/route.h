@@ -133,7 +133,8 @@ struct mr_cluster {
  * user and pass. */
 bool mr_route_parse_url(const char *url, struct mr_route_slot *out);
 /* Writes RMSG (or HMSG when the message has headers and the peer takes them) for m on
- * c, in account, with reply and the queue names (the "+ reply q.." and "| q.." forms).
+ * c, in account, with reply and the queue names (the "+ reply q.." and "| q.." forms);
+ * with account NULL, the leaf forms LMSG/HMSG without an account.
  * Returns false if the connection was closed (slow consumer). */
 bool mr_send_rmsg(struct mr_conn *c, bool headers_ok, const char *account, const struct mr_msg *m,
                   struct mr_view reply, const struct mr_view *queues, uint32_t nq);

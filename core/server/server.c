@@ -255,6 +255,7 @@ static void mark_closing(struct mr_conn *c, const char *reason, bool drop_output
         [MR_CONN_HTTP] = "Monitoring",
         [MR_CONN_ROUTE] = "Route",
         [MR_CONN_GATEWAY] = "Gateway",
+        [MR_CONN_LEAF] = "Leafnode",
     };
     slog(s, MR_LOG_DEBUG, "%s:%u - cid:%llu - %s connection closed: %s", c->host,
          (unsigned)c->port, (unsigned long long)c->cid, kinds[c->kind], reason);
@@ -307,6 +308,7 @@ static void csub_remove(struct mr_server *s, struct mr_csub *cs)
     mr_assert(rc == MR_OK);
     mr_route_interest(s, c->account, &cs->sub, -1);
     mr_gateway_interest(s, c->account, &cs->sub, -1);
+    mr_leaf_interest(s, c->account, &cs->sub, NULL, -1);
     g_hash_table_remove(c->subs_by_sid, cs->sid);
     csub_unlink(c, cs);
     s->stats.subscriptions--;
@@ -341,6 +343,8 @@ static void reap(struct mr_server *s)
             mr_route_reap(s, c);
         } else if (c->kind == MR_CONN_GATEWAY) {
             mr_gateway_reap(s, c);
+        } else if (c->kind == MR_CONN_LEAF) {
+            mr_leaf_reap(s, c);
         }
     }
 }
@@ -354,6 +358,7 @@ static void conn_free(struct mr_server *s, struct mr_conn *c)
     mr_auth_conn_deinit(c);
     mr_route_conn_free(s, c);
     mr_gateway_conn_free(s, c);
+    mr_leaf_conn_free(s, c);
     mr_gateway_client_free(c);
     g_free(c->name);
     g_free(c->lang);
@@ -512,15 +517,49 @@ static void deliver(struct mr_server *s, struct mr_csub *cs, const struct mr_msg
  * position on, the first member that can take the message wins (open connection, not
  * the publisher when echo is off, an open route). With only local members this is a
  * uniform random start, one PRNG draw either way. */
+/* A queue member's share: a local member one, a route's entry the members behind it
+ * (none when routes are not to be used), a leaf's none (leafs are the last resort). */
+static uint32_t member_weight(const struct mr_sub *sub, bool routes_ok)
+{
+    if (sub->flags & MR_SUB_ROUTE) {
+        return routes_ok ? mr_route_sub_weight(sub) : 0;
+    }
+    return (sub->flags & MR_SUB_LEAF) ? 0 : 1;
+}
+
+/* A member behind a leaf link that may take the message, from a random start. */
+static struct mr_sub *pick_leaf_member(struct mr_server *s, const struct mr_sublist_qgroup *g,
+                                       const struct mr_conn *origin)
+{
+    uint32_t start = (uint32_t)(rng_next(s) % g->count);
+    for (uint32_t i = 0; i < g->count; i++) {
+        struct mr_sub *sub = g->subs[(start + i) % g->count];
+        if ((sub->flags & MR_SUB_LEAF) && mr_leaf_may_send(sub, origin)) {
+            return sub;
+        }
+    }
+    return NULL;
+}
+
+/* Picks one member of a queue group, each weighted as nats-server does: a local
+ * member counts one, a route's entry counts the members behind it. From the drawn
+ * position on, the first member that can take the message wins (open connection, not
+ * the publisher when echo is off, an open route). Members behind leaf links are used
+ * only when no other can take it, as in nats-server. With only local members this is
+ * a uniform random start, one PRNG draw either way. */
 static struct mr_sub *pick_queue_member(struct mr_server *s, const struct mr_sublist_qgroup *g,
-                                        const struct mr_conn *publisher)
+                                        const struct mr_conn *publisher, bool routes_ok,
+                                        const struct mr_conn *origin)
 {
     mr_assert(g->count > 0);
     uint64_t total = 0;
-    bool weighted = s->cluster.count > 0;
+    bool weighted = s->cluster.count > 0 || s->leafs.count > 0;
     if (weighted) {
         for (uint32_t i = 0; i < g->count; i++) {
-            total += mr_route_sub_weight(g->subs[i]);
+            total += member_weight(g->subs[i], routes_ok);
+        }
+        if (total == 0) {
+            return pick_leaf_member(s, g, origin);
         }
     } else {
         total = g->count;
@@ -528,8 +567,8 @@ static struct mr_sub *pick_queue_member(struct mr_server *s, const struct mr_sub
     uint64_t draw = rng_next(s) % total;
     uint32_t start = 0;
     if (weighted) {
-        while (draw >= mr_route_sub_weight(g->subs[start])) {
-            draw -= mr_route_sub_weight(g->subs[start]);
+        while (draw >= member_weight(g->subs[start], routes_ok)) {
+            draw -= member_weight(g->subs[start], routes_ok);
             start++;
         }
     } else {
@@ -537,8 +576,11 @@ static struct mr_sub *pick_queue_member(struct mr_server *s, const struct mr_sub
     }
     for (uint32_t i = 0; i < g->count; i++) {
         struct mr_sub *sub = g->subs[(start + i) % g->count];
+        if (sub->flags & MR_SUB_LEAF) {
+            continue;
+        }
         if (sub->flags & MR_SUB_ROUTE) {
-            if (mr_route_sub_usable(sub)) {
+            if (routes_ok && mr_route_sub_usable(sub)) {
                 return sub;
             }
             continue;
@@ -552,12 +594,12 @@ static struct mr_sub *pick_queue_member(struct mr_server *s, const struct mr_sub
         }
         return sub;
     }
-    return NULL;
+    return weighted ? pick_leaf_member(s, g, origin) : NULL;
 }
 
 static bool local_member_ready(const struct mr_sub *sub)
 {
-    if (sub->flags & (MR_SUB_ROUTE | MR_SUB_INTERNAL)) {
+    if (sub->flags & (MR_SUB_ROUTE | MR_SUB_INTERNAL | MR_SUB_LEAF)) {
         return false;
     }
     const struct mr_csub *cs = (const struct mr_csub *)sub;
@@ -637,8 +679,11 @@ static bool queue_listed(struct mr_view list, const char *name, uint32_t len)
  * given, names the groups to serve), then gateways unless the message came from one. */
 static uint32_t fan_out(struct mr_server *s, struct mr_account *acc, struct mr_conn *publisher,
                         const struct mr_msg *m, uint32_t depth, const struct mr_view *qfilter,
-                        bool from_gateway)
+                        bool from_gateway, struct mr_conn *from_leaf)
 {
+    /* What a spoke gets from its hub stays on this server (and its own spokes). */
+    bool from_hub = from_leaf != NULL && from_leaf->leaf->solicited;
+    bool routes_ok = !from_hub;
     acc->in_msgs++;
     acc->in_bytes += m->size;
     const struct mr_sublist_result *r = NULL;
@@ -666,10 +711,19 @@ static uint32_t fan_out(struct mr_server *s, struct mr_account *acc, struct mr_c
     bool echo = publisher == NULL || publisher->echo;
     uint32_t delivered = 0;
     mr_route_fan_begin(s);
+    mr_leaf_fan_begin(s);
     for (uint32_t i = 0; i < r->psubs_count; i++) {
         struct mr_sub *sub = r->psubs[i];
         if (sub->flags & MR_SUB_ROUTE) {
-            mr_route_fan_plain(s, sub);
+            if (routes_ok) {
+                mr_route_fan_plain(s, sub);
+            }
+            continue;
+        }
+        if (sub->flags & MR_SUB_LEAF) {
+            if (mr_leaf_may_send(sub, from_leaf)) {
+                mr_leaf_fan_plain(s, sub);
+            }
             continue;
         }
         if (sub->flags & MR_SUB_INTERNAL) {
@@ -694,12 +748,14 @@ static uint32_t fan_out(struct mr_server *s, struct mr_account *acc, struct mr_c
         if (qfilter != NULL && !queue_listed(*qfilter, g->queue, g->queue_len)) {
             continue;
         }
-        struct mr_sub *sub = pick_queue_member(s, g, publisher);
+        struct mr_sub *sub = pick_queue_member(s, g, publisher, routes_ok, from_leaf);
         if (sub == NULL) {
             continue;
         }
         if (sub->flags & MR_SUB_ROUTE) {
             mr_route_fan_queue(s, sub);
+        } else if (sub->flags & MR_SUB_LEAF) {
+            mr_leaf_fan_queue(s, sub);
         } else {
             deliver(s, (struct mr_csub *)sub, m);
         }
@@ -711,7 +767,8 @@ static uint32_t fan_out(struct mr_server *s, struct mr_account *acc, struct mr_c
     /* Route copies count as deliveries: a request that crossed a route is not one for
      * no-responders. */
     delivered += mr_route_fan_flush(s, acc, m);
-    if (!from_gateway) {
+    delivered += mr_leaf_fan_flush(s, m);
+    if (!from_gateway && !from_hub) {
         delivered += mr_gateway_send(s, acc, m, served, served_count);
     }
     return delivered;
@@ -723,13 +780,23 @@ uint32_t mr_server_route(struct mr_server *s, struct mr_account *acc, struct mr_
     if (m->subject.len > 5 && m->subject.ptr[0] == '_' && mr_gateway_routed_reply(s, acc, m)) {
         return 1; /* a reply going straight back to the requester's server */
     }
-    return fan_out(s, acc, publisher, m, depth, NULL, false);
+    return fan_out(s, acc, publisher, m, depth, NULL, false, NULL);
 }
 
 void mr_server_route_from_gateway(struct mr_server *s, struct mr_account *acc,
                                   const struct mr_msg *m, struct mr_view queues)
 {
-    (void)fan_out(s, acc, NULL, m, 0, &queues, true);
+    (void)fan_out(s, acc, NULL, m, 0, &queues, true, NULL);
+}
+
+void mr_server_route_from_leaf(struct mr_server *s, struct mr_account *acc, struct mr_conn *c,
+                               const struct mr_msg *m, struct mr_view queues)
+{
+    if (m->subject.len > 5 && m->subject.ptr[0] == '_' && mr_gateway_routed_reply(s, acc, m)) {
+        return;
+    }
+    /* Only the named groups: the sender picked those members for this side. */
+    (void)fan_out(s, acc, c, m, 0, &queues, false, c);
 }
 
 void mr_server_route_inbound(struct mr_server *s, struct mr_account *acc, struct mr_conn *route,
@@ -748,9 +815,16 @@ void mr_server_route_inbound(struct mr_server *s, struct mr_account *acc, struct
              (int)m->subject.len, m->subject.ptr);
         return;
     }
+    mr_leaf_fan_begin(s);
     for (uint32_t i = 0; i < r->psubs_count; i++) {
         struct mr_sub *sub = r->psubs[i];
         if (sub->flags & MR_SUB_ROUTE) {
+            continue;
+        }
+        if (sub->flags & MR_SUB_LEAF) {
+            if (route != NULL && mr_leaf_may_send(sub, route)) {
+                mr_leaf_fan_plain(s, sub);
+            }
             continue;
         }
         if (sub->flags & MR_SUB_INTERNAL) {
@@ -770,8 +844,15 @@ void mr_server_route_inbound(struct mr_server *s, struct mr_account *acc, struct
         struct mr_csub *cs = pick_local_member(s, g);
         if (cs != NULL) {
             deliver(s, cs, m);
+        } else if (route != NULL) {
+            /* No local member: one behind a leaf this server is the hub of. */
+            struct mr_sub *ls = pick_leaf_member(s, g, route);
+            if (ls != NULL) {
+                mr_leaf_fan_queue(s, ls);
+            }
         }
     }
+    (void)mr_leaf_fan_flush(s, m);
 }
 
 static void process_msg(struct mr_server *s, struct mr_conn *c, const struct mr_proto_op *op)
@@ -983,6 +1064,7 @@ static void process_sub(struct mr_server *s, struct mr_conn *c, const struct mr_
     mr_route_interest(s, c->account, &cs->sub, 1);
     mr_gateway_interest(s, c->account, &cs->sub, 1);
     mr_gateway_note_sub(s, c->account, &cs->sub);
+    mr_leaf_interest(s, c->account, &cs->sub, NULL, 1);
     cs->prev = c->subs_tail;
     if (c->subs_tail != NULL) {
         c->subs_tail->next = cs;
@@ -1086,6 +1168,10 @@ static void process_op(struct mr_server *s, struct mr_conn *c, const struct mr_p
     }
     if (c->kind == MR_CONN_GATEWAY) {
         mr_gateway_process_op(s, c, op);
+        return;
+    }
+    if (c->kind == MR_CONN_LEAF) {
+        mr_leaf_process_op(s, c, op);
         return;
     }
     if (c->account == NULL && op->op != MR_OP_CONNECT) {
@@ -1405,6 +1491,7 @@ static void on_accept(void *ctx, uint64_t listener_id, uint64_t conn_id, const c
     enum mr_conn_kind kind = listener_id == MR_LISTENER_HTTP      ? MR_CONN_HTTP
                              : listener_id == MR_LISTENER_ROUTE   ? MR_CONN_ROUTE
                              : listener_id == MR_LISTENER_GATEWAY ? MR_CONN_GATEWAY
+                             : listener_id == MR_LISTENER_LEAF    ? MR_CONN_LEAF
                                                                   : MR_CONN_CLIENT;
     struct mr_conn *c = mr_conn_new(s, conn_id, kind, peer_host, peer_port);
     if (c == NULL || kind == MR_CONN_HTTP) {
@@ -1417,6 +1504,11 @@ static void on_accept(void *ctx, uint64_t listener_id, uint64_t conn_id, const c
     }
     if (kind == MR_CONN_GATEWAY) {
         mr_gateway_accept(s, c);
+        reap(s);
+        return;
+    }
+    if (kind == MR_CONN_LEAF) {
+        mr_leaf_accept(s, c);
         reap(s);
         return;
     }
@@ -1494,7 +1586,8 @@ static void on_connected(void *ctx, uint64_t conn_id, int status)
 {
     struct mr_server *s = ctx;
     if (mr_route_on_connected(s, conn_id, status) ||
-        mr_gateway_on_connected(s, conn_id, status)) {
+        mr_gateway_on_connected(s, conn_id, status) ||
+        mr_leaf_on_connected(s, conn_id, status)) {
         reap(s);
         return;
     }
@@ -1521,7 +1614,8 @@ static void on_closed(void *ctx, uint64_t conn_id)
 
 static void ping_timer(struct mr_server *s, struct mr_conn *c)
 {
-    bool route = c->kind == MR_CONN_ROUTE || c->kind == MR_CONN_GATEWAY;
+    bool route = c->kind == MR_CONN_ROUTE || c->kind == MR_CONN_GATEWAY ||
+                 c->kind == MR_CONN_LEAF;
     uint32_t ping_max = c->kind == MR_CONN_ROUTE ? mr_route_ping_max(s) : s->opts.ping_max;
     uint64_t interval = c->kind == MR_CONN_ROUTE     ? mr_route_ping_interval(s)
                         : c->kind == MR_CONN_GATEWAY ? mr_gateway_ping_interval(s)
@@ -1584,10 +1678,16 @@ static void on_timer(void *ctx, uint64_t tid)
         reap(s);
         return;
     }
+    if ((tid & ((1u << TIMER_KIND_BITS) - 1)) == TIMER_LEAF_RETRY) {
+        mr_leaf_on_timer(s, tid >> TIMER_KIND_BITS);
+        reap(s);
+        return;
+    }
     if ((tid & ((1u << TIMER_KIND_BITS) - 1)) == TIMER_DIAL) {
         /* The connect goes; its on_closed finds no connection and is ignored. */
         uint64_t id = tid >> TIMER_KIND_BITS;
-        if (mr_route_dial_timeout(s, id) || mr_gateway_dial_timeout(s, id)) {
+        if (mr_route_dial_timeout(s, id) || mr_gateway_dial_timeout(s, id) ||
+            mr_leaf_dial_timeout(s, id)) {
             s->env->stream_close(s->env->ctx, id);
         }
         reap(s);
@@ -1813,8 +1913,10 @@ int mr_server_create(const struct mr_server_opts *opts, const struct mr_env *env
     s->auth_required = mr_auth_required(s);
     mr_route_init(s);
     mr_gateway_init(s);
+    mr_leaf_init(s);
     rc = mr_accounts_init(s, errmsg, errmsg_len);
     if (rc != MR_OK) {
+        mr_leaf_deinit(s);
         mr_gateway_deinit(s);
         mr_route_deinit(s);
         mr_accounts_deinit(s);
@@ -1884,12 +1986,16 @@ int mr_server_start(struct mr_server *s)
         rc = mr_gateway_start(s);
     }
     if (rc == MR_OK) {
+        rc = mr_leaf_start(s);
+    }
+    if (rc == MR_OK) {
         rc = build_info(s);
     }
     if (rc == MR_OK) {
         rc = start_http(s);
     }
     if (rc != MR_OK) {
+        mr_leaf_shutdown(s);
         mr_gateway_shutdown(s);
         mr_route_shutdown(s);
         s->env->unlisten(s->env->ctx, MR_LISTENER_CLIENT);
@@ -1913,6 +2019,7 @@ void mr_server_shutdown(struct mr_server *s)
     if (s->started) {
         mr_route_shutdown(s);
         mr_gateway_shutdown(s);
+        mr_leaf_shutdown(s);
         s->env->unlisten(s->env->ctx, MR_LISTENER_CLIENT);
         if (s->http_port != 0) {
             s->env->unlisten(s->env->ctx, MR_LISTENER_HTTP);
@@ -1950,6 +2057,7 @@ void mr_server_destroy(struct mr_server *s)
     }
     reap(s);
     g_hash_table_destroy(s->conns_by_id);
+    mr_leaf_deinit(s);
     mr_gateway_deinit(s);
     mr_route_deinit(s);
     mr_accounts_deinit(s);
@@ -2002,10 +2110,12 @@ void mr_server_check(const struct mr_server *s)
             last_cid = c->cid;
         }
         mr_assert(!conn_lookups || g_hash_table_lookup(s->conns_by_id, &c->id) == c);
-        uint32_t n = 0;
-        for (const struct mr_csub *cs = c->subs_head; cs != NULL; cs = cs->next) {
+        /* A connection's subscription list changes only with sub_changes: walk it
+         * after a change, else trust the count the last walk confirmed. */
+        uint32_t n = lookups ? 0 : c->subs_count;
+        for (const struct mr_csub *cs = c->subs_head; lookups && cs != NULL; cs = cs->next) {
             mr_assert(cs->conn == c);
-            mr_assert(!lookups || g_hash_table_lookup(c->subs_by_sid, cs->sid) == cs);
+            mr_assert(g_hash_table_lookup(c->subs_by_sid, cs->sid) == cs);
             n++;
         }
         mr_assert(n == c->subs_count);
@@ -2034,4 +2144,5 @@ void mr_server_check(const struct mr_server *s)
     mr_accounts_check(s);
     mr_route_check(s);
     mr_gateway_check(s);
+    mr_leaf_check(s);
 }

@@ -15,6 +15,7 @@
 #include "core/server/monitor.h"
 #include "core/server/gateway.h"
 #include "core/server/interest.h"
+#include "core/server/leaf.h"
 #include "core/server/outbuf.h"
 #include "core/server/route.h"
 #include "core/server/server.h"
@@ -28,6 +29,7 @@
 #define MR_LISTENER_HTTP 1
 #define MR_LISTENER_ROUTE 2
 #define MR_LISTENER_GATEWAY 3
+#define MR_LISTENER_LEAF 4
 /* TLS context ids given to env->tls_configure. */
 #define MR_TLS_CLIENT 1
 #define MR_TLS_ROUTE 2
@@ -44,6 +46,7 @@ enum mr_timer_kind {
     TIMER_ROUTE_RETRY = 6, /* per route slot: connect again (route.c) */
     TIMER_GATEWAY_RETRY = 7, /* per remote gateway: connect (again) (gateway.c) */
     TIMER_DIAL = 8,          /* a route or gateway connect in flight took too long */
+    TIMER_LEAF_RETRY = 9,    /* per leaf remote: connect again (leaf.c) */
 };
 
 enum mr_conn_kind {
@@ -51,6 +54,7 @@ enum mr_conn_kind {
     MR_CONN_HTTP = 1,   /* the monitoring endpoint */
     MR_CONN_ROUTE = 2,  /* a cluster route (route.c) */
     MR_CONN_GATEWAY = 3, /* a gateway, inbound or outbound (gateway.c) */
+    MR_CONN_LEAF = 4,    /* a leaf node link, either side (leaf.c) */
 };
 
 struct mr_account;
@@ -88,6 +92,7 @@ struct mr_conn {
     bool tls_pending; /* TLS handshake under way: input waits for on_tls */
     struct mr_route *route; /* MR_CONN_ROUTE only */
     struct mr_gw_conn *gw;  /* MR_CONN_GATEWAY only */
+    struct mr_leaf *leaf;   /* MR_CONN_LEAF only */
     /* Clients: routed replies handed to this client, plain -> full (gateway.c). */
     GHashTable *gw_replies;
     GQueue *gw_replies_fifo;
@@ -173,6 +178,8 @@ struct mr_account {
      * gateways (gateway.c). */
     struct mr_interest_table route_interest;
     struct mr_interest_table gw_interest;
+    struct mr_interest_table local_interest; /* clients and internal subs only (leaf.c) */
+    char lds[32]; /* loop-detection subject for leaf links, made on first use (leaf.c) */
     struct mr_account *next;
 };
 
@@ -220,6 +227,7 @@ struct mr_server {
     bool accounts_checked;   /* mr_accounts_check memo: the name table is fixed */
     struct mr_cluster cluster; /* routes (route.c) */
     struct mr_gateways gw;     /* gateways (gateway.c) */
+    struct mr_leafs leafs;     /* leaf nodes (leaf.c) */
     struct mr_server_stats stats;
 };
 
@@ -278,6 +286,11 @@ void mr_server_route_from_gateway(struct mr_server *s, struct mr_account *acc,
 /* Arms (or cancels) the dial timeout of an outbound connect in flight (env id). */
 void mr_server_arm_dial(struct mr_server *s, uint64_t conn_id);
 void mr_server_cancel_dial(struct mr_server *s, uint64_t conn_id);
+/* Fans out a message that came over leaf link c: local clients, routes and gateways
+ * (unless we are the spoke of c), other leafs as mr_leaf_may_send allows, one member
+ * of each queue group named in queues. */
+void mr_server_route_from_leaf(struct mr_server *s, struct mr_account *acc, struct mr_conn *c,
+                               const struct mr_msg *m, struct mr_view queues);
 /* Monotonic now. */
 uint64_t mr_server_now(const struct mr_server *s);
 /* Next value of the server's seeded PRNG. */

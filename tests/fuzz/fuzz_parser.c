@@ -48,6 +48,7 @@ static const struct fuzz_config configs[] = {
     {MR_PARSER_SERVER, 3, 0},
     {MR_PARSER_ROUTE, MR_CONTROL_LINE_DEFAULT, MR_PAYLOAD_DEFAULT},
     {MR_PARSER_ROUTE, 24, 16},
+    {MR_PARSER_LEAF, MR_CONTROL_LINE_DEFAULT, MR_PAYLOAD_DEFAULT},
 };
 
 static bool canary_armed(void)
@@ -81,13 +82,14 @@ static bool op_allowed(enum mr_parser_mode mode, enum mr_op op)
     case MR_OP_MSG:
     case MR_OP_HMSG:
         return mode == MR_PARSER_CLIENT;
-    case MR_OP_RS_PLUS:
-    case MR_OP_RS_MINUS:
     case MR_OP_LS_PLUS:
     case MR_OP_LS_MINUS:
-    case MR_OP_RMSG:
     case MR_OP_RHMSG:
     case MR_OP_LMSG:
+        return mode == MR_PARSER_ROUTE || mode == MR_PARSER_LEAF;
+    case MR_OP_RS_PLUS:
+    case MR_OP_RS_MINUS:
+    case MR_OP_RMSG:
     case MR_OP_A_PLUS:
     case MR_OP_A_MINUS:
         return mode == MR_PARSER_ROUTE;

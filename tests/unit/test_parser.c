@@ -185,6 +185,7 @@ struct sample {
 #define SRV MR_PARSER_SERVER
 #define CLI MR_PARSER_CLIENT
 #define RTE MR_PARSER_ROUTE
+#define LEF MR_PARSER_LEAF
 
 static const struct sample valid[] = {
     /* PUB */
@@ -318,6 +319,18 @@ static const struct sample valid[] = {
     {"rte_a_plus", RTE, IN("A+ APP\r\n"), MR_OP_A_PLUS, .account = "APP"},
     {"rte_a_minus", RTE, IN("a- $G\n"), MR_OP_A_MINUS, .account = "$G"},
     {"rte_ping", RTE, IN("PING\r\n"), MR_OP_PING},
+    /* Leaf mode: no account, no origin (nats-server 2.9's observed frames). */
+    {"lef_ls_plus", LEF, IN("LS+ foo.>\r\n"), MR_OP_LS_PLUS, .subject = "foo.>"},
+    {"lef_ls_plus_queue", LEF, IN("LS+ q.> grp 2\r\n"), MR_OP_LS_PLUS, .subject = "q.>",
+     .queue = "grp", .weight = 2},
+    {"lef_ls_minus_queue", LEF, IN("LS- q.> grp\r\n"), MR_OP_LS_MINUS, .subject = "q.>",
+     .queue = "grp"},
+    {"lef_lmsg", LEF, IN("LMSG foo 2\r\nhi\r\n"), MR_OP_LMSG, .subject = "foo", PAYLOAD("hi")},
+    {"lef_lmsg_reply_queues", LEF, IN("LMSG foo + r g 1\r\nx\r\n"), MR_OP_LMSG,
+     .subject = "foo", .reply = "r", .queue = "g", PAYLOAD("x")},
+    {"lef_hmsg", LEF, IN("HMSG foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n"), MR_OP_RHMSG,
+     .subject = "foo", .hdr_len = 12, PAYLOAD("NATS/1.0\r\n\r\nhi")},
+    {"lef_ping", LEF, IN("PING\r\n"), MR_OP_PING},
     {"rte_pong", RTE, IN("PONG\r\n"), MR_OP_PONG},
     {"rte_info", RTE, IN("INFO {\"server_id\":\"N\"}\r\n"), MR_OP_INFO,
      .json = "{\"server_id\":\"N\"}"},
@@ -548,6 +561,10 @@ START_TEST(stream_of_all_route_samples_in_one_buffer)
     for (size_t chunk = 1; chunk < 64; chunk++) {
         stream_check(&st, RTE, chunk);
     }
+    stream_build(&st, LEF);
+    for (size_t chunk = 1; chunk < 64; chunk++) {
+        stream_check(&st, LEF, chunk);
+    }
 }
 END_TEST
 
@@ -686,6 +703,10 @@ static const struct bad bad[] = {
     {"rte_trailer", RTE, IN("RMSG $G foo 1\r\nxY"), MR_E_PROTO_TRAILER},
     {"rte_a_plus_two_args", RTE, IN("A+ A B\r\n"), MR_E_PROTO_ARGS},
     {"rte_a_bad_sign", RTE, IN("A* A\r\n"), MR_E_PROTO_UNKNOWN_OP},
+    {"lef_rs_plus", LEF, IN("RS+ $G foo\r\n"), MR_E_PROTO_UNKNOWN_OP},
+    {"lef_rmsg", LEF, IN("RMSG $G foo 1\r\n"), MR_E_PROTO_UNKNOWN_OP},
+    {"lef_ls_plus_four_args", LEF, IN("LS+ a q 1 x\r\n"), MR_E_PROTO_ARGS},
+    {"lef_lmsg_no_size", LEF, IN("LMSG foo\r\n"), MR_E_PROTO_ARGS},
 };
 
 #define BAD_COUNT (sizeof(bad) / sizeof(bad[0]))
