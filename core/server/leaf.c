@@ -944,9 +944,14 @@ int mr_leaf_start(struct mr_server *s)
         if (ro->disabled) {
             continue;
         }
-        if (ro->tls.enabled || ro->hub) {
+        const char *unsupported = ro->tls.enabled             ? "tls"
+                                  : ro->hub                   ? "hub: true"
+                                  : ro->deny_imports.count > 0 ? "deny_imports"
+                                  : ro->deny_exports.count > 0 ? "deny_exports"
+                                                               : NULL;
+        if (unsupported != NULL) {
             llog(s, MR_LOG_ERROR, "%s: leafnode remote %zu: %s is not supported yet", o->where,
-                 i + 1, ro->hub ? "hub: true" : "tls");
+                 i + 1, unsupported);
             return MR_E_INVAL;
         }
         const char *acc_name = ro->account != NULL ? ro->account : "$G";
