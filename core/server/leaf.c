@@ -496,6 +496,10 @@ static void register_leaf(struct mr_server *s, struct mr_leaf *l)
     if (l->remote != NULL) {
         l->remote->attempts = 0;
     }
+    /* Measure the RTT now, for /leafz, as nats-server does. */
+    l->conn->ping_sent_ns = mr_server_now(s);
+    l->conn->pings_out++;
+    send_text(l->conn, "PING\r\n");
     tell_all(s, l);
 }
 

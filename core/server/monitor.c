@@ -627,6 +627,45 @@ static json_t *gateway_varz(const struct mr_server *s)
     return j;
 }
 
+/* varz "leaf" as nats-server's LeafNodeOptsVarz (empty fields left out). */
+static json_t *leaf_varz(const struct mr_server *s)
+{
+    json_t *j = json_object();
+    const struct mr_leafnode_opts *o = s->leafs.opts;
+    if (o == NULL) {
+        return j;
+    }
+    if (s->leafs.listening) {
+        put(j, "host", jstr(o->host != NULL ? o->host : "0.0.0.0"));
+        put(j, "port", jint(s->leafs.port));
+        uint64_t auth_ns = o->auth.timeout_ns != 0 ? o->auth.timeout_ns : s->opts.auth_timeout_ns;
+        put(j, "auth_timeout", jnum((double)auth_ns / (double)MR_NS_PER_SEC));
+        put(j, "tls_timeout", jnum((double)TLS_TIMEOUT_DEFAULT_NS / (double)MR_NS_PER_SEC));
+    }
+    if (o->remotes_count > 0) {
+        json_t *list = json_array();
+        for (size_t i = 0; i < o->remotes_count; i++) {
+            const struct mr_leafnode_remote_opts *r = &o->remotes[i];
+            json_t *e = json_object();
+            put(e, "local_account", jstr(r->account != NULL ? r->account : "$G"));
+            json_t *urls = json_array();
+            for (size_t k = 0; k < r->urls.count; k++) {
+                /* As nats-server: host:port, without scheme or credentials. */
+                struct mr_route_slot p = {0};
+                char hp[300];
+                if (mr_route_parse_url(r->urls.items[k], &p)) {
+                    snprintf(hp, sizeof(hp), "%s:%u", p.host, (unsigned)p.port);
+                    push(urls, jstr(hp));
+                }
+            }
+            put(e, "urls", urls);
+            push(list, e);
+        }
+        put(j, "remotes", list);
+    }
+    return j;
+}
+
 static void varz_config(struct mr_server *s, json_t *o)
 {
     const struct mr_server_opts *op = &s->opts;
@@ -667,8 +706,9 @@ static void varz_config(struct mr_server *s, json_t *o)
     put(o, "max_pending", jint((uint64_t)op->max_pending));
     put(o, "cluster", cluster_varz(s));
     put(o, "gateway", gateway_varz(s));
-    /* Leaf nodes, MQTT, websockets, JetStream: not served yet. */
-    static const char *const sections[] = {"leaf", "mqtt", "websocket", "jetstream"};
+    put(o, "leaf", leaf_varz(s));
+    /* MQTT, websockets, JetStream: not served yet. */
+    static const char *const sections[] = {"mqtt", "websocket", "jetstream"};
     for (size_t i = 0; i < G_N_ELEMENTS(sections); i++) {
         put(o, sections[i], json_object());
     }
@@ -692,7 +732,7 @@ static uint64_t open_clients(const struct mr_server *s)
 static const char *const endpoint_paths[MR_MON_ENDPOINT_COUNT] = {
     [MR_MON_ROOT] = "/",           [MR_MON_ACCOUNTZ] = "/accountz", [MR_MON_CONNZ] = "/connz",
     [MR_MON_HEALTHZ] = "/healthz", [MR_MON_SUBSZ] = "/subsz",       [MR_MON_VARZ] = "/varz",
-    [MR_MON_ROUTEZ] = "/routez",   [MR_MON_GATEWAYZ] = "/gatewayz",
+    [MR_MON_ROUTEZ] = "/routez",   [MR_MON_GATEWAYZ] = "/gatewayz", [MR_MON_LEAFZ] = "/leafz",
 };
 
 static void varz_runtime(struct mr_server *s, json_t *o)
@@ -714,7 +754,7 @@ static void varz_runtime(struct mr_server *s, json_t *o)
     put(o, "total_connections", jint(s->stats.total_connections));
     put(o, "routes", jint(s->cluster.count));
     put(o, "remotes", json_integer(0));
-    put(o, "leafnodes", json_integer(0));
+    put(o, "leafnodes", jint(s->leafs.count));
     put(o, "in_msgs", jint(s->stats.in_msgs));
     put(o, "out_msgs", jint(s->stats.out_msgs));
     put(o, "in_bytes", jint(s->stats.in_bytes));
@@ -1946,6 +1986,60 @@ static int render_gatewayz(struct mr_server *s, struct query *q, json_t **out)
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* /leafz                                                                                */
+
+static int render_leafz(struct mr_server *s, struct query *q, json_t **out)
+{
+    bool subs = false;
+    if (q_bool(q, "subs", &subs) != MR_OK) {
+        return 400;
+    }
+    char acc[MR_HTTP_QUERY_VALUE_MAX];
+    int n = q_text(q, "acc", acc, sizeof(acc));
+    if (n == MR_E_INVAL) {
+        return 400;
+    }
+    json_t *j = json_object();
+    put(j, "server_id", json_string(s->server_id));
+    put(j, "now", jtime(wall_now(s)));
+    json_t *list = json_array();
+    uint64_t count = 0;
+    for (const struct mr_leaf *l = mr_leaf_first(s); l != NULL; l = l->next) {
+        if (n > 0 && strcmp(acc, l->acc->name) != 0) {
+            continue;
+        }
+        const struct mr_conn *c = l->conn;
+        json_t *e = json_object();
+        put(e, "account", jstr(l->acc->name));
+        put(e, "ip", jstr(c->host));
+        put(e, "port", jint(c->port));
+        if (c->rtt_ns != 0) {
+            char rtt[32];
+            format_rtt(rtt, sizeof(rtt), c->rtt_ns);
+            put(e, "rtt", jstr(rtt));
+        }
+        put(e, "in_msgs", jint(c->in_msgs));
+        put(e, "out_msgs", jint(c->out_msgs));
+        put(e, "in_bytes", jint(c->in_bytes));
+        put(e, "out_bytes", jint(c->out_bytes));
+        put(e, "subscriptions", jint(l->lsubs_count));
+        if (subs && l->lsubs_count > 0) {
+            json_t *sl = json_array();
+            for (const struct mr_lsub *x = l->lsubs_head; x != NULL; x = x->next) {
+                push(sl, jstrn(x->sub.subject, x->sub.subject_len));
+            }
+            put(e, "subscriptions_list", sl);
+        }
+        push(list, e);
+        count++;
+    }
+    put(j, "leafnodes", jint(count));
+    put(j, "leafs", list);
+    *out = j;
+    return 200;
+}
+
+/* ------------------------------------------------------------------------------------ */
 /* /healthz and /                                                                        */
 
 static int render_healthz(struct mr_server *s, struct query *q, json_t **out)
@@ -1987,6 +2081,7 @@ static char *root_page(void)
         "    <a href=./subsz>Subscriptions</a><br/>\n"
         "    <a href=./routez>Routes</a><br/>\n"
         "    <a href=./gatewayz>Gateways</a><br/>\n"
+        "    <a href=./leafz>Leaf Nodes</a><br/>\n"
         "    <a href=./healthz>Health Probe</a><br/>\n"
         "    <a href=https://docs.nats.io/running-a-nats-service/nats_admin/monitoring>"
         "Help</a>\n"
@@ -2060,6 +2155,8 @@ static int render_json(struct mr_server *s, int ep, struct query *q, json_t **ou
         return render_routez(s, q, out);
     case MR_MON_GATEWAYZ:
         return render_gatewayz(s, q, out);
+    case MR_MON_LEAFZ:
+        return render_leafz(s, q, out);
     default:
         mr_panic(__FILE__, __LINE__, "not a JSON endpoint");
     }
