@@ -829,7 +829,8 @@ void mr_leaf_process_op(struct mr_server *s, struct mr_conn *c, const struct mr_
     case MR_OP_ERR:
         llog(s, MR_LOG_WARN, "leafnode %s sent -ERR '%.*s'", l->remote_name,
              (int)op->json.len, op->json.ptr);
-        if (l->remote != NULL && op->json.len >= 13 && memcmp(op->json.ptr, "Loop detected", 13) == 0) {
+        if (l->remote != NULL && op->json.len >= 13 &&
+            memcmp(op->json.ptr, "Loop detected", 13) == 0) {
             l->remote->loop = true;
         }
         mr_conn_close(c, "Leafnode Error");
