@@ -431,6 +431,12 @@ static void send_leaf_info(struct mr_server *s, struct mr_conn *c, bool connect_
     json_object_set_new(j, "host", json_string(o->host != NULL ? o->host : "0.0.0.0"));
     json_object_set_new(j, "port", json_integer(s->leafs.port));
     json_object_set_new(j, "headers", json_true());
+    if (o->tls.enabled) {
+        json_object_set_new(j, "tls_required", json_true());
+        if (o->tls.verify) {
+            json_object_set_new(j, "tls_verify", json_true());
+        }
+    }
     if (o->auth.user != NULL || o->auth.users_count > 0 || s->auth_required) {
         json_object_set_new(j, "auth_required", json_true());
     }
@@ -602,6 +608,21 @@ static void process_connect(struct mr_server *s, struct mr_conn *c, const struct
     register_leaf(s, l);
 }
 
+/* The URL of the remote's latest connect. */
+static const char *current_url(const struct mr_leaf_remote *r)
+{
+    return g_ptr_array_index(r->urls, (r->next_url + r->urls->len - 1) % r->urls->len);
+}
+
+/* The spoke sends CONNECT (with the URL's credentials) and registers the link. */
+static void finish_connect(struct mr_server *s, struct mr_conn *c)
+{
+    struct mr_route_slot url = {0};
+    (void)mr_route_parse_url(current_url(c->leaf->remote), &url);
+    send_leaf_connect(s, c, url.user, url.pass);
+    register_leaf(s, c->leaf);
+}
+
 static void process_info(struct mr_server *s, struct mr_conn *c, const struct mr_proto_op *op)
 {
     struct mr_leaf *l = c->leaf;
@@ -623,19 +644,36 @@ static void process_info(struct mr_server *s, struct mr_conn *c, const struct mr
     snprintf(l->remote_name, sizeof(l->remote_name), "%s", name != NULL ? name : l->remote_id);
     snprintf(l->remote_cluster, sizeof(l->remote_cluster), "%s", cluster != NULL ? cluster : "");
     l->headers = json_is_true(json_object_get(info, "headers"));
+    bool hub_tls = json_is_true(json_object_get(info, "tls_required"));
     json_decref(info);
+    if (hub_tls && !l->remote->tls) {
+        llog(s, MR_LOG_ERROR, "leafnode remote %s requires TLS: configure tls in the remote",
+             current_url(l->remote));
+        mr_conn_close(c, "TLS Required");
+        return;
+    }
     if (strcmp(l->remote_id, s->server_id) == 0) {
         mr_conn_close(c, "Leafnode Loop Detected"); /* a remote pointing at this server */
         l->remote->loop = true;
         return;
     }
-    struct mr_route_slot url = {0};
-    const char *raw = g_ptr_array_index(l->remote->urls,
-                                        (l->remote->next_url + l->remote->urls->len - 1) %
-                                            l->remote->urls->len);
-    (void)mr_route_parse_url(raw, &url);
-    send_leaf_connect(s, c, url.user, url.pass);
-    register_leaf(s, l);
+    if (l->remote->tls) {
+        /* Upgrade before CONNECT: the credentials go inside TLS. */
+        struct mr_route_slot url = {0};
+        (void)mr_route_parse_url(current_url(l->remote), &url);
+        c->tls_pending = true;
+        s->env->stream_start_tls_client(s->env->ctx, c->id,
+                                        MR_TLS_LEAF_REMOTE + l->remote->index, url.host);
+        return;
+    }
+    finish_connect(s, c);
+}
+
+void mr_leaf_on_tls(struct mr_server *s, struct mr_conn *c)
+{
+    if (c->leaf->solicited) {
+        finish_connect(s, c);
+    }
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -741,6 +779,11 @@ void mr_leaf_accept(struct mr_server *s, struct mr_conn *c)
 {
     leaf_attach(s, c, NULL);
     send_leaf_info(s, c, false);
+    if (s->leafs.opts->tls.enabled) {
+        /* nats-server's default order: INFO in the clear, then the spoke upgrades. */
+        c->tls_pending = true;
+        s->env->stream_start_tls(s->env->ctx, c->id, MR_TLS_LEAF);
+    }
     uint64_t timeout = s->leafs.opts->auth.timeout_ns != 0 ? s->leafs.opts->auth.timeout_ns
                                                            : s->opts.auth_timeout_ns;
     s->env->timer_arm(s->env->ctx, (c->id << TIMER_KIND_BITS) | TIMER_AUTH,
@@ -941,16 +984,19 @@ int mr_leaf_start(struct mr_server *s)
         return MR_OK;
     }
     if (o->tls.enabled) {
-        llog(s, MR_LOG_ERROR, "%s: leafnodes tls is not supported yet", o->where);
-        return MR_E_INVAL;
+        char err[MR_ERRMSG_MAX];
+        int rc = s->env->tls_configure(s->env->ctx, MR_TLS_LEAF, &o->tls, err, sizeof(err));
+        if (rc != MR_OK) {
+            llog(s, MR_LOG_ERROR, "%s: leafnodes TLS: %s", o->where, err);
+            return rc;
+        }
     }
     for (size_t i = 0; i < o->remotes_count; i++) {
         const struct mr_leafnode_remote_opts *ro = &o->remotes[i];
         if (ro->disabled) {
             continue;
         }
-        const char *unsupported = ro->tls.enabled             ? "tls"
-                                  : ro->hub                   ? "hub: true"
+        const char *unsupported = ro->hub                   ? "hub: true"
                                   : ro->deny_imports.count > 0 ? "deny_imports"
                                   : ro->deny_exports.count > 0 ? "deny_exports"
                                                                : NULL;
@@ -968,10 +1014,9 @@ int mr_leaf_start(struct mr_server *s)
         }
         for (size_t k = 0; k < ro->urls.count; k++) {
             const char *u = ro->urls.items[k];
-            if (strncmp(u, "ws://", 5) == 0 || strncmp(u, "wss://", 6) == 0 ||
-                strncmp(u, "tls://", 6) == 0) {
-                llog(s, MR_LOG_ERROR, "%s: leafnode remote URL %s: only nats:// and "
-                     "nats-leaf:// are supported yet", o->where, u);
+            if (strncmp(u, "ws://", 5) == 0 || strncmp(u, "wss://", 6) == 0) {
+                llog(s, MR_LOG_ERROR, "%s: leafnode remote URL %s: WebSocket remotes are not "
+                     "supported yet", o->where, u);
                 return MR_E_INVAL;
             }
         }
@@ -984,7 +1029,20 @@ int mr_leaf_start(struct mr_server *s)
             g_ptr_array_add(r->urls, g_strdup(ro->urls.items[k]));
         }
         r->next_url = r->urls->len > 0 ? (uint32_t)(mr_server_rand(s) % r->urls->len) : 0;
+        r->tls = ro->tls.enabled;
+        for (size_t k = 0; k < ro->urls.count; k++) {
+            r->tls = r->tls || strncmp(ro->urls.items[k], "tls://", 6) == 0;
+        }
         g_ptr_array_add(ls->remotes, r);
+        if (r->tls) {
+            char err[MR_ERRMSG_MAX];
+            int rc = s->env->tls_configure(s->env->ctx, MR_TLS_LEAF_REMOTE + r->index,
+                                           &ro->tls, err, sizeof(err));
+            if (rc != MR_OK) {
+                llog(s, MR_LOG_ERROR, "%s: leafnode remote %zu TLS: %s", o->where, i + 1, err);
+                return rc;
+            }
+        }
     }
     if (o->port != 0) {
         const char *host = o->host != NULL ? o->host : "0.0.0.0";

@@ -66,6 +66,7 @@ struct mr_leaf_remote {
     bool retry_armed;
     uint32_t attempts;
     bool loop; /* the last connection detected a loop: wait 30 s */
+    bool tls;  /* tls {} in the remote, or a tls:// URL */
 };
 
 /* The leaf state of a MR_CONN_LEAF connection (mr_conn.leaf). */
@@ -123,6 +124,8 @@ void mr_leaf_shutdown(struct mr_server *s);
 void mr_leaf_deinit(struct mr_server *s);
 
 void mr_leaf_accept(struct mr_server *s, struct mr_conn *c);
+/* A leaf link's TLS handshake finished successfully. */
+void mr_leaf_on_tls(struct mr_server *s, struct mr_conn *c);
 bool mr_leaf_on_connected(struct mr_server *s, uint64_t conn_id, int status);
 bool mr_leaf_dial_timeout(struct mr_server *s, uint64_t conn_id);
 void mr_leaf_process_op(struct mr_server *s, struct mr_conn *c, const struct mr_proto_op *op);

@@ -1577,6 +1577,11 @@ static void on_tls(void *ctx, uint64_t conn_id, int status, const char *peer_sub
         reap(s);
         return;
     }
+    if (c->kind == MR_CONN_LEAF) {
+        mr_leaf_on_tls(s, c);
+        reap(s);
+        return;
+    }
     if (s->opts.tls.handshake_first) {
         send_info(s, c);
     }

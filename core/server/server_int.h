@@ -34,6 +34,9 @@
 #define MR_TLS_CLIENT 1
 #define MR_TLS_ROUTE 2
 #define MR_TLS_GATEWAY 3
+#define MR_TLS_LEAF 4
+/* Leaf remotes: one context each, MR_TLS_LEAF_REMOTE + the remote's index. */
+#define MR_TLS_LEAF_REMOTE 1000
 
 /* Timer ids: env connection id in the high bits, kind in the low 4; server-wide timers
  * use connection id 0. */
