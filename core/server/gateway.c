@@ -1017,7 +1017,8 @@ bool mr_gateway_routed_reply(struct mr_server *s, struct mr_account *acc, const 
     struct mr_msg local = *m;
     local.subject.ptr += MR_GW_REPLY_PREFIX_LEN;
     local.subject.len -= MR_GW_REPLY_PREFIX_LEN;
-    mr_server_route_inbound(s, acc, NULL, &local, (struct mr_view){NULL, 0});
+    mr_server_route_inbound(s, acc, NULL, &local, (struct mr_view){NULL, 0},
+                            (struct mr_view){NULL, 0});
     return true;
 }
 

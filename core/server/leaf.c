@@ -351,8 +351,15 @@ bool mr_leaf_may_send(const struct mr_sub *sub, const struct mr_conn *origin)
     if (origin->kind == MR_CONN_ROUTE) {
         return !l->solicited; /* only leafs this server is the hub of */
     }
-    if (origin->kind == MR_CONN_LEAF && origin->leaf->solicited) {
-        return !l->solicited; /* what the hub sent goes on to our own spokes only */
+    if (origin->kind == MR_CONN_LEAF) {
+        if (origin->leaf->solicited && l->solicited) {
+            return false; /* what the hub sent goes on to our own spokes only */
+        }
+        /* Never back into the leaf cluster it came from, by another of its links. */
+        if (origin->leaf->remote_cluster[0] != '\0' &&
+            strcmp(origin->leaf->remote_cluster, l->remote_cluster) == 0) {
+            return false;
+        }
     }
     return true;
 }

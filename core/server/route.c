@@ -665,6 +665,13 @@ static size_t put(char *w, const void *p, size_t n)
 bool mr_send_rmsg(struct mr_conn *c, bool headers_ok, const char *account, const struct mr_msg *m,
                   struct mr_view reply, const struct mr_view *queues, uint32_t nq)
 {
+    return mr_send_routed(c, headers_ok, NULL, account, m, reply, queues, nq);
+}
+
+bool mr_send_routed(struct mr_conn *c, bool headers_ok, const char *origin, const char *account,
+                    const struct mr_msg *m, struct mr_view reply, const struct mr_view *queues,
+                    uint32_t nq)
+{
     const uint8_t *payload = m->payload;
     uint32_t size = m->size;
     uint32_t hdr = m->hdr_len;
@@ -674,14 +681,23 @@ bool mr_send_rmsg(struct mr_conn *c, bool headers_ok, const char *account, const
         hdr = 0;
     }
     size_t acc_len = account != NULL ? strlen(account) : 0;
-    size_t need = 5 + acc_len + 1 + m->subject.len + 3 + reply.len + 1 + 24;
+    size_t origin_len = origin != NULL ? strlen(origin) : 0;
+    size_t need = 5 + origin_len + 1 + acc_len + 1 + m->subject.len + 3 + reply.len + 1 + 24;
     for (uint32_t i = 0; i < nq; i++) {
         need += queues[i].len + 1;
     }
     char stack[512];
     char *line = need <= sizeof(stack) ? stack : g_malloc(need);
     char *w = line;
-    w += hdr > 0 ? put(w, "HMSG ", 5) : put(w, account != NULL ? "RMSG " : "LMSG ", 5);
+    if (origin != NULL) {
+        /* A message that entered from leaf cluster `origin`: "LMSG origin acc ...",
+         * always with a header size, so no peer sends it back to that leaf cluster. */
+        w += put(w, "LMSG ", 5);
+        w += put(w, origin, origin_len);
+        *w++ = ' ';
+    } else {
+        w += hdr > 0 ? put(w, "HMSG ", 5) : put(w, account != NULL ? "RMSG " : "LMSG ", 5);
+    }
     if (account != NULL) {
         w += put(w, account, acc_len);
         *w++ = ' ';
@@ -704,7 +720,7 @@ bool mr_send_rmsg(struct mr_conn *c, bool headers_ok, const char *account, const
         w += put(w, reply.ptr, reply.len);
         *w++ = ' ';
     }
-    if (hdr > 0) {
+    if (hdr > 0 || origin != NULL) {
         w += (size_t)snprintf(w, 12, "%u ", hdr);
     }
     w += (size_t)snprintf(w, 14, "%u\r\n", size);
@@ -722,15 +738,15 @@ bool mr_send_rmsg(struct mr_conn *c, bool headers_ok, const char *account, const
 }
 
 uint32_t mr_route_fan_flush(struct mr_server *s, const struct mr_account *acc,
-                            const struct mr_msg *m)
+                            const struct mr_msg *m, const char *origin)
 {
     struct mr_cluster *cl = &s->cluster;
     uint32_t sent = 0;
     for (uint32_t i = 0; i < cl->fan_count; i++) {
         struct mr_route *r = cl->fan[i];
         if (r->conn->state == CONN_OPEN && (r->fan_plain || r->fan_nq > 0)) {
-            (void)mr_send_rmsg(r->conn, r->headers, acc->name, m, m->reply, r->fan_queues,
-                               r->fan_nq);
+            (void)mr_send_routed(r->conn, r->headers, origin, acc->name, m, m->reply,
+                                 r->fan_queues, r->fan_nq);
             sent++;
         }
     }
@@ -1261,7 +1277,7 @@ void mr_route_process_op(struct mr_server *s, struct mr_conn *c, const struct mr
             .size = op->size,
             .payload = op->payload,
         };
-        mr_server_route_inbound(s, acc, c, &m, op->queue);
+        mr_server_route_inbound(s, acc, c, &m, op->queue, op->origin);
         break;
     }
     default:

@@ -139,6 +139,12 @@ bool mr_route_parse_url(const char *url, struct mr_route_slot *out);
 bool mr_send_rmsg(struct mr_conn *c, bool headers_ok, const char *account, const struct mr_msg *m,
                   struct mr_view reply, const struct mr_view *queues, uint32_t nq);
 
+/* As mr_send_rmsg; with origin (a leaf cluster's name), the route form
+ * "LMSG origin account ..." that keeps the message from going back to that cluster. */
+bool mr_send_routed(struct mr_conn *c, bool headers_ok, const char *origin, const char *account,
+                    const struct mr_msg *m, struct mr_view reply, const struct mr_view *queues,
+                    uint32_t nq);
+
 /* Lifecycle. init before accounts are created; start after the client listener. */
 void mr_route_init(struct mr_server *s);
 int mr_route_start(struct mr_server *s);
@@ -173,9 +179,10 @@ void mr_route_interest(struct mr_server *s, struct mr_account *acc, const struct
 void mr_route_fan_begin(struct mr_server *s);
 void mr_route_fan_plain(struct mr_server *s, const struct mr_sub *rsub);
 void mr_route_fan_queue(struct mr_server *s, const struct mr_sub *rsub);
-/* Sends the message to each marked route; returns how many routes it went to. */
+/* Sends the message to each marked route; returns how many routes it went to. origin:
+ * the leaf cluster it came from, or NULL. */
 uint32_t mr_route_fan_flush(struct mr_server *s, const struct mr_account *acc,
-                            const struct mr_msg *m);
+                            const struct mr_msg *m, const char *origin);
 /* Queue weight of a sublist entry: a route's member count, 1 for local ones. */
 uint32_t mr_route_sub_weight(const struct mr_sub *sub);
 /* Whether a route entry can take a message now (its route is open and registered). */

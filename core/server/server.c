@@ -766,7 +766,12 @@ static uint32_t fan_out(struct mr_server *s, struct mr_account *acc, struct mr_c
     }
     /* Route copies count as deliveries: a request that crossed a route is not one for
      * no-responders. */
-    delivered += mr_route_fan_flush(s, acc, m);
+    /* A message from a spoke's cluster is marked with it on routes (LMSG origin). */
+    const char *origin = NULL;
+    if (from_leaf != NULL && !from_hub && from_leaf->leaf->remote_cluster[0] != '\0') {
+        origin = from_leaf->leaf->remote_cluster;
+    }
+    delivered += mr_route_fan_flush(s, acc, m, origin);
     delivered += mr_leaf_fan_flush(s, m);
     if (!from_gateway && !from_hub) {
         delivered += mr_gateway_send(s, acc, m, served, served_count);
@@ -799,8 +804,18 @@ void mr_server_route_from_leaf(struct mr_server *s, struct mr_account *acc, stru
     (void)fan_out(s, acc, c, m, 0, &queues, false, c);
 }
 
+/* Whether leaf entry sub's link goes to the leaf cluster named origin. */
+static bool leaf_is_origin(const struct mr_sub *sub, struct mr_view origin)
+{
+    if (origin.len == 0) {
+        return false;
+    }
+    const char *rc = ((const struct mr_lsub *)sub)->leaf->remote_cluster;
+    return strlen(rc) == origin.len && memcmp(rc, origin.ptr, origin.len) == 0;
+}
+
 void mr_server_route_inbound(struct mr_server *s, struct mr_account *acc, struct mr_conn *route,
-                             const struct mr_msg *m, struct mr_view queues)
+                             const struct mr_msg *m, struct mr_view queues, struct mr_view origin)
 {
     if (route != NULL && m->subject.len > 5 && m->subject.ptr[0] == '_' &&
         mr_gateway_routed_reply(s, acc, m)) {
@@ -822,7 +837,7 @@ void mr_server_route_inbound(struct mr_server *s, struct mr_account *acc, struct
             continue;
         }
         if (sub->flags & MR_SUB_LEAF) {
-            if (route != NULL && mr_leaf_may_send(sub, route)) {
+            if (route != NULL && mr_leaf_may_send(sub, route) && !leaf_is_origin(sub, origin)) {
                 mr_leaf_fan_plain(s, sub);
             }
             continue;
@@ -847,7 +862,7 @@ void mr_server_route_inbound(struct mr_server *s, struct mr_account *acc, struct
         } else if (route != NULL) {
             /* No local member: one behind a leaf this server is the hub of. */
             struct mr_sub *ls = pick_leaf_member(s, g, route);
-            if (ls != NULL) {
+            if (ls != NULL && !leaf_is_origin(ls, origin)) {
                 mr_leaf_fan_queue(s, ls);
             }
         }

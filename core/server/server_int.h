@@ -280,7 +280,7 @@ void mr_server_info_changed(struct mr_server *s);
  * routable internal ones, and one local member of each queue group named in queues
  * (blank-separated). */
 void mr_server_route_inbound(struct mr_server *s, struct mr_account *acc, struct mr_conn *route,
-                             const struct mr_msg *m, struct mr_view queues);
+                             const struct mr_msg *m, struct mr_view queues, struct mr_view origin);
 /* Fans out a message that arrived from a gateway: local clients, routes with interest,
  * and one member (local or routed) of each queue group named in queues. Never to
  * another gateway. */
