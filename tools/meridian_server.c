@@ -623,7 +623,6 @@ static void say_inactive(struct mr_realenv *re, const struct mr_config *c)
         const char *what;
     } blocks[] = {
         {c->jetstream.present, c->jetstream.where, "jetstream"},
-        {c->websocket.present, c->websocket.where, "websocket"},
     };
     for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++) {
         if (blocks[i].present) {

@@ -3907,6 +3907,7 @@ int mr_conf_server_load(struct mr_conf_value *root, struct mr_config *config, mr
     config->server.cluster = &config->cluster;
     config->server.gateway = &config->gateway;
     config->server.leafnodes = &config->leafnodes;
+    config->server.websocket = &config->websocket;
     return 0;
 }
 
@@ -4219,5 +4220,6 @@ int mr_conf_server_apply_flags(struct mr_config *c, const struct mr_conf_server_
     o->cluster = &c->cluster;
     o->gateway = &c->gateway;
     o->leafnodes = &c->leafnodes;
+    o->websocket = &c->websocket;
     return rc;
 }

@@ -39,6 +39,7 @@
 #include "core/server/outbuf.h"
 #include "core/server/server_int.h"
 #include "core/server/sublist.h"
+#include "core/server/ws_conn.h"
 
 /* ------------------------------------------------------------------------------------ */
 /* Small helpers                                                                         */
@@ -133,7 +134,7 @@ static void mark_writable(struct mr_conn *c)
 
 /* Queues bytes; on budget exhaustion or over max_pending the connection is closed as a
  * slow consumer (nats-server closes without -ERR). Returns false if it was closed. */
-static bool queue_out(struct mr_conn *c, const void *p, size_t n)
+static bool queue_raw(struct mr_conn *c, const void *p, size_t n)
 {
     if (c->state != CONN_OPEN) {
         return false;
@@ -148,6 +149,19 @@ static bool queue_out(struct mr_conn *c, const void *p, size_t n)
     }
     mark_writable(c);
     return true;
+}
+
+static bool queue_out(struct mr_conn *c, const void *p, size_t n)
+{
+    if (c->ws != NULL && mr_ws_conn_framing(c)) {
+        return mr_ws_conn_queue(c, p, n);
+    }
+    return queue_raw(c, p, n);
+}
+
+bool mr_conn_queue_raw(struct mr_conn *c, const void *p, size_t n)
+{
+    return queue_raw(c, p, n);
 }
 
 static void send_str(struct mr_conn *c, const char *str)
@@ -249,6 +263,9 @@ static void mark_closing(struct mr_conn *c, const char *reason, bool drop_output
     mr_assert(c->state == CONN_OPEN);
     /* Monitoring keeps recently closed connections, subscriptions still attached. */
     mr_monitor_conn_closed(s, c, reason);
+    if (c->ws != NULL && !drop_output) {
+        mr_ws_conn_closing(c, reason);
+    }
     c->state = CONN_CLOSING;
     static const char *const kinds[] = {
         [MR_CONN_CLIENT] = "Client",
@@ -360,6 +377,7 @@ static void conn_free(struct mr_server *s, struct mr_conn *c)
     mr_gateway_conn_free(s, c);
     mr_leaf_conn_free(s, c);
     mr_gateway_client_free(c);
+    mr_ws_conn_free(c);
     g_free(c->name);
     g_free(c->lang);
     g_free(c->version);
@@ -1408,11 +1426,26 @@ static void on_bytes(void *ctx, uint64_t conn_id, const uint8_t *buf, size_t len
         reap(s);
         return;
     }
+    if (c->ws != NULL) {
+        bool opened;
+        (void)mr_ws_conn_on_bytes(s, c, buf, len, &opened);
+        reap(s);
+        return;
+    }
+    mr_conn_feed(c, buf, len);
+    reap(s);
+}
+
+void mr_conn_feed(struct mr_conn *c, const uint8_t *buf, size_t len)
+{
+    struct mr_server *s = c->srv;
+    if (c->state != CONN_OPEN) {
+        return;
+    }
     uint32_t budget = MR_OPS_PER_READ_MAX;
     if (c->read_paused) {
         /* Reads already in flight when we paused: queue them behind the backlog. */
         (void)in_append(s, c, buf, len);
-        reap(s);
         return;
     }
     size_t used = 0;
@@ -1431,7 +1464,6 @@ static void on_bytes(void *ctx, uint64_t conn_id, const uint8_t *buf, size_t len
             }
         }
     }
-    reap(s);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -1484,11 +1516,19 @@ struct mr_conn *mr_conn_new(struct mr_server *s, uint64_t conn_id, enum mr_conn_
     return c;
 }
 
+static void client_greet(struct mr_server *s, struct mr_conn *c);
+
+void mr_conn_greet(struct mr_conn *c)
+{
+    client_greet(c->srv, c);
+}
+
 /* The client handshake once the stream is ready (after TLS when it goes first). */
 static void client_greet(struct mr_server *s, struct mr_conn *c)
 {
     send_info(s, c);
-    if (s->opts.tls.enabled && !s->opts.tls.handshake_first) {
+    /* The websocket listener has its own TLS settings (no_tls here). */
+    if (c->ws == NULL && s->opts.tls.enabled && !s->opts.tls.handshake_first) {
         /* nats-server's order: INFO in plaintext, then the client starts TLS. */
         c->tls_pending = true;
         s->env->stream_start_tls(s->env->ctx, c->id, MR_TLS_CLIENT);
@@ -1545,7 +1585,9 @@ static void on_accept(void *ctx, uint64_t listener_id, uint64_t conn_id, const c
             return;
         }
     }
-    if (s->opts.tls.enabled && s->opts.tls.handshake_first) {
+    if (listener_id == MR_LISTENER_WS) {
+        mr_ws_conn_attach(s, c); /* INFO follows the upgrade */
+    } else if (s->opts.tls.enabled && s->opts.tls.handshake_first) {
         c->tls_pending = true;
         s->env->stream_start_tls(s->env->ctx, c->id, MR_TLS_CLIENT);
     } else {
@@ -1643,6 +1685,10 @@ static void ping_timer(struct mr_server *s, struct mr_conn *c)
     if (c->pings_out + 1 > ping_max) {
         send_err(c, "Stale Connection");
         close_conn(c, "Stale Connection", false);
+        return;
+    }
+    if (c->ws != NULL && !mr_ws_conn_framing(c)) {
+        arm_ping(s, c, interval); /* nothing but the upgrade answer before the upgrade */
         return;
     }
     uint64_t t = now(s);
@@ -1962,6 +2008,36 @@ int mr_server_create(const struct mr_server_opts *opts, const struct mr_env *env
     return MR_OK;
 }
 
+/* The websocket {} listener for clients (plain; TLS and its own authorization are
+ * refused by name until they land). */
+static int start_websocket(struct mr_server *s)
+{
+    const struct mr_websocket_opts *o = s->opts.websocket;
+    if (o == NULL || !o->present || o->port == 0) {
+        return MR_OK;
+    }
+    const char *unsupported = o->tls.enabled                         ? "tls"
+                              : o->auth.user != NULL || o->auth.token ? "authorization"
+                              : o->no_auth_user != NULL               ? "no_auth_user"
+                              : o->compression                        ? "compression"
+                                                                      : NULL;
+    if (unsupported != NULL) {
+        slog(s, MR_LOG_ERROR, "%s: websocket %s is not supported yet", o->where, unsupported);
+        return MR_E_INVAL;
+    }
+    const char *host = o->host != NULL ? o->host : "0.0.0.0";
+    uint16_t port = o->port < 0 ? 0 : (uint16_t)o->port;
+    int rc = s->env->listen(s->env->ctx, MR_LISTENER_WS, host, port, &s->ws_port);
+    if (rc != MR_OK) {
+        slog(s, MR_LOG_ERROR, "Error listening on websocket port %s:%u: %s", host,
+             (unsigned)port, mr_err_text(rc));
+        return rc;
+    }
+    slog(s, MR_LOG_INFO, "Listening for websocket clients on ws://%s:%u", host,
+         (unsigned)s->ws_port);
+    return MR_OK;
+}
+
 static int start_http(struct mr_server *s)
 {
     if (s->opts.http_port == 0) {
@@ -2009,6 +2085,9 @@ int mr_server_start(struct mr_server *s)
         rc = mr_leaf_start(s);
     }
     if (rc == MR_OK) {
+        rc = start_websocket(s);
+    }
+    if (rc == MR_OK) {
         rc = build_info(s);
     }
     if (rc == MR_OK) {
@@ -2040,6 +2119,9 @@ void mr_server_shutdown(struct mr_server *s)
         mr_route_shutdown(s);
         mr_gateway_shutdown(s);
         mr_leaf_shutdown(s);
+        if (s->ws_port != 0) {
+            s->env->unlisten(s->env->ctx, MR_LISTENER_WS);
+        }
         s->env->unlisten(s->env->ctx, MR_LISTENER_CLIENT);
         if (s->http_port != 0) {
             s->env->unlisten(s->env->ctx, MR_LISTENER_HTTP);

@@ -92,6 +92,7 @@ struct mr_account_opts {
 struct mr_cluster_opts; /* core/conf/conf_server.h */
 struct mr_gateway_opts;
 struct mr_leafnode_opts;
+struct mr_websocket_opts;
 
 struct mr_auth_opts {
     /* Top-level authorization {}: one user/password, a token, or users. */
@@ -137,6 +138,8 @@ struct mr_server_opts {
     const struct mr_gateway_opts *gateway;
     /* leafnodes {}; NULL or not present = none. Borrowed like auth. */
     const struct mr_leafnode_opts *leafnodes;
+    /* websocket {}; NULL or not present = none. Borrowed like auth. */
+    const struct mr_websocket_opts *websocket;
     struct mr_tls_opts tls;
     /* Monitoring HTTP listener: port 0 = off, -1 = random. */
     char http_host[256];

@@ -30,6 +30,7 @@
 #define MR_LISTENER_ROUTE 2
 #define MR_LISTENER_GATEWAY 3
 #define MR_LISTENER_LEAF 4
+#define MR_LISTENER_WS 5
 /* TLS context ids given to env->tls_configure. */
 #define MR_TLS_CLIENT 1
 #define MR_TLS_ROUTE 2
@@ -96,6 +97,7 @@ struct mr_conn {
     struct mr_route *route; /* MR_CONN_ROUTE only */
     struct mr_gw_conn *gw;  /* MR_CONN_GATEWAY only */
     struct mr_leaf *leaf;   /* MR_CONN_LEAF only */
+    struct mr_ws_conn *ws;  /* clients over WebSocket (ws_conn.c) */
     /* Clients: routed replies handed to this client, plain -> full (gateway.c). */
     GHashTable *gw_replies;
     GQueue *gw_replies_fifo;
@@ -200,6 +202,7 @@ struct mr_server {
     uint64_t start_ns;      /* monotonic time of start */
     int64_t start_wall_ns;  /* wall time of start, for displayed timestamps */
     uint16_t http_port;     /* bound monitoring port, 0 if off */
+    uint16_t ws_port;       /* bound websocket port, 0 if off */
     struct mr_monitor monitor; /* monitoring state (monitor.c) */
     /* Imports (account.c): internal subscriptions in creation order, and the reply
      * mappings of service imports waiting for their responses. */
@@ -262,6 +265,13 @@ void mr_server_log(struct mr_server *s, enum mr_log_level level, const char *fmt
 
 /* Queues bytes on a connection; false if it was closed (slow consumer or budget). */
 bool mr_conn_queue_out(struct mr_conn *c, const void *p, size_t n);
+/* The same without WebSocket framing (handshake answers, control frames). */
+bool mr_conn_queue_raw(struct mr_conn *c, const void *p, size_t n);
+/* Hands bytes of the NATS protocol to a connection's parser, as if they had just been
+ * read (WebSocket payloads). */
+void mr_conn_feed(struct mr_conn *c, const uint8_t *buf, size_t len);
+/* Sends a client its INFO (and starts TLS when configured). */
+void mr_conn_greet(struct mr_conn *c);
 /* Closes a connection: no more input or output, the env closes the stream after
  * flushing what is pending. */
 void mr_conn_close(struct mr_conn *c, const char *reason);
