@@ -12,9 +12,11 @@
 #include "core/server/ws_conn.h"
 
 #include <glib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/assert.h"
+#include "core/conf/conf_server.h"
 #include "core/err.h"
 #include "core/limits.h"
 #include "core/proto/http.h"
@@ -94,6 +96,58 @@ static bool buf_append(struct mr_ws_conn *w, const uint8_t *p, size_t n)
     return true;
 }
 
+/* The host:port of an origin "scheme://host[:port]" (the default port by scheme). */
+static void origin_hostport(struct mr_view origin, char *out, size_t cap)
+{
+    const char *p = origin.ptr;
+    size_t n = origin.len;
+    const char *sep = memchr(p, ':', n);
+    bool https = n >= 5 && g_ascii_strncasecmp(p, "https", 5) == 0;
+    if (sep != NULL && (size_t)(sep - p) + 3 <= n && sep[1] == '/' && sep[2] == '/') {
+        n -= (size_t)(sep + 3 - p);
+        p = sep + 3;
+    }
+    const char *slash = memchr(p, '/', n);
+    if (slash != NULL) {
+        n = (size_t)(slash - p);
+    }
+    bool has_port = memchr(p, ':', n) != NULL;
+    snprintf(out, cap, "%.*s%s", (int)n, p, has_port ? "" : https ? ":443" : ":80");
+}
+
+/* same_origin and allowed_origins, as nats-server checks them: a request without an
+ * Origin (not a browser) passes; else the origin's host must be the request's Host
+ * (same_origin) and/or be listed (allowed_origins, compared as host:port). */
+static bool origin_allowed(const struct mr_websocket_opts *o, const struct mr_ws_upgrade *up)
+{
+    if (up->origin.len == 0 || (!o->same_origin && o->allowed_origins.count == 0)) {
+        return true;
+    }
+    char origin[300];
+    origin_hostport(up->origin, origin, sizeof(origin));
+    if (o->same_origin) {
+        char host[300];
+        bool has_port = memchr(up->host.ptr, ':', up->host.len) != NULL;
+        snprintf(host, sizeof(host), "%.*s%s", (int)up->host.len, up->host.ptr,
+                 has_port ? "" : ":80");
+        if (g_ascii_strcasecmp(origin, host) != 0) {
+            return false;
+        }
+    }
+    if (o->allowed_origins.count > 0) {
+        for (size_t i = 0; i < o->allowed_origins.count; i++) {
+            char allowed[300];
+            const char *a = o->allowed_origins.items[i];
+            origin_hostport((struct mr_view){a, (uint32_t)strlen(a)}, allowed, sizeof(allowed));
+            if (g_ascii_strcasecmp(origin, allowed) == 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+    return true;
+}
+
 /* The upgrade request: answer 101 (or the error) and report whether frames follow. */
 static bool handshake(struct mr_server *s, struct mr_conn *c, size_t *used)
 {
@@ -113,6 +167,17 @@ static bool handshake(struct mr_server *s, struct mr_conn *c, size_t *used)
         int n = mr_ws_upgrade_reject_encode(status != 0 ? status : 400, answer, sizeof(answer));
         if (n > 0) {
             (void)mr_conn_queue_raw(c, answer, (size_t)n);
+        }
+        mr_conn_close(c, "WebSocket Handshake Error");
+        *used = w->len;
+        return false;
+    }
+    if (s->opts.websocket != NULL && !origin_allowed(s->opts.websocket, &up)) {
+        mr_server_log(s, MR_LOG_DEBUG, "%s:%u - websocket upgrade refused: origin not allowed: "
+                      "%.*s", c->host, (unsigned)c->port, (int)up.origin.len, up.origin.ptr);
+        int r = mr_ws_upgrade_reject_encode(403, answer, sizeof(answer));
+        if (r > 0) {
+            (void)mr_conn_queue_raw(c, answer, (size_t)r);
         }
         mr_conn_close(c, "WebSocket Handshake Error");
         *used = w->len;

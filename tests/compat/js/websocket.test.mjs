@@ -237,3 +237,25 @@ describe('clients over WebSocket', () => {
         assert.match(data, /^HTTP\/1\.1 400 /);
     });
 });
+
+const wsPort2 = await reservePort();
+process.on('exit', () => wsPort2.release());
+
+describe('allowed_origins', () => {
+    serverFixture([], {
+        config: `websocket { listen: "${HOST}:${wsPort2.port}", no_tls: true, ` +
+            'allowed_origins: ["https://app.example.com"] }\n',
+    });
+
+    test('a listed origin is accepted, another gets 403, none is a non-browser', T, async () => {
+        const ok = await WsClient.open(wsPort2.port, { Origin: 'https://app.example.com' });
+        ok.client.close();
+        assert.match(ok.head, /^HTTP\/1\.1 101 /);
+        const bad = await WsClient.open(wsPort2.port, { Origin: 'https://evil.example.com' });
+        bad.client.close();
+        assert.match(bad.head, /^HTTP\/1\.1 403 /);
+        const none = await WsClient.open(wsPort2.port);
+        none.client.close();
+        assert.match(none.head, /^HTTP\/1\.1 101 /);
+    });
+});
