@@ -9,32 +9,40 @@
 #include "core/assert.h"
 #include "core/err.h"
 
-static bool before(const struct mr_heap_node *a, const struct mr_heap_node *b)
+static bool before(struct mr_heap_key a, struct mr_heap_key b)
 {
-    if (a->key != b->key) {
-        return a->key < b->key;
+    if (a.key != b.key) {
+        return a.key < b.key;
     }
-    return a->seq < b->seq;
+    return a.seq < b.seq;
 }
 
-static void place(struct mr_heap *h, size_t i, struct mr_heap_node *n)
+static void place(struct mr_heap *h, size_t i, struct mr_heap_node *n, struct mr_heap_key k)
 {
     h->items[i] = n;
+    h->keys[i] = k;
     n->index = i;
 }
 
 static void sift_up(struct mr_heap *h, size_t i)
 {
     struct mr_heap_node *n = h->items[i];
+    struct mr_heap_key k = h->keys[i];
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (!before(n, h->items[parent])) {
+        if (!before(k, h->keys[parent])) {
             break;
         }
-        place(h, i, h->items[parent]);
+        place(h, i, h->items[parent], h->keys[parent]);
         i = parent;
     }
-    place(h, i, n);
+    place(h, i, n, k);
+}
+
+/* Bytes of the block holding cap pointers and cap keys. */
+static size_t block_bytes(size_t cap)
+{
+    return cap * (sizeof(struct mr_heap_node *) + sizeof(struct mr_heap_key));
 }
 
 void mr_heap_init(struct mr_heap *h, struct mr_mem *mem)
@@ -46,11 +54,12 @@ void mr_heap_init(struct mr_heap *h, struct mr_mem *mem)
 void mr_heap_deinit(struct mr_heap *h)
 {
     if (h->mem != NULL) {
-        mr_mem_free(h->mem, h->items, h->cap * sizeof(*h->items));
+        mr_mem_free(h->mem, h->items, block_bytes(h->cap));
     } else {
         g_free(h->items);
     }
     h->items = NULL;
+    h->keys = NULL;
     h->len = 0;
     h->cap = 0;
 }
@@ -61,16 +70,19 @@ int mr_heap_reserve(struct mr_heap *h)
         return MR_OK;
     }
     size_t cap = h->cap == 0 ? 64 : h->cap * 2;
+    void *block;
     if (h->mem == NULL) {
-        h->items = g_renew(struct mr_heap_node *, h->items, cap);
+        block = g_realloc(h->items, block_bytes(cap));
     } else {
-        struct mr_heap_node **items = mr_mem_realloc(h->mem, h->items,
-                                                     h->cap * sizeof(*items), cap * sizeof(*items));
-        if (items == NULL) {
+        block = mr_mem_realloc(h->mem, h->items, block_bytes(h->cap), block_bytes(cap));
+        if (block == NULL) {
             return MR_E_NOMEM;
         }
-        h->items = items;
     }
+    /* The keys follow the pointers, so they move up by the pointers' growth. */
+    h->items = block;
+    h->keys = (struct mr_heap_key *)(void *)(h->items + cap);
+    memmove(h->keys, h->items + h->cap, h->len * sizeof(struct mr_heap_key));
     h->cap = cap;
     return MR_OK;
 }
@@ -79,7 +91,7 @@ void mr_heap_push(struct mr_heap *h, struct mr_heap_node *n)
 {
     mr_assert(h->len < h->cap);
     h->len++;
-    place(h, h->len - 1, n);
+    place(h, h->len - 1, n, (struct mr_heap_key){n->key, n->seq});
     sift_up(h, h->len - 1);
 }
 
@@ -97,18 +109,19 @@ void mr_heap_remove(struct mr_heap *h, struct mr_heap_node *n)
      * node rises from there. It came from the bottom, so it rarely rises far; it may
      * also rise above i when it belongs there. */
     struct mr_heap_node *moved = h->items[h->len];
+    struct mr_heap_key moved_key = h->keys[h->len];
     for (;;) {
         size_t child = 2 * i + 1;
         if (child >= h->len) {
             break;
         }
-        if (child + 1 < h->len && before(h->items[child + 1], h->items[child])) {
+        if (child + 1 < h->len && before(h->keys[child + 1], h->keys[child])) {
             child++;
         }
-        place(h, i, h->items[child]);
+        place(h, i, h->items[child], h->keys[child]);
         i = child;
     }
-    place(h, i, moved);
+    place(h, i, moved, moved_key);
     sift_up(h, i);
 }
 
@@ -122,8 +135,10 @@ void mr_heap_check(const struct mr_heap *h)
     mr_assert(h->len <= h->cap);
     for (size_t i = 0; i < h->len; i++) {
         mr_assert(h->items[i]->index == i);
+        mr_assert(h->keys[i].key == h->items[i]->key);
+        mr_assert(h->keys[i].seq == h->items[i]->seq);
         if (i > 0) {
-            mr_assert(!before(h->items[i], h->items[(i - 1) / 2]));
+            mr_assert(!before(h->keys[i], h->keys[(i - 1) / 2]));
         }
     }
 }

@@ -25,8 +25,18 @@ struct mr_heap_node {
     size_t index;  /* position in the heap; the heap's */
 };
 
+/* A node's (key, seq), kept in the heap beside its pointer: comparisons read the heap's
+ * own arrays, not the nodes, which may be anywhere in memory. */
+struct mr_heap_key {
+    uint64_t key;
+    uint64_t seq;
+};
+
 struct mr_heap {
+    /* One block of cap node pointers followed by cap keys; items[i] and keys[i] are the
+     * same node, whose index is i. */
     struct mr_heap_node **items;
+    struct mr_heap_key *keys;
     size_t len;
     size_t cap;
     struct mr_mem *mem; /* NULL: GLib allocation, which aborts on OOM */

@@ -703,7 +703,9 @@ static void model_build(struct model *m, const struct sim_history *h,
     if (sim_history_truncated(h) && sim_history_truncated_at_ns(h) < m->end_ns) {
         m->end_ns = sim_history_truncated_at_ns(h);
     }
-    m->msgs = g_array_new(FALSE, TRUE, sizeof(struct pubmsg));
+    /* Reserved for every event (only the pages written are touched): growing by
+     * doubling copied the array into fresh memory again and again. */
+    m->msgs = g_array_sized_new(FALSE, TRUE, sizeof(struct pubmsg), (guint)sim_history_len(h));
     m->subs = g_array_new(FALSE, TRUE, sizeof(struct subint));
     size_t actors = sim_history_actors(h);
     m->actors = actors;

@@ -12,9 +12,9 @@
  *    completion, delivery and close is a queued event (env.h rule).
  *  - A connection is a pair of ordered byte pipes with a one-way delay per chunk (its
  *    link's latency model and bandwidth) and a receive window per direction. Bytes
- *    are pulled from the sender's sink (out_peek/out_consume) by a flush event and
- *    reach the receiver's on_bytes after the delay, in order, in chunks of at most
- *    chunk_bytes.
+ *    are pulled from the sender's sink (out_peek/out_consume) at the end of the step
+ *    in which it asked to write (or by a flush event at the same time) and reach the
+ *    receiver's on_bytes after the delay, in order, in chunks of at most chunk_bytes.
  *  - Each endpoint gets exactly one terminal input: on_closed, or a failed
  *    on_connected.
  *  - The same seed and the same calls give the same events, bytes and trace hash.

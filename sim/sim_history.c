@@ -26,6 +26,10 @@
 
 /* 64 bytes an event: 512 KiB a chunk. */
 #define CHUNK_EVENTS 8192
+/* Strings interned last, recognised by pointer (see intern). A power of two. */
+#define RECENT_MAX 8
+/* Strings whose FNV-1a sim_history_hash remembers, by pointer (see str_fnv_cached). */
+#define FNV_MEMO_MAX 64
 
 struct sim_history {
     GPtrArray *chunks;    /* struct sim_hist_event[CHUNK_EVENTS] each, owned */
@@ -33,6 +37,10 @@ struct sim_history {
     size_t max_events;
     GStringChunk *strings;
     const char *empty;    /* "" interned: most event strings are empty */
+    /* Pointers intern returned last, in a ring: callers that pass interned strings back
+     * (sim_history_intern) skip the lookup by content. */
+    const char *recent[RECENT_MAX];
+    uint32_t recent_next;
     GPtrArray *actors;    /* interned names, by index */
     GHashTable *actor_by_name; /* interned name -> index + 1; lookup only */
     bool truncated;
@@ -76,7 +84,22 @@ static const char *intern(struct sim_history *h, const char *s)
     if (s == NULL || s[0] == '\0') {
         return h->empty;
     }
-    return g_string_chunk_insert_const(h->strings, s);
+    /* An interned string never changes and no caller owns its memory, so the same
+     * pointer is the same string. */
+    for (uint32_t i = 0; i < RECENT_MAX; i++) {
+        if (h->recent[i] == s) {
+            return s;
+        }
+    }
+    const char *r = g_string_chunk_insert_const(h->strings, s);
+    h->recent[h->recent_next] = r;
+    h->recent_next = (h->recent_next + 1) % RECENT_MAX;
+    return r;
+}
+
+const char *sim_history_intern(struct sim_history *h, const char *s)
+{
+    return intern(h, s);
 }
 
 uint32_t sim_history_actor(struct sim_history *h, const char *name)
@@ -301,11 +324,28 @@ static uint64_t str_fnv(const char *s)
     return fnv1a(14695981039346656037ull, s, strlen(s) + 1);
 }
 
-/* Mixes s into hash; empty_fnv is str_fnv(""), kept since most strings are "". */
-static uint64_t mix_str(const struct sim_history *h, uint64_t empty_fnv, uint64_t hash,
-                        const char *s)
+/* str_fnv of interned strings by pointer (equal pointers, equal strings): a run's
+ * events name a few subjects many times over. Direct-mapped on the pointer. */
+struct fnv_memo {
+    const char *s[FNV_MEMO_MAX];
+    uint64_t fnv[FNV_MEMO_MAX];
+};
+
+static uint64_t str_fnv_cached(struct fnv_memo *memo, const char *s)
 {
-    return mix(s == h->empty ? empty_fnv : str_fnv(s), hash);
+    size_t i = ((uintptr_t)s >> 3) % FNV_MEMO_MAX;
+    if (memo->s[i] != s) {
+        memo->s[i] = s;
+        memo->fnv[i] = str_fnv(s);
+    }
+    return memo->fnv[i];
+}
+
+/* Mixes s into hash; empty_fnv is str_fnv(""), kept since most strings are "". */
+static uint64_t mix_str(const struct sim_history *h, struct fnv_memo *memo, uint64_t empty_fnv,
+                        uint64_t hash, const char *s)
+{
+    return mix(s == h->empty ? empty_fnv : str_fnv_cached(memo, s), hash);
 }
 
 /* Hashes the fields of every event directly (formatting each event as JSON to hash it
@@ -314,6 +354,7 @@ uint64_t sim_history_hash(const struct sim_history *h)
 {
     uint64_t hash = 14695981039346656037ull;
     uint64_t empty_fnv = str_fnv("");
+    struct fnv_memo *memo = g_new0(struct fnv_memo, 1);
     for (size_t i = 0; i < h->len; i++) {
         const struct sim_hist_event *e = event_at(h, i);
         hash = mix(hash, e->t_ns);
@@ -321,11 +362,12 @@ uint64_t sim_history_hash(const struct sim_history *h)
         hash = mix(hash, ((uint64_t)e->actor << 32) | e->gen);
         hash = mix(hash, e->pub);
         hash = mix(hash, e->seq);
-        hash = mix_str(h, empty_fnv, hash, e->subject);
-        hash = mix_str(h, empty_fnv, hash, e->queue);
-        hash = mix_str(h, empty_fnv, hash, e->server);
-        hash = mix_str(h, empty_fnv, hash, e->text);
+        hash = mix_str(h, memo, empty_fnv, hash, e->subject);
+        hash = mix_str(h, memo, empty_fnv, hash, e->queue);
+        hash = mix_str(h, memo, empty_fnv, hash, e->server);
+        hash = mix_str(h, memo, empty_fnv, hash, e->text);
     }
+    g_free(memo);
     if (h->truncated) {
         GString *line = g_string_sized_new(256);
         tail_json(h, line);

@@ -76,6 +76,11 @@ size_t sim_history_actors(const struct sim_history *h);
 /* Returns the actor index of name, or -1 when it was never interned. */
 int64_t sim_history_actor_find(const struct sim_history *h, const char *name);
 
+/* Interns s (NULL reads as "") and returns the history's copy, valid as long as the
+ * history. Passing interned strings to sim_history_append spares it a lookup by
+ * content. */
+const char *sim_history_intern(struct sim_history *h, const char *s);
+
 /*
  * Appends one event. ev->subject/queue/server/text may be NULL (read as "") and are
  * interned (copied); the rest is copied. ev->t_ns must be >= the last event's time.

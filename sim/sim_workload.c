@@ -50,6 +50,8 @@ enum timer_slot {
 #define TIMER_STOP ((uint64_t)SIM_WL_CLIENTS_MAX * T_SLOTS)
 #define ACTOR_MAX (SIM_WL_NAME_MAX + 12)
 #define ID_MAX (ACTOR_MAX + 24)
+/* Subjects and publisher names a member remembers from its last messages (on_msg). */
+#define MEMO_MAX 4
 
 struct request {
     uint64_t seq;
@@ -80,6 +82,17 @@ struct member {
     bool done;              /* max_count reached (STOP recorded) */
     GQueue pending;         /* struct request, in send order */
     GHashTable *pending_by_seq; /* seq -> struct request; lookup only */
+    /* Memos of on_msg, so the few subjects and publishers a subscriber hears are
+     * interned and named by content once rather than per message: interned subjects,
+     * and publisher names with their actor index; rings (empty subject slots NULL). */
+    const char *memo_subjects[MEMO_MAX];
+    size_t memo_subject_lens[MEMO_MAX];
+    uint32_t memo_subjects_next;
+    char memo_pub_names[MEMO_MAX][ACTOR_MAX];
+    size_t memo_pub_lens[MEMO_MAX];
+    uint32_t memo_pub_actors[MEMO_MAX];
+    uint32_t memo_pubs_count; /* slots filled */
+    uint32_t memo_pubs_next;
 };
 
 struct sim_workload {
@@ -165,7 +178,46 @@ static void send_str(struct member *m, const char *s)
 
 /* Parses "<publisher>:<counter>" from the front of a payload (up to the first space).
  * Returns false when there is no such id. */
-static bool parse_id(struct sim_history *h, const uint8_t *p, size_t len, uint32_t *pub,
+/* The actor index of the publisher name (len bytes, NUL-terminated), through the
+ * member's memo. */
+static uint32_t publisher_actor(struct member *m, const char *name, size_t len)
+{
+    mr_assert(m->memo_pubs_count <= MEMO_MAX);
+    mr_assert(len < ACTOR_MAX);
+    for (uint32_t i = 0; i < m->memo_pubs_count; i++) {
+        if (m->memo_pub_lens[i] == len && memcmp(m->memo_pub_names[i], name, len) == 0) {
+            return m->memo_pub_actors[i];
+        }
+    }
+    uint32_t slot = m->memo_pubs_next;
+    m->memo_pubs_next = (slot + 1) % MEMO_MAX;
+    if (m->memo_pubs_count < MEMO_MAX) {
+        m->memo_pubs_count++;
+    }
+    memcpy(m->memo_pub_names[slot], name, len + 1);
+    m->memo_pub_lens[slot] = len;
+    m->memo_pub_actors[slot] = sim_history_actor(m->wl->history, name);
+    return m->memo_pub_actors[slot];
+}
+
+/* The interned copy of subject (len bytes, NUL-terminated), through the member's
+ * memo. */
+static const char *interned_subject(struct member *m, const char *subject, size_t len)
+{
+    for (uint32_t i = 0; i < MEMO_MAX; i++) {
+        const char *k = m->memo_subjects[i];
+        if (k != NULL && m->memo_subject_lens[i] == len && memcmp(k, subject, len) == 0) {
+            return k;
+        }
+    }
+    const char *k = sim_history_intern(m->wl->history, subject);
+    m->memo_subjects[m->memo_subjects_next] = k;
+    m->memo_subject_lens[m->memo_subjects_next] = strlen(k);
+    m->memo_subjects_next = (m->memo_subjects_next + 1) % MEMO_MAX;
+    return k;
+}
+
+static bool parse_id(struct member *m, const uint8_t *p, size_t len, uint32_t *pub,
                      uint64_t *seq)
 {
     size_t end = 0;
@@ -189,7 +241,7 @@ static bool parse_id(struct sim_history *h, const uint8_t *p, size_t len, uint32
     char name[ACTOR_MAX];
     memcpy(name, p, colon - 1);
     name[colon - 1] = '\0';
-    *pub = sim_history_actor(h, name);
+    *pub = publisher_actor(m, name, strlen(name));
     *seq = v;
     return true;
 }
@@ -410,7 +462,7 @@ static void send_one(struct member *m)
     struct sim_hist_event ev = {0};
     ev.pub = m->actor;
     ev.seq = seq;
-    ev.subject = sp->subject;
+    ev.subject = interned_subject(m, sp->subject, strlen(sp->subject));
     if (sp->kind == SIM_WL_PUBLISH) {
         send_pub(m, sp->subject, NULL, seq);
         record(m, SIM_H_PUB, &ev);
@@ -530,7 +582,8 @@ static void on_msg(struct member *m, const struct mr_proto_op *op)
         return;
     }
     ev.gen = m->gen;
-    if (!parse_id(m->wl->history, body, body_len, &ev.pub, &ev.seq)) {
+    ev.subject = interned_subject(m, subject, strlen(subject));
+    if (!parse_id(m, body, body_len, &ev.pub, &ev.seq)) {
         ev.pub = UINT32_MAX;
     }
     record(m, SIM_H_MSG, &ev);

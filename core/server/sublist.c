@@ -1431,9 +1431,9 @@ static void check_cache(const struct mr_sublist *sl)
      * missed: each appended one entry at the tail (and maybe evicted the oldest). A
      * stream of new subjects (reply inboxes) does that on every match, and a walk of a
      * full cache is a memory miss per entry, so then the newest entry is checked, and
-     * the whole cache each time the epoch passes a multiple of 16. */
+     * the whole cache each time the epoch passes a multiple of 64. */
     uint64_t mutations = sl->stats.inserts + sl->stats.removes;
-    if (sl->cache_walked_at == mutations && last_epoch / 16 == cache_epoch(sl) / 16) {
+    if (sl->cache_walked_at == mutations && last_epoch / 64 == cache_epoch(sl) / 64) {
         const struct centry *t = sl->cache.tail;
         if (t != NULL) {
             mr_assert(t->next == NULL);
