@@ -7,7 +7,10 @@
 # run on a freshly started server with default settings on a free port in 15000-15099,
 # bound to 127.0.0.1, loaded by meridian-bench. The route128 scenario starts two servers of
 # one kind joined by a route (client, cluster and monitoring ports from the same range)
-# and measures a publisher on the first with its subscriber on the second.
+# and measures a publisher on the first with its subscriber on the second. The leaf128
+# scenario starts a hub and a leaf of one kind (the leaf solicits the hub's leafnodes
+# port from a config file written to the work directory) and measures a publisher on the
+# leaf with its subscriber on the hub.
 # It prints a table of medians and the ratio
 # meridian/nats-server, and with --markdown FILE writes the same table as markdown.
 # It builds nothing; it checks that the binaries exist and says what to run if not.
@@ -34,7 +37,7 @@ Options:
                      0.1 for a smoke run, 3 for steadier numbers
   --only LIST        comma-separated scenario keys (default all):
                      pub16,pub128,pubsub16,pubsub128,fanout16x4,queue128,reqrep128,idle5000,
-                     route128
+                     route128,leaf128
   --idle-conns N     connections for the idle scenario (default 5000)
   --limit SECONDS    --duration-limit for each meridian-bench run (default 60)
   --markdown FILE    also write the result table as markdown to FILE
@@ -144,6 +147,7 @@ queue128|queue 128B x4 subs|queue --size 128 --subs 4|1500000
 reqrep128|reqrep 128B|reqrep --size 128|10000
 idle5000|idle ${idle_conns} conns (RSS)|idle --conns ${idle_conns} --hold 3|0
 route128|route pubsub 128B (pub A, sub B)|pubsub --size 128|2000000
+leaf128|leaf pubsub 128B (pub leaf, sub hub)|pubsub --size 128|2000000
 "
 
 keys=()
@@ -165,9 +169,9 @@ done <<<"$scenario_table"
 work=$(mktemp -d /tmp/meridian-bench.XXXXXX)
 server_pid=
 bench_pid=
-# route128: the first server of the pair (the publisher's) while the second one starts
-# and runs in server_pid.
-route_pid=
+# route128 and leaf128: the first server of the pair (route128: the publisher's; leaf128:
+# the hub, the subscriber's) while the second one starts and runs in server_pid.
+first_pid=
 
 stop_pid() {
     local pid=$1
@@ -189,10 +193,10 @@ keep_work=0
 cleanup() {
     stop_pid "$bench_pid"
     stop_pid "$server_pid"
-    stop_pid "$route_pid"
+    stop_pid "$first_pid"
     bench_pid=
     server_pid=
-    route_pid=
+    first_pid=
     if [ "$keep_work" = 0 ]; then
         rm -rf "$work"
     fi
@@ -232,12 +236,18 @@ take_port() {
     die "no free port in 15000-15099"
 }
 
+# A configuration file template for the next start_server, or empty: LPORT in it becomes
+# a free port (leafnodes), kept in server_lport. start_server writes it, ports filled in,
+# to server_conf_file and puts that path where CONF stands in its arguments.
+server_conf=
+
 # Starts server $1 (meridian|nats) on a free port; sets server_pid, server_port and
 # server_log. Each attempt takes the next port, so a port lost to another process costs
 # one retry. $2 (optional) is appended to the arguments: CPORT and HPORT in it become
-# free ports too (cluster and monitoring), kept in server_cport and server_hport.
+# free ports too (cluster and monitoring), kept in server_cport and server_hport; CONF
+# becomes the file written from server_conf.
 start_server() {
-    local which=$1 more=${2:-} bin argt attempt port log extra
+    local which=$1 more=${2:-} bin argt attempt port log extra conf
     if [ "$which" = meridian ]; then bin=$meridian_bin; argt=$meridian_args
     else bin=$nats_bin; argt=$nats_args; fi
     for attempt in $(seq 5); do
@@ -247,8 +257,15 @@ start_server() {
         extra=$more
         if [[ "$extra" == *CPORT* ]]; then take_port; server_cport=$free_port; fi
         if [[ "$extra" == *HPORT* ]]; then take_port; server_hport=$free_port; fi
+        if [[ "$server_conf" == *LPORT* ]]; then take_port; server_lport=$free_port; fi
         extra=${extra//CPORT/${server_cport:-}}
         extra=${extra//HPORT/${server_hport:-}}
+        if [ -n "$server_conf" ]; then
+            conf=${server_conf//LPORT/${server_lport:-}}
+            server_conf_file="$work/$which-$port.conf"
+            printf '%s\n' "$conf" >"$server_conf_file"
+            extra=${extra//CONF/$server_conf_file}
+        fi
         log="$work/$which-$port.log"
         # shellcheck disable=SC2086 # the argument templates are split on purpose
         "$bin" ${argt//PORT/$port} $extra >"$log" 2>&1 &
@@ -284,15 +301,24 @@ listener_is() {
     [[ "$owners" != *pid=* || "$owners" == *"pid=$server_pid,"* ]]
 }
 
-# route128: waits (bounded, 10 s) until /routez on monitoring port $1 shows a route.
-# Without curl it returns at once: meridian-bench --sub-url itself waits (within --limit)
-# until the subscription has crossed the route.
-wait_route() {
-    command -v curl >/dev/null 2>&1 || return 0
-    local _
-    for _ in $(seq 100); do
-        if curl -s --max-time 1 "http://127.0.0.1:$1/routez" 2>/dev/null |
-                grep -Eq '"num_routes": *[1-9]'; then
+# Prints the body of GET $2 on monitoring port $1 (headers too without curl), or nothing.
+monitor_get() {
+    if command -v curl >/dev/null 2>&1; then
+        curl -s --max-time 1 "http://127.0.0.1:$1$2" 2>/dev/null || true
+        return 0
+    fi
+    # HTTP/1.0 by hand: both servers close the connection after answering it.
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" &&
+        printf "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" "$2" >&3 && cat <&3' \
+        _ "$1" "$2" 2>/dev/null || true
+}
+
+# Waits (bounded, 10 s) until GET $2 on monitoring port $1 matches the extended regex $3.
+wait_monitor() {
+    local end=$(( $(date +%s) + 10 ))
+    while [ "$(date +%s)" -lt "$end" ]; do
+        if monitor_get "$1" "$2" | grep -Eq "$3"; then
             return 0
         fi
         sleep 0.1
@@ -300,16 +326,17 @@ wait_route() {
     return 1
 }
 
-# route128: starts two servers of kind $1 joined by a route: the first in route_pid
-# (route_port), the second, which solicits the route, in server_pid (server_port).
+# route128: starts two servers of kind $1 joined by a route: the first in first_pid
+# (first_port), the second, which solicits the route, in server_pid (server_port). The
+# pair is ready when /routez on both monitoring ports counts a route.
 start_pair() {
     local which=$1 name="bench$$" first_cport first_hport first_log
     if ! start_server "$which" "--cluster nats://127.0.0.1:CPORT --cluster_name $name -m HPORT"
     then
         return 1
     fi
-    route_pid=$server_pid
-    route_port=$server_port
+    first_pid=$server_pid
+    first_port=$server_port
     first_cport=$server_cport
     first_hport=$server_hport
     first_log=$server_log
@@ -318,12 +345,50 @@ start_pair() {
             --routes nats://127.0.0.1:$first_cport"; then
         return 1
     fi
-    if ! wait_route "$first_hport" || ! wait_route "$server_hport"; then
+    if ! wait_monitor "$first_hport" /routez '"num_routes": *[1-9]' ||
+            ! wait_monitor "$server_hport" /routez '"num_routes": *[1-9]'; then
         echo "bench.sh: $which: no route between ports $first_cport and $server_cport" \
              "within 10 s; logs: $first_log $server_log" >&2
         return 1
     fi
     server_log="$first_log $server_log"
+}
+
+# leaf128: starts a hub and a leaf of kind $1, each from a config file with a leafnodes
+# block: the hub, listening for leaf connections on 127.0.0.1, in first_pid (first_port);
+# the leaf, whose one remote is the hub's leafnodes port (account $G on both sides), in
+# server_pid (server_port). The link is up when /leafz on both monitoring ports counts a
+# leafnode ("leafnodes" in nats-server 2.9's /leafz).
+start_leaf_pair() {
+    local which=$1 hub_lport hub_hport hub_log hub_conf
+    server_conf='leafnodes { listen: "127.0.0.1:LPORT" }'
+    if ! start_server "$which" "-c CONF -m HPORT"; then
+        server_conf=
+        return 1
+    fi
+    first_pid=$server_pid
+    first_port=$server_port
+    hub_lport=$server_lport
+    hub_hport=$server_hport
+    hub_log=$server_log
+    hub_conf=$server_conf_file
+    server_pid=
+    server_conf="leafnodes { remotes [ { url: \"nats://127.0.0.1:$hub_lport\" } ] }"
+    if ! start_server "$which" "-c CONF -m HPORT"; then
+        server_conf=
+        return 1
+    fi
+    server_conf=
+    if ! wait_monitor "$hub_hport" /leafz '"leafnodes": *[1-9]' ||
+            ! wait_monitor "$server_hport" /leafz '"leafnodes": *[1-9]'; then
+        echo "bench.sh: $which: the leaf (client port $server_port) did not connect to the" \
+             "hub's leafnodes port $hub_lport within 10 s: /leafz on monitoring ports" \
+             "$hub_hport (hub) and $server_hport (leaf) counts no leafnode. Check the" \
+             "leafnodes blocks in $hub_conf and $server_conf_file and the logs" \
+             "$hub_log $server_log" >&2
+        return 1
+    fi
+    server_log="$hub_log $server_log"
 }
 
 rss_kib() {
@@ -361,14 +426,26 @@ measure() {
     if [ "$key" = route128 ]; then
         if ! start_pair "$which"; then
             stop_pid "$server_pid"
-            stop_pid "$route_pid"
-            server_pid= route_pid=
+            stop_pid "$first_pid"
+            server_pid='' first_pid=''
             fail_result "the two clustered servers did not start or did not route"
             return
         fi
         # Publisher on the first server, subscriber on the second: every message crosses.
-        cmd=("$bench_bin" "${scenario_args[@]}" --url "127.0.0.1:$route_port"
+        cmd=("$bench_bin" "${scenario_args[@]}" --url "127.0.0.1:$first_port"
              --sub-url "127.0.0.1:$server_port" --json --quiet --duration-limit "$limit")
+    elif [ "$key" = leaf128 ]; then
+        if ! start_leaf_pair "$which"; then
+            stop_pid "$server_pid"
+            stop_pid "$first_pid"
+            server_pid='' first_pid=''
+            fail_result "the hub and leaf did not start or did not link (message above)"
+            return
+        fi
+        # Publisher on the leaf, subscriber on the hub: every message crosses the leaf
+        # connection, from the side that solicited it to the side that accepted it.
+        cmd=("$bench_bin" "${scenario_args[@]}" --url "127.0.0.1:$server_port"
+             --sub-url "127.0.0.1:$first_port" --json --quiet --duration-limit "$limit")
     else
         if ! start_server "$which"; then
             fail_result "server did not start"
@@ -418,9 +495,9 @@ measure() {
         echo "{\"server\":\"$which\",\"result\":${line:-null}}" >>"$raw"
     fi
     stop_pid "$server_pid"
-    stop_pid "$route_pid"
+    stop_pid "$first_pid"
     server_pid=
-    route_pid=
+    first_pid=
     if [ "$rc" != 0 ]; then
         fail_result "rc=$rc $(tail -n 1 "$err") (server log: $server_log)"
         return
@@ -588,7 +665,8 @@ if [ -n "$markdown" ]; then
         fi
         if [ "$run_meridian" = 1 ]; then
             # Relative to the checkout, so a pasted table names no machine path.
-            echo "meridian-server: ${meridian_bin#"$PWD"/} ($("$meridian_bin" --version 2>&1 | head -n 1))."
+            echo "meridian-server: ${meridian_bin#"$PWD"/}" \
+                 "($("$meridian_bin" --version 2>&1 | head -n 1))."
         fi
     } >"$markdown"
     echo "markdown table written to $markdown" >&2

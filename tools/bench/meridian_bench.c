@@ -14,18 +14,19 @@
  *   idle    N connections held open for a while (the caller samples the server's RSS).
  *   ping    connect, PING, PONG: a readiness probe for scripts.
  *
- * Across a route: --sub-url connects the subscribers (pubsub, fanout, queue) to another
- * server than the publishers (--url), so that every message crosses a route between two
- * servers of one cluster. Each subscriber subscribes to the data subject, then to
- * <subject>.fence and <subject>.sync. Before measuring, the publisher publishes an empty
- * message on <subject>.sync every SYNC_INTERVAL_MS until every subscriber has seen one: a
- * server forwards one connection's subscriptions over a route in order, so the earlier
- * subscriptions have arrived too. A PONG from the publisher's server no longer proves
- * that everything is delivered (messages may still be on the route), so the drain is a
- * fence instead: after its last message the publisher publishes on <subject>.fence, and
- * a subscriber is done when the fence arrives, behind all the data on the same route.
- * This assumes one route connection carries one publisher's messages in order, as
- * nats-server's does.
+ * Across a route or a leaf link: --sub-url connects the subscribers (pubsub, fanout,
+ * queue) to another server than the publishers (--url), so that every message crosses a
+ * route between two servers of one cluster, or the leaf connection between a hub and a
+ * leaf. Each subscriber subscribes to the data subject, then to <subject>.fence and
+ * <subject>.sync. Before measuring, the publisher publishes an empty message on
+ * <subject>.sync every SYNC_INTERVAL_MS until every subscriber has seen one: a server
+ * forwards one connection's subscriptions over a route (RS+) or leaf link (LS+) in order,
+ * so the earlier subscriptions have arrived too. A PONG from the publisher's server no
+ * longer proves that everything is delivered (messages may still be on the link), so the
+ * drain is a fence instead: after its last message the publisher publishes on
+ * <subject>.fence, and a subscriber is done when the fence arrives, behind all the data on
+ * the same link. This assumes one route or leaf connection carries one publisher's
+ * messages in order, as nats-server's does.
  *
  * Speed: a publisher writes straight from a prebuilt block of identical PUB commands
  * (about 256 KiB per write); only the queue scenario patches a sequence number into each
@@ -120,7 +121,7 @@ enum parse_state { PS_LINE, PS_PAYLOAD };
  * PONG, so the server has routed everything; one PING per subscriber then proves that all
  * deliveries queued before it have arrived, which makes the loss check exact without
  * waiting for a timeout. HOLD and CHECK: the idle scenario's wait and final liveness PING.
- * SYNC (only with --sub-url): waiting for the subscriptions to cross the route (see the
+ * SYNC (only with --sub-url): waiting for the subscriptions to cross the link (see the
  * file comment); DRAIN then waits for the fence message instead of a PONG.
  */
 enum phase { PH_CONNECT, PH_SYNC, PH_RUN, PH_DRAIN, PH_HOLD, PH_CHECK, PH_DONE };
@@ -772,7 +773,7 @@ static void start_run(struct bench *b)
     b->connect_end_ns = now;
     if (b->cross) {
         /* The subscriptions are on the subscribers' server; wait until they have crossed
-         * the route to the publishers' server before measuring. */
+         * the route or leaf link to the publishers' server before measuring. */
         b->phase = PH_SYNC;
         b->sync_next_ns = now;
         return;
@@ -886,7 +887,7 @@ static void on_publishers_done(struct bench *b, uint64_t now)
     }
     b->phase = PH_DRAIN;
     if (b->cross) {
-        /* A PONG from the publishers' server does not cover messages still on the route. */
+        /* A PONG from the publishers' server does not cover messages still on the link. */
         char line[SUBJECT_MAX + 32];
         snprintf(line, sizeof(line), "PUB %s 0\r\n\r\n", b->fence_subject);
         for (unsigned i = 0; i < b->conn_count; i++) {
@@ -1630,8 +1631,8 @@ static void report(struct bench *b)
     if (b->timed_out && b->phase == PH_SYNC) {
         fprintf(stderr,
                 "meridian-bench: %s: the subscriptions on %s (--sub-url) never reached %s "
-                "(--url): are the two servers routed to each other in one cluster? Check "
-                "/routez on their monitoring ports\n",
+                "(--url): are the two servers routed to each other in one cluster, or "
+                "linked as hub and leaf? Check /routez or /leafz on their monitoring ports\n",
                 r.name, b->sub_addr_text, b->addr_text);
     }
     if (b->failed) {
@@ -1760,7 +1761,8 @@ static bool parse_options(struct bench *b, int *argc, char ***argv, GError **err
          "HOST:PORT"},
         {"sub-url", 0, 0, G_OPTION_ARG_STRING, &o->sub_url,
          "Connect the subscribers to this server instead (pubsub, fanout, queue): with --url "
-         "on another server of one cluster, every message crosses a route",
+         "on another server of one cluster (or a hub and its leaf), every message crosses the "
+         "route (or leaf connection)",
          "HOST:PORT"},
         {"msgs", 'n', 0, G_OPTION_ARG_INT64, &o->msgs,
          "Messages to publish, or requests for reqrep (default 1000000)", "N"},
