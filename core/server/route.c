@@ -40,6 +40,7 @@
 #include "core/conf/conf_server.h"
 #include "core/err.h"
 #include "core/limits.h"
+#include "core/proto/decimal.h"
 #include "core/proto/subject.h"
 #include "core/server/auth.h"
 #include "core/server/server_int.h"
@@ -721,9 +722,12 @@ bool mr_send_routed(struct mr_conn *c, bool headers_ok, const char *origin, cons
         *w++ = ' ';
     }
     if (hdr > 0 || origin != NULL) {
-        w += (size_t)snprintf(w, 12, "%u ", hdr);
+        w += mr_u64_to_dec(w, hdr);
+        *w++ = ' ';
     }
-    w += (size_t)snprintf(w, 14, "%u\r\n", size);
+    w += mr_u64_to_dec(w, size);
+    *w++ = '\r';
+    *w++ = '\n';
     mr_assert((size_t)(w - line) <= need);
     bool ok = mr_conn_queue_out(c, line, (size_t)(w - line)) &&
               mr_conn_queue_out(c, payload, size) && mr_conn_queue_out(c, "\r\n", 2);
