@@ -482,13 +482,23 @@ static void send_all_interest(struct mr_server *s, struct mr_conn *c)
 
 static struct mr_account *account_of(struct mr_server *s, struct mr_view name)
 {
+    /* Accounts live as long as the server, so the memo never dangles. */
+    struct mr_account *memo = s->account_memo;
+    if (memo != NULL && strlen(memo->name) == name.len &&
+        memcmp(memo->name, name.ptr, name.len) == 0) {
+        return memo;
+    }
     char buf[256];
     if (name.len >= sizeof(buf)) {
         return NULL;
     }
     memcpy(buf, name.ptr, name.len);
     buf[name.len] = '\0';
-    return g_hash_table_lookup(s->accounts_by_name, buf);
+    struct mr_account *acc = g_hash_table_lookup(s->accounts_by_name, buf);
+    if (acc != NULL) {
+        s->account_memo = acc;
+    }
+    return acc;
 }
 
 static char *rsub_key(const struct mr_proto_op *op, char *buf, size_t cap, size_t *len,

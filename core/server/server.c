@@ -31,6 +31,7 @@
 #include "core/err.h"
 #include "core/limits.h"
 #include "core/mem.h"
+#include "core/proto/decimal.h"
 #include "core/proto/parser.h"
 #include "core/proto/subject.h"
 #include "core/server/account.h"
@@ -97,20 +98,6 @@ static uint64_t timer_id(const struct mr_conn *c, enum mr_timer_kind kind)
 {
     mr_assert(c->id < (UINT64_C(1) << (64 - TIMER_KIND_BITS)));
     return (c->id << TIMER_KIND_BITS) | (uint64_t)kind;
-}
-
-static size_t u64_to_dec(char *out, uint64_t v)
-{
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    for (size_t i = 0; i < n; i++) {
-        out[i] = tmp[n - 1 - i];
-    }
-    return n;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -401,13 +388,23 @@ static void conn_free(struct mr_server *s, struct mr_conn *c)
         s->conns_tail = c->prev;
     }
     g_hash_table_remove(s->conns_by_id, &c->id);
+    if (s->conn_memo == c) {
+        s->conn_memo = NULL;
+    }
     s->conn_changes++;
     mr_mem_free(&s->mem, c, sizeof(*c));
 }
 
 static struct mr_conn *conn_lookup(struct mr_server *s, uint64_t id)
 {
-    return g_hash_table_lookup(s->conns_by_id, &id);
+    if (s->conn_memo != NULL && s->conn_memo->id == id) {
+        return s->conn_memo;
+    }
+    struct mr_conn *c = g_hash_table_lookup(s->conns_by_id, &id);
+    if (c != NULL) {
+        s->conn_memo = c;
+    }
+    return c;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -487,10 +484,10 @@ static void deliver(struct mr_server *s, struct mr_csub *cs, const struct mr_msg
             *w++ = ' ';
         }
         if (hdr > 0) {
-            w += u64_to_dec(w, hdr);
+            w += mr_u64_to_dec(w, hdr);
             *w++ = ' ';
         }
-        w += u64_to_dec(w, size);
+        w += mr_u64_to_dec(w, size);
         *w++ = '\r';
         *w++ = '\n';
         if (!queue_out(c, line, (size_t)(w - line))) {
@@ -509,10 +506,10 @@ static void deliver(struct mr_server *s, struct mr_csub *cs, const struct mr_msg
             return;
         }
         if (hdr > 0) {
-            n = u64_to_dec(num, hdr);
+            n = mr_u64_to_dec(num, hdr);
             num[n++] = ' ';
         }
-        n += u64_to_dec(num + n, size);
+        n += mr_u64_to_dec(num + n, size);
         num[n++] = '\r';
         num[n++] = '\n';
         if (!queue_out(c, num, n)) {

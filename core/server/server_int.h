@@ -220,6 +220,8 @@ struct mr_server {
     uint16_t port;
     uint64_t rng[4];
     GHashTable *conns_by_id; /* uint64 id -> conn; lookup only */
+    struct mr_conn *conn_memo;       /* last conn_lookup hit: env calls come in runs per conn */
+    struct mr_account *account_memo; /* last account found by name from a route */
     struct mr_conn *conns_head;
     struct mr_conn *conns_tail;
     struct mr_conn *reap_head;
