@@ -250,6 +250,29 @@ static void trace_add(struct run *r, uint64_t t_ns, char *json)
     g_array_append_val(r->trace_lines, tl);
 }
 
+/* Hands the observer (sim_run_opts.on_frame) the state of every server now. */
+static void emit_frame(struct run *r, const char *what)
+{
+    if (r->o->on_frame == NULL) {
+        return;
+    }
+    struct sim_run_frame *f = g_new0(struct sim_run_frame, 1);
+    f->at_ns = sim_world_now_ns(r->w);
+    f->what = what;
+    f->servers_count = r->sc->servers_count;
+    for (size_t i = 0; i < r->sc->servers_count; i++) {
+        const struct run_server *s = &r->servers[i];
+        f->state[i] = s->state == SRV_DOWN     ? SIM_RUN_SERVER_DOWN
+                      : s->state == SRV_PAUSED ? SIM_RUN_SERVER_PAUSED
+                                               : SIM_RUN_SERVER_UP;
+        for (size_t j = 0; j < r->sc->servers_count; j++) {
+            f->cut[i][j] = j != i && sim_net_is_cut(r->w, s->host, r->servers[j].host);
+        }
+    }
+    r->o->on_frame(r->o->on_frame_ctx, f);
+    g_free(f);
+}
+
 static void timeline_row(struct run *r, const char *what)
 {
     uint64_t now = sim_world_now_ns(r->w);
@@ -268,6 +291,7 @@ static void timeline_row(struct run *r, const char *what)
         g_string_append_printf(r->timeline, " %-6s", cell);
     }
     g_string_append_printf(r->timeline, "| %s\n", what);
+    emit_frame(r, what);
 }
 
 /* Columns are the server names when they fit in 6 characters, else #1..#n with a

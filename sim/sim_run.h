@@ -51,6 +51,27 @@
 #define SIM_RUN_EVENTS_MAX_DEFAULT (500ULL * 1000 * 1000)
 #define SIM_RUN_ERR_MAX 1024
 
+/* The state of a run at one instant, for observers (meridian-topo's frames,
+ * meridian-sim --report): each server up, down or paused, and which servers cannot
+ * reach which. Index i is the scenario's server i. Valid during the callback only. */
+enum sim_run_server_state {
+    SIM_RUN_SERVER_UP = 0,
+    SIM_RUN_SERVER_DOWN,
+    SIM_RUN_SERVER_PAUSED,
+};
+
+struct sim_run_frame {
+    uint64_t at_ns;
+    const char *what; /* "start", "end", or the timeline row's entry in scenario syntax */
+    size_t servers_count;
+    enum sim_run_server_state state[SIM_SC_SERVERS_MAX];
+    bool cut[SIM_SC_SERVERS_MAX][SIM_SC_SERVERS_MAX]; /* bytes from i do not reach j */
+};
+
+/* Called for every timeline row (the start, each schedule entry applied, the end);
+ * it must only read the frame. */
+typedef void (*sim_run_frame_fn)(void *ctx, const struct sim_run_frame *f);
+
 struct sim_run_opts {
     uint64_t seed;
     uint64_t until_ns;   /* 0 = the scenario's duration; else the earlier of the two */
@@ -62,6 +83,8 @@ struct sim_run_opts {
      * default) = every event, 0 = never. The check is O(connections + subscriptions)
      * and dominates the cost of a run; sweeps may thin it out. */
     uint32_t server_check_every;
+    sim_run_frame_fn on_frame; /* NULL = none */
+    void *on_frame_ctx;
 };
 
 struct sim_run_result {

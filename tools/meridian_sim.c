@@ -39,6 +39,8 @@
 #include "core/err.h"
 #include "sim/sim_run.h"
 #include "sim/sim_scenario.h"
+#include "tools/topo/topo_frame.h"
+#include "tools/topo/topo_report.h"
 
 #define PROG "meridian-sim"
 #define EXIT_PASS 0
@@ -58,6 +60,7 @@ struct cli {
     unsigned jobs;
     const char *trace;
     const char *schedule; /* --schedule FILE: the materialised schedule */
+    const char *report;   /* --report DIR: an HTML page of the run */
     uint64_t until_ns;
     bool check_determinism;
     bool quiet;
@@ -86,6 +89,8 @@ static void usage(FILE *out)
             "  --jobs N            worker processes for a sweep (default 1)\n"
             "  --trace FILE        write JSON lines of faults, client events, verdicts\n"
             "  --schedule FILE     write the materialised fault schedule (scenario syntax)\n"
+            "  --report DIR        write DIR/index.html: topology, one frame per fault,\n"
+            "                      the timeline and the verdicts (self-contained)\n"
             "  --until TIME        stop at this virtual time (\"30s\"), before the duration\n"
             "  --check-determinism run the seed twice and compare trace hashes\n"
             "  --quiet             print only the verdict lines and the result\n"
@@ -166,7 +171,7 @@ static int parse_args(int argc, char **argv, struct cli *c)
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
         bool takes = strcmp(a, "--seed") == 0 || strcmp(a, "--seeds") == 0 ||
                      strcmp(a, "--jobs") == 0 || strcmp(a, "--trace") == 0 ||
-                     strcmp(a, "--schedule") == 0 ||
+                     strcmp(a, "--schedule") == 0 || strcmp(a, "--report") == 0 ||
                      strcmp(a, "--until") == 0 || strcmp(a, "--server-check-every") == 0;
         if (takes && next == NULL) {
             return bad_usage("option %s needs a value", a);
@@ -199,6 +204,9 @@ static int parse_args(int argc, char **argv, struct cli *c)
         } else if (strcmp(a, "--schedule") == 0) {
             c->schedule = next;
             i++;
+        } else if (strcmp(a, "--report") == 0) {
+            c->report = next;
+            i++;
         } else if (strcmp(a, "--until") == 0) {
             if (!parse_duration(next, &c->until_ns)) {
                 return bad_usage("--until: expected a duration such as \"30s\", got \"%s\"",
@@ -230,8 +238,10 @@ static int parse_args(int argc, char **argv, struct cli *c)
         usage(stderr);
         return EXIT_USAGE;
     }
-    if (c->sweep && (c->seed_set || c->trace != NULL || c->schedule != NULL)) {
-        return bad_usage("%s", "--seeds cannot be combined with --seed, --trace or --schedule");
+    if (c->sweep &&
+        (c->seed_set || c->trace != NULL || c->schedule != NULL || c->report != NULL)) {
+        return bad_usage("%s", "--seeds cannot be combined with --seed, --trace, --schedule "
+                               "or --report");
     }
     return -1;
 }
@@ -319,9 +329,16 @@ static int run_one(const struct cli *c, const struct sim_scenario *sc, uint64_t 
         o.trace = trace;
     }
     o.verbose = c->verbose;
+    GPtrArray *frames = NULL;
+    if (c->report != NULL) {
+        frames = topo_frames_new();
+        o.on_frame = topo_frames_collect;
+        o.on_frame_ctx = frames;
+    }
     struct sim_run_result r;
     uint64_t t0 = wall_now_ns();
     int rc = sim_run(sc, &o, &r);
+    o.on_frame = NULL; /* a determinism rerun needs no frames */
     uint64_t wall = wall_now_ns() - t0;
     if (trace != NULL && fclose(trace) != 0) {
         fprintf(stderr, PROG ": --trace %s: %s\n", c->trace, strerror(errno));
@@ -329,11 +346,27 @@ static int run_one(const struct cli *c, const struct sim_scenario *sc, uint64_t 
     if (rc != 0) {
         fprintf(stderr, PROG ": %s\n", r.err);
         sim_run_result_deinit(&r);
+        if (frames != NULL) {
+            g_ptr_array_free(frames, TRUE);
+        }
         return EXIT_USAGE;
     }
     if (c->schedule != NULL && !write_file(c->schedule, r.schedule)) {
         sim_run_result_deinit(&r);
+        if (frames != NULL) {
+            g_ptr_array_free(frames, TRUE);
+        }
         return EXIT_USAGE;
+    }
+    if (frames != NULL) {
+        char err[TOPO_ERR_MAX] = "";
+        int wrc = topo_report_write(c->report, sc, &r, frames, err, sizeof(err));
+        g_ptr_array_free(frames, TRUE);
+        if (wrc != 0) {
+            fprintf(stderr, PROG ": %s\n", err);
+            sim_run_result_deinit(&r);
+            return EXIT_USAGE;
+        }
     }
     if (!c->quiet) {
         printf("scenario: %s (%zu servers, %zu clients)\n", sc->path, sc->servers_count,

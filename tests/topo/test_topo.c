@@ -17,9 +17,11 @@
 #include <unistd.h>
 
 #include "sim/sim_scenario.h"
+#include "tools/topo/topo_frame.h"
 #include "tools/topo/topo_graph.h"
 #include "tools/topo/topo_infer.h"
 #include "tools/topo/topo_live.h"
+#include "tools/topo/topo_report.h"
 
 #define SC_DIR "tests/conf/mission/supercluster/"
 #define LEAF_DIR "tests/conf/mission/leafnode/"
@@ -303,6 +305,155 @@ START_TEST(scenario_leaf_chain_resolves_hosts_by_server_name)
 }
 END_TEST
 
+/* ---- simulator frames ---------------------------------------------------------------- */
+
+#define NS_PER_S 1000000000ULL
+/* mission_supercluster's last fault is its quiesce at 40s: runs stop soon after, which
+ * keeps the suite quick under sanitizers. */
+#define FAULTS_END_NS (41 * NS_PER_S)
+
+static struct sim_scenario *load_scenario(const char *path)
+{
+    struct sim_scenario *sc = NULL;
+    char err[SIM_SC_ERR_MAX] = "";
+    int rc = sim_scenario_load_file(path, sim_scenario_file_io(), &sc, err, sizeof(err));
+    ck_assert_msg(rc == 0, "%s: %s", path, err);
+    return sc;
+}
+
+static struct topo_graph *frame_graph(const struct sim_scenario *sc, const struct topo_frame *f)
+{
+    struct topo_graph *g = topo_graph_create();
+    topo_from_scenario(g, sc);
+    topo_frame_apply(g, sc, f);
+    return g;
+}
+
+START_TEST(frame_during_a_partition_marks_the_cut_gateways_and_links)
+{
+    struct sim_scenario *sc = load_scenario("scenarios/mission_supercluster.conf");
+    char err[TOPO_ERR_MAX] = "";
+    /* Region 3 is cut off from 10s to 18s. */
+    GPtrArray *frames = topo_frames_run(sc, sc->seed, 12 * NS_PER_S, NULL, err, sizeof(err));
+    ck_assert_msg(frames != NULL, "%s", err);
+    ck_assert_uint_eq(frames->len, 3); /* start, the partition, end */
+    const struct topo_frame *last = g_ptr_array_index(frames, frames->len - 1);
+    ck_assert_str_eq(last->what, "end");
+    ck_assert_uint_eq(last->state.at_ns, 12 * NS_PER_S);
+    ck_assert(topo_frame_is_fault(g_ptr_array_index(frames, 1)));
+    struct topo_graph *g = frame_graph(sc, last);
+    char *d = describe_graph(g, "canon");
+    const char *const want[] = {
+        "edge gateway cluster_cluster_region1 -- cluster_cluster_region2 [30 ms]\n",
+        "edge gateway cluster_cluster_region1 -- cluster_cluster_region3 [150 ms\\n(cut)]\n",
+        "edge gateway cluster_cluster_region2 -- cluster_cluster_region3 [90 ms\\n(cut)]\n",
+        "edge link cluster_region_region1 -- cluster_region_region3 [150 ms +/- 10 ms\\n(cut)]\n",
+        "edge route region3-server1 -- region3-server2\n",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(want); i++) {
+        ck_assert_msg(strstr(d, want[i]) != NULL, "missing: %s in\n%s", want[i], d);
+    }
+    ck_assert_ptr_nonnull(strstr(g_ptr_array_index(g->notes, 0), "at 12s"));
+    g_free(d);
+    topo_graph_destroy(g);
+    g_ptr_array_free(frames, TRUE);
+    sim_scenario_destroy(sc);
+}
+END_TEST
+
+START_TEST(frames_mark_crashed_servers_and_follow_every_fault)
+{
+    struct sim_scenario *sc = load_scenario("scenarios/mission_supercluster.conf");
+    char err[TOPO_ERR_MAX] = "";
+    struct sim_run_result res;
+    GPtrArray *frames = topo_frames_run(sc, sc->seed, FAULTS_END_NS, &res, err, sizeof(err));
+    ck_assert_msg(frames != NULL, "%s", err);
+    /* One frame per fault applied, plus the start and the end. */
+    ck_assert_uint_eq(frames->len, res.faults + 2);
+    const struct topo_frame *crash = NULL;
+    for (guint i = 0; i < frames->len && crash == NULL; i++) {
+        const struct topo_frame *f = g_ptr_array_index(frames, i);
+        if (strstr(f->what, "do: crash") != NULL) {
+            crash = f;
+        }
+    }
+    ck_assert_ptr_nonnull(crash);
+    struct topo_graph *g = frame_graph(sc, crash);
+    for (size_t i = 0; i < sc->servers_count; i++) {
+        const struct topo_server *s = topo_graph_find_server(g, sc->servers[i].name);
+        ck_assert_int_eq(s->down, strcmp(sc->servers[i].name, "region2-server2") == 0);
+    }
+    char *dot = render(g, "canon", NULL);
+    ck_assert_ptr_nonnull(strstr(dot, "(down)"));
+    g_free(dot);
+    topo_graph_destroy(g);
+    /* The same seed gives the same frames. */
+    GPtrArray *again = topo_frames_run(sc, sc->seed, FAULTS_END_NS, NULL, err, sizeof(err));
+    ck_assert_uint_eq(again->len, frames->len);
+    for (guint i = 0; i < frames->len; i++) {
+        const struct topo_frame *a = g_ptr_array_index(frames, i);
+        const struct topo_frame *b = g_ptr_array_index(again, i);
+        ck_assert_str_eq(a->what, b->what);
+        ck_assert_uint_eq(a->state.at_ns, b->state.at_ns);
+        ck_assert_mem_eq(a->state.state, b->state.state, sizeof(a->state.state));
+        ck_assert_mem_eq(a->state.cut, b->state.cut, sizeof(a->state.cut));
+    }
+    g_ptr_array_free(again, TRUE);
+    sim_run_result_deinit(&res);
+    g_ptr_array_free(frames, TRUE);
+    sim_scenario_destroy(sc);
+}
+END_TEST
+
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strstr(hay, needle); p != NULL; p = strstr(p + 1, needle)) {
+        n++;
+    }
+    return n;
+}
+
+START_TEST(report_is_one_self_contained_page_with_a_frame_per_fault)
+{
+    struct sim_scenario *sc = load_scenario("scenarios/mission_supercluster.conf");
+    char err[TOPO_ERR_MAX] = "";
+    struct sim_run_result res;
+    GPtrArray *frames = topo_frames_run(sc, sc->seed, FAULTS_END_NS, &res, err, sizeof(err));
+    ck_assert_msg(frames != NULL, "%s", err);
+    char *tmp = g_dir_make_tmp("topo-report-XXXXXX", NULL);
+    char *dir = g_build_filename(tmp, "r", NULL);
+    ck_assert_msg(topo_report_write(dir, sc, &res, frames, err, sizeof(err)) == 0, "%s", err);
+    char *path = g_build_filename(dir, "index.html", NULL);
+    char *html = NULL;
+    ck_assert(g_file_get_contents(path, &html, NULL, NULL));
+    ck_assert(g_str_has_prefix(html, "<!DOCTYPE html>"));
+    /* The topology, then one frame per fault. */
+    ck_assert_uint_eq(count_of(html, "<svg"), res.faults + 1);
+    ck_assert_uint_eq(count_of(html, "</svg>"), res.faults + 1);
+    ck_assert_uint_eq(count_of(html, "<?xml"), 0);
+    ck_assert_ptr_nonnull(strstr(html, "Checker verdicts"));
+    ck_assert_ptr_nonnull(strstr(html, "no_duplicates"));
+    ck_assert_ptr_nonnull(strstr(html, "Fault timeline"));
+    ck_assert_ptr_nonnull(strstr(html, "do: region_down"));
+    /* Nothing is fetched from elsewhere. */
+    ck_assert_ptr_null(strstr(html, "<script"));
+    ck_assert_ptr_null(strstr(html, "src="));
+    ck_assert_ptr_null(strstr(html, "<link"));
+    ck_assert_ptr_null(strstr(html, "href=\"http"));
+    g_free(html);
+    unlink(path);
+    rmdir(dir);
+    rmdir(tmp);
+    g_free(path);
+    g_free(dir);
+    g_free(tmp);
+    sim_run_result_deinit(&res);
+    g_ptr_array_free(frames, TRUE);
+    sim_scenario_destroy(sc);
+}
+END_TEST
+
 /* ---- determinism -------------------------------------------------------------------- */
 
 START_TEST(same_input_in_any_order_gives_the_same_dot_text)
@@ -527,6 +678,12 @@ static Suite *topo_suite(void)
     tcase_add_test(scen, scenario_leaf_remote_through_a_shared_name_reaches_the_hub_cluster);
     tcase_add_test(scen, scenario_leaf_chain_resolves_hosts_by_server_name);
     suite_add_tcase(s, scen);
+    TCase *sim = tcase_create("frames");
+    tcase_set_timeout(sim, 120);
+    tcase_add_test(sim, frame_during_a_partition_marks_the_cut_gateways_and_links);
+    tcase_add_test(sim, frames_mark_crashed_servers_and_follow_every_fault);
+    tcase_add_test(sim, report_is_one_self_contained_page_with_a_frame_per_fault);
+    suite_add_tcase(s, sim);
     TCase *out = tcase_create("output");
     tcase_set_timeout(out, 60);
     tcase_add_test(out, same_input_in_any_order_gives_the_same_dot_text);

@@ -4,22 +4,31 @@
  *
  *   meridian-topo [-T dot|canon|svg|png] [-o OUT] [--servers N] CONFIG.conf...
  *   meridian-topo [-T ...] [-o OUT] SCENARIO.conf
+ *   meridian-topo [-T ...] [-o OUT] [--seed N] --at TIME|--frames SCENARIO.conf
  *   meridian-topo [-T ...] [-o OUT] [--follow-port N] http://HOST:MONITOR_PORT...
  *
  * The input mode follows the arguments: URLs read a live deployment (topo_live.h); a
  * file with a servers {} or regions {} block is a scenario; other files are server
  * configs (topo_infer.h). Output goes to OUT or standard output, as with dot.
  *
+ * With --at or --frames the scenario is run in the simulator (topo_frame.h): --at draws
+ * its state at one virtual time, --frames one graph per row of the fault timeline (the
+ * start and every fault), written to OUT-00.EXT, OUT-01.EXT ... (or, for dot and canon
+ * without -o, one graph after another on standard output, as dot reads them).
+ *
  * Exit codes: 0 drawn, 1 an input could not be read or made no sense (the message
  * names the file and position or the URL), 2 bad usage.
  */
 #include <glib.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/conf/conf.h"
 #include "core/err.h"
 #include "sim/sim_scenario.h"
+#include "tools/topo/topo_frame.h"
 #include "tools/topo/topo_graph.h"
 #include "tools/topo/topo_infer.h"
 #include "tools/topo/topo_live.h"
@@ -35,7 +44,17 @@ struct cli {
     int servers;
     int follow_port;
     int timeout_ms;
+    char *at;     /* --at TIME */
+    uint64_t at_ns;
+    bool frames;  /* --frames */
+    char *seed;   /* --seed N */
+    uint64_t seed_value;
     char **args;
+};
+
+/* The graphs to write: one, or one per frame. */
+struct outputs {
+    GPtrArray *graphs; /* struct topo_graph *, owned */
 };
 
 static int usage_error(const char *msg)
@@ -59,6 +78,13 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
          "Live mode: per-request timeout in milliseconds (default 3000)", "MS"},
         {"title", 0, 0, G_OPTION_ARG_STRING, &cli->title, "Title drawn above the graph",
          "TEXT"},
+        {"at", 0, 0, G_OPTION_ARG_STRING, &cli->at,
+         "Scenario: run the simulator and draw its state at this virtual time (\"30s\")",
+         "TIME"},
+        {"frames", 0, 0, G_OPTION_ARG_NONE, &cli->frames,
+         "Scenario: run the simulator, one graph per fault of the timeline", NULL},
+        {"seed", 0, 0, G_OPTION_ARG_STRING, &cli->seed,
+         "Scenario runs: the seed (default: the scenario's sim.seed)", "N"},
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &cli->args, NULL,
          "FILE...|URL..."},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
@@ -95,11 +121,42 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
     if (cli->follow_port < 0 || cli->follow_port > 65535 || cli->timeout_ms < 0) {
         return usage_error("--follow-port expects a port, --timeout a positive number");
     }
+    if (cli->at != NULL) {
+        struct mr_conf_value v = {.type = MR_CONF_STRING};
+        v.u.str.s = cli->at;
+        v.u.str.len = strlen(cli->at);
+        bool legacy = false;
+        if (mr_conf_duration_ns(&v, &cli->at_ns, &legacy) != 0 || legacy || cli->at_ns == 0) {
+            fprintf(stderr, PROG ": --at %s: expected a positive duration such as 30s\n",
+                    cli->at);
+            return EXIT_USAGE;
+        }
+    }
+    if (cli->seed != NULL) {
+        char *end = NULL;
+        cli->seed_value = g_ascii_strtoull(cli->seed, &end, 0);
+        if (end == cli->seed || *end != '\0') {
+            fprintf(stderr, PROG ": --seed %s: expected a number (decimal or 0x...)\n",
+                    cli->seed);
+            return EXIT_USAGE;
+        }
+    }
+    if (cli->at != NULL && cli->frames) {
+        return usage_error("--at and --frames exclude each other");
+    }
     return 0;
 }
 
-static int from_live(struct topo_graph *g, const struct cli *cli, size_t n)
+static int from_live(struct outputs *out, const struct cli *cli, size_t n)
 {
+    if (cli->at != NULL || cli->frames) {
+        return usage_error("--at and --frames need a scenario file");
+    }
+    struct topo_graph *g = topo_graph_create();
+    g_ptr_array_add(out->graphs, g);
+    if (cli->title != NULL) {
+        topo_graph_set_title(g, cli->title);
+    }
     for (size_t i = 0; i < n; i++) {
         if (!topo_is_url(cli->args[i])) {
             fprintf(stderr, PROG ": %s: live mode takes URLs only (do not mix files and URLs)\n",
@@ -121,7 +178,64 @@ static int from_live(struct topo_graph *g, const struct cli *cli, size_t n)
     return 0;
 }
 
-static int from_files(struct topo_graph *g, const struct cli *cli, size_t n)
+/* --at: the state follows from the faults before it; name the last one. */
+static void last_fault_note(struct topo_graph *g, const GPtrArray *frames)
+{
+    for (guint i = frames->len; i > 0; i--) {
+        const struct topo_frame *f = g_ptr_array_index(frames, i - 1);
+        if (topo_frame_is_fault(f)) {
+            char at[32];
+            sim_sc_duration_format(f->state.at_ns, at, sizeof(at));
+            topo_graph_add_note(g, "last fault, at %s: %s", at, f->what);
+            return;
+        }
+    }
+    topo_graph_add_note(g, "no fault yet");
+}
+
+/* Runs the scenario and keeps the frame at --at, or every frame with --frames (the start
+ * and each fault). */
+static int scenario_frames(struct outputs *out, const struct cli *cli,
+                           const struct sim_scenario *sc, const char *base)
+{
+    char err[TOPO_ERR_MAX] = "";
+    uint64_t seed = cli->seed != NULL ? cli->seed_value : sc->seed;
+    if (cli->at != NULL && cli->at_ns > sc->duration_ns) {
+        char d[32];
+        sim_sc_duration_format(sc->duration_ns, d, sizeof(d));
+        fprintf(stderr, PROG ": --at %s: after the end of the scenario (duration %s)\n",
+                cli->at, d);
+        return EXIT_USAGE;
+    }
+    GPtrArray *frames = topo_frames_run(sc, seed, cli->at_ns, NULL, err, sizeof(err));
+    if (frames == NULL) {
+        fprintf(stderr, PROG ": %s\n", err);
+        return EXIT_INPUT;
+    }
+    for (guint i = 0; i < frames->len; i++) {
+        const struct topo_frame *f = g_ptr_array_index(frames, i);
+        bool keep = cli->at != NULL ? i + 1 == frames->len
+                                    : i == 0 || topo_frame_is_fault(f);
+        if (!keep) {
+            continue;
+        }
+        struct topo_graph *g = topo_graph_create();
+        char *title = g_strdup_printf("%s (seed 0x%016" PRIx64 ")",
+                                      cli->title != NULL ? cli->title : base, seed);
+        topo_graph_set_title(g, title);
+        g_free(title);
+        topo_from_scenario(g, sc);
+        topo_frame_apply(g, sc, f);
+        if (cli->at != NULL) {
+            last_fault_note(g, frames);
+        }
+        g_ptr_array_add(out->graphs, g);
+    }
+    g_ptr_array_free(frames, TRUE);
+    return 0;
+}
+
+static int from_files(struct outputs *out, const struct cli *cli, size_t n)
 {
     char err[TOPO_ERR_MAX] = "";
     int scenarios = 0;
@@ -148,37 +262,91 @@ static int from_files(struct topo_graph *g, const struct cli *cli, size_t n)
             fprintf(stderr, PROG ": %s\n", err);
             return EXIT_INPUT;
         }
-        if (cli->title == NULL) {
-            char *base = g_path_get_basename(cli->args[0]);
-            topo_graph_set_title(g, base);
-            g_free(base);
+        char *base = g_path_get_basename(cli->args[0]);
+        int rc = 0;
+        if (cli->at != NULL || cli->frames) {
+            rc = scenario_frames(out, cli, sc, base);
+        } else {
+            struct topo_graph *g = topo_graph_create();
+            topo_graph_set_title(g, cli->title != NULL ? cli->title : base);
+            topo_from_scenario(g, sc);
+            g_ptr_array_add(out->graphs, g);
         }
-        topo_from_scenario(g, sc);
+        g_free(base);
         sim_scenario_destroy(sc);
-        return 0;
+        return rc;
+    }
+    if (cli->at != NULL || cli->frames) {
+        return usage_error("--at and --frames need a scenario file");
     }
     struct topo_conf_opts co = {.servers = cli->servers};
+    struct topo_graph *g = topo_graph_create();
+    g_ptr_array_add(out->graphs, g);
     if (topo_from_configs(g, (const char *const *)cli->args, n, &co, err, sizeof(err)) != 0) {
         fprintf(stderr, PROG ": %s\n", err);
+        return EXIT_INPUT;
+    }
+    if (cli->title != NULL) {
+        topo_graph_set_title(g, cli->title);
+    }
+    return 0;
+}
+
+/* OUT-NN.EXT for frame i of a multi-frame output (NN from 00). */
+static char *frame_path(const char *output, guint i)
+{
+    const char *slash = strrchr(output, '/');
+    const char *dot = strrchr(output, '.');
+    if (dot == NULL || (slash != NULL && dot < slash)) {
+        return g_strdup_printf("%s-%02u", output, i);
+    }
+    return g_strdup_printf("%.*s-%02u%s", (int)(dot - output), output, i, dot);
+}
+
+static int write_file(const char *path, const char *data, size_t len)
+{
+    GError *ge = NULL;
+    if (!g_file_set_contents(path, data, (gssize)len, &ge)) {
+        fprintf(stderr, PROG ": -o %s: %s\n", path, ge->message);
+        g_error_free(ge);
         return EXIT_INPUT;
     }
     return 0;
 }
 
-static int write_output(const struct cli *cli, const char *data, size_t len)
+static int write_outputs(const struct cli *cli, struct outputs *out)
 {
-    if (cli->output == NULL) {
-        if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0) {
-            fprintf(stderr, PROG ": cannot write to standard output\n");
+    bool many = out->graphs->len > 1 || cli->frames;
+    bool text = strcmp(cli->format, "dot") == 0 || strcmp(cli->format, "canon") == 0;
+    if (many && cli->output == NULL && !text) {
+        return usage_error("--frames with -T svg or png needs -o (one file per frame)");
+    }
+    for (guint i = 0; i < out->graphs->len; i++) {
+        char err[TOPO_ERR_MAX] = "";
+        char *data = NULL;
+        size_t len = 0;
+        if (topo_graph_render(g_ptr_array_index(out->graphs, i), cli->format, &data, &len, err,
+                              sizeof(err)) != 0) {
+            fprintf(stderr, PROG ": %s\n", err);
             return EXIT_INPUT;
         }
-        return 0;
-    }
-    GError *ge = NULL;
-    if (!g_file_set_contents(cli->output, data, (gssize)len, &ge)) {
-        fprintf(stderr, PROG ": -o %s: %s\n", cli->output, ge->message);
-        g_error_free(ge);
-        return EXIT_INPUT;
+        int rc = 0;
+        if (cli->output == NULL) {
+            if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0) {
+                fprintf(stderr, PROG ": cannot write to standard output\n");
+                rc = EXIT_INPUT;
+            }
+        } else if (many) {
+            char *path = frame_path(cli->output, i);
+            rc = write_file(path, data, len);
+            g_free(path);
+        } else {
+            rc = write_file(cli->output, data, len);
+        }
+        g_free(data);
+        if (rc != 0) {
+            return rc;
+        }
     }
     return 0;
 }
@@ -187,30 +355,21 @@ int main(int argc, char **argv)
 {
     struct cli cli = {0};
     int rc = parse_cli(argc, argv, &cli);
-    struct topo_graph *g = topo_graph_create();
+    struct outputs out = {.graphs = g_ptr_array_new_with_free_func(
+                              (GDestroyNotify)topo_graph_destroy)};
     if (rc == 0) {
         size_t n = g_strv_length(cli.args);
-        rc = topo_is_url(cli.args[0]) ? from_live(g, &cli, n) : from_files(g, &cli, n);
+        rc = topo_is_url(cli.args[0]) ? from_live(&out, &cli, n) : from_files(&out, &cli, n);
     }
     if (rc == 0) {
-        if (cli.title != NULL) {
-            topo_graph_set_title(g, cli.title);
-        }
-        char err[TOPO_ERR_MAX] = "";
-        char *out = NULL;
-        size_t len = 0;
-        if (topo_graph_render(g, cli.format, &out, &len, err, sizeof(err)) != 0) {
-            fprintf(stderr, PROG ": %s\n", err);
-            rc = EXIT_INPUT;
-        } else {
-            rc = write_output(&cli, out, len);
-            g_free(out);
-        }
+        rc = write_outputs(&cli, &out);
     }
-    topo_graph_destroy(g);
+    g_ptr_array_free(out.graphs, TRUE);
     g_free(cli.format);
     g_free(cli.output);
     g_free(cli.title);
+    g_free(cli.at);
+    g_free(cli.seed);
     g_strfreev(cli.args);
     return rc;
 }

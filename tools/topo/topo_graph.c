@@ -485,6 +485,8 @@ static void build_servers(struct build *bd)
         }
         if (s->down) {
             g_string_append(bd->tmp, "\\n(down)");
+        } else if (s->paused) {
+            g_string_append(bd->tmp, "\\n(paused)");
         }
         set(n, "label", bd->tmp->str);
         set(n, "class", s->external ? "server external" : "server");
@@ -492,6 +494,9 @@ static void build_servers(struct build *bd)
             set(n, "style", "rounded,filled,dashed");
             set(n, "fillcolor", "#f8d0d0");
             set(n, "color", "#c0392b");
+        } else if (s->paused) {
+            set(n, "fillcolor", "#fdf0c2");
+            set(n, "color", "#b7950b");
         } else if (s->external) {
             set(n, "style", "rounded,dashed");
         }
@@ -737,6 +742,10 @@ static void build_legend(struct build *bd)
     for (int k = 0; k < TOPO_EDGE_KIND_COUNT; k++) {
         any = any || used[k];
     }
+    bool cut = false;
+    for (guint i = 0; i < bd->model->edges->len; i++) {
+        cut = cut || ((const struct topo_edge *)g_ptr_array_index(bd->model->edges, i))->cut;
+    }
     if (!any) {
         return;
     }
@@ -774,6 +783,29 @@ static void build_legend(struct build *bd)
         style_edge(e, (enum topo_edge_kind)k, k == TOPO_EDGE_LEAF || k >= TOPO_EDGE_SOURCE);
         set(e, "class", "legend");
         set(e, "label", kind_legend[k]);
+        set(e, "minlen", "3");
+    }
+    if (cut) {
+        Agraph_t *row = agsubg(sub, "legend_row_cut", 1);
+        set(row, "rank", "same");
+        Agnode_t *a = agnode(row, "legend_cut_a", 1);
+        Agnode_t *b = agnode(row, "legend_cut_b", 1);
+        for (Agnode_t *n = a; n != NULL; n = n == a ? b : NULL) {
+            set(n, "shape", "point");
+            set(n, "width", "0.05");
+            set(n, "class", "legend");
+        }
+        if (prev != NULL) {
+            Agedge_t *stack = new_edge(bd, prev, a);
+            set(stack, "style", "invis");
+            set(stack, "class", "legend");
+        }
+        Agedge_t *e = new_edge(bd, a, b);
+        set(e, "class", "legend");
+        set(e, "dir", "none");
+        set(e, "color", "#c0392b");
+        set(e, "style", "dashed");
+        set(e, "label", "cut by a partition");
         set(e, "minlen", "3");
     }
 }

@@ -52,7 +52,8 @@ struct topo_server {
     char *region;  /* region box, or NULL */
     GPtrArray *notes; /* more label lines (char *), in insertion order */
     bool external;    /* known only as a peer (not configured or not observed) */
-    bool down;        /* a simulator frame: crashed, paused or powered off */
+    bool down;        /* a simulator frame: crashed or powered off */
+    bool paused;      /* a simulator frame: paused (up, but not running) */
 };
 
 /* A region or cluster box. A cluster box nests in a region box when every server of
