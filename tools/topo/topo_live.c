@@ -295,10 +295,12 @@ static char *jdup(json_t *obj, const char *key)
     return s != NULL && s[0] != '\0' ? g_strdup(s) : NULL;
 }
 
+/* Numbers are decoded as reals (see get_json), so read them as numbers. */
 static int jint(json_t *obj, const char *key)
 {
     json_t *v = json_object_get(obj, key);
-    return json_is_integer(v) ? (int)json_integer_value(v) : 0;
+    double d = json_is_number(v) ? json_number_value(v) : 0.0;
+    return d > 0 && d < 1e9 ? (int)d : 0;
 }
 
 /* GETs path and parses the JSON object; NULL (and err) on failure, or a non-200. */
@@ -313,7 +315,9 @@ static json_t *get_json(const char *base, const char *path, int timeout_ms, char
             snprintf(err, err_len, "%s%s: HTTP status %d", base, path, status);
         } else {
             json_error_t je;
-            j = json_loadb(body->str, body->len, 0, &je);
+            /* nats-server's /jsz has unsigned 64-bit values (reserved_memory
+             * 18446744073709551615) that jansson's signed integers refuse. */
+            j = json_loadb(body->str, body->len, JSON_DECODE_INT_AS_REAL, &je);
             if (j == NULL || !json_is_object(j)) {
                 snprintf(err, err_len, "%s%s: not a JSON object (%s at byte %d)", base, path,
                          j == NULL ? je.text : "another JSON value",
@@ -794,7 +798,7 @@ static void draw_streams(struct live *lv)
                 }
                 json_t *cfg = json_object_get(sd, "config");
                 if (st->replicas == 0) {
-                    st->replicas = (int)json_integer_value(json_object_get(cfg, "num_replicas"));
+                    st->replicas = jint(cfg, "num_replicas");
                 }
                 const char *mirror =
                     json_string_value(json_object_get(json_object_get(cfg, "mirror"), "name"));

@@ -10,17 +10,22 @@
 //     peers it reports (a2 by route, b1 by gateway) drawn dashed in their clusters;
 //   - a hub and one leaf (account LEAF): with both seeds, the edge leaf1 -> hub labelled
 //     LEAF; with the hub alone, an edge from the unobserved leaf's address to the hub;
+//   - one server with JetStream and streams ORDERS, COPY (a mirror of ORDERS) and ALL
+//     (sourcing ORDERS): stream notes with replicas and leader, the mirror and source as
+//     edges (read from /jsz; skipped for a server that does not serve JetStream yet);
 //   - an unreachable seed: exit status 1 and a message naming the URL.
 // The tool's output is read back as `-T canon` (the graph as built) and `-T svg`.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import test, { describe } from 'node:test';
+import test, { after, before, describe } from 'node:test';
+import { connect } from 'nats';
 
 import { leafFixture } from '../lib/leaf.mjs';
-import { ROOT, reservePort, serverBin } from '../lib/server.mjs';
+import { HOST, ROOT, isNatsServer, reservePort, serverBin, startServer } from '../lib/server.mjs';
 import { superClusterFixture } from '../lib/supercluster.mjs';
 
 const TOPO = process.env.MERIDIAN_TOPO || path.join(ROOT, 'build', 'tools', 'meridian-topo');
@@ -183,6 +188,56 @@ for (const k of KINDS) {
             assert.equal(leaf[0].h, 'hub');
             assert.equal(leaf[0].label, 'LEAF');
             assert.equal(g.nodes.get(leaf[0].t).class, 'server external');
+        });
+    });
+}
+
+for (const k of KINDS) {
+    const noJs = !k.skip && !isNatsServer(k.bin)
+        ? 'JetStream is not served by this server yet (no /jsz)' : false;
+    describe(`meridian-topo live: JetStream streams on ${k.kind}`, { skip: k.skip || noJs }, () => {
+        const hold = { srv: null, http: null, dir: null };
+        before(async () => {
+            hold.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'topo-js-'));
+            hold.http = await reservePort();
+            hold.srv = await startServer(['-m', String(hold.http.port)], {
+                bin: k.bin,
+                config: `server_name: js1\njetstream { store_dir: "${hold.dir}" }\n`,
+            });
+            const nc = await connect({ servers: hold.srv.url, timeout: 3000 });
+            try {
+                const jsm = await nc.jetstreamManager();
+                await jsm.streams.add({ name: 'ORDERS', subjects: ['orders.>'] });
+                await jsm.streams.add({ name: 'COPY', mirror: { name: 'ORDERS' } });
+                await jsm.streams.add({ name: 'ALL', sources: [{ name: 'ORDERS' }] });
+            } finally {
+                await nc.close();
+            }
+        }, { timeout: 20000 });
+        after(async () => {
+            if (hold.srv) {
+                await hold.srv.stop();
+            }
+            if (hold.http) {
+                hold.http.release();
+            }
+            if (hold.dir) {
+                fs.rmSync(hold.dir, { recursive: true, force: true });
+            }
+        }, { timeout: 20000 });
+
+        test('streams, their leader, the mirror and the source are drawn', T, async () => {
+            const r = await topo(['-T', 'canon', `http://${HOST}:${hold.http.port}`]);
+            assert.equal(r.code, 0, r.stderr);
+            const g = parseCanon(r.stdout);
+            const streams = [...g.nodes.keys()].filter((n) => n.startsWith('stream:')).sort();
+            assert.deepEqual(streams, ['stream:$G/ALL', 'stream:$G/COPY', 'stream:$G/ORDERS']);
+            assert.match(g.nodes.get('stream:$G/ORDERS').label, /R1, leader js1/);
+            assert.deepEqual(pairs(edgesOf(g, 'stream-leader')),
+                ['stream:$G/ALL -> js1', 'stream:$G/COPY -> js1', 'stream:$G/ORDERS -> js1']);
+            assert.deepEqual(pairs(edgesOf(g, 'mirror')), ['stream:$G/ORDERS -> stream:$G/COPY']);
+            assert.deepEqual(pairs(edgesOf(g, 'source')), ['stream:$G/ORDERS -> stream:$G/ALL']);
+            assert.match(g.nodes.get('js1').label, /JetStream/);
         });
     });
 }
