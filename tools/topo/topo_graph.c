@@ -551,6 +551,7 @@ static void style_edge(Agedge_t *e, enum topo_edge_kind kind, bool directed)
         break;
     case TOPO_EDGE_LEAF:
         set(e, "color", "#2e8b3d");
+        set(e, "style", "dashed");
         set(e, "penwidth", "2");
         set(e, "fontcolor", "#2e8b3d");
         break;
@@ -614,7 +615,8 @@ static void build_edges(struct build *bd)
         if (me->cut) {
             g_string_append(bd->tmp, bd->tmp->len > 0 ? "\\n(cut)" : "(cut)");
             set(e, "color", "#c0392b");
-            set(e, "style", "dashed");
+            set(e, "style", "dotted");
+            set(e, "penwidth", "2");
         }
         if (bd->tmp->len > 0) {
             set(e, "label", bd->tmp->str);
@@ -804,7 +806,8 @@ static void build_legend(struct build *bd)
         set(e, "class", "legend");
         set(e, "dir", "none");
         set(e, "color", "#c0392b");
-        set(e, "style", "dashed");
+        set(e, "style", "dotted");
+        set(e, "penwidth", "2");
         set(e, "label", "cut by a partition");
         set(e, "minlen", "3");
     }
