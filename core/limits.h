@@ -81,11 +81,55 @@
 #define MR_MONITOR_CLOSED_MAX 1024
 #define MR_MONITOR_CLOSED_SUBS_MAX 256
 
+/* JetStream stores (core/js/). A block file is sealed and a new one started once the
+ * next record would pass its size (a record bigger than a block gets a block of its
+ * own); nats-server's largest block is 8 MiB, its smallest 32 KB; tests go lower. */
+#define MR_JS_BLOCK_BYTES_DEFAULT (8 * 1024 * 1024)
+#define MR_JS_BLOCK_BYTES_MIN 256
+#define MR_JS_BLOCK_BYTES_MAX (8 * 1024 * 1024)
+/* Block files per store. Over it: appends fail with MR_E_LIMIT until purges free some. */
+#define MR_JS_BLOCKS_MAX (1024 * 1024)
+/* Sealed blocks whose bytes stay in memory (the block being written always does); the
+ * least recently used is dropped to load another. */
+#define MR_JS_BLOCK_CACHE_DEFAULT 4
+#define MR_JS_BLOCK_CACHE_MAX 64
+/* One file read request; a block is read in chunks of this size. */
+#define MR_JS_READ_CHUNK_BYTES (1024 * 1024)
+/* One record on disk: header, subject (u16 length), headers and payload, checksum. A
+ * length field past it marks the record as damage. */
+#define MR_JS_RECORD_BYTES_MAX (MR_PAYLOAD_MAX + 64 * 1024 + 64)
+/* File requests one store may have in flight. Over it: appends and deletes fail with
+ * MR_E_LIMIT (push back) until completions drain. */
+#define MR_JS_STORE_REQS_MAX 8192
+/* Request ids a store may use from its base (see mr_js_store_cfg.req_id_base); they
+ * wrap within the range, which is far larger than the requests in flight. */
+#define MR_JS_STORE_REQ_IDS (1ULL << 32)
+/* Store directory names (relative to the server's store root). */
+#define MR_JS_DIR_MAX 512
+/* Background fsync period with sync_interval (nats-server 2.10+ defaults to 2 min;
+ * 2.9 used a fixed 60 s). */
+#define MR_JS_SYNC_INTERVAL_DEFAULT_NS (120ULL * MR_NS_PER_SEC)
+/* Times recovery reads a block again when its bytes scan as damaged: damage counts as
+ * real once two reads agree, so a bad read does not cost good data. When no two reads
+ * agree, the damaged records are skipped and the block is left as it is. */
+#define MR_JS_REREAD_MAX 3
+
+/* Highest stream sequence: appends past it fail with MR_E_LIMIT (JSON carries sequences
+ * as int64). A record beyond it, or one that would leave more than
+ * MR_JS_RECOVERY_GAP_MAX missing sequences behind the last known message, is damage
+ * to recovery (real gaps only come from lost records, a few per damaged stretch). */
+#define MR_JS_SEQ_MAX 0x7fffffffffffffffULL
+#define MR_JS_RECOVERY_GAP_MAX (1024 * 1024)
+
 /* Error detail buffers owned by objects. */
 #define MR_ERRMSG_MAX 256
 
 _Static_assert(MR_CONTROL_LINE_DEFAULT <= MR_CONTROL_LINE_MAX, "default within max");
 _Static_assert(MR_PAYLOAD_DEFAULT <= MR_PAYLOAD_MAX, "default within max");
 _Static_assert(MR_PAYLOAD_MAX <= MR_PENDING_DEFAULT, "one maximal message fits pending");
+_Static_assert(MR_JS_BLOCK_BYTES_MIN <= MR_JS_BLOCK_BYTES_DEFAULT, "default within range");
+_Static_assert(MR_JS_BLOCK_BYTES_DEFAULT <= MR_JS_BLOCK_BYTES_MAX, "default within max");
+_Static_assert(MR_JS_BLOCK_CACHE_DEFAULT <= MR_JS_BLOCK_CACHE_MAX, "default within max");
+_Static_assert(MR_JS_STORE_REQS_MAX < MR_JS_STORE_REQ_IDS, "ids outnumber requests");
 
 #endif

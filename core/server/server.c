@@ -1787,11 +1787,11 @@ static void on_timer(void *ctx, uint64_t tid)
 static void on_file_done(void *ctx, uint64_t req_id, int64_t result, const uint8_t *data,
                          size_t len)
 {
-    (void)ctx;
-    (void)req_id;
-    (void)result;
-    (void)data;
-    (void)len;
+    struct mr_server *s = ctx;
+    if (s->file_done_hook != NULL) {
+        s->file_done_hook(s->file_done_ctx, req_id, result, data, len);
+        reap(s);
+    }
 }
 
 static size_t out_peek(void *ctx, uint64_t conn_id, struct mr_iov *iov, size_t iov_max)

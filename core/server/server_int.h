@@ -211,6 +211,11 @@ struct mr_server {
     GQueue responses_fifo;   /* the same entries in creation order, for expiry */
     uint64_t next_response_id;
     bool responses_timer_armed;
+    /* File completions go to the module that issued the request (the JetStream stores
+     * own their req_ids, core/js/js_store.h); NULL while nothing has files open. */
+    void (*file_done_hook)(void *ctx, uint64_t req_id, int64_t result, const uint8_t *data,
+                           size_t len);
+    void *file_done_ctx;
     char server_id[MR_SERVER_ID_LEN + 1];
     char *info_prefix; /* INFO {...  without the closing brace; per-conn fields follow */
     size_t info_prefix_len;
