@@ -235,7 +235,7 @@ static void fail(struct mr_js_store *s, int err, const char *what, uint32_t blk)
     }
     (void)snprintf(s->errmsg, sizeof(s->errmsg), "js store %.160s/%010u.blk: %s: %s",
                    fs_of(s)->dir, blk, what, mr_err_text(err));
-    js_log(s, MR_LOG_ERROR, "%s", s->errmsg);
+    mr_js_store_log(s, MR_LOG_ERROR, "%s", s->errmsg);
     bool opening = s->phase == JS_OPENING;
     s->phase = JS_FAILED;
     if (opening) {
@@ -521,7 +521,7 @@ int mr_js_filestore_mark(struct mr_js_store *s, uint64_t first_seq)
 static void gc(struct mr_js_store *s)
 {
     struct js_fs *fs = fs_of(s);
-    uint64_t first = js_index_first(s);
+    uint64_t first = mr_js_store_index_first(s);
     guint k = 0;
     while (k + 1 < fs->blocks->len) {
         struct js_blk *b = g_ptr_array_index(fs->blocks, k);
@@ -741,7 +741,7 @@ static void load_done(struct mr_js_store *s, struct js_req *r, int64_t result,
         memset(b->buf + r->off + len, 0, r->len - len);
     }
     if (!ok) {
-        js_log(s, MR_LOG_ERROR, "js store %s/%010u.blk: read at offset %llu failed: %s",
+        mr_js_store_log(s, MR_LOG_ERROR, "js store %s/%010u.blk: read at offset %llu failed: %s",
                fs->dir, b->num, (unsigned long long)r->off,
                mr_err_text(result < 0 ? (int)result : MR_E_IO));
         b->load_failed = true;
@@ -792,7 +792,7 @@ int mr_js_filestore_load(struct mr_js_store *s, const struct js_entry *e, uint64
     if (n != (int64_t)e->loc.file.len || r.kind != MR_JS_REC_MSG || r.seq != seq ||
         r.subject_len != e->subj->key.len) {
         s->corrupt_records++;
-        js_log(s, MR_LOG_ERROR,
+        mr_js_store_log(s, MR_LOG_ERROR,
                "js store %s/%010u.blk: message %llu at offset %zu fails its checksum; "
                "not served",
                fs->dir, b->num, (unsigned long long)seq, off);
@@ -839,7 +839,7 @@ static int apply_record(void *ctx, const struct mr_js_record *r, size_t off)
     if (far) {
         s->corrupt_records++;
         s->corrupt_bytes += r->len;
-        js_log(s, MR_LOG_ERROR,
+        mr_js_store_log(s, MR_LOG_ERROR,
                "js store %s/%010u.blk: record at offset %zu has an impossible seq %llu; "
                "skipped",
                fs->dir, b->num, off, (unsigned long long)r->seq);
@@ -851,7 +851,7 @@ static int apply_record(void *ctx, const struct mr_js_record *r, size_t off)
             /* A record that cannot be in this place: damage with a valid checksum. */
             s->corrupt_records++;
             s->corrupt_bytes += r->len;
-            js_log(s, MR_LOG_ERROR,
+            mr_js_store_log(s, MR_LOG_ERROR,
                    "js store %s/%010u.blk: record at offset %zu (seq %llu) out of order or "
                    "with a bad subject; skipped",
                    fs->dir, b->num, off, (unsigned long long)r->seq);
@@ -864,7 +864,7 @@ static int apply_record(void *ctx, const struct mr_js_record *r, size_t off)
         loc.loc.file.len = (uint32_t)r->len;
         uint64_t size = 22 + r->subject_len + r->data_len + 8 +
                         (r->hdr_len > 0 ? 4 + r->hdr_len : 0);
-        int rc = js_index_add(s, r->seq, r->subject, r->subject_len, r->ts_ns, size, &loc);
+        int rc = mr_js_store_index_add(s, r->seq, r->subject, r->subject_len, r->ts_ns, size, &loc);
         if (rc != 0) {
             return rc;
         }
@@ -874,11 +874,11 @@ static int apply_record(void *ctx, const struct mr_js_record *r, size_t off)
     case MR_JS_REC_TOMB:
     case MR_JS_REC_ERASED: {
         struct js_entry gone;
-        (void)js_index_remove(s, r->seq, &gone); /* already gone is fine */
-        return js_index_raise_last(s, r->seq);
+        (void)mr_js_store_index_remove(s, r->seq, &gone); /* already gone is fine */
+        return mr_js_store_index_raise_last(s, r->seq);
     }
     case MR_JS_REC_MARK:
-        (void)js_index_remove_below(s, r->seq);
+        (void)mr_js_store_index_remove_below(s, r->seq);
         s->last_ts_ns = r->ts_ns;
         return 0;
     case MR_JS_REC_CLEAN:
@@ -997,7 +997,7 @@ static void recover_scan(struct mr_js_store *s)
     if (scan.bad_regions > 0) {
         s->corrupt_records += scan.bad_regions;
         s->corrupt_bytes += scan.bad_bytes;
-        js_log(s, MR_LOG_ERROR,
+        mr_js_store_log(s, MR_LOG_ERROR,
                "js store %s/%010u.blk: %llu damaged stretch(es), %llu bytes, first at "
                "offset %zu; skipped, never served",
                fs->dir, b->num, (unsigned long long)scan.bad_regions,
@@ -1012,14 +1012,14 @@ static void recover_scan(struct mr_js_store *s)
     s->truncated_bytes += scan.tail_bytes;
     if (damaged && !confirmed) {
         /* Reads never agreed: leave the file alone and append elsewhere. */
-        js_log(s, MR_LOG_ERROR,
+        mr_js_store_log(s, MR_LOG_ERROR,
                "js store %s/%010u.blk: %zu bytes at offset %zu unreadable; block left as is",
                fs->dir, b->num, scan.tail_bytes, scan.valid_end);
         b->no_append = true;
         recover_block_done(s);
         return;
     }
-    js_log(s, MR_LOG_WARN,
+    mr_js_store_log(s, MR_LOG_WARN,
            "js store %s/%010u.blk: torn tail of %zu bytes at offset %zu dropped",
            fs->dir, b->num, scan.tail_bytes, scan.valid_end);
     rewrite_step(s, REQ_TMP_OPEN);
@@ -1065,14 +1065,14 @@ static void recover_next(struct mr_js_store *s)
     s->synced_seq = s->last_seq;
     s->phase = JS_OPEN;
     if (s->recovered_unclean) {
-        js_log(s, MR_LOG_WARN,
+        mr_js_store_log(s, MR_LOG_WARN,
                "js store %s: not closed cleanly; recovered to seq %llu (writes after the "
                "last sync may be lost)",
                fs->dir, (unsigned long long)s->last_seq);
     }
-    js_log(s, MR_LOG_INFO, "js store %s: %u block(s), %llu message(s), seq %llu..%llu",
+    mr_js_store_log(s, MR_LOG_INFO, "js store %s: %u block(s), %llu message(s), seq %llu..%llu",
            fs->dir, fs->blocks->len, (unsigned long long)s->msgs,
-           (unsigned long long)js_index_first(s), (unsigned long long)s->last_seq);
+           (unsigned long long)mr_js_store_index_first(s), (unsigned long long)s->last_seq);
     if (fs->sync == MR_JS_SYNC_INTERVAL) {
         s->env->timer_arm(s->env->ctx, fs->timer_id,
                           s->env->now_ns(s->env->ctx) + fs->sync_interval_ns);
@@ -1286,7 +1286,7 @@ void mr_js_filestore_on_file_done(struct mr_js_store *s, uint64_t req_id, int64_
     case REQ_CLOSE:
     case REQ_REMOVE:
         if (result < 0) {
-            js_log(s, MR_LOG_WARN, "js store %s/%010u.blk: %s failed: %s", fs->dir, r->blk,
+            mr_js_store_log(s, MR_LOG_WARN, "js store %s/%010u.blk: %s failed: %s", fs->dir, r->blk,
                    r->kind == REQ_CLOSE ? "close" : "remove", mr_err_text((int)result));
         }
         break;
@@ -1443,7 +1443,8 @@ static void issue_closes(struct mr_js_store *s)
         s->env->file_list(s->env->ctx, r->id, fs->dir);
     } else if (!any) {
         /* Out of memory for even one request: closed at once, without on_closed. */
-        js_log(s, MR_LOG_ERROR, "js store %s: closed without completion (memory)", fs->dir);
+        mr_js_store_log(s, MR_LOG_ERROR, "js store %s: closed without completion (memory)",
+                        fs->dir);
         s->phase = JS_CLOSED;
     }
 }

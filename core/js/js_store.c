@@ -26,7 +26,7 @@
 
 #define ENTS_CAP_MIN 64
 
-void js_log(struct mr_js_store *s, enum mr_log_level level, const char *fmt, ...)
+void mr_js_store_log(struct mr_js_store *s, enum mr_log_level level, const char *fmt, ...)
 {
     char line[MR_ERRMSG_MAX * 2];
     va_list ap;
@@ -84,7 +84,7 @@ static struct js_entry *ent_at(const struct mr_js_store *s, size_t i)
     return &s->ents[(s->ents_head + i) & (s->ents_cap - 1)];
 }
 
-struct js_entry *js_index_get(struct mr_js_store *s, uint64_t seq)
+struct js_entry *mr_js_store_index_get(struct mr_js_store *s, uint64_t seq)
 {
     if (s->ents_count == 0 || seq < s->base_seq || seq > s->last_seq) {
         return NULL;
@@ -92,7 +92,7 @@ struct js_entry *js_index_get(struct mr_js_store *s, uint64_t seq)
     return ent_at(s, (size_t)(seq - s->base_seq));
 }
 
-uint64_t js_index_first(const struct mr_js_store *s)
+uint64_t mr_js_store_index_first(const struct mr_js_store *s)
 {
     return s->ents_count > 0 ? s->base_seq : s->last_seq + 1;
 }
@@ -161,8 +161,9 @@ static struct js_subj *subj_get(struct mr_js_store *s, const char *name, size_t 
     return subj;
 }
 
-int js_index_add(struct mr_js_store *s, uint64_t seq, const char *subject, size_t subject_len,
-                 int64_t ts_ns, uint64_t size, const struct js_entry *loc)
+int mr_js_store_index_add(struct mr_js_store *s, uint64_t seq, const char *subject,
+                          size_t subject_len, int64_t ts_ns, uint64_t size,
+                          const struct js_entry *loc)
 {
     mr_assert(seq > s->last_seq);
     uint64_t gap = s->ents_count > 0 ? seq - s->last_seq - 1 : 0;
@@ -204,7 +205,7 @@ int js_index_add(struct mr_js_store *s, uint64_t seq, const char *subject, size_
     return 0;
 }
 
-int js_index_raise_last(struct mr_js_store *s, uint64_t seq)
+int mr_js_store_index_raise_last(struct mr_js_store *s, uint64_t seq)
 {
     if (seq <= s->last_seq) {
         return 0;
@@ -241,9 +242,9 @@ static void trim_front(struct mr_js_store *s)
     }
 }
 
-bool js_index_remove(struct mr_js_store *s, uint64_t seq, struct js_entry *gone)
+bool mr_js_store_index_remove(struct mr_js_store *s, uint64_t seq, struct js_entry *gone)
 {
-    struct js_entry *e = js_index_get(s, seq);
+    struct js_entry *e = mr_js_store_index_get(s, seq);
     if (e == NULL || e->subj == NULL) {
         return false;
     }
@@ -284,12 +285,12 @@ static int body_deleted(struct mr_js_store *s, uint64_t seq, const struct js_ent
     return mr_js_filestore_deleted(s, seq, gone, erase);
 }
 
-uint64_t js_index_remove_below(struct mr_js_store *s, uint64_t seq)
+uint64_t mr_js_store_index_remove_below(struct mr_js_store *s, uint64_t seq)
 {
     uint64_t n = 0;
     while (s->ents_count > 0 && s->base_seq < seq) {
         struct js_entry gone;
-        bool removed = js_index_remove(s, s->base_seq, &gone);
+        bool removed = mr_js_store_index_remove(s, s->base_seq, &gone);
         mr_assert(removed); /* the front entry is always live */
         if (s->storage == MR_JS_STORAGE_MEMORY) {
             mem_body_free(s, &gone, false);
@@ -300,7 +301,7 @@ uint64_t js_index_remove_below(struct mr_js_store *s, uint64_t seq)
         s->last_seq = seq - 1;
         s->base_seq = seq;
     }
-    mr_assert(js_index_first(s) >= seq);
+    mr_assert(mr_js_store_index_first(s) >= seq);
     return n;
 }
 
@@ -493,7 +494,7 @@ int mr_js_store_append(struct mr_js_store *s, const char *subject, size_t subjec
     if (rc != 0) {
         return rc;
     }
-    rc = js_index_add(s, next, subject, subject_len, ts_ns,
+    rc = mr_js_store_index_add(s, next, subject, subject_len, ts_ns,
                       msg_size(s->storage, subject_len, hdr_len, data_len), &loc);
     if (rc != 0) {
         if (s->storage == MR_JS_STORAGE_MEMORY) {
@@ -505,7 +506,7 @@ int mr_js_store_append(struct mr_js_store *s, const char *subject, size_t subjec
         s->phase = JS_FAILED;
         (void)snprintf(s->errmsg, sizeof(s->errmsg), "js store: index full at seq %llu",
                        (unsigned long long)next);
-        js_log(s, MR_LOG_ERROR, "%s", s->errmsg);
+        mr_js_store_log(s, MR_LOG_ERROR, "%s", s->errmsg);
         return rc;
     }
     if (s->storage == MR_JS_STORAGE_MEMORY) {
@@ -553,7 +554,7 @@ int mr_js_store_load(struct mr_js_store *s, uint64_t seq, struct mr_js_msg *out)
     }
     memset(out, 0, sizeof(*out));
     out->seq = seq;
-    struct js_entry *e = js_index_get(s, seq);
+    struct js_entry *e = mr_js_store_index_get(s, seq);
     if (e == NULL || e->subj == NULL) {
         return MR_E_NOT_FOUND;
     }
@@ -641,7 +642,7 @@ int mr_js_store_load_next(struct mr_js_store *s, const char *filter, size_t filt
         return MR_E_NOT_FOUND;
     }
     out->seq = q;
-    return load_entry(s, q, js_index_get(s, q), out);
+    return load_entry(s, q, mr_js_store_index_get(s, q), out);
 }
 
 int mr_js_store_load_last(struct mr_js_store *s, const char *filter, size_t filter_len,
@@ -657,7 +658,7 @@ int mr_js_store_load_last(struct mr_js_store *s, const char *filter, size_t filt
         return MR_E_NOT_FOUND;
     }
     out->seq = q;
-    return load_entry(s, q, js_index_get(s, q), out);
+    return load_entry(s, q, mr_js_store_index_get(s, q), out);
 }
 
 uint64_t mr_js_store_first_of(struct mr_js_store *s, const char *subject, size_t subject_len)
@@ -684,7 +685,7 @@ int mr_js_store_delete(struct mr_js_store *s, uint64_t seq, bool erase)
     if (rc != 0) {
         return rc;
     }
-    struct js_entry *e = js_index_get(s, seq);
+    struct js_entry *e = mr_js_store_index_get(s, seq);
     if (e == NULL || e->subj == NULL) {
         return MR_E_NOT_FOUND;
     }
@@ -692,7 +693,7 @@ int mr_js_store_delete(struct mr_js_store *s, uint64_t seq, bool erase)
         return MR_E_LIMIT;
     }
     struct js_entry gone;
-    bool removed = js_index_remove(s, seq, &gone);
+    bool removed = mr_js_store_index_remove(s, seq, &gone);
     mr_assert(removed);
     rc = body_deleted(s, seq, &gone, erase);
     if (s->fs != NULL) {
@@ -713,9 +714,9 @@ int mr_js_store_compact(struct mr_js_store *s, uint64_t seq, uint64_t *purged)
     if (s->fs != NULL && mr_js_filestore_room(s, 1, MR_JS_RECORD_OVERHEAD) != 0) {
         return MR_E_LIMIT;
     }
-    uint64_t n = js_index_remove_below(s, seq);
+    uint64_t n = mr_js_store_index_remove_below(s, seq);
     if (s->fs != NULL) {
-        rc = mr_js_filestore_mark(s, js_index_first(s));
+        rc = mr_js_filestore_mark(s, mr_js_store_index_first(s));
         mr_js_filestore_flush(s);
     }
     if (purged != NULL) {
@@ -760,7 +761,7 @@ int mr_js_store_purge(struct mr_js_store *s, const char *filter, size_t filter_l
     uint64_t n = 0;
     if (filter_all(filter, filter_len)) {
         /* Everything below a sequence: one mark instead of a tombstone each. */
-        if (below > js_index_first(s)) {
+        if (below > mr_js_store_index_first(s)) {
             rc = mr_js_store_compact(s, below, &n);
         }
         if (purged != NULL) {
@@ -769,8 +770,8 @@ int mr_js_store_purge(struct mr_js_store *s, const char *filter, size_t filter_l
         return rc;
     }
     uint64_t matching = 0;
-    for (uint64_t q = js_index_first(s); q < below && q <= s->last_seq; q++) {
-        struct js_entry *e = js_index_get(s, q);
+    for (uint64_t q = mr_js_store_index_first(s); q < below && q <= s->last_seq; q++) {
+        struct js_entry *e = mr_js_store_index_get(s, q);
         if (e->subj != NULL && subj_matches(e->subj, filter, filter_len)) {
             matching++;
         }
@@ -778,13 +779,13 @@ int mr_js_store_purge(struct mr_js_store *s, const char *filter, size_t filter_l
     if (s->fs != NULL && mr_js_filestore_room(s, matching, matching * MR_JS_RECORD_OVERHEAD)) {
         return MR_E_LIMIT;
     }
-    for (uint64_t q = js_index_first(s); q < below && q <= s->last_seq && rc == 0; q++) {
-        struct js_entry *e = js_index_get(s, q);
+    for (uint64_t q = mr_js_store_index_first(s); q < below && q <= s->last_seq && rc == 0; q++) {
+        struct js_entry *e = mr_js_store_index_get(s, q);
         if (e == NULL || e->subj == NULL || !subj_matches(e->subj, filter, filter_len)) {
             continue;
         }
         struct js_entry gone;
-        bool removed = js_index_remove(s, q, &gone);
+        bool removed = mr_js_store_index_remove(s, q, &gone);
         mr_assert(removed);
         rc = body_deleted(s, q, &gone, false);
         n++;
@@ -805,7 +806,7 @@ void mr_js_store_state(const struct mr_js_store *s, struct mr_js_store_state *ou
     memset(out, 0, sizeof(*out));
     out->msgs = s->msgs;
     out->bytes = s->bytes;
-    out->first_seq = js_index_first(s);
+    out->first_seq = mr_js_store_index_first(s);
     out->last_seq = s->last_seq;
     out->first_ts_ns = s->ents_count > 0 ? ent_at(s, 0)->ts_ns : 0;
     out->last_ts_ns = s->last_ts_ns;
@@ -830,7 +831,7 @@ void mr_js_store_filtered(struct mr_js_store *s, const char *filter, size_t filt
                           uint64_t start_seq, struct mr_js_filtered *out)
 {
     memset(out, 0, sizeof(*out));
-    uint64_t first = js_index_first(s);
+    uint64_t first = mr_js_store_index_first(s);
     if (filter_all(filter, filter_len) && start_seq <= first) {
         out->msgs = s->msgs;
         out->first_seq = s->msgs > 0 ? first : 0;

@@ -91,24 +91,25 @@ struct mr_js_store {
 };
 
 /* Index operations for the file store's recovery (js_store.c). */
-struct js_entry *js_index_get(struct mr_js_store *s, uint64_t seq);
+struct js_entry *mr_js_store_index_get(struct mr_js_store *s, uint64_t seq);
 /* Adds a message at seq > last_seq (sequences between become deleted entries). The
  * subject is copied. Returns 0 or MR_E_NOMEM. */
-int js_index_add(struct mr_js_store *s, uint64_t seq, const char *subject, size_t subject_len,
-                 int64_t ts_ns, uint64_t size, const struct js_entry *loc);
+int mr_js_store_index_add(struct mr_js_store *s, uint64_t seq, const char *subject,
+                          size_t subject_len, int64_t ts_ns, uint64_t size,
+                          const struct js_entry *loc);
 /* Removes live message seq from the index without telling the backend; *gone gets the
  * entry as it was. Returns false if seq is not a live message. */
-bool js_index_remove(struct mr_js_store *s, uint64_t seq, struct js_entry *gone);
+bool mr_js_store_index_remove(struct mr_js_store *s, uint64_t seq, struct js_entry *gone);
 /* Removes every message below seq from the index (no backend); raises last_seq to
  * seq - 1 if lower. Returns the count removed. */
-uint64_t js_index_remove_below(struct mr_js_store *s, uint64_t seq);
+uint64_t mr_js_store_index_remove_below(struct mr_js_store *s, uint64_t seq);
 /* Records that seq was used (a tombstone or erased record found at recovery whose
  * message is gone): last_seq becomes at least seq. Returns 0 or MR_E_NOMEM. */
-int js_index_raise_last(struct mr_js_store *s, uint64_t seq);
+int mr_js_store_index_raise_last(struct mr_js_store *s, uint64_t seq);
 /* The oldest live sequence, or last_seq + 1 when empty. */
-uint64_t js_index_first(const struct mr_js_store *s);
+uint64_t mr_js_store_index_first(const struct mr_js_store *s);
 /* Logs through the env with the module tag "js_store". */
-void js_log(struct mr_js_store *s, enum mr_log_level level, const char *fmt, ...)
+void mr_js_store_log(struct mr_js_store *s, enum mr_log_level level, const char *fmt, ...)
     G_GNUC_PRINTF(3, 4);
 
 #endif
