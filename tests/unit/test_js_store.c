@@ -19,6 +19,8 @@
 #include "core/js/js_store.h"
 #include "core/limits.h"
 #include "core/proto/subject.h"
+#include "core/server/server.h"
+#include "core/server/server_int.h"
 #include "sim/sim_disk.h"
 #include "sim/sim_env.h"
 
@@ -1274,6 +1276,112 @@ START_TEST(same_seed_same_trace)
 }
 END_TEST
 
+/* ---- wiring: a store inside a server, its completions through the server's hook ---- */
+
+struct wired {
+    struct mr_js_store *st;
+    uint64_t forwarded;
+    bool opened;
+    bool closed;
+    uint64_t acked;
+};
+
+static void wired_hook(void *ctx, uint64_t req_id, int64_t result, const uint8_t *data,
+                       size_t len)
+{
+    struct wired *x = ctx;
+    if (x->st != NULL && mr_js_store_owns_req(x->st, req_id)) {
+        x->forwarded++;
+        mr_js_store_on_file_done(x->st, req_id, result, data, len);
+    }
+}
+
+static void wired_open(void *ctx, int status)
+{
+    ck_assert_int_eq(status, 0);
+    ((struct wired *)ctx)->opened = true;
+}
+
+static void wired_acked(void *ctx, uint64_t seq, int status)
+{
+    ck_assert_int_eq(status, 0);
+    ((struct wired *)ctx)->acked = seq;
+}
+
+static void wired_closed(void *ctx)
+{
+    ((struct wired *)ctx)->closed = true;
+}
+
+static bool wired_pred_opened(void *ctx)
+{
+    return ((struct wired *)ctx)->opened;
+}
+
+static bool wired_pred_acked(void *ctx)
+{
+    return ((struct wired *)ctx)->acked == 10;
+}
+
+static bool wired_pred_closed(void *ctx)
+{
+    return ((struct wired *)ctx)->closed;
+}
+
+static bool wired_server_done(void *ctx)
+{
+    return mr_server_done(ctx);
+}
+
+START_TEST(server_forwards_file_completions_to_its_hook)
+{
+    struct sim_world_opts wo;
+    sim_world_opts_default(&wo);
+    struct sim_world *w = sim_world_create(&wo);
+    struct sim_host *h = sim_host_create(w, "srv");
+    struct mr_server_opts opts;
+    mr_server_opts_default(&opts);
+    struct mr_server *srv = NULL;
+    char err[MR_ERRMSG_MAX];
+    ck_assert_int_eq(mr_server_create(&opts, sim_host_env(h), &srv, err, sizeof(err)), 0);
+    sim_host_set_sink(h, mr_server_sink(srv));
+    ck_assert_int_eq(mr_server_start(srv), 0);
+    struct mr_mem mem;
+    mr_mem_init(&mem, 0);
+    struct wired x = {0};
+    srv->file_done_hook = wired_hook;
+    srv->file_done_ctx = &x;
+    /* Sync always: no timer, so the server's own timer routing is not involved. */
+    struct mr_js_store_cfg cfg = {.storage = MR_JS_STORAGE_FILE, .dir = "jetstream/S",
+                                  .sync = MR_JS_SYNC_ALWAYS, .req_id_base = UINT64_C(1) << 60};
+    struct mr_js_store_cbs cbs = {.ctx = &x, .on_open = wired_open, .on_acked = wired_acked,
+                                  .on_closed = wired_closed};
+    ck_assert_int_eq(mr_js_store_create(&mem, sim_host_env(h), &cfg, &cbs, &x.st, err,
+                                        sizeof(err)),
+                     0);
+    ck_assert(sim_world_run_until_pred(w, wired_pred_opened, &x, SEC));
+    for (int i = 0; i < 10; i++) {
+        uint64_t seq;
+        ck_assert_int_eq(mr_js_store_append(x.st, "w", 1, NULL, 0, (const uint8_t *)"x", 1, i,
+                                            &seq),
+                         0);
+    }
+    ck_assert(sim_world_run_until_pred(w, wired_pred_acked, &x, SEC));
+    ck_assert_int_eq(mr_js_store_close(x.st), 0);
+    ck_assert(sim_world_run_until_pred(w, wired_pred_closed, &x, SEC));
+    ck_assert_uint_ge(x.forwarded, 5); /* list, open, write, sync, ..., close */
+    ck_assert(sim_disk_exists(sim_host_disk(h), "jetstream/S/0000000001.blk"));
+    mr_js_store_destroy(x.st);
+    x.st = NULL;
+    mr_mem_deinit(&mem);
+    mr_server_shutdown(srv);
+    ck_assert(sim_world_run_until_pred(w, wired_server_done, srv, sim_world_now_ns(w) + SEC));
+    sim_host_set_sink(h, NULL);
+    mr_server_destroy(srv);
+    sim_world_destroy(w);
+}
+END_TEST
+
 static Suite *js_store_suite(void)
 {
     Suite *s = suite_create("js_store");
@@ -1300,6 +1408,7 @@ static Suite *js_store_suite(void)
     tcase_add_test(file, bad_reads_are_read_again_not_dropped);
     tcase_add_test(file, secure_erase_overwrites_the_bytes);
     tcase_add_test(file, same_seed_same_trace);
+    tcase_add_test(file, server_forwards_file_completions_to_its_hook);
     suite_add_tcase(s, file);
     return s;
 }
