@@ -8,11 +8,13 @@
  * (bounded) for its connections to close. With -t it only checks the file, printing
  * what nats-server's -t prints.
  *
- * Flags nats-server has but whose feature has not landed here yet (JetStream, HTTPS
- * monitoring, ...) are refused by name with exit code 1, never
- * silently ignored: a user must not believe a feature is on when it is not. A file's
- * leafnodes, jetstream or websocket block is checked and then named
- * in one warning as not active yet, so nats-server configs still run.
+ * Flags nats-server has but whose feature has not landed here yet (HTTPS monitoring,
+ * ...) are refused by name with exit code 1, never silently ignored: a user must not
+ * believe a feature is on when it is not.
+ *
+ * JetStream (-js, -sd, jetstream {}): the store directory is store_dir/jetstream, as
+ * with nats-server (default store_dir: the temporary directory's "nats"); it is made
+ * here and handed to the real env as the root of the core's file paths.
  *
  * Ownership: main owns the realenv, the loaded config and the server; the server
  * borrows the env and the config's auth options, so it is destroyed first. Flag values
@@ -73,6 +75,8 @@ enum flag_id {
     F_CLUSTER_ADVERTISE,
     F_NO_ADVERTISE,
     F_CONNECT_RETRIES,
+    F_JETSTREAM,
+    F_STORE_DIR,
     F_NOT_YET, /* a nats-server flag whose feature has not landed */
 };
 
@@ -120,8 +124,8 @@ static const struct flag flags[] = {
     {{"r", "remote_syslog"}, FLAG_STRING, F_NOT_YET, "remote syslog"},
     {{"log_size_limit"}, FLAG_STRING, F_NOT_YET, "log rotation"},
     {{"max_traced_msg_len"}, FLAG_INT, F_NOT_YET, "truncated trace"},
-    {{"js", "jetstream"}, FLAG_BOOL, F_NOT_YET, "JetStream"},
-    {{"sd", "store_dir"}, FLAG_STRING, F_NOT_YET, "JetStream"},
+    {{"js", "jetstream"}, FLAG_BOOL, F_JETSTREAM, NULL},
+    {{"sd", "store_dir"}, FLAG_STRING, F_STORE_DIR, NULL},
     {{"help_tls"}, FLAG_BOOL, F_NOT_YET, "TLS help"},
     {{"routes"}, FLAG_STRING, F_ROUTES, NULL},
     {{"cluster", "cluster_listen"}, FLAG_STRING, F_CLUSTER, NULL},
@@ -137,6 +141,9 @@ struct cli {
     struct mr_conf_server_flags flags; /* strings borrowed from argv */
     const char *config_file;           /* borrowed from argv */
     bool check_config;
+    bool js_set; /* -js */
+    bool js;
+    const char *store_dir; /* -sd, borrowed from argv */
     bool help;
     bool version;
 };
@@ -192,6 +199,10 @@ static void usage(FILE *out)
             "        --connect_retries <number>   For implicit routes, number of connect "
             "retries\n"
             "\n"
+            "JetStream Options:\n"
+            "    -js, --jetstream                 Enable JetStream functionality\n"
+            "    -sd, --store_dir <dir>           Set the storage directory\n"
+            "\n"
             "Common Options:\n"
             "    -h, --help                       Show this message\n"
             "    -v, --version                    Show version\n"
@@ -199,7 +210,7 @@ static void usage(FILE *out)
             "Command line flags override the configuration file.\n"
             "Not supported yet (refused): -ms/--https_port, -sl/--signal, --client_advertise,\n"
             "  --ports_file_dir, -s/--syslog, -r/--remote_syslog, --log_size_limit,\n"
-            "  --max_traced_msg_len, -js/--jetstream, -sd/--store_dir, --help_tls, --profile.\n"
+            "  --max_traced_msg_len, --help_tls, --profile.\n"
             "\n");
 }
 
@@ -335,6 +346,13 @@ static int apply_flag(struct cli *cli, const struct flag *f, const char *name, c
     case F_CONNECT_RETRIES:
         fl->connect_retries_set = true;
         fl->connect_retries = (int)n;
+        return 0;
+    case F_JETSTREAM:
+        cli->js_set = true;
+        cli->js = b;
+        return 0;
+    case F_STORE_DIR:
+        cli->store_dir = v;
         return 0;
     case F_NOT_YET:
         break;
@@ -523,6 +541,15 @@ static int load_config(struct cli *cli, struct mr_config *config, struct warning
         fprintf(stderr, PROG ": %s\n", err);
         return -1;
     }
+    /* nats-server: -js turns JetStream on (or off) over the file; -sd sets the store. */
+    if (cli->js_set) {
+        config->jetstream.enabled = cli->js;
+        config->jetstream.present = true;
+    }
+    if (cli->store_dir != NULL) {
+        g_free(config->jetstream.store_dir);
+        config->jetstream.store_dir = g_strdup(cli->store_dir);
+    }
     return 0;
 }
 
@@ -614,22 +641,34 @@ static bool shutdown_server(struct mr_realenv *re, struct mr_server *s)
     return true;
 }
 
-/* One warning per block whose feature has not landed: it was checked, not started. */
-static void say_inactive(struct mr_realenv *re, const struct mr_config *c)
+/* JetStream's store: store_dir/jetstream made and set as the env's file root. Returns
+ * 0 or -1 after saying why. */
+static int setup_jetstream(struct mr_realenv *re, struct mr_config *config)
 {
-    const struct {
-        bool present;
-        const char *where;
-        const char *what;
-    } blocks[] = {
-        {c->jetstream.present, c->jetstream.where, "jetstream"},
-    };
-    for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++) {
-        if (blocks[i].present) {
-            say(re, MR_LOG_WARN, "%s: %s is configured and valid, but not active yet: ignored",
-                blocks[i].where, blocks[i].what);
-        }
+    struct mr_jetstream_opts *js = &config->jetstream;
+    if (!js->enabled) {
+        return 0;
     }
+    if (js->store_dir == NULL || js->store_dir[0] == '\0') {
+        g_free(js->store_dir);
+        js->store_dir = g_build_filename(g_get_tmp_dir(), "nats", NULL);
+    }
+    char *dir = g_build_filename(js->store_dir, "jetstream", NULL);
+    char errmsg[MR_ERRMSG_MAX] = "";
+    if (g_mkdir_with_parents(dir, 0750) != 0) {
+        fatal(re, "Could not create storage directory - %s: %s", dir, strerror(errno));
+        g_free(dir);
+        return -1;
+    }
+    if (mr_realenv_set_file_dir(re, dir, errmsg, sizeof(errmsg)) != 0) {
+        fatal(re, "Could not use storage directory - %s: %s", dir, errmsg);
+        g_free(dir);
+        return -1;
+    }
+    say(re, MR_LOG_INFO, "Starting JetStream");
+    say(re, MR_LOG_INFO, "  Store Directory: \"%s\"", dir);
+    g_free(dir);
+    return 0;
 }
 
 /* Creates, starts and runs the server until a signal; returns the exit code. */
@@ -644,7 +683,12 @@ static int serve(struct mr_realenv *re, struct mr_config *config, const struct w
     for (size_t i = 0; i < w->lines->len; i++) {
         say(re, MR_LOG_WARN, "%s", (const char *)g_ptr_array_index(w->lines, i));
     }
-    say_inactive(re, config);
+    if (setup_jetstream(re, config) != 0) {
+        return 1;
+    }
+    o->jetstream = &config->jetstream;
+    o->account_jetstream = config->account_jetstream;
+    o->account_jetstream_count = config->account_jetstream_count;
     /* nats-server: port 0 means the default port; -1 means any free port. */
     if (o->port == 0) {
         o->port = 4222;

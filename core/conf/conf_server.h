@@ -218,7 +218,7 @@ struct mr_jetstream_limits_opts {
     uint64_t duplicate_window_ns; /* 0 = the stream's own (2 min) */
 };
 
-/* jetstream {} or jetstream: enabled|true (config.md section 9). Not active yet. */
+/* jetstream {} or jetstream: enabled|true (config.md section 9; core/js/js_api.h). */
 struct mr_jetstream_opts {
     bool present;
     char where[MR_CONF_WHERE_MAX];

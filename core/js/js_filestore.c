@@ -34,6 +34,8 @@
  *
  * Memory: the write block's bytes, the blocks read at recovery or on demand, up to
  * cache_blocks sealed blocks (least recently used dropped first), and the request table.
+ * The env reads a write's buffer during the file_write call (both envs copy or write
+ * at once), so a block's buffer may grow or go once the call returns.
  */
 #include "core/js/js_filestore.h"
 
@@ -72,6 +74,7 @@ struct js_req {
     uint64_t wpos_end;   /* writes: the stream position this write completes */
     uint64_t covers_seq; /* writes: the last message seq inside it */
     bool done;           /* writes: completed (they retire in issue order) */
+    bool retired;        /* writes: out of the write queue, free to go */
 };
 
 struct js_blk {
@@ -656,6 +659,8 @@ static void write_done(struct mr_js_store *s, struct js_req *r, int64_t result)
         }
         if (head != r) {
             req_free(s, head);
+        } else {
+            r->retired = true;
         }
     }
     if (fs->sync == MR_JS_SYNC_INTERVAL) {
@@ -1291,7 +1296,7 @@ void mr_js_filestore_on_file_done(struct mr_js_store *s, uint64_t req_id, int64_
         }
         break;
     }
-    if (r->kind != REQ_WRITE || !g_queue_find(&fs->writes, r)) {
+    if (r->kind != REQ_WRITE || r->retired) {
         req_free(s, r);
     }
     maybe_close(s);

@@ -24,6 +24,7 @@ enum isub_kind {
     ISUB_STREAM_IMPORT = 1,  /* in the exporter: forwards to the importer */
     ISUB_SERVICE_IMPORT = 2, /* in the importer: forwards requests to the exporter */
     ISUB_SERVICE_REPLY = 3,  /* in the exporter: carries responses back to the importer */
+    ISUB_HANDLER = 4,        /* a module's handler (JetStream): fn(ctx, from, msg) */
 };
 
 struct mr_isub {
@@ -34,6 +35,8 @@ struct mr_isub {
     const struct mr_import_opts *imp;
     const struct mr_export_opts *exp;
     char *subject; /* owned */
+    mr_isub_fn fn; /* ISUB_HANDLER only */
+    void *fn_ctx;
     struct mr_isub *next;
 };
 
@@ -98,6 +101,33 @@ static struct mr_isub *isub_add(struct mr_server *s, enum isub_kind kind, struct
     is->next = s->isubs_head;
     s->isubs_head = is;
     return is;
+}
+
+struct mr_isub *mr_account_isub_add(struct mr_server *s, struct mr_account *acc,
+                                    const char *subject, mr_isub_fn fn, void *ctx)
+{
+    mr_assert(fn != NULL);
+    struct mr_isub *is = isub_add(s, ISUB_HANDLER, acc, acc, subject);
+    if (is != NULL) {
+        is->fn = fn;
+        is->fn_ctx = ctx;
+    }
+    return is;
+}
+
+void mr_account_isub_remove(struct mr_server *s, struct mr_isub *is)
+{
+    mr_assert(is->kind == ISUB_HANDLER);
+    struct mr_isub **pp = &s->isubs_head;
+    while (*pp != is) {
+        mr_assert(*pp != NULL);
+        pp = &(*pp)->next;
+    }
+    *pp = is->next;
+    int rc = mr_sublist_remove(is->from->sublist, &is->sub);
+    mr_assert(rc == MR_OK);
+    g_free(is->subject);
+    g_free(is);
 }
 
 static const struct mr_export_opts *find_export(const struct mr_account *exporter,
@@ -522,6 +552,9 @@ void mr_account_on_internal(struct mr_server *s, struct mr_sub *sub, const struc
         break;
     case ISUB_SERVICE_REPLY:
         on_service_reply(s, is, m, depth);
+        break;
+    case ISUB_HANDLER:
+        is->fn(is->fn_ctx, is->from, m);
         break;
     default:
         mr_assert(!"unknown internal subscription kind");

@@ -43,6 +43,16 @@ void mr_accounts_on_timer(struct mr_server *s);
 /* Asserts the invariants of accounts and reply mappings. */
 void mr_accounts_check(const struct mr_server *s);
 
+/* A handler-kind internal subscription (JetStream's API and streams): fn is called with
+ * each message it matches, inside the fan-out of its account, so fn must not change
+ * subscriptions or route messages itself (it may copy the message and act later). */
+typedef void (*mr_isub_fn)(void *ctx, struct mr_account *acc, const struct mr_msg *m);
+/* Adds one on subject (valid, wildcards allowed) in acc. NULL on MR_E_NOMEM. */
+struct mr_isub *mr_account_isub_add(struct mr_server *s, struct mr_account *acc,
+                                    const char *subject, mr_isub_fn fn, void *ctx);
+/* Removes and frees one added by mr_account_isub_add (not during a fan-out). */
+void mr_account_isub_remove(struct mr_server *s, struct mr_isub *is);
+
 /* Maps subject (matched by pattern `from`) onto pattern `to`: a '*' or '>' token of `to`,
  * or a "$N" / "{{wildcard(N)}}" token, takes the subject's tokens that matched the
  * wildcards of `from`, in order. Returns the length written to out (at most out_len), or

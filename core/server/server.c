@@ -34,6 +34,7 @@
 #include "core/proto/decimal.h"
 #include "core/proto/parser.h"
 #include "core/proto/subject.h"
+#include "core/js/js_api.h"
 #include "core/server/account.h"
 #include "core/server/auth.h"
 #include "core/server/monitor.h"
@@ -1731,6 +1732,13 @@ static void on_timer(void *ctx, uint64_t tid)
         reap(s);
         return;
     }
+    if ((tid & ((1u << TIMER_KIND_BITS) - 1)) == TIMER_JS) {
+        if (s->js != NULL) {
+            mr_js_api_on_timer(s->js, tid >> TIMER_KIND_BITS);
+        }
+        reap(s);
+        return;
+    }
     if ((tid & ((1u << TIMER_KIND_BITS) - 1)) == TIMER_ROUTE_RETRY) {
         mr_route_on_timer(s, tid >> TIMER_KIND_BITS);
         reap(s);
@@ -1898,6 +1906,9 @@ static int build_info(struct mr_server *s)
         }
     }
     json_object_set_new(o, "max_payload", json_integer(s->opts.max_payload));
+    if (s->js != NULL) {
+        json_object_set_new(o, "jetstream", json_true());
+    }
     if (s->cluster.active) {
         json_object_set_new(o, "cluster", json_string(s->cluster.name));
     } else if (s->gw.active) {
@@ -1988,6 +1999,22 @@ int mr_server_create(const struct mr_server_opts *opts, const struct mr_env *env
         mr_mem_deinit(&s->mem);
         g_free(s);
         return rc;
+    }
+    if (s->opts.jetstream != NULL && s->opts.jetstream->enabled) {
+        rc = mr_js_api_create(s, &s->js, errmsg, errmsg_len);
+        if (rc != MR_OK) {
+            mr_js_api_destroy(s->js);
+            s->js = NULL;
+            mr_leaf_deinit(s);
+            mr_gateway_deinit(s);
+            mr_route_deinit(s);
+            mr_accounts_deinit(s);
+            g_hash_table_destroy(s->conns_by_id);
+            mr_outbuf_pool_deinit(&s->pool);
+            mr_mem_deinit(&s->mem);
+            g_free(s);
+            return rc;
+        }
     }
     s->sink = (struct mr_env_sink){
         .ctx = s,
@@ -2128,6 +2155,7 @@ void mr_server_shutdown(struct mr_server *s)
         s->env->timer_cancel(s->env->ctx, MR_TIMER_SERVER(TIMER_RESPONSES));
         s->responses_timer_armed = false;
     }
+    mr_js_api_shutdown(s->js);
     for (struct mr_conn *c = s->conns_head; c != NULL; c = c->next) {
         close_conn(c, "Server Shutdown", false);
     }
@@ -2159,6 +2187,8 @@ void mr_server_destroy(struct mr_server *s)
     mr_leaf_deinit(s);
     mr_gateway_deinit(s);
     mr_route_deinit(s);
+    mr_js_api_destroy(s->js); /* its internal subscriptions live in the accounts */
+    s->js = NULL;
     mr_accounts_deinit(s);
     mr_monitor_deinit(s);
     mr_mem_free(&s->mem, s->info_prefix, s->info_prefix_len + 1);
@@ -2241,6 +2271,9 @@ void mr_server_check(const struct mr_server *s)
     }
     mr_assert(acc_subs == subs);
     mr_accounts_check(s);
+    if (s->js != NULL) {
+        mr_js_api_check(s->js);
+    }
     mr_route_check(s);
     mr_gateway_check(s);
     mr_leaf_check(s);

@@ -93,6 +93,8 @@ struct mr_cluster_opts; /* core/conf/conf_server.h */
 struct mr_gateway_opts;
 struct mr_leafnode_opts;
 struct mr_websocket_opts;
+struct mr_jetstream_opts;
+struct mr_account_jetstream_opts;
 
 struct mr_auth_opts {
     /* Top-level authorization {}: one user/password, a token, or users. */
@@ -140,6 +142,11 @@ struct mr_server_opts {
     const struct mr_leafnode_opts *leafnodes;
     /* websocket {}; NULL or not present = none. Borrowed like auth. */
     const struct mr_websocket_opts *websocket;
+    /* jetstream {}; NULL or not enabled = none. Borrowed like auth, and so are the
+     * per-account limits (accounts { X { jetstream {} } }). */
+    const struct mr_jetstream_opts *jetstream;
+    const struct mr_account_jetstream_opts *account_jetstream;
+    size_t account_jetstream_count;
     struct mr_tls_opts tls;
     /* Monitoring HTTP listener: port 0 = off, -1 = random. */
     char http_host[256];

@@ -51,6 +51,7 @@ enum mr_timer_kind {
     TIMER_GATEWAY_RETRY = 7, /* per remote gateway: connect (again) (gateway.c) */
     TIMER_DIAL = 8,          /* a route or gateway connect in flight took too long */
     TIMER_LEAF_RETRY = 9,    /* per leaf remote: connect again (leaf.c) */
+    TIMER_JS = 10,           /* JetStream (core/js/js_api.h says what the ids mean) */
 };
 
 enum mr_conn_kind {
@@ -63,6 +64,7 @@ enum mr_conn_kind {
 
 struct mr_account;
 struct mr_isub;
+struct mr_js;
 #define TIMER_KIND_BITS 4u
 /* Server-wide timers use a connection id no env hands out. */
 #define MR_TIMER_SERVER_CONN ((UINT64_C(1) << (64 - TIMER_KIND_BITS)) - 1)
@@ -216,6 +218,7 @@ struct mr_server {
     void (*file_done_hook)(void *ctx, uint64_t req_id, int64_t result, const uint8_t *data,
                            size_t len);
     void *file_done_ctx;
+    struct mr_js *js; /* JetStream (core/js/js_api.c); NULL when not enabled */
     char server_id[MR_SERVER_ID_LEN + 1];
     char *info_prefix; /* INFO {...  without the closing brace; per-conn fields follow */
     size_t info_prefix_len;

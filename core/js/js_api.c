@@ -1,0 +1,1672 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * JetStream's API, streams on the server, persistence of stream configurations; see
+ * js_api.h.
+ *
+ * Invariants:
+ *  - Every stream is in its account's name tree and in the id table, with one internal
+ *    subscription per configured subject.
+ *  - Work items run in arrival order; an item runs only when nothing it may need is
+ *    still opening or reading (recovery done, stores open).
+ *  - A PubAck for a file stream is sent once the store acknowledged its sequence, in
+ *    sequence order.
+ */
+#include "core/js/js_api.h"
+
+#include <glib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/assert.h"
+#include "core/conf/conf_server.h"
+#include "core/err.h"
+#include "core/js/js_stream.h"
+#include "core/proto/subject.h"
+#include "core/server/account.h"
+#include "core/server/server_int.h"
+
+/* Work items waiting on the FIFO; past it a publish or request is dropped (logged), as
+ * a slow internal consumer would be in nats-server. */
+#define JS_WORK_MAX 65536
+/* File requests of this module in flight (one job runs at a time). */
+#define JS_OWN_REQ_LIMIT (UINT64_C(1) << 32)
+#define JS_API_PREFIX "$JS.API."
+
+struct js_account;
+
+struct js_ack {
+    uint64_t seq;
+    char *reply; /* owned */
+};
+
+struct js_stream {
+    struct mr_js *js;
+    struct js_account *ja;
+    uint64_t id; /* timers and file request ids */
+    struct mr_js_stream *st;
+    GPtrArray *isubs; /* one per subject */
+    bool opening;     /* file store recovering */
+    bool open_failed;
+    GQueue acks;      /* struct js_ack waiting for the store's acknowledgement */
+    int64_t expiry_due; /* wall time of the armed expiry timer, 0 if none */
+};
+
+struct js_account {
+    struct mr_js *js;
+    struct mr_account *acc;
+    bool enabled;
+    const struct mr_account_jetstream_opts *limits; /* NULL = unlimited */
+    GTree *streams; /* name -> struct js_stream, bytewise order */
+    struct mr_isub *api_sub;
+    uint64_t api_total;
+    uint64_t api_errors;
+};
+
+enum work_kind {
+    WORK_API = 1,
+    WORK_PUB = 2,
+};
+
+struct work {
+    enum work_kind kind;
+    struct js_account *ja;
+    char *subject;
+    char *reply; /* NULL = none */
+    uint8_t *payload; /* headers then body */
+    size_t hdr_len;
+    size_t len;
+};
+
+/* A file job: a short sequence of file requests (write a configuration, remove a
+ * stream's files, recover an account's streams), one job at a time. */
+enum job_kind {
+    JOB_WRITE = 1,
+    JOB_REMOVE = 2,
+    JOB_RECOVER = 3,
+};
+
+struct job {
+    enum job_kind kind;
+    struct js_account *ja;
+    char *dir;     /* the stream's directory, or the account's streams directory */
+    char *content; /* JOB_WRITE: meta.json bytes */
+    int step;
+    int64_t fh;
+    GPtrArray *names; /* listed names still to visit */
+    GString *read;    /* JOB_RECOVER: meta.json bytes read so far */
+};
+
+struct mr_js {
+    struct mr_server *srv;
+    const struct mr_jetstream_opts *opts;
+    GPtrArray *accounts;  /* struct js_account, in the server's account order */
+    GHashTable *by_id;    /* stream id -> struct js_stream; lookup only */
+    GQueue work;
+    bool kick_armed;
+    bool blocked;         /* the head item waits for a store (on_open / on_ready) */
+    uint64_t next_stream_id;
+    GQueue jobs;          /* struct job; the head runs */
+    uint64_t job_req;     /* the head job's request in flight, 0 = none */
+    uint64_t next_req;
+    uint32_t recovering;  /* JOB_RECOVER jobs not done: work waits */
+    uint64_t api_total;
+    uint64_t api_errors;
+};
+
+static void kick(struct mr_js *js);
+static void job_next(struct mr_js *js);
+
+static uint64_t timer_of(uint64_t id)
+{
+    return (id << TIMER_KIND_BITS) | (uint64_t)TIMER_JS;
+}
+
+static bool file_streams(const struct mr_js *js)
+{
+    return js->opts != NULL && js->opts->store_dir != NULL && js->opts->store_dir[0] != '\0';
+}
+
+/* ---- replies ---- */
+
+static void send_raw(struct mr_js *js, struct mr_account *acc, const char *reply,
+                     const uint8_t *hdr, size_t hdr_len, const uint8_t *data, size_t data_len)
+{
+    if (reply == NULL || reply[0] == '\0') {
+        return;
+    }
+    uint8_t *buf = g_malloc(hdr_len + data_len + 1);
+    if (hdr_len > 0) {
+        memcpy(buf, hdr, hdr_len);
+    }
+    if (data_len > 0) {
+        memcpy(buf + hdr_len, data, data_len);
+    }
+    struct mr_msg m = {
+        .subject = {reply, (uint32_t)strlen(reply)},
+        .reply = {NULL, 0},
+        .hdr_len = (uint32_t)hdr_len,
+        .size = (uint32_t)(hdr_len + data_len),
+        .payload = buf,
+    };
+    (void)mr_server_route(js->srv, acc, NULL, &m, 0);
+    g_free(buf);
+}
+
+static void send_json(struct mr_js *js, struct mr_account *acc, const char *reply, json_t *o)
+{
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (text != NULL) {
+        send_raw(js, acc, reply, NULL, 0, (const uint8_t *)text, strlen(text));
+        free(text);
+    }
+}
+
+static json_t *response(const char *type)
+{
+    json_t *o = json_object();
+    char t[160];
+    (void)snprintf(t, sizeof(t), "io.nats.jetstream.api.v1.%s_response", type);
+    json_object_set_new(o, "type", json_string(t));
+    return o;
+}
+
+/* An error response, counted. extra: fields nats-server adds after the error. */
+static void send_error(struct mr_js *js, struct js_account *ja, const char *reply,
+                       const char *type, const struct mr_js_err *e, const char *extra)
+{
+    js->api_errors++;
+    ja->api_errors++;
+    json_t *o = response(type);
+    json_object_set_new(o, "error", mr_js_err_json(e));
+    if (extra != NULL && strcmp(extra, "paged") == 0) {
+        json_object_set_new(o, "total", json_integer(0));
+        json_object_set_new(o, "offset", json_integer(0));
+        json_object_set_new(o, "limit", json_integer(0));
+    } else if (extra != NULL && strcmp(extra, "purged") == 0) {
+        json_object_set_new(o, "purged", json_integer(0));
+    } else if (extra != NULL && strcmp(extra, "names") == 0) {
+        json_object_set_new(o, "total", json_integer(0));
+        json_object_set_new(o, "offset", json_integer(0));
+        json_object_set_new(o, "limit", json_integer(0));
+        json_object_set_new(o, "streams", json_null());
+    }
+    send_json(js, ja->acc, reply, o);
+}
+
+static void send_pub_ack(struct mr_js *js, struct mr_account *acc, const char *reply,
+                         const char *stream, const struct mr_js_pub_result *r)
+{
+    if (reply == NULL || reply[0] == '\0') {
+        return;
+    }
+    GString *b = g_string_new(NULL);
+    json_t *name = json_string(stream);
+    char *qname = json_dumps(name, JSON_ENCODE_ANY);
+    json_decref(name);
+    if (r->err.code != 0) {
+        json_t *e = mr_js_err_json(&r->err);
+        char *et = json_dumps(e, JSON_COMPACT);
+        json_decref(e);
+        g_string_append_printf(b, "{\"error\":%s,\"stream\":%s,\"seq\":0}", et, qname);
+        free(et);
+    } else {
+        /* nats-server 2.9 writes the PubAck by hand, with these spaces. */
+        g_string_append_printf(b, "{\"stream\":%s, \"seq\":%llu%s}", qname,
+                               (unsigned long long)r->seq, r->duplicate ? ",\"duplicate\": true" : "");
+    }
+    free(qname);
+    send_raw(js, acc, reply, NULL, 0, (const uint8_t *)b->str, b->len);
+    g_string_free(b, TRUE);
+}
+
+/* ---- streams ---- */
+
+static struct js_stream *stream_find(struct js_account *ja, const char *name)
+{
+    return g_tree_lookup(ja->streams, name);
+}
+
+static void on_stream_msg(void *ctx, struct mr_account *acc, const struct mr_msg *m);
+
+static void stream_unsubscribe(struct js_stream *js_st)
+{
+    for (guint i = 0; i < js_st->isubs->len; i++) {
+        mr_account_isub_remove(js_st->js->srv, g_ptr_array_index(js_st->isubs, i));
+    }
+    g_ptr_array_set_size(js_st->isubs, 0);
+}
+
+static bool stream_subscribe(struct js_stream *js_st)
+{
+    const struct mr_js_stream_cfg *cfg = mr_js_stream_cfg(js_st->st);
+    for (size_t i = 0; i < cfg->subjects_count; i++) {
+        struct mr_isub *is = mr_account_isub_add(js_st->js->srv, js_st->ja->acc, cfg->subjects[i],
+                                                 on_stream_msg, js_st);
+        if (is == NULL) {
+            stream_unsubscribe(js_st);
+            return false;
+        }
+        g_ptr_array_add(js_st->isubs, is);
+    }
+    return true;
+}
+
+static void acks_flush(struct js_stream *js_st, uint64_t upto, bool failed)
+{
+    const char *name = mr_js_stream_cfg(js_st->st)->name;
+    while (!g_queue_is_empty(&js_st->acks)) {
+        struct js_ack *a = g_queue_peek_head(&js_st->acks);
+        if (!failed && a->seq > upto) {
+            break;
+        }
+        g_queue_pop_head(&js_st->acks);
+        struct mr_js_pub_result r = {.seq = a->seq};
+        if (failed) {
+            r.seq = 0;
+            mr_js_err_set(&r.err, 503, 10077, "%s", mr_err_text(MR_E_IO));
+        }
+        send_pub_ack(js_st->js, js_st->ja->acc, a->reply, name, &r);
+        g_free(a->reply);
+        g_free(a);
+    }
+}
+
+static void store_on_open(void *ctx, int status)
+{
+    struct js_stream *js_st = ctx;
+    js_st->opening = false;
+    if (status != 0) {
+        js_st->open_failed = true;
+        mr_server_log(js_st->js->srv, MR_LOG_ERROR, "JetStream stream '%s > %s' did not open: %s",
+                      js_st->ja->acc->name, mr_js_stream_cfg(js_st->st)->name,
+                      mr_js_store_errmsg(mr_js_stream_store(js_st->st)));
+    }
+    js_st->js->blocked = false;
+    kick(js_st->js);
+}
+
+static void store_on_acked(void *ctx, uint64_t seq, int status)
+{
+    struct js_stream *js_st = ctx;
+    acks_flush(js_st, seq, status != 0);
+}
+
+static void store_on_ready(void *ctx)
+{
+    struct js_stream *js_st = ctx;
+    js_st->js->blocked = false;
+    kick(js_st->js);
+}
+
+static void store_on_closed(void *ctx)
+{
+    (void)ctx;
+}
+
+static void stream_free(struct js_stream *js_st)
+{
+    stream_unsubscribe(js_st);
+    g_ptr_array_free(js_st->isubs, TRUE);
+    while (!g_queue_is_empty(&js_st->acks)) {
+        struct js_ack *a = g_queue_pop_head(&js_st->acks);
+        g_free(a->reply);
+        g_free(a);
+    }
+    struct mr_env const *env = js_st->js->srv->env;
+    env->timer_cancel(env->ctx, timer_of(2 * js_st->id));
+    env->timer_cancel(env->ctx, timer_of(2 * js_st->id + 1));
+    g_hash_table_remove(js_st->js->by_id, &js_st->id);
+    mr_js_stream_destroy(js_st->st);
+    g_free(js_st);
+}
+
+static char *stream_dir(const struct js_account *ja, const char *name)
+{
+    return g_strdup_printf("%s/streams/%s", ja->acc->name, name);
+}
+
+/* Arms the stream's expiry timer for wall time due (0 = none). */
+static void arm_expiry(struct js_stream *js_st, int64_t due)
+{
+    const struct mr_env *env = js_st->js->srv->env;
+    if (due == js_st->expiry_due) {
+        return;
+    }
+    js_st->expiry_due = due;
+    if (due == 0) {
+        env->timer_cancel(env->ctx, timer_of(2 * js_st->id));
+        return;
+    }
+    int64_t wait = due - env->wall_ns(env->ctx);
+    uint64_t delay = wait > 0 ? (uint64_t)wait : 0;
+    env->timer_arm(env->ctx, timer_of(2 * js_st->id), env->now_ns(env->ctx) + delay);
+}
+
+static struct js_stream *stream_open(struct mr_js *js, struct js_account *ja,
+                                     const struct mr_js_stream_cfg *cfg, int64_t created,
+                                     struct mr_js_err *err)
+{
+    struct mr_server *s = js->srv;
+    struct js_stream *js_st = g_new0(struct js_stream, 1);
+    js_st->js = js;
+    js_st->ja = ja;
+    js_st->id = ++js->next_stream_id;
+    js_st->isubs = g_ptr_array_new();
+    g_queue_init(&js_st->acks);
+    char *dir = NULL;
+    struct mr_js_store_cfg sc = {.storage = cfg->storage};
+    if (cfg->storage == MR_JS_STORAGE_FILE) {
+        dir = g_strdup_printf("%s/streams/%s/msgs", ja->acc->name, cfg->name);
+        sc.dir = dir;
+        sc.sync = js->opts->sync_always ? MR_JS_SYNC_ALWAYS : MR_JS_SYNC_INTERVAL;
+        sc.sync_interval_ns = js->opts->sync_interval_ns;
+        sc.req_id_base = js_st->id << 32;
+        sc.timer_id = timer_of(2 * js_st->id + 1);
+        js_st->opening = true;
+    }
+    struct mr_js_store_cbs cbs = {
+        .ctx = js_st,
+        .on_open = store_on_open,
+        .on_acked = store_on_acked,
+        .on_ready = store_on_ready,
+        .on_closed = store_on_closed,
+    };
+    int rc = mr_js_stream_create(&s->mem, s->env, cfg, created, &sc, &cbs, &js_st->st, err);
+    g_free(dir);
+    if (rc != 0) {
+        g_ptr_array_free(js_st->isubs, TRUE);
+        g_free(js_st);
+        return NULL;
+    }
+    g_hash_table_insert(js->by_id, &js_st->id, js_st);
+    if (!stream_subscribe(js_st)) {
+        mr_js_err_set(err, 500, 10049, "%s", mr_err_text(MR_E_NOMEM));
+        g_hash_table_remove(js->by_id, &js_st->id);
+        mr_js_stream_destroy(js_st->st);
+        g_ptr_array_free(js_st->isubs, TRUE);
+        g_free(js_st);
+        return NULL;
+    }
+    g_tree_insert(ja->streams, (gpointer)mr_js_stream_cfg(js_st->st)->name, js_st);
+    return js_st;
+}
+
+/* ---- file jobs ---- */
+
+static void job_push(struct mr_js *js, enum job_kind kind, struct js_account *ja, char *dir,
+                     char *content)
+{
+    struct job *j = g_new0(struct job, 1);
+    j->kind = kind;
+    j->ja = ja;
+    j->dir = dir;
+    j->content = content;
+    j->fh = -1;
+    if (kind == JOB_RECOVER) {
+        js->recovering++;
+    }
+    g_queue_push_tail(&js->jobs, j);
+    if (js->job_req == 0) {
+        job_next(js);
+    }
+}
+
+static void job_free(struct job *j)
+{
+    g_free(j->dir);
+    g_free(j->content);
+    if (j->names != NULL) {
+        g_ptr_array_free(j->names, TRUE);
+    }
+    if (j->read != NULL) {
+        g_string_free(j->read, TRUE);
+    }
+    g_free(j);
+}
+
+static uint64_t job_req(struct mr_js *js)
+{
+    js->next_req = js->next_req + 1 < JS_OWN_REQ_LIMIT ? js->next_req + 1 : 1;
+    js->job_req = js->next_req;
+    return js->job_req;
+}
+
+static void persist(struct mr_js *js, struct js_stream *js_st)
+{
+    const struct mr_js_stream_cfg *cfg = mr_js_stream_cfg(js_st->st);
+    if (!file_streams(js) || cfg->storage != MR_JS_STORAGE_FILE) {
+        return;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "config", mr_js_stream_cfg_json(cfg));
+    json_object_set_new(o, "created", json_integer(mr_js_stream_created(js_st->st)));
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    job_push(js, JOB_WRITE, js_st->ja, stream_dir(js_st->ja, cfg->name), g_strdup(text));
+    free(text);
+}
+
+/* Recovers one stream from its meta.json bytes. */
+static void recover_stream(struct mr_js *js, struct job *j, const char *name)
+{
+    json_t *o = json_loadb(j->read->str, j->read->len, 0, NULL);
+    struct mr_js_stream_cfg cfg;
+    struct mr_js_err err = {0};
+    json_t *created = o != NULL ? json_object_get(o, "created") : NULL;
+    if (o == NULL || !mr_js_stream_cfg_from_json(json_object_get(o, "config"), &cfg, &err)) {
+        mr_server_log(js->srv, MR_LOG_ERROR,
+                      "JetStream: %s/%s/meta.json: not a stream configuration: skipped", j->dir,
+                      name);
+        json_decref(o);
+        return;
+    }
+    if (!mr_js_stream_cfg_check(&cfg, js->opts->limits.duplicate_window_ns, &err) ||
+        strcmp(cfg.name, name) != 0 || stream_find(j->ja, name) != NULL ||
+        stream_open(js, j->ja, &cfg, json_integer_value(created), &err) == NULL) {
+        mr_server_log(js->srv, MR_LOG_ERROR, "JetStream: %s/%s: not recovered: %s", j->dir, name,
+                      err.description[0] != '\0' ? err.description : "name mismatch or in use");
+    } else {
+        mr_server_log(js->srv, MR_LOG_INFO, "Restored stream '%s > %s'", j->ja->acc->name, name);
+    }
+    mr_js_stream_cfg_free(&cfg);
+    json_decref(o);
+}
+
+/* Runs the next step of the head job; result is the previous step's. */
+static bool job_step(struct mr_js *js, struct job *j, int64_t result, const uint8_t *data,
+                     size_t len)
+{
+    const struct mr_env *env = js->srv->env;
+    char path[MR_JS_DIR_MAX * 2];
+    switch (j->kind) {
+    case JOB_WRITE:
+        switch (j->step++) {
+        case 0:
+            (void)snprintf(path, sizeof(path), "%s/meta.json.tmp", j->dir);
+            env->file_open(env->ctx, job_req(js), path,
+                           MR_FILE_WRITE | MR_FILE_CREATE | MR_FILE_TRUNCATE);
+            return true;
+        case 1:
+            if (result < 0) {
+                break;
+            }
+            j->fh = result;
+            env->file_write(env->ctx, job_req(js), j->fh, 0, (const uint8_t *)j->content,
+                            strlen(j->content));
+            return true;
+        case 2:
+            env->file_sync(env->ctx, job_req(js), j->fh);
+            return true;
+        case 3:
+            env->file_close(env->ctx, job_req(js), j->fh);
+            return true;
+        case 4: {
+            char to[MR_JS_DIR_MAX * 2];
+            (void)snprintf(path, sizeof(path), "%s/meta.json.tmp", j->dir);
+            (void)snprintf(to, sizeof(to), "%s/meta.json", j->dir);
+            env->file_rename(env->ctx, job_req(js), path, to);
+            return true;
+        }
+        default:
+            break;
+        }
+        if (result < 0) {
+            mr_server_log(js->srv, MR_LOG_ERROR, "JetStream: writing %s/meta.json failed: %s",
+                          j->dir, mr_err_text((int)result));
+        }
+        return false;
+    case JOB_REMOVE:
+        /* list msgs/, remove each block, then msgs/, meta.json, the directory. */
+        if (j->step == 0) {
+            j->step = 1;
+            (void)snprintf(path, sizeof(path), "%s/msgs", j->dir);
+            env->file_list(env->ctx, job_req(js), path);
+            return true;
+        }
+        if (j->step == 1) {
+            j->step = 2;
+            j->names = g_ptr_array_new_with_free_func(g_free);
+            for (size_t i = 0; result >= 0 && data != NULL && i < len;) {
+                size_t n = strnlen((const char *)data + i, len - i);
+                g_ptr_array_add(j->names, g_strndup((const char *)data + i, n));
+                i += n + 1;
+            }
+            g_ptr_array_add(j->names, g_strdup("")); /* msgs/ itself */
+        }
+        if (j->step == 2 && j->names->len > 0) {
+            char *name = g_ptr_array_steal_index(j->names, 0);
+            (void)snprintf(path, sizeof(path), "%s/msgs%s%s", j->dir, name[0] ? "/" : "", name);
+            g_free(name);
+            env->file_remove(env->ctx, job_req(js), path);
+            return true;
+        }
+        if (j->step == 2) {
+            j->step = 3;
+            (void)snprintf(path, sizeof(path), "%s/meta.json", j->dir);
+            env->file_remove(env->ctx, job_req(js), path);
+            return true;
+        }
+        if (j->step == 3) {
+            j->step = 4;
+            env->file_remove(env->ctx, job_req(js), j->dir);
+            return true;
+        }
+        return false;
+    case JOB_RECOVER:
+        return false; /* handled by recover_step */
+    }
+    return false;
+}
+
+static bool recover_step(struct mr_js *js, struct job *j, int64_t result, const uint8_t *data,
+                         size_t len)
+{
+    const struct mr_env *env = js->srv->env;
+    char path[MR_JS_DIR_MAX * 2];
+    for (;;) {
+        switch (j->step) {
+        case 0: /* list <account>/streams */
+            j->step = 1;
+            env->file_list(env->ctx, job_req(js), j->dir);
+            return true;
+        case 1:
+            j->names = g_ptr_array_new_with_free_func(g_free);
+            for (size_t i = 0; result >= 0 && data != NULL && i < len;) {
+                size_t n = strnlen((const char *)data + i, len - i);
+                g_ptr_array_add(j->names, g_strndup((const char *)data + i, n));
+                i += n + 1;
+            }
+            j->step = 2;
+            break;
+        case 2: /* open the next stream's meta.json */
+            if (j->names->len == 0) {
+                return false;
+            }
+            (void)snprintf(path, sizeof(path), "%s/%s/meta.json", j->dir,
+                           (const char *)g_ptr_array_index(j->names, 0));
+            j->read = j->read != NULL ? g_string_truncate(j->read, 0) : g_string_new(NULL);
+            j->step = 3;
+            env->file_open(env->ctx, job_req(js), path, MR_FILE_READ);
+            return true;
+        case 3:
+            if (result < 0) {
+                g_ptr_array_remove_index(j->names, 0); /* no meta.json: not a stream */
+                j->step = 2;
+                break;
+            }
+            j->fh = result;
+            j->step = 4;
+            env->file_read(env->ctx, job_req(js), j->fh, 0, 1024 * 1024);
+            return true;
+        case 4:
+            if (result > 0 && data != NULL) {
+                g_string_append_len(j->read, (const char *)data, (gssize)len);
+            }
+            j->step = 5;
+            env->file_close(env->ctx, job_req(js), j->fh);
+            return true;
+        case 5: {
+            char *name = g_ptr_array_steal_index(j->names, 0);
+            recover_stream(js, j, name);
+            g_free(name);
+            j->step = 2;
+            break;
+        }
+        default:
+            return false;
+        }
+    }
+}
+
+static void job_next(struct mr_js *js)
+{
+    while (!g_queue_is_empty(&js->jobs)) {
+        struct job *j = g_queue_peek_head(&js->jobs);
+        bool more = j->kind == JOB_RECOVER ? recover_step(js, j, 0, NULL, 0)
+                                           : job_step(js, j, 0, NULL, 0);
+        if (more) {
+            return;
+        }
+        js->job_req = 0;
+        g_queue_pop_head(&js->jobs);
+        if (j->kind == JOB_RECOVER) {
+            js->recovering--;
+            kick(js);
+        }
+        job_free(j);
+    }
+}
+
+static void on_file_done(void *ctx, uint64_t req_id, int64_t result, const uint8_t *data,
+                         size_t len)
+{
+    struct mr_js *js = ctx;
+    if (req_id >= JS_OWN_REQ_LIMIT) {
+        uint64_t id = req_id >> 32;
+        struct js_stream *js_st = g_hash_table_lookup(js->by_id, &id);
+        if (js_st != NULL) {
+            mr_js_store_on_file_done(mr_js_stream_store(js_st->st), req_id, result, data, len);
+        }
+        return; /* a destroyed stream's request: nothing waits for it */
+    }
+    if (req_id != js->job_req || g_queue_is_empty(&js->jobs)) {
+        return;
+    }
+    struct job *j = g_queue_peek_head(&js->jobs);
+    js->job_req = 0;
+    bool more = j->kind == JOB_RECOVER ? recover_step(js, j, result, data, len)
+                                       : job_step(js, j, result, data, len);
+    if (more) {
+        return;
+    }
+    g_queue_pop_head(&js->jobs);
+    if (j->kind == JOB_RECOVER) {
+        js->recovering--;
+        kick(js);
+    }
+    job_free(j);
+    job_next(js);
+}
+
+/* ---- the API ---- */
+
+static json_t *stream_info(struct js_stream *js_st, const char *type, const char *filter)
+{
+    json_t *o = type != NULL ? response(type) : json_object();
+    if (type != NULL && strcmp(type, "stream_info") == 0) {
+        json_object_set_new(o, "total", json_integer(0));
+        json_object_set_new(o, "offset", json_integer(0));
+        json_object_set_new(o, "limit", json_integer(0));
+    }
+    char t[64];
+    json_object_set_new(o, "config", mr_js_stream_cfg_json(mr_js_stream_cfg(js_st->st)));
+    mr_js_time_format(mr_js_stream_created(js_st->st), t, sizeof(t));
+    json_object_set_new(o, "created", json_string(t));
+    json_t *state = mr_js_stream_state_json(js_st->st, filter);
+    if (filter != NULL && filter[0] != '\0' && type != NULL) {
+        json_t *subs = json_object_get(state, "subjects");
+        size_t n = subs != NULL ? json_object_size(subs) : 0;
+        json_object_set_new(o, "total", json_integer((json_int_t)n));
+        json_object_set_new(o, "limit", json_integer(100000));
+    }
+    json_object_set_new(o, "state", state);
+    return o;
+}
+
+struct collect_ctx {
+    GPtrArray *out;
+};
+
+static gboolean collect_one(gpointer key, gpointer value, gpointer data)
+{
+    (void)key;
+    struct collect_ctx *c = data;
+    g_ptr_array_add(c->out, value);
+    return FALSE;
+}
+
+/* The account's streams in name order (a borrowed view, freed by the caller). */
+static GPtrArray *streams_of(struct js_account *ja)
+{
+    struct collect_ctx c = {g_ptr_array_new()};
+    g_tree_foreach(ja->streams, collect_one, &c);
+    return c.out;
+}
+
+static void usage(struct js_account *ja, uint64_t *memory, uint64_t *storage, uint64_t *msgs)
+{
+    *memory = 0;
+    *storage = 0;
+    if (msgs != NULL) {
+        *msgs = 0;
+    }
+    GPtrArray *all = streams_of(ja);
+    for (guint i = 0; i < all->len; i++) {
+        struct js_stream *js_st = g_ptr_array_index(all, i);
+        struct mr_js_store_state ss;
+        mr_js_store_state(mr_js_stream_store(js_st->st), &ss);
+        if (mr_js_stream_cfg(js_st->st)->storage == MR_JS_STORAGE_MEMORY) {
+            *memory += ss.bytes;
+        } else {
+            *storage += ss.bytes;
+        }
+        if (msgs != NULL) {
+            *msgs += ss.msgs;
+        }
+    }
+    g_ptr_array_free(all, TRUE);
+}
+
+static int64_t limit_or(const struct js_account *ja, size_t off)
+{
+    if (ja->limits == NULL) {
+        return -1;
+    }
+    return *(const int64_t *)((const char *)ja->limits + off);
+}
+
+static void api_info(struct mr_js *js, struct js_account *ja, const char *reply)
+{
+    uint64_t mem;
+    uint64_t sto;
+    usage(ja, &mem, &sto, NULL);
+    json_t *o = response("account_info");
+    json_object_set_new(o, "memory", json_integer((json_int_t)mem));
+    json_object_set_new(o, "storage", json_integer((json_int_t)sto));
+    json_object_set_new(o, "streams", json_integer(g_tree_nnodes(ja->streams)));
+    json_object_set_new(o, "consumers", json_integer(0));
+    json_t *l = json_object();
+    json_object_set_new(
+        l, "max_memory",
+        json_integer(limit_or(ja, offsetof(struct mr_account_jetstream_opts, max_memory))));
+    json_object_set_new(
+        l, "max_storage",
+        json_integer(limit_or(ja, offsetof(struct mr_account_jetstream_opts, max_store))));
+    json_object_set_new(
+        l, "max_streams",
+        json_integer(limit_or(ja, offsetof(struct mr_account_jetstream_opts, max_streams))));
+    json_object_set_new(
+        l, "max_consumers",
+        json_integer(limit_or(ja, offsetof(struct mr_account_jetstream_opts, max_consumers))));
+    json_object_set_new(
+        l, "max_ack_pending",
+        json_integer(limit_or(ja, offsetof(struct mr_account_jetstream_opts, max_ack_pending))));
+    json_object_set_new(l, "memory_max_stream_bytes",
+                        json_integer(limit_or(
+                            ja, offsetof(struct mr_account_jetstream_opts, memory_max_stream_bytes))));
+    json_object_set_new(l, "storage_max_stream_bytes",
+                        json_integer(limit_or(
+                            ja, offsetof(struct mr_account_jetstream_opts, store_max_stream_bytes))));
+    json_object_set_new(l, "max_bytes_required",
+                        json_boolean(ja->limits != NULL && ja->limits->max_bytes_required));
+    json_object_set_new(o, "limits", l);
+    if (js->opts->domain != NULL && js->opts->domain[0] != '\0') {
+        json_object_set_new(o, "domain", json_string(js->opts->domain));
+    }
+    json_t *api = json_object();
+    json_object_set_new(api, "total", json_integer((json_int_t)ja->api_total));
+    json_object_set_new(api, "errors", json_integer((json_int_t)ja->api_errors));
+    json_object_set_new(o, "api", api);
+    send_json(js, ja->acc, reply, o);
+}
+
+/* Another stream of the account whose subjects overlap cfg's. */
+static bool overlaps_other(struct js_account *ja, const struct mr_js_stream_cfg *cfg)
+{
+    GPtrArray *all = streams_of(ja);
+    bool hit = false;
+    for (guint i = 0; i < all->len && !hit; i++) {
+        const struct mr_js_stream_cfg *o = mr_js_stream_cfg(
+            ((struct js_stream *)g_ptr_array_index(all, i))->st);
+        if (strcmp(o->name, cfg->name) == 0) {
+            continue;
+        }
+        for (size_t a = 0; a < o->subjects_count && !hit; a++) {
+            for (size_t b = 0; b < cfg->subjects_count && !hit; b++) {
+                hit = mr_subject_intersects(o->subjects[a], strlen(o->subjects[a]),
+                                            cfg->subjects[b], strlen(cfg->subjects[b]));
+            }
+        }
+    }
+    g_ptr_array_free(all, TRUE);
+    return hit;
+}
+
+/* Decodes and checks a create/update body for stream name; false with err set. */
+static bool request_cfg(struct mr_js *js, const struct work *w, const char *name,
+                        struct mr_js_stream_cfg *cfg, struct mr_js_err *err)
+{
+    if (!mr_js_stream_cfg_decode(w->payload + w->hdr_len, w->len - w->hdr_len, cfg, err)) {
+        return false;
+    }
+    if (cfg->name == NULL || strcmp(cfg->name, name) != 0) {
+        mr_js_stream_cfg_free(cfg);
+        return mr_js_err_set(err, 400, 10056, "stream name in subject does not match request");
+    }
+    if (!mr_js_stream_cfg_check(cfg, js->opts->limits.duplicate_window_ns, err)) {
+        mr_js_stream_cfg_free(cfg);
+        return false;
+    }
+    return true;
+}
+
+static void api_create(struct mr_js *js, struct js_account *ja, const struct work *w,
+                       const char *name)
+{
+    struct mr_js_stream_cfg cfg;
+    struct mr_js_err err = {0};
+    const char *type = "stream_create";
+    if (!request_cfg(js, w, name, &cfg, &err)) {
+        send_error(js, ja, w->reply, type, &err, NULL);
+        return;
+    }
+    struct js_stream *js_st = stream_find(ja, name);
+    if (js_st != NULL) {
+        if (mr_js_stream_cfg_equal(mr_js_stream_cfg(js_st->st), &cfg)) {
+            json_t *o = stream_info(js_st, type, NULL);
+            json_object_set_new(o, "did_create", json_true());
+            send_json(js, ja->acc, w->reply, o);
+        } else {
+            mr_js_err_set(&err, 400, 10058,
+                          "stream name already in use with a different configuration");
+            send_error(js, ja, w->reply, type, &err, NULL);
+        }
+        mr_js_stream_cfg_free(&cfg);
+        return;
+    }
+    int64_t max_streams = limit_or(ja, offsetof(struct mr_account_jetstream_opts, max_streams));
+    if (cfg.sealed) {
+        mr_js_err_set(&err, 500, 10052, "stream configuration for create can not be sealed");
+    } else if (overlaps_other(ja, &cfg)) {
+        mr_js_err_set(&err, 400, 10065, "subjects overlap with an existing stream");
+    } else if (max_streams > 0 && g_tree_nnodes(ja->streams) >= max_streams) {
+        mr_js_err_set(&err, 400, 10027, "maximum number of streams reached");
+    } else if (cfg.storage == MR_JS_STORAGE_FILE && !file_streams(js)) {
+        mr_js_err_set(&err, 500, 10049, "file storage needs a store_dir (jetstream { store_dir })");
+    }
+    struct mr_server *s = js->srv;
+    if (err.code == 0) {
+        js_st = stream_open(js, ja, &cfg, s->env->wall_ns(s->env->ctx), &err);
+    }
+    mr_js_stream_cfg_free(&cfg);
+    if (err.code != 0 || js_st == NULL) {
+        send_error(js, ja, w->reply, type, &err, NULL);
+        return;
+    }
+    persist(js, js_st);
+    json_t *o = stream_info(js_st, type, NULL);
+    json_object_set_new(o, "did_create", json_true());
+    send_json(js, ja->acc, w->reply, o);
+}
+
+static void api_update(struct mr_js *js, struct js_account *ja, const struct work *w,
+                       const char *name)
+{
+    struct mr_js_stream_cfg cfg;
+    struct mr_js_err err = {0};
+    const char *type = "stream_update";
+    if (!request_cfg(js, w, name, &cfg, &err)) {
+        send_error(js, ja, w->reply, type, &err, NULL);
+        return;
+    }
+    struct js_stream *js_st = stream_find(ja, name);
+    if (js_st == NULL) {
+        mr_js_err_set(&err, 404, 10059, "stream not found");
+    } else if (mr_js_stream_cfg_update_check(mr_js_stream_cfg(js_st->st), &cfg, &err) &&
+               overlaps_other(ja, &cfg)) {
+        mr_js_err_set(&err, 400, 10065, "subjects overlap with an existing stream");
+    }
+    if (err.code != 0) {
+        mr_js_stream_cfg_free(&cfg);
+        send_error(js, ja, w->reply, type, &err, NULL);
+        return;
+    }
+    const struct mr_env *env = js->srv->env;
+    stream_unsubscribe(js_st);
+    /* The tree's key is the configuration's name, which the update replaces. */
+    g_tree_steal(ja->streams, name);
+    mr_js_stream_update(js_st->st, &cfg, env->wall_ns(env->ctx));
+    mr_js_stream_cfg_free(&cfg);
+    g_tree_insert(ja->streams, (gpointer)mr_js_stream_cfg(js_st->st)->name, js_st);
+    if (!stream_subscribe(js_st)) {
+        mr_server_log(js->srv, MR_LOG_WARN, "JetStream: stream %s lost its subjects: %s", name,
+                      mr_err_text(MR_E_NOMEM));
+    }
+    persist(js, js_st);
+    send_json(js, ja->acc, w->reply, stream_info(js_st, type, NULL));
+}
+
+/* {"offset":n,"subject":"filter"} of NAMES and LIST; false on bad JSON. */
+static bool list_request(const struct work *w, int64_t *offset, char **subject)
+{
+    *offset = 0;
+    *subject = NULL;
+    size_t len = w->len - w->hdr_len;
+    if (len == 0) {
+        return true;
+    }
+    json_t *o = json_loadb((const char *)w->payload + w->hdr_len, len, 0, NULL);
+    if (o == NULL || !json_is_object(o)) {
+        json_decref(o);
+        return false;
+    }
+    json_t *off = json_object_get(o, "offset");
+    json_t *sub = json_object_get(o, "subject");
+    bool ok = (off == NULL || json_is_integer(off) || json_is_null(off)) &&
+              (sub == NULL || json_is_string(sub) || json_is_null(sub));
+    if (ok && json_is_integer(off) && json_integer_value(off) > 0) {
+        *offset = json_integer_value(off);
+    }
+    if (ok && json_is_string(sub) && json_string_length(sub) > 0) {
+        *subject = g_strdup(json_string_value(sub));
+    }
+    json_decref(o);
+    return ok;
+}
+
+static bool stream_matches(struct js_stream *js_st, const char *filter)
+{
+    if (filter == NULL) {
+        return true;
+    }
+    const struct mr_js_stream_cfg *c = mr_js_stream_cfg(js_st->st);
+    for (size_t i = 0; i < c->subjects_count; i++) {
+        if (mr_subject_intersects(c->subjects[i], strlen(c->subjects[i]), filter,
+                                  strlen(filter))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void api_list(struct mr_js *js, struct js_account *ja, const struct work *w, bool names)
+{
+    const char *type = names ? "stream_names" : "stream_list";
+    int64_t offset;
+    char *filter;
+    if (!list_request(w, &offset, &filter)) {
+        struct mr_js_err err;
+        mr_js_err_set(&err, 400, 10025, "invalid JSON");
+        send_error(js, ja, w->reply, type, &err, "names");
+        return;
+    }
+    int64_t limit = names ? 1024 : 256;
+    GPtrArray *all = streams_of(ja);
+    json_t *arr = json_array();
+    int64_t total = 0;
+    for (guint i = 0; i < all->len; i++) {
+        struct js_stream *js_st = g_ptr_array_index(all, i);
+        if (!stream_matches(js_st, filter)) {
+            continue;
+        }
+        if (total >= offset && total < offset + limit) {
+            if (names) {
+                json_array_append_new(arr, json_string(mr_js_stream_cfg(js_st->st)->name));
+            } else {
+                json_array_append_new(arr, stream_info(js_st, NULL, NULL));
+            }
+        }
+        total++;
+    }
+    g_ptr_array_free(all, TRUE);
+    g_free(filter);
+    json_t *o = response(type);
+    json_object_set_new(o, "total", json_integer(total));
+    json_object_set_new(o, "offset", json_integer(offset));
+    json_object_set_new(o, "limit", json_integer(limit));
+    json_object_set_new(o, "streams", arr);
+    send_json(js, ja->acc, w->reply, o);
+}
+
+/* STREAM.INFO's optional body {"subjects_filter":...}. */
+static void api_info_stream(struct mr_js *js, struct js_account *ja, const struct work *w,
+                            struct js_stream *js_st)
+{
+    size_t len = w->len - w->hdr_len;
+    char *filter = NULL;
+    if (len > 0) {
+        json_t *o = json_loadb((const char *)w->payload + w->hdr_len, len, 0, NULL);
+        json_t *f = json_is_object(o) ? json_object_get(o, "subjects_filter") : NULL;
+        if (o == NULL || !json_is_object(o) || (f != NULL && !json_is_string(f) && !json_is_null(f))) {
+            json_decref(o);
+            struct mr_js_err err;
+            mr_js_err_set(&err, 400, 10025, "invalid JSON");
+            send_error(js, ja, w->reply, "stream_info", &err, "paged");
+            return;
+        }
+        if (json_is_string(f)) {
+            filter = g_strdup(json_string_value(f));
+        }
+        json_decref(o);
+    }
+    send_json(js, ja->acc, w->reply, stream_info(js_st, "stream_info", filter));
+    g_free(filter);
+}
+
+/* DIRECT.GET's answer: the message with Nats-Stream/-Subject/-Sequence/-Time-Stamp
+ * after its own headers, or a status message. */
+static void send_direct(struct mr_js *js, struct js_account *ja, const char *reply,
+                        const char *stream, const struct mr_js_msg *m, const char *status)
+{
+    GString *h = g_string_new("NATS/1.0");
+    if (status != NULL) {
+        g_string_append_printf(h, " %s\r\n\r\n", status);
+        send_raw(js, ja->acc, reply, (const uint8_t *)h->str, h->len, NULL, 0);
+        g_string_free(h, TRUE);
+        return;
+    }
+    g_string_append(h, "\r\n");
+    if (m->hdr != NULL && m->hdr_len > 12) {
+        /* Keep the message's header lines, without its status line and final CRLF. */
+        const char *p = (const char *)m->hdr;
+        const char *end = p + m->hdr_len;
+        const char *nl = g_strstr_len(p, (gssize)m->hdr_len, "\r\n");
+        if (nl != NULL && end - (nl + 2) >= 2) {
+            g_string_append_len(h, nl + 2, end - (nl + 2) - 2);
+        }
+    }
+    char t[64];
+    mr_js_time_format(m->ts_ns, t, sizeof(t));
+    g_string_append_printf(h, "Nats-Stream: %s\r\nNats-Subject: %.*s\r\nNats-Sequence: %llu\r\n"
+                              "Nats-Time-Stamp: %s\r\n\r\n",
+                           stream, (int)m->subject_len, m->subject, (unsigned long long)m->seq, t);
+    send_raw(js, ja->acc, reply, (const uint8_t *)h->str, h->len, m->data, m->data_len);
+    g_string_free(h, TRUE);
+}
+
+/* MSG.GET and DIRECT.GET. Returns false when the store must read first (retry). */
+static bool api_get(struct mr_js *js, struct js_account *ja, const struct work *w,
+                    struct js_stream *js_st, bool direct, const char *direct_subject)
+{
+    const char *name = mr_js_stream_cfg(js_st->st)->name;
+    size_t len = w->len - w->hdr_len;
+    const uint8_t *body = w->payload + w->hdr_len;
+    if (direct && direct_subject == NULL) {
+        json_t *o = len > 0 ? json_loadb((const char *)body, len, 0, NULL) : NULL;
+        bool ok = json_is_object(o);
+        json_decref(o);
+        if (!ok) {
+            send_direct(js, ja, w->reply, name, NULL,
+                        len == 0 ? "408 Empty Request" : "408 Malformed Request");
+            return true;
+        }
+    }
+    struct mr_js_msg m;
+    struct mr_js_err err = {0};
+    int rc = mr_js_stream_msg_get(js_st->st, body, len, direct_subject, &m, &err);
+    if (rc == MR_AGAIN) {
+        return false;
+    }
+    if (direct) {
+        if (rc != 0) {
+            send_direct(js, ja, w->reply, name, NULL,
+                        err.err_code == 10037 ? "404 Message Not Found" : "408 Bad Request");
+        } else {
+            send_direct(js, ja, w->reply, name, &m, NULL);
+        }
+        return true;
+    }
+    if (rc != 0) {
+        send_error(js, ja, w->reply, "stream_msg_get", &err, NULL);
+        return true;
+    }
+    json_t *o = response("stream_msg_get");
+    json_t *msg = json_object();
+    json_object_set_new(msg, "subject", json_stringn(m.subject, m.subject_len));
+    json_object_set_new(msg, "seq", json_integer((json_int_t)m.seq));
+    if (m.hdr != NULL && m.hdr_len > 0) {
+        gchar *h = g_base64_encode(m.hdr, m.hdr_len);
+        json_object_set_new(msg, "hdrs", json_string(h));
+        g_free(h);
+    }
+    if (m.data_len > 0) {
+        gchar *d = g_base64_encode(m.data, m.data_len);
+        json_object_set_new(msg, "data", json_string(d));
+        g_free(d);
+    }
+    char t[64];
+    mr_js_time_format(m.ts_ns, t, sizeof(t));
+    json_object_set_new(msg, "time", json_string(t));
+    json_object_set_new(o, "message", msg);
+    send_json(js, ja->acc, w->reply, o);
+    return true;
+}
+
+static void api_delete(struct mr_js *js, struct js_account *ja, const struct work *w,
+                       struct js_stream *js_st)
+{
+    const struct mr_js_stream_cfg *cfg = mr_js_stream_cfg(js_st->st);
+    bool file = cfg->storage == MR_JS_STORAGE_FILE && file_streams(js);
+    char *dir = stream_dir(ja, cfg->name);
+    g_tree_remove(ja->streams, cfg->name);
+    stream_free(js_st);
+    if (file) {
+        job_push(js, JOB_REMOVE, ja, dir, NULL);
+    } else {
+        g_free(dir);
+    }
+    json_t *o = response("stream_delete");
+    json_object_set_new(o, "success", json_true());
+    send_json(js, ja->acc, w->reply, o);
+}
+
+/* Splits "$JS.API.<rest>" into its tokens after the prefix. */
+static int api_tokens(const char *subject, char **tok, int max)
+{
+    const char *p = subject + strlen(JS_API_PREFIX);
+    int n = 0;
+    while (*p != '\0' && n < max) {
+        const char *dot = strchr(p, '.');
+        size_t l = dot != NULL ? (size_t)(dot - p) : strlen(p);
+        tok[n++] = g_strndup(p, l);
+        if (dot == NULL) {
+            return n;
+        }
+        p = dot + 1;
+    }
+    return *p == '\0' ? n : -1;
+}
+
+/* Runs one API request; false when it must wait for the store (run again later). */
+static bool api_run(struct mr_js *js, struct js_account *ja, const struct work *w)
+{
+    char *tok[4] = {NULL, NULL, NULL, NULL};
+    int n = api_tokens(w->subject, tok, 3);
+    bool done = true;
+    const char *rest = NULL; /* DIRECT.GET.<stream>.<subject...> */
+    if (n == -1) {
+        /* More tokens than any request but DIRECT.GET.<stream>.<subject> has. */
+        n = 3;
+        const char *p = w->subject + strlen(JS_API_PREFIX);
+        for (int i = 0; i < 3; i++) {
+            p = strchr(p, '.') + 1;
+        }
+        rest = p;
+    }
+    const char *t0 = n > 0 ? tok[0] : "";
+    const char *t1 = n > 1 ? tok[1] : "";
+    const char *t2 = n > 2 ? tok[2] : "";
+    struct mr_js_err err = {0};
+    bool is_stream = strcmp(t0, "STREAM") == 0;
+    bool is_msg = is_stream && strcmp(t1, "MSG") == 0;
+    /* STREAM.MSG.GET.<s> has four tokens: re-split. */
+    char *msg_stream = NULL;
+    const char *msg_op = NULL;
+    if (is_msg && rest != NULL && strchr(rest, '.') == NULL) {
+        msg_op = t2;
+        msg_stream = g_strdup(rest);
+        rest = NULL;
+    }
+    if (rest != NULL && !(strcmp(t0, "DIRECT") == 0 && strcmp(t1, "GET") == 0)) {
+        goto out; /* nats-server has no such subject: no answer */
+    }
+    if (!ja->enabled) {
+        mr_js_err_set(&err, 503, 10039, "JetStream not enabled for account");
+        send_error(js, ja, w->reply, "account_info", &err, NULL);
+        goto out;
+    }
+    bool counted = true;
+    if (n == 1 && strcmp(t0, "INFO") == 0) {
+        api_info(js, ja, w->reply);
+    } else if (is_stream && n == 2 && (strcmp(t1, "NAMES") == 0 || strcmp(t1, "LIST") == 0)) {
+        api_list(js, ja, w, strcmp(t1, "NAMES") == 0);
+    } else if (is_stream && n == 3 && strcmp(t1, "CREATE") == 0) {
+        api_create(js, ja, w, t2);
+    } else if (is_stream && n == 3 && strcmp(t1, "UPDATE") == 0) {
+        api_update(js, ja, w, t2);
+    } else if ((is_stream && n == 3 &&
+                (strcmp(t1, "INFO") == 0 || strcmp(t1, "DELETE") == 0 ||
+                 strcmp(t1, "PURGE") == 0)) ||
+               (msg_op != NULL && (strcmp(msg_op, "GET") == 0 || strcmp(msg_op, "DELETE") == 0)) ||
+               (strcmp(t0, "DIRECT") == 0 && strcmp(t1, "GET") == 0 && n == 3)) {
+        const char *name = msg_stream != NULL ? msg_stream : t2;
+        const char *op = msg_op != NULL ? (strcmp(msg_op, "GET") == 0 ? "msg_get" : "msg_delete")
+                         : strcmp(t0, "DIRECT") == 0 ? "direct"
+                         : strcmp(t1, "INFO") == 0   ? "info"
+                         : strcmp(t1, "DELETE") == 0 ? "delete"
+                                                     : "purge";
+        struct js_stream *js_st = stream_find(ja, name);
+        char type[64];
+        (void)snprintf(type, sizeof(type), "stream_%s", op);
+        if (strcmp(op, "direct") == 0) {
+            /* Only streams with allow_direct answer; nats-server has no subscription
+             * for the others, so the request gets no answer. */
+            if (js_st != NULL && mr_js_stream_cfg(js_st->st)->allow_direct) {
+                done = api_get(js, ja, w, js_st, true, rest);
+            }
+        } else if (js_st == NULL) {
+            mr_js_err_set(&err, 404, 10059, "stream not found");
+            send_error(js, ja, w->reply, type, &err,
+                       strcmp(op, "info") == 0    ? "paged"
+                       : strcmp(op, "purge") == 0 ? "purged"
+                                                  : NULL);
+        } else if (strcmp(op, "info") == 0) {
+            api_info_stream(js, ja, w, js_st);
+        } else if (strcmp(op, "delete") == 0) {
+            api_delete(js, ja, w, js_st);
+        } else if (strcmp(op, "purge") == 0) {
+            uint64_t purged;
+            if (!mr_js_stream_purge(js_st->st, w->payload + w->hdr_len, w->len - w->hdr_len,
+                                    &purged, &err)) {
+                send_error(js, ja, w->reply, type, &err, "purged");
+            } else {
+                json_t *o = response(type);
+                json_object_set_new(o, "success", json_true());
+                json_object_set_new(o, "purged", json_integer((json_int_t)purged));
+                send_json(js, ja->acc, w->reply, o);
+            }
+        } else if (strcmp(op, "msg_get") == 0) {
+            done = api_get(js, ja, w, js_st, false, NULL);
+        } else if (!mr_js_stream_msg_delete(js_st->st, w->payload + w->hdr_len,
+                                            w->len - w->hdr_len, &err)) {
+            send_error(js, ja, w->reply, type, &err, NULL);
+        } else {
+            json_t *o = response(type);
+            json_object_set_new(o, "success", json_true());
+            send_json(js, ja->acc, w->reply, o);
+        }
+    } else if (strcmp(t0, "CONSUMER") == 0) {
+        /* Consumers come next; answer rather than leave clients waiting. */
+        char *op = g_ascii_strdown(strcmp(t1, "DURABLE") == 0 ? "create" : t1, -1);
+        char type[64];
+        (void)snprintf(type, sizeof(type), "consumer_%s", op);
+        g_free(op);
+        mr_js_err_set(&err, 500, 10012, "consumers are not supported yet");
+        send_error(js, ja, w->reply, type, &err, NULL);
+    } else {
+        counted = false;
+    }
+    /* Counted once answered, as nats-server's account info shows. */
+    if (counted && done) {
+        js->api_total++;
+        ja->api_total++;
+    }
+out:
+    g_free(msg_stream);
+    for (int i = 0; i < 4; i++) {
+        g_free(tok[i]);
+    }
+    return done;
+}
+
+/* ---- publishes into streams ---- */
+
+static void pub_run(struct mr_js *js, struct js_account *ja, const struct work *w)
+{
+    /* The stream whose subjects match (at most one: subjects never overlap). */
+    GPtrArray *all = streams_of(ja);
+    struct js_stream *js_st = NULL;
+    for (guint i = 0; i < all->len && js_st == NULL; i++) {
+        struct js_stream *c = g_ptr_array_index(all, i);
+        const struct mr_js_stream_cfg *cfg = mr_js_stream_cfg(c->st);
+        for (size_t k = 0; k < cfg->subjects_count; k++) {
+            if (mr_subject_matches(cfg->subjects[k], strlen(cfg->subjects[k]), w->subject,
+                                   strlen(w->subject))) {
+                js_st = c;
+                break;
+            }
+        }
+    }
+    g_ptr_array_free(all, TRUE);
+    if (js_st == NULL) {
+        return; /* deleted meanwhile */
+    }
+    const struct mr_env *env = js->srv->env;
+    struct mr_js_pub_result r;
+    const char *name = mr_js_stream_cfg(js_st->st)->name;
+    if (js_st->open_failed) {
+        memset(&r, 0, sizeof(r));
+        mr_js_err_set(&r.err, 503, 10077, "%s", mr_js_store_errmsg(mr_js_stream_store(js_st->st)));
+        send_pub_ack(js, ja->acc, w->reply, name, &r);
+        return;
+    }
+    int64_t now = env->wall_ns(env->ctx);
+    mr_js_stream_publish(js_st->st, w->subject, strlen(w->subject), w->payload, w->hdr_len,
+                         w->payload + w->hdr_len, w->len - w->hdr_len, now, &r);
+    arm_expiry(js_st, mr_js_stream_expire(js_st->st, now));
+    if (mr_js_stream_cfg(js_st->st)->no_ack && r.err.code == 0) {
+        return;
+    }
+    uint64_t acked = mr_js_store_acked_seq(mr_js_stream_store(js_st->st));
+    if (r.err.code == 0 && !r.duplicate && r.seq > acked && w->reply != NULL) {
+        struct js_ack *a = g_new0(struct js_ack, 1);
+        a->seq = r.seq;
+        a->reply = g_strdup(w->reply);
+        g_queue_push_tail(&js_st->acks, a);
+        return;
+    }
+    send_pub_ack(js, ja->acc, w->reply, name, &r);
+}
+
+/* ---- the FIFO ---- */
+
+static void work_free(struct work *w)
+{
+    g_free(w->subject);
+    g_free(w->reply);
+    g_free(w->payload);
+    g_free(w);
+}
+
+static void kick(struct mr_js *js)
+{
+    if (js->kick_armed) {
+        return;
+    }
+    js->kick_armed = true;
+    const struct mr_env *env = js->srv->env;
+    env->timer_arm(env->ctx, timer_of(0), env->now_ns(env->ctx));
+}
+
+static bool any_opening(struct mr_js *js)
+{
+    GHashTableIter it;
+    gpointer v;
+    bool opening = false;
+    /* Lookup only: the answer does not depend on the order. */
+    g_hash_table_iter_init(&it, js->by_id);
+    while (!opening && g_hash_table_iter_next(&it, NULL, &v)) {
+        opening = ((struct js_stream *)v)->opening;
+    }
+    return opening;
+}
+
+static void run_work(struct mr_js *js)
+{
+    uint32_t budget = MR_OPS_PER_READ_MAX;
+    while (!g_queue_is_empty(&js->work) && js->recovering == 0 && !any_opening(js)) {
+        if (budget-- == 0) {
+            kick(js); /* the rest next turn: other inputs get their share */
+            return;
+        }
+        struct work *w = g_queue_peek_head(&js->work);
+        bool done = true;
+        if (w->kind == WORK_API) {
+            done = api_run(js, w->ja, w);
+        } else {
+            pub_run(js, w->ja, w);
+        }
+        if (!done) {
+            js->blocked = true; /* on_ready kicks again */
+            return;
+        }
+        g_queue_pop_head(&js->work);
+        work_free(w);
+    }
+}
+
+static void enqueue(struct mr_js *js, struct js_account *ja, enum work_kind kind,
+                    const struct mr_msg *m)
+{
+    if (g_queue_get_length(&js->work) >= JS_WORK_MAX) {
+        mr_server_log(js->srv, MR_LOG_WARN, "JetStream: %u requests waiting: dropped \"%.*s\"",
+                      (unsigned)JS_WORK_MAX, (int)m->subject.len, m->subject.ptr);
+        return;
+    }
+    struct work *w = g_new0(struct work, 1);
+    w->kind = kind;
+    w->ja = ja;
+    w->subject = g_strndup(m->subject.ptr, m->subject.len);
+    w->reply = m->reply.len > 0 ? g_strndup(m->reply.ptr, m->reply.len) : NULL;
+    w->payload = g_memdup2(m->payload, m->size);
+    w->hdr_len = m->hdr_len;
+    w->len = m->size;
+    g_queue_push_tail(&js->work, w);
+    if (!js->blocked) {
+        kick(js);
+    }
+}
+
+static void on_api_msg(void *ctx, struct mr_account *acc, const struct mr_msg *m)
+{
+    struct js_account *ja = ctx;
+    mr_assert(ja->acc == acc);
+    enqueue(ja->js, ja, WORK_API, m);
+}
+
+static void on_stream_msg(void *ctx, struct mr_account *acc, const struct mr_msg *m)
+{
+    struct js_stream *js_st = ctx;
+    (void)acc;
+    enqueue(js_st->js, js_st->ja, WORK_PUB, m);
+}
+
+/* ---- lifecycle ---- */
+
+static const struct mr_account_jetstream_opts *account_limits(const struct mr_server *s,
+                                                              const char *name)
+{
+    for (size_t i = 0; i < s->opts.account_jetstream_count; i++) {
+        if (strcmp(s->opts.account_jetstream[i].account, name) == 0) {
+            return &s->opts.account_jetstream[i];
+        }
+    }
+    return NULL;
+}
+
+static bool account_has_js(const struct mr_server *s, const struct mr_account *acc)
+{
+    const struct mr_auth_opts *a = s->opts.auth;
+    bool configured = a != NULL && a->accounts_count > 0;
+    if (!configured) {
+        /* No accounts: the global account has JetStream (nats-server). */
+        return acc == s->global;
+    }
+    return acc->opts != NULL && acc->opts->jetstream;
+}
+
+int mr_js_api_create(struct mr_server *s, struct mr_js **out, char *err, size_t err_len)
+{
+    mr_assert(s->opts.jetstream != NULL && s->opts.jetstream->enabled);
+    struct mr_js *js = g_new0(struct mr_js, 1);
+    js->srv = s;
+    js->opts = s->opts.jetstream;
+    js->accounts = g_ptr_array_new();
+    js->by_id = g_hash_table_new(g_int64_hash, g_int64_equal);
+    g_queue_init(&js->work);
+    g_queue_init(&js->jobs);
+    *out = js;
+    for (struct mr_account *acc = s->accounts_head; acc != NULL; acc = acc->next) {
+        if (acc == s->system) {
+            continue;
+        }
+        struct js_account *ja = g_new0(struct js_account, 1);
+        ja->js = js;
+        ja->acc = acc;
+        ja->enabled = account_has_js(s, acc);
+        ja->limits = account_limits(s, acc->name);
+        ja->streams = g_tree_new((GCompareFunc)strcmp);
+        g_ptr_array_add(js->accounts, ja);
+        ja->api_sub = mr_account_isub_add(s, acc, JS_API_PREFIX ">", on_api_msg, ja);
+        if (ja->api_sub == NULL) {
+            (void)snprintf(err, err_len, "JetStream: %s", mr_err_text(MR_E_NOMEM));
+            return MR_E_NOMEM;
+        }
+    }
+    s->file_done_hook = on_file_done;
+    s->file_done_ctx = js;
+    for (guint i = 0; file_streams(js) && i < js->accounts->len; i++) {
+        struct js_account *ja = g_ptr_array_index(js->accounts, i);
+        if (ja->enabled) {
+            job_push(js, JOB_RECOVER, ja, g_strdup_printf("%s/streams", ja->acc->name), NULL);
+        }
+    }
+    return MR_OK;
+}
+
+void mr_js_api_shutdown(struct mr_js *js)
+{
+    if (js == NULL) {
+        return;
+    }
+    for (guint i = 0; i < js->accounts->len; i++) {
+        GPtrArray *all = streams_of(g_ptr_array_index(js->accounts, i));
+        for (guint k = 0; k < all->len; k++) {
+            struct js_stream *js_st = g_ptr_array_index(all, k);
+            if (mr_js_stream_cfg(js_st->st)->storage == MR_JS_STORAGE_FILE && !js_st->opening) {
+                (void)mr_js_store_close(mr_js_stream_store(js_st->st)); /* best effort */
+            }
+        }
+        g_ptr_array_free(all, TRUE);
+    }
+}
+
+void mr_js_api_destroy(struct mr_js *js)
+{
+    if (js == NULL) {
+        return;
+    }
+    struct mr_server *s = js->srv;
+    const struct mr_env *env = s->env;
+    env->timer_cancel(env->ctx, timer_of(0));
+    if (s->file_done_hook == on_file_done) {
+        s->file_done_hook = NULL;
+        s->file_done_ctx = NULL;
+    }
+    for (guint i = 0; i < js->accounts->len; i++) {
+        struct js_account *ja = g_ptr_array_index(js->accounts, i);
+        GPtrArray *all = streams_of(ja);
+        g_tree_destroy(ja->streams);
+        for (guint k = 0; k < all->len; k++) {
+            stream_free(g_ptr_array_index(all, k));
+        }
+        g_ptr_array_free(all, TRUE);
+        if (ja->api_sub != NULL) {
+            mr_account_isub_remove(s, ja->api_sub);
+        }
+        g_free(ja);
+    }
+    g_ptr_array_free(js->accounts, TRUE);
+    g_hash_table_destroy(js->by_id);
+    while (!g_queue_is_empty(&js->work)) {
+        work_free(g_queue_pop_head(&js->work));
+    }
+    while (!g_queue_is_empty(&js->jobs)) {
+        job_free(g_queue_pop_head(&js->jobs));
+    }
+    g_free(js);
+}
+
+void mr_js_api_on_timer(struct mr_js *js, uint64_t id)
+{
+    if (id == 0) {
+        js->kick_armed = false;
+        run_work(js);
+        return;
+    }
+    uint64_t sid = id / 2;
+    struct js_stream *js_st = g_hash_table_lookup(js->by_id, &sid);
+    if (js_st == NULL) {
+        return;
+    }
+    if (id % 2 == 1) {
+        mr_js_store_on_timer(mr_js_stream_store(js_st->st));
+        return;
+    }
+    js_st->expiry_due = 0;
+    const struct mr_env *env = js->srv->env;
+    arm_expiry(js_st, mr_js_stream_expire(js_st->st, env->wall_ns(env->ctx)));
+}
+
+bool mr_js_api_account_enabled(const struct mr_js *js, const char *account)
+{
+    for (guint i = 0; js != NULL && i < js->accounts->len; i++) {
+        const struct js_account *ja = g_ptr_array_index(js->accounts, i);
+        if (strcmp(ja->acc->name, account) == 0) {
+            return ja->enabled;
+        }
+    }
+    return false;
+}
+
+json_t *mr_js_api_jsz(struct mr_js *js, bool accounts, bool streams, bool config)
+{
+    const struct mr_jetstream_opts *o = js->opts;
+    json_t *j = json_object();
+    json_t *cfg = json_object();
+    json_object_set_new(cfg, "max_memory", json_integer(o->max_memory_store));
+    json_object_set_new(cfg, "max_storage", json_integer(o->max_file_store));
+    if (o->store_dir != NULL) {
+        char *dir = g_build_filename(o->store_dir, "jetstream", NULL);
+        json_object_set_new(cfg, "store_dir", json_string(dir));
+        g_free(dir);
+    }
+    if (o->domain != NULL) {
+        json_object_set_new(cfg, "domain", json_string(o->domain));
+    }
+    uint64_t mem = 0;
+    uint64_t sto = 0;
+    uint64_t msgs = 0;
+    uint64_t nstreams = 0;
+    uint64_t naccounts = 0;
+    json_t *details = json_array();
+    for (guint i = 0; i < js->accounts->len; i++) {
+        struct js_account *ja = g_ptr_array_index(js->accounts, i);
+        if (!ja->enabled) {
+            continue;
+        }
+        naccounts++;
+        uint64_t m;
+        uint64_t st;
+        uint64_t n;
+        usage(ja, &m, &st, &n);
+        mem += m;
+        sto += st;
+        msgs += n;
+        nstreams += (uint64_t)g_tree_nnodes(ja->streams);
+        if (!accounts && !streams) {
+            continue;
+        }
+        json_t *a = json_object();
+        json_object_set_new(a, "name", json_string(ja->acc->name));
+        json_object_set_new(a, "id", json_string(ja->acc->name));
+        json_object_set_new(a, "memory", json_integer((json_int_t)m));
+        json_object_set_new(a, "storage", json_integer((json_int_t)st));
+        json_object_set_new(a, "reserved_memory", json_integer(0));
+        json_object_set_new(a, "reserved_storage", json_integer(0));
+        json_object_set_new(a, "accounts", json_integer(0));
+        json_object_set_new(a, "ha_assets", json_integer(0));
+        json_t *api = json_object();
+        json_object_set_new(api, "total", json_integer((json_int_t)ja->api_total));
+        json_object_set_new(api, "errors", json_integer((json_int_t)ja->api_errors));
+        json_object_set_new(a, "api", api);
+        if (streams) {
+            json_t *sd = json_array();
+            GPtrArray *all = streams_of(ja);
+            for (guint k = 0; k < all->len; k++) {
+                struct js_stream *js_st = g_ptr_array_index(all, k);
+                json_t *d = json_object();
+                char t[64];
+                json_object_set_new(d, "name", json_string(mr_js_stream_cfg(js_st->st)->name));
+                mr_js_time_format(mr_js_stream_created(js_st->st), t, sizeof(t));
+                json_object_set_new(d, "created", json_string(t));
+                json_t *cl = json_object();
+                json_object_set_new(cl, "leader", json_string(js->srv->server_id));
+                json_object_set_new(d, "cluster", cl);
+                if (config) {
+                    json_object_set_new(d, "config",
+                                        mr_js_stream_cfg_json(mr_js_stream_cfg(js_st->st)));
+                }
+                json_object_set_new(d, "state", mr_js_stream_state_json(js_st->st, NULL));
+                json_array_append_new(sd, d);
+            }
+            g_ptr_array_free(all, TRUE);
+            json_object_set_new(a, "stream_detail", sd);
+        }
+        json_array_append_new(details, a);
+    }
+    json_object_set_new(j, "config", cfg);
+    json_object_set_new(j, "memory", json_integer((json_int_t)mem));
+    json_object_set_new(j, "storage", json_integer((json_int_t)sto));
+    json_object_set_new(j, "reserved_memory", json_integer(0));
+    json_object_set_new(j, "reserved_storage", json_integer(0));
+    json_object_set_new(j, "accounts", json_integer((json_int_t)naccounts));
+    json_object_set_new(j, "ha_assets", json_integer(0));
+    json_t *api = json_object();
+    json_object_set_new(api, "total", json_integer((json_int_t)js->api_total));
+    json_object_set_new(api, "errors", json_integer((json_int_t)js->api_errors));
+    json_object_set_new(j, "api", api);
+    json_object_set_new(j, "streams", json_integer((json_int_t)nstreams));
+    json_object_set_new(j, "consumers", json_integer(0));
+    json_object_set_new(j, "messages", json_integer((json_int_t)msgs));
+    json_object_set_new(j, "bytes", json_integer((json_int_t)(mem + sto)));
+    if (accounts || streams) {
+        json_object_set_new(j, "account_details", details);
+    } else {
+        json_decref(details);
+    }
+    return j;
+}
+
+void mr_js_api_check(const struct mr_js *js)
+{
+    guint total = 0;
+    for (guint i = 0; i < js->accounts->len; i++) {
+        const struct js_account *ja = g_ptr_array_index(js->accounts, i);
+        mr_assert(ja->js == js);
+        total += (guint)g_tree_nnodes(ja->streams);
+    }
+    mr_assert(g_hash_table_size(js->by_id) == total);
+    mr_assert(g_queue_get_length((GQueue *)&js->work) <= JS_WORK_MAX);
+}

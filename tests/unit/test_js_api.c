@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * JetStream's API and streams on a server in the simulator (js_api.c, js_stream.c):
+ * scripted clients send $JS.API requests and publishes and read the JSON answers.
+ */
+#include <check.h>
+#include <stdlib.h>
+
+#include "core/conf/conf_server.h"
+#include "fixture_server.h"
+
+static struct mr_jetstream_opts js_mem_opts;  /* no store_dir: memory streams only */
+static struct mr_jetstream_opts js_file_opts; /* store_dir set: file streams too */
+
+static void init_js_opts(struct mr_jetstream_opts *o, char *store_dir)
+{
+    memset(o, 0, sizeof(*o));
+    o->present = true;
+    o->enabled = true;
+    o->store_dir = store_dir;
+    o->max_memory_store = -1;
+    o->max_file_store = -1;
+    o->sync_interval_ns = MR_JETSTREAM_SYNC_INTERVAL_DEFAULT_NS;
+}
+
+static void with_js_mem(struct mr_server_opts *o)
+{
+    static char none[] = "";
+    init_js_opts(&js_mem_opts, none);
+    o->jetstream = &js_mem_opts;
+}
+
+static void with_js_file(struct mr_server_opts *o)
+{
+    static char dir[] = "store";
+    init_js_opts(&js_file_opts, dir);
+    o->jetstream = &js_file_opts;
+}
+
+/* Sends a request on subject with body and returns the answer's payload (g_free). */
+static char *request(struct fx *f, struct sim_client *c, const char *subject, const char *body)
+{
+    static unsigned inbox;
+    inbox++;
+    sim_client_clear(c);
+    char *line = g_strdup_printf("SUB _INBOX.%u %u\r\nPUB %s _INBOX.%u %zu\r\n%s\r\n", inbox,
+                                 inbox, subject, inbox, strlen(body), body);
+    say(c, line);
+    g_free(line);
+    char *want = g_strdup_printf("MSG _INBOX.%u ", inbox);
+    ck_assert_msg(sim_client_wait_for(c, want, after(f, 2 * SEC)), "no answer to %s", subject);
+    g_free(want);
+    barrier(f, c); /* the whole answer is in */
+    char *all = received_str(c);
+    char *msg = strstr(all, "MSG _INBOX.");
+    ck_assert_ptr_nonnull(msg);
+    char *payload = strstr(msg, "\r\n") + 2;
+    char *end = strstr(payload, "\r\nPONG");
+    ck_assert_ptr_nonnull(end);
+    char *out = g_strndup(payload, (gsize)(end - payload));
+    g_free(all);
+    return out;
+}
+
+static void assert_contains(const char *got, const char *want)
+{
+    ck_assert_msg(strstr(got, want) != NULL, "\"%s\" not in %s", want, got);
+}
+
+START_TEST(info_announces_jetstream_and_account_info_answers)
+{
+    struct fx f;
+    fx_start(&f, 1, with_js_mem);
+    struct sim_client *c = sim_client_create(f.w, "c", "srv", 4222);
+    ck_assert(sim_client_wait_for(c, "}\r\n", after(&f, SEC)));
+    ck_assert_uint_eq(count(c, "\"jetstream\":true"), 1);
+    sim_client_clear(c);
+    say(c, "CONNECT {\"verbose\":false}\r\n");
+    char *r = request(&f, c, "$JS.API.INFO", "");
+    assert_contains(r, "\"type\":\"io.nats.jetstream.api.v1.account_info_response\"");
+    assert_contains(r, "\"streams\":0");
+    assert_contains(r, "\"max_streams\":-1");
+    g_free(r);
+    fx_finish(&f);
+}
+END_TEST
+
+START_TEST(create_info_publish_and_puback)
+{
+    struct fx f;
+    fx_start(&f, 2, with_js_mem);
+    struct sim_client *c = plain_client(&f, "c");
+    char *r = request(&f, c, "$JS.API.STREAM.CREATE.S",
+                      "{\"name\":\"S\",\"subjects\":[\"s.*\"],\"storage\":\"memory\"}");
+    assert_contains(r, "stream_create_response");
+    assert_contains(r, "\"did_create\":true");
+    assert_contains(r, "\"duplicate_window\":120000000000");
+    g_free(r);
+    r = request(&f, c, "s.one", "hello");
+    ck_assert_str_eq(r, "{\"stream\":\"S\", \"seq\":1}");
+    g_free(r);
+    /* A publish without a reply is stored without an ack. */
+    say(c, "PUB s.two 3\r\nabc\r\n");
+    r = request(&f, c, "$JS.API.STREAM.INFO.S", "");
+    assert_contains(r, "\"messages\":2");
+    assert_contains(r, "\"last_seq\":2");
+    g_free(r);
+    r = request(&f, c, "$JS.API.STREAM.MSG.GET.S", "{\"seq\":2}");
+    assert_contains(r, "\"subject\":\"s.two\"");
+    assert_contains(r, "\"data\":\"YWJj\"");
+    g_free(r);
+    fx_finish(&f);
+}
+END_TEST
+
+START_TEST(msg_id_duplicates_and_expect_headers)
+{
+    struct fx f;
+    fx_start(&f, 3, with_js_mem);
+    struct sim_client *c = client(&f, "c", "{\"verbose\":false,\"headers\":true}");
+    char *r = request(&f, c, "$JS.API.STREAM.CREATE.D", "{\"name\":\"D\",\"storage\":\"memory\"}");
+    g_free(r);
+    const char *hdr = "NATS/1.0\r\nNats-Msg-Id: a1\r\n\r\n";
+    char *line = g_strdup_printf("SUB in.1 91\r\nHPUB D in.1 %zu %zu\r\n%sx\r\n", strlen(hdr),
+                                 strlen(hdr) + 1, hdr);
+    say(c, line);
+    say(c, line);
+    g_free(line);
+    barrier(&f, c);
+    ck_assert(sim_client_wait_for(c, "\"duplicate\": true", after(&f, SEC)));
+    ck_assert_uint_eq(count(c, "\"seq\":1"), 2);
+    sim_client_clear(c);
+    const char *exp = "NATS/1.0\r\nNats-Expected-Last-Sequence: 7\r\n\r\n";
+    line = g_strdup_printf("HPUB D in.1 %zu %zu\r\n%sx\r\n", strlen(exp), strlen(exp) + 1, exp);
+    say(c, line);
+    g_free(line);
+    ck_assert(sim_client_wait_for(c, "}\r\n", after(&f, SEC)));
+    ck_assert_uint_eq(count(c, "\"err_code\":10071,\"description\":\"wrong last sequence: 1\""), 1);
+    fx_finish(&f);
+}
+END_TEST
+
+START_TEST(bad_requests_get_errors_not_crashes)
+{
+    struct fx f;
+    fx_start(&f, 4, with_js_mem);
+    struct sim_client *c = plain_client(&f, "c");
+    static const struct {
+        const char *subject;
+        const char *body;
+        const char *want;
+    } cases[] = {
+        {"$JS.API.STREAM.CREATE.X", "{bad", "\"err_code\":10025"},
+        {"$JS.API.STREAM.CREATE.X", "[1]", "\"err_code\":10025"},
+        {"$JS.API.STREAM.CREATE.X", "", "\"err_code\":10025"},
+        {"$JS.API.STREAM.CREATE.X", "{\"name\":\"Y\"}", "\"err_code\":10056"},
+        {"$JS.API.STREAM.CREATE.X", "{\"name\":\"X\",\"max_msgs\":\"many\"}", "\"err_code\":10025"},
+        {"$JS.API.STREAM.CREATE.X", "{\"name\":\"X\",\"subjects\":[\"a..b\"]}",
+         "\"description\":\"invalid subject\""},
+        {"$JS.API.STREAM.CREATE.X", "{\"name\":\"X\",\"num_replicas\":3}", "\"err_code\":10074"},
+        {"$JS.API.STREAM.CREATE.X", "{\"name\":\"X\",\"max_age\":5}",
+         "max age needs to be >= 100ms"},
+        {"$JS.API.STREAM.CREATE.X", "{\"name\":\"X\",\"storage\":\"file\"}", "\"err_code\":10049"},
+        {"$JS.API.STREAM.INFO.NOPE", "", "\"err_code\":10059"},
+        {"$JS.API.STREAM.NAMES", "{\"offset\":\"x\"}", "\"err_code\":10025"},
+        {"$JS.API.STREAM.PURGE.NOPE", "", "\"purged\":0"},
+        {"$JS.API.CONSUMER.CREATE.X", "{}", "consumers are not supported yet"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        char *r = request(&f, c, cases[i].subject, cases[i].body);
+        assert_contains(r, cases[i].want);
+        g_free(r);
+    }
+    char *r = request(&f, c, "$JS.API.INFO", "");
+    assert_contains(r, "\"streams\":0");
+    g_free(r);
+    fx_finish(&f);
+}
+END_TEST
+
+START_TEST(overlapping_subjects_are_refused)
+{
+    struct fx f;
+    fx_start(&f, 5, with_js_mem);
+    struct sim_client *c = plain_client(&f, "c");
+    char *r = request(&f, c, "$JS.API.STREAM.CREATE.A",
+                      "{\"name\":\"A\",\"subjects\":[\"o.>\"],\"storage\":\"memory\"}");
+    assert_contains(r, "did_create");
+    g_free(r);
+    r = request(&f, c, "$JS.API.STREAM.CREATE.B",
+                "{\"name\":\"B\",\"subjects\":[\"o.x.*\"],\"storage\":\"memory\"}");
+    assert_contains(r, "\"err_code\":10065");
+    g_free(r);
+    r = request(&f, c, "$JS.API.STREAM.NAMES", "");
+    assert_contains(r, "\"streams\":[\"A\"]");
+    g_free(r);
+    fx_finish(&f);
+}
+END_TEST
+
+START_TEST(max_age_expires_on_a_timer)
+{
+    struct fx f;
+    fx_start(&f, 6, with_js_mem);
+    struct sim_client *c = plain_client(&f, "c");
+    char *r = request(&f, c, "$JS.API.STREAM.CREATE.T",
+                      "{\"name\":\"T\",\"storage\":\"memory\",\"max_age\":500000000}");
+    assert_contains(r, "\"duplicate_window\":500000000");
+    g_free(r);
+    r = request(&f, c, "T", "x");
+    g_free(r);
+    r = request(&f, c, "$JS.API.STREAM.INFO.T", "");
+    assert_contains(r, "\"messages\":1");
+    g_free(r);
+    sim_world_run_until(f.w, after(&f, 2 * SEC));
+    r = request(&f, c, "$JS.API.STREAM.INFO.T", "");
+    assert_contains(r, "\"messages\":0");
+    assert_contains(r, "\"last_seq\":1");
+    g_free(r);
+    fx_finish(&f);
+}
+END_TEST
+
+START_TEST(discard_new_and_per_subject_limits)
+{
+    struct fx f;
+    fx_start(&f, 7, with_js_mem);
+    struct sim_client *c = plain_client(&f, "c");
+    char *r = request(&f, c, "$JS.API.STREAM.CREATE.N",
+                      "{\"name\":\"N\",\"storage\":\"memory\",\"max_msgs\":2,\"discard\":\"new\"}");
+    g_free(r);
+    g_free(request(&f, c, "N", "1"));
+    g_free(request(&f, c, "N", "2"));
+    r = request(&f, c, "N", "3");
+    assert_contains(r, "\"description\":\"maximum messages exceeded\"");
+    g_free(r);
+    r = request(&f, c, "$JS.API.STREAM.CREATE.P",
+                "{\"name\":\"P\",\"subjects\":[\"p.*\"],\"storage\":\"memory\","
+                "\"max_msgs_per_subject\":1}");
+    g_free(r);
+    g_free(request(&f, c, "p.a", "1"));
+    g_free(request(&f, c, "p.a", "2"));
+    g_free(request(&f, c, "p.b", "3"));
+    r = request(&f, c, "$JS.API.STREAM.INFO.P", "{\"subjects_filter\":\">\"}");
+    assert_contains(r, "\"subjects\":{\"p.a\":1,\"p.b\":1}");
+    assert_contains(r, "\"first_seq\":2");
+    g_free(r);
+    fx_finish(&f);
+}
+END_TEST
+
+static bool done_pred(void *ctx)
+{
+    return mr_server_done(ctx);
+}
+
+START_TEST(file_stream_survives_a_restart)
+{
+    struct fx f;
+    fx_start(&f, 8, with_js_file);
+    struct sim_client *c = plain_client(&f, "c");
+    char *r = request(&f, c, "$JS.API.STREAM.CREATE.F",
+                      "{\"name\":\"F\",\"subjects\":[\"f.>\"],\"max_msgs_per_subject\":3}");
+    assert_contains(r, "\"storage\":\"file\"");
+    g_free(r);
+    for (int i = 0; i < 5; i++) {
+        r = request(&f, c, "f.x", "payload");
+        g_free(r);
+    }
+    sim_world_run_until(f.w, after(&f, SEC)); /* the configuration file is written */
+    sim_client_close(c);
+    mr_server_shutdown(f.srv);
+    ck_assert(sim_world_run_until_pred(f.w, done_pred, f.srv, after(&f, 10 * SEC)));
+    sim_host_set_sink(f.host, NULL);
+    sim_host_set_check(f.host, NULL, NULL);
+    mr_server_destroy(f.srv);
+    char errmsg[MR_ERRMSG_MAX];
+    ck_assert_int_eq(mr_server_create(&f.opts, sim_host_env(f.host), &f.srv, errmsg,
+                                      sizeof(errmsg)),
+                     0);
+    sim_host_set_sink(f.host, mr_server_sink(f.srv));
+    sim_host_set_check(f.host, check_server, f.srv);
+    ck_assert_int_eq(mr_server_start(f.srv), 0);
+    c = plain_client(&f, "c2");
+    r = request(&f, c, "$JS.API.STREAM.INFO.F", "");
+    assert_contains(r, "\"max_msgs_per_subject\":3");
+    assert_contains(r, "\"messages\":3");
+    assert_contains(r, "\"last_seq\":5");
+    g_free(r);
+    r = request(&f, c, "f.y", "after");
+    ck_assert_str_eq(r, "{\"stream\":\"F\", \"seq\":6}");
+    g_free(r);
+    r = request(&f, c, "$JS.API.STREAM.DELETE.F", "");
+    assert_contains(r, "\"success\":true");
+    g_free(r);
+    fx_finish(&f);
+}
+END_TEST
+
+static Suite *js_api_suite(void)
+{
+    Suite *s = suite_create("js_api");
+    TCase *api = tcase_create("api");
+    tcase_set_timeout(api, 30);
+    tcase_add_test(api, info_announces_jetstream_and_account_info_answers);
+    tcase_add_test(api, create_info_publish_and_puback);
+    tcase_add_test(api, msg_id_duplicates_and_expect_headers);
+    tcase_add_test(api, bad_requests_get_errors_not_crashes);
+    tcase_add_test(api, overlapping_subjects_are_refused);
+    tcase_add_test(api, max_age_expires_on_a_timer);
+    tcase_add_test(api, discard_new_and_per_subject_limits);
+    tcase_add_test(api, file_stream_survives_a_restart);
+    suite_add_tcase(s, api);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(js_api_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
