@@ -547,6 +547,7 @@ struct subint {
     uint64_t from_ns;    /* SUB event */
     uint64_t to_ns;      /* next DISCONNECT or STOP of the actor; UINT64_MAX if none */
     bool core; /* its actor was attached to a core server at SUB (true without a core) */
+    int32_t srv; /* index into opts.servers of its SUB's server; -1 unknown or none */
 };
 
 struct model {
@@ -572,7 +573,16 @@ struct model {
     bool core_mode;
     GArray *msg_core;       /* per msg: uint8_t, 1 when its publisher was on a core server */
     const char **attached;  /* per actor while building: its server (interned), or NULL */
+    /* With opts.servers (local_delivery) only: */
+    bool local_mode;
+    GArray *msg_srv;        /* per msg: int32_t opts.servers index of its publisher, or -1 */
+    int32_t *attached_srv;  /* per actor while building: opts.servers index, or -1 */
+    /* Per actor: its account (an index into opts.accounts' distinct labels), or
+     * ACCT_NONE when opts.accounts does not name it. */
+    uint32_t *acct;
 };
+
+#define ACCT_NONE UINT32_MAX
 
 static uint32_t model_subject(struct model *m, const char *subject)
 {
@@ -611,12 +621,28 @@ static void attach_step(const char **attached, const struct sim_hist_event *e)
     }
 }
 
+/* The index of server (a host name from an event) in opts.servers, or -1. */
+static int32_t server_index(const struct sim_check_opts *o, const char *server)
+{
+    for (size_t i = 0; server != NULL && i < o->servers_len; i++) {
+        if (strcmp(o->servers[i].name, server) == 0) {
+            return (int32_t)i;
+        }
+    }
+    return -1;
+}
+
 /* Adds one history event to the model; open holds, per actor, the indexes of its
  * subscriptions not ended yet. */
 static void model_add(struct model *m, const struct sim_hist_event *e, GArray *open)
 {
     if (m->core_mode) {
         attach_step(m->attached, e);
+    }
+    if (m->local_mode && e->kind == SIM_H_CONNECT) {
+        m->attached_srv[e->actor] = server_index(m->o, e->server);
+    } else if (m->local_mode && (e->kind == SIM_H_DISCONNECT || e->kind == SIM_H_STOP)) {
+        m->attached_srv[e->actor] = -1;
     }
     switch (e->kind) {
     case SIM_H_PUB:
@@ -627,6 +653,9 @@ static void model_add(struct model *m, const struct sim_hist_event *e, GArray *o
         if (m->core_mode) {
             uint8_t core = in_core(m->o, m->attached[e->actor]) ? 1 : 0;
             g_array_append_val(m->msg_core, core);
+        }
+        if (m->local_mode) {
+            g_array_append_val(m->msg_srv, m->attached_srv[e->actor]);
         }
         break;
     }
@@ -640,7 +669,8 @@ static void model_add(struct model *m, const struct sim_hist_event *e, GArray *o
         break;
     }
     case SIM_H_SUB: {
-        struct subint s = {e->actor, e->gen, e->subject, e->queue, e->t_ns, UINT64_MAX, true};
+        struct subint s = {e->actor, e->gen, e->subject, e->queue, e->t_ns, UINT64_MAX, true,
+                           m->local_mode ? server_index(m->o, e->server) : -1};
         if (m->core_mode) {
             s.core = in_core(m->o, m->attached[e->actor]);
         }
@@ -693,6 +723,31 @@ static void model_index(struct model *m)
     }
 }
 
+/* The account of every actor, from opts.accounts: equal labels, equal indexes. */
+static void model_accounts(struct model *m)
+{
+    const struct sim_check_opts *o = m->o;
+    const struct sim_history *h = m->h;
+    m->acct = g_new(uint32_t, m->actors + 1);
+    for (size_t i = 0; i <= m->actors; i++) {
+        m->acct[i] = ACCT_NONE;
+    }
+    for (size_t i = 0; i < o->accounts_len; i++) {
+        int64_t a = sim_history_actor_find(h, o->accounts[i].actor);
+        if (a < 0) {
+            continue;
+        }
+        uint32_t idx = (uint32_t)i;
+        for (size_t k = 0; k < i; k++) {
+            if (strcmp(o->accounts[k].account, o->accounts[i].account) == 0) {
+                idx = (uint32_t)k;
+                break;
+            }
+        }
+        m->acct[a] = idx;
+    }
+}
+
 static void model_build(struct model *m, const struct sim_history *h,
                         const struct sim_check_opts *o)
 {
@@ -729,6 +784,14 @@ static void model_build(struct model *m, const struct sim_history *h,
         m->msg_core = g_array_new(FALSE, TRUE, sizeof(uint8_t));
         m->attached = g_new0(const char *, actors + 1);
     }
+    m->local_mode = o->servers_len > 0;
+    if (m->local_mode) {
+        m->msg_srv = g_array_new(FALSE, TRUE, sizeof(int32_t));
+        m->attached_srv = g_new(int32_t, actors + 1);
+        for (size_t i = 0; i <= actors; i++) {
+            m->attached_srv[i] = -1;
+        }
+    }
     for (size_t i = 0; i < sim_history_len(h); i++) {
         model_add(m, sim_history_at(h, i), open);
     }
@@ -739,6 +802,7 @@ static void model_build(struct model *m, const struct sim_history *h,
     if (m->core_mode) {
         mr_assert(m->msg_core->len == m->msgs->len);
     }
+    model_accounts(m);
     model_index(m);
 }
 
@@ -761,6 +825,11 @@ static void model_free(struct model *m)
         g_array_free(m->msg_core, TRUE);
     }
     g_free(m->attached);
+    if (m->msg_srv != NULL) {
+        g_array_free(m->msg_srv, TRUE);
+    }
+    g_free(m->attached_srv);
+    g_free(m->acct);
 }
 
 /* Whether message i counts for the core: its publisher was attached to a core server
@@ -777,10 +846,22 @@ static bool after_core(const struct model *m, const struct pubmsg *pm)
     return m->core_mode && pm->t_ns >= m->o->core_from_ns;
 }
 
-/* Whether subscription j's pattern matches message pm's subject. */
+/* Whether actors a and b are in one account: a message of one is for the other's
+ * subscriptions. Actors without a known account are taken to share it (no accounts
+ * given: everything in one). Imports between accounts create no expectations. */
+static bool same_account(const struct model *m, uint32_t a, uint32_t b)
+{
+    if (a >= m->actors || b >= m->actors) {
+        return true;
+    }
+    return m->acct[a] == ACCT_NONE || m->acct[b] == ACCT_NONE || m->acct[a] == m->acct[b];
+}
+
+/* Whether subscription j's pattern matches message pm's subject in its account. */
 static bool model_matches(const struct model *m, guint j, const struct pubmsg *pm)
 {
-    return m->matches[(size_t)pm->subject_index * m->subs->len + j];
+    return m->matches[(size_t)pm->subject_index * m->subs->len + j] &&
+           same_account(m, pm->pub, g_array_index(m->subs, struct subint, j).actor);
 }
 
 static uint64_t sat_sub(uint64_t a, uint64_t b)
@@ -891,6 +972,7 @@ void sim_check_delivery(const struct sim_history *h, const struct sim_check_opts
 struct qgroup {
     const char *subject; /* interned: pointer equality is string equality */
     const char *queue;
+    uint32_t acct;       /* a group lives in one account */
     GArray *subs;        /* guint indexes into model.subs */
 };
 
@@ -906,12 +988,14 @@ static GArray *queue_groups(const struct model *m)
         struct qgroup *g = NULL;
         for (guint k = 0; k < groups->len && g == NULL; k++) {
             struct qgroup *c = &g_array_index(groups, struct qgroup, k);
-            if (c->subject == s->subject && c->queue == s->queue) {
+            if (c->subject == s->subject && c->queue == s->queue &&
+                c->acct == m->acct[s->actor]) {
                 g = c;
             }
         }
         if (g == NULL) {
-            struct qgroup ng = {s->subject, s->queue, g_array_new(FALSE, FALSE, sizeof(guint))};
+            struct qgroup ng = {s->subject, s->queue, m->acct[s->actor],
+                                g_array_new(FALSE, FALSE, sizeof(guint))};
             g_array_append_val(groups, ng);
             g = &g_array_index(groups, struct qgroup, groups->len - 1);
         }
@@ -997,11 +1081,11 @@ static bool stopped_by(const struct model *m, uint32_t who, uint64_t t)
     return g_array_index(m->stops, uint64_t, who) <= t;
 }
 
-/* Whether a message matching pattern was published in [from, to) (core_only: by a
- * publisher attached to a core server). msgs are in time order, so the scan starts at
- * the first message at or after from. */
-static bool published_in(const struct model *m, const char *pattern, uint64_t from, uint64_t to,
-                         bool core_only)
+/* Whether a message matching pattern was published in [from, to) in who's account
+ * (core_only: by a publisher attached to a core server). msgs are in time order, so
+ * the scan starts at the first message at or after from. */
+static bool published_in(const struct model *m, const char *pattern, uint32_t who,
+                         uint64_t from, uint64_t to, bool core_only)
 {
     guint lo = 0;
     guint hi = m->msgs->len;
@@ -1019,7 +1103,7 @@ static bool published_in(const struct model *m, const char *pattern, uint64_t fr
         if (pm->t_ns >= to) {
             break;
         }
-        if ((!core_only || msg_on_core(m, i)) &&
+        if ((!core_only || msg_on_core(m, i)) && same_account(m, pm->pub, who) &&
             mr_subject_matches(pattern, plen, pm->subject, strlen(pm->subject))) {
             return true;
         }
@@ -1035,7 +1119,8 @@ static guint live_unit(const struct model *m, guint j)
     for (guint k = 0; k < j; k++) {
         const struct subint *p = &g_array_index(m->subs, struct subint, k);
         bool same = s->queue[0] == '\0' ? (p->queue[0] == '\0' && p->actor == s->actor)
-                                        : (p->queue == s->queue && p->subject == s->subject);
+                                        : (p->queue == s->queue && p->subject == s->subject &&
+                                           m->acct[p->actor] == m->acct[s->actor]);
         if (same) {
             return k;
         }
@@ -1075,7 +1160,7 @@ static const struct subint *unit_core_work(const struct model *m, const guint *u
         }
         uint64_t a = MAX(from, sat_add(s->from_ns, settle));
         uint64_t b = MIN(to, sat_sub(s->to_ns, settle));
-        if (a < b && published_in(m, s->subject, a, b, true)) {
+        if (a < b && published_in(m, s->subject, s->actor, a, b, true)) {
             return s;
         }
     }
@@ -1128,7 +1213,7 @@ static void liveness_subscribers(struct model *m, struct sim_verdict *v, uint64_
             core_sub = unit_core_work(m, unit, j, from, pub_to);
             work = core_sub != NULL;
         } else {
-            work = published_in(m, s->subject, from, pub_to, false);
+            work = published_in(m, s->subject, s->actor, from, pub_to, false);
         }
         if (!live[j] || !work) {
             v->exempt++;
@@ -1245,6 +1330,173 @@ void sim_check_liveness(const struct sim_history *h, const struct sim_check_opts
 }
 
 /* ------------------------------------------------------------------------------------
+ * local_delivery
+ */
+
+/* Whether t falls in [from - settle, to + settle) of an outage between a and b (a == b:
+ * of server a itself). */
+static bool outage_near(const struct sim_check_opts *o, uint32_t a, uint32_t b, uint64_t t)
+{
+    for (size_t i = 0; i < o->outages_len; i++) {
+        const struct sim_check_outage *x = &o->outages[i];
+        bool same = (x->a == a && x->b == b) || (x->a == b && x->b == a);
+        if (same && t >= sat_sub(x->w.from_ns, o->settle_ns) &&
+            t < sat_add(x->w.to_ns, o->settle_ns)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Whether the publisher of pm disconnected in [t, t + settle]: the message may have
+ * been lost in its own output buffer. */
+static bool pub_left(const struct model *m, const struct pubmsg *pm)
+{
+    if (pm->pub >= m->ends->len) {
+        return false;
+    }
+    const GArray *ends = g_array_index(m->ends, GArray *, pm->pub);
+    for (guint i = 0; i < ends->len; i++) {
+        uint64_t t = g_array_index(ends, uint64_t, i);
+        if (t >= pm->t_ns && t <= sat_add(pm->t_ns, m->o->settle_ns)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void local_violation(struct model *m, struct sim_verdict *v, const struct pubmsg *pm,
+                            const struct subint *s, uint32_t srv)
+{
+    const struct sim_history *h = m->h;
+    char t[32];
+    char from[32];
+    fmt_time(t, sizeof(t), pm->t_ns);
+    fmt_time(from, sizeof(from), s->from_ns);
+    violation(v,
+              "t=%s %s:%" PRIu64 " on %s, published on %s while it was up, never reached %s "
+              "(subscription %" PRIu32 " to %s on %s, active since t=%s)",
+              t, actor(h, pm->pub), pm->seq, pm->subject, m->o->servers[srv].name,
+              actor(h, s->actor), s->gen, s->subject, m->o->servers[s->srv].name, from);
+}
+
+static void local_delivery_on(struct model *m, struct sim_verdict *v)
+{
+    const struct sim_check_opts *o = m->o;
+    bool any = false;
+    for (size_t i = 0; i < o->servers_len; i++) {
+        any = any || o->servers[i].local;
+    }
+    if (!any) {
+        snprintf(v->first, sizeof(v->first), "no leaf servers: nothing judged");
+        return;
+    }
+    for (guint i = 0; i < m->msgs->len; i++) {
+        const struct pubmsg *pm = &g_array_index(m->msgs, struct pubmsg, i);
+        int32_t srv = g_array_index(m->msg_srv, int32_t, i);
+        if (srv < 0 || !o->servers[srv].local) {
+            continue;
+        }
+        uint32_t a = (uint32_t)srv;
+        bool judged = sat_add(pm->t_ns, o->settle_ns) <= m->end_ns && !pub_left(m, pm) &&
+                      !outage_near(o, a, a, pm->t_ns);
+        for (guint j = 0; j < m->subs->len; j++) {
+            const struct subint *s = &g_array_index(m->subs, struct subint, j);
+            if (s->queue[0] != '\0' || s->srv < 0 || !model_matches(m, j, pm) ||
+                o->servers[s->srv].group != o->servers[a].group) {
+                continue;
+            }
+            uint32_t b = (uint32_t)s->srv;
+            bool covered = judged && sub_covers(m, s, pm->t_ns) &&
+                           (b == a || (!outage_near(o, b, b, pm->t_ns) &&
+                                       !outage_near(o, a, b, pm->t_ns)));
+            if (!covered) {
+                v->exempt++;
+                continue;
+            }
+            v->checked++;
+            if (!delivered(m, j, pm)) {
+                local_violation(m, v, pm, s, a);
+            }
+        }
+    }
+}
+
+void sim_check_local_delivery(const struct sim_history *h, const struct sim_check_opts *o,
+                              struct sim_verdict *v)
+{
+    verdict_init(v, "local_delivery", h);
+    struct model m;
+    model_build(&m, h, o);
+    local_delivery_on(&m, v);
+    model_free(&m);
+    verdict_finish(v, h);
+}
+
+/* ------------------------------------------------------------------------------------
+ * account_scoping
+ */
+
+/* Whether account label a ("A" or "A@server") names account name. */
+static bool account_is(const char *label, const char *name)
+{
+    size_t n = strcspn(label, "@");
+    return strlen(name) == n && strncmp(label, name, n) == 0;
+}
+
+static bool crossing_allowed(const struct sim_check_opts *o, const char *from, const char *to)
+{
+    for (size_t i = 0; i < o->crossings_len; i++) {
+        if (account_is(from, o->crossings[i].from) && account_is(to, o->crossings[i].to)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void sim_check_account_scoping(const struct sim_history *h, const struct sim_check_opts *o,
+                               struct sim_verdict *v)
+{
+    verdict_init(v, "account_scoping", h);
+    size_t actors = sim_history_actors(h);
+    /* Per actor: its account label, or NULL when it has none (exempt). */
+    const char **acc = g_new0(const char *, actors + 1);
+    for (size_t i = 0; i < o->accounts_len; i++) {
+        int64_t a = sim_history_actor_find(h, o->accounts[i].actor);
+        if (a >= 0) {
+            acc[a] = o->accounts[i].account;
+        }
+    }
+    for (size_t i = 0; i < sim_history_len(h); i++) {
+        const struct sim_hist_event *e = sim_history_at(h, i);
+        if (e->kind != SIM_H_MSG) {
+            continue;
+        }
+        const char *to = acc[e->actor];
+        const char *from = e->pub < actors ? acc[e->pub] : NULL;
+        if (to == NULL || from == NULL) {
+            v->exempt++;
+            continue;
+        }
+        v->checked++;
+        if (strcmp(from, to) != 0 && !crossing_allowed(o, from, to)) {
+            char t[32];
+            fmt_time(t, sizeof(t), e->t_ns);
+            violation(v,
+                      "t=%s %s (account %s) got %s:%" PRIu64 " on %s from %s (account %s), and "
+                      "no account_crossings entry allows %s -> %s",
+                      t, actor(h, e->actor), to, actor(h, e->pub), e->seq, e->subject,
+                      actor(h, e->pub), from, from, to);
+        }
+    }
+    if (o->accounts_len == 0 && v->ok) {
+        snprintf(v->first, sizeof(v->first), "no client accounts: nothing judged");
+    }
+    g_free(acc);
+    verdict_finish(v, h);
+}
+
+/* ------------------------------------------------------------------------------------
  * By name
  */
 
@@ -1260,6 +1512,8 @@ static const struct {
     {"delivery", sim_check_delivery},
     {"queue_once", sim_check_queue_once},
     {"liveness", sim_check_liveness},
+    {"local_delivery", sim_check_local_delivery},
+    {"account_scoping", sim_check_account_scoping},
 };
 
 const char *sim_check_name(size_t i)
@@ -1283,7 +1537,7 @@ int sim_check_run(const char *name, const struct sim_history *h, const struct si
 size_t sim_check_all(const struct sim_history *h, const struct sim_check_opts *o,
                      struct sim_verdict v[SIM_CHECKERS])
 {
-    /* One online pass and one model for all five: the same verdicts as the checkers
+    /* One online pass and one model for all of them: the same verdicts as the checkers
      * run one by one, in about a third of the time on large histories. */
     struct sim_check_online c;
     sim_check_online_init(&c);
@@ -1306,7 +1560,10 @@ size_t sim_check_all_online(const struct sim_history *h, const struct sim_check_
     queue_once_on(&m, &v[3]);
     verdict_init(&v[4], "liveness", h);
     liveness_on(&m, &v[4]);
+    verdict_init(&v[5], "local_delivery", h);
+    local_delivery_on(&m, &v[5]);
     model_free(&m);
+    sim_check_account_scoping(h, o, &v[6]);
     size_t failed = 0;
     for (size_t i = 0; i < SIM_CHECKERS; i++) {
         verdict_finish(&v[i], h);

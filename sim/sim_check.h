@@ -19,6 +19,31 @@
  *                       every queue group likewise, and every requester that sent a
  *                       request in that span got a reply in it.
  *
+ *  local_delivery       while a leaf server (opts.servers[i].local) is up, every message
+ *                       (PUB or REQ) published by a client attached to it reaches every
+ *                       matching non-queue subscription attached to it or to a server of
+ *                       its leaf cluster (same group) that was active over the message's
+ *                       span, whatever happens to the links to the hub (see below).
+ *  account_scoping      a message published by a client of account A reaches no client of
+ *                       another account B unless opts.crossings allows A -> B (accounts
+ *                       from opts.accounts; actors without one are exempt).
+ *
+ * local_delivery in detail. A publisher is attached to the server of its last CONNECT
+ * until its next DISCONNECT or STOP; a subscription to the server named by its SUB
+ * event. A message published at t on server S is judged for subscription j on server
+ * S' (S' = S, or S' in S's group) when: S is local; t + settle <= end; the publisher
+ * did not disconnect in [t, t + settle]; j is active over [t - sub_settle, t +
+ * sub_settle] (so a resubscription after the subscriber's own reconnect counts from its
+ * SUB, the PONG after it, plus sub_settle); and t lies outside [from - settle, to +
+ * settle) of every outage of S or S' (opts.outages with a == b: crashed, paused, or cut
+ * from the clients' hosts) and, when S' != S, of every cut between S and S'. Faults
+ * anywhere else (the hub down, cut, reset or slow) exempt nothing.
+ *
+ * Accounts: with opts.accounts, a message is owed only to subscriptions of its
+ * publisher's account (delivery, queue_once, liveness, local_delivery; a queue group
+ * lives in one account); actors without an account match everyone, as when no
+ * accounts are given. Imports create no expectations.
+ *
  * With a core (liveness mode, opts.core): a client is attached to the server of its
  * last CONNECT until its next DISCONNECT, and a subscription to the server its actor
  * was attached to at its SUB. From core_from_ns on, delivery judges only messages whose
@@ -72,6 +97,33 @@ struct sim_window {
     uint64_t to_ns;
 };
 
+/* A server as local_delivery sees it (index i of opts.servers). */
+struct sim_check_server {
+    const char *name; /* as clients name it in CONNECT and SUB events (borrowed) */
+    bool local;       /* a leaf server: its local delivery is judged */
+    uint32_t group;   /* servers of one leaf cluster share a group; else their own index */
+};
+
+/* An outage for local_delivery: server a impaired (a == b), or a and b cut apart. */
+struct sim_check_outage {
+    uint32_t a;
+    uint32_t b;
+    struct sim_window w;
+};
+
+/* The account of an actor (a client name), for account_scoping. */
+struct sim_check_account {
+    const char *actor;   /* borrowed */
+    const char *account; /* borrowed; "A" or "A@server" (sim_scenario.h) */
+};
+
+/* An allowed crossing: messages from account `from` may reach account `to` (names
+ * without the "@server" part). */
+struct sim_check_crossing {
+    const char *from;
+    const char *to;
+};
+
 struct sim_check_opts {
     const struct sim_window *faults; /* borrowed; may be NULL when faults_len == 0 */
     size_t faults_len;
@@ -87,6 +139,16 @@ struct sim_check_opts {
     const char *const *core;
     size_t core_len;
     uint64_t core_from_ns;
+    /* local_delivery: the servers and their outages (borrowed; none = nothing judged). */
+    const struct sim_check_server *servers;
+    size_t servers_len;
+    const struct sim_check_outage *outages;
+    size_t outages_len;
+    /* account_scoping (borrowed; no accounts = nothing judged). */
+    const struct sim_check_account *accounts;
+    size_t accounts_len;
+    const struct sim_check_crossing *crossings;
+    size_t crossings_len;
 };
 
 /* Defaults: no faults, settle 500 ms, sub_settle 100 ms, end 0 (last event), heal 0,
@@ -103,14 +165,19 @@ void sim_check_queue_once(const struct sim_history *h, const struct sim_check_op
                           struct sim_verdict *v);
 void sim_check_liveness(const struct sim_history *h, const struct sim_check_opts *o,
                         struct sim_verdict *v);
+void sim_check_local_delivery(const struct sim_history *h, const struct sim_check_opts *o,
+                              struct sim_verdict *v);
+void sim_check_account_scoping(const struct sim_history *h, const struct sim_check_opts *o,
+                               struct sim_verdict *v);
 
 /* The checkers by name, in the order above (for scenario files). */
-#define SIM_CHECKERS 5
+#define SIM_CHECKERS 7
 const char *sim_check_name(size_t i);
 /* Runs checker "name". Returns 0, or MR_E_NOT_FOUND for an unknown name. */
 int sim_check_run(const char *name, const struct sim_history *h, const struct sim_check_opts *o,
                   struct sim_verdict *v);
-/* Runs all SIM_CHECKERS checkers into v[0..SIM_CHECKERS-1]; returns how many failed. */
+/* Runs all SIM_CHECKERS checkers into v[0..SIM_CHECKERS-1] (in sim_check_name order);
+ * returns how many failed. */
 size_t sim_check_all(const struct sim_history *h, const struct sim_check_opts *o,
                      struct sim_verdict v[SIM_CHECKERS]);
 /* "name: ok (checked N, exempt E)" or "name: FAIL (V violations): <first>". */

@@ -31,6 +31,7 @@ _Static_assert(SIM_SC_NAME_MAX <= SIM_WL_NAME_MAX, "a client name fits a workloa
 _Static_assert(SIM_SC_AT_MAX <= SIM_WL_SERVERS_MAX, "a client's servers fit a workload");
 _Static_assert(SIM_SC_SUBJECT_MAX < SIM_WL_SUBJECT_MAX, "a subject fits a workload's");
 _Static_assert(SIM_SC_SIZE_MAX <= SIM_WL_PAYLOAD_MAX, "a payload size fits a workload's");
+_Static_assert(SIM_SC_CRED_MAX <= SIM_WL_CRED_MAX, "credentials fit a workload's");
 
 #define NS_PER_MS ((uint64_t)1000000)
 #define NS_PER_S ((uint64_t)1000000000)
@@ -92,6 +93,14 @@ struct run {
     bool core_permanent; /* some fault outside the core stays (a server down, ...) */
     uint64_t core_from_ns;
     GString *core_text; /* the summary line; NULL in safety mode */
+
+    /* Outages for local_delivery (struct sim_check_outage): a leaf server down, paused
+     * or cut from the clients, or two servers of one leaf cluster cut apart, with the
+     * time each open one began (out_from[i * n + j], i <= j; out_open likewise). */
+    struct sim_check_server *check_servers;
+    GArray *outages;
+    bool *out_open;
+    uint64_t *out_from;
 };
 
 void sim_run_opts_default(struct sim_run_opts *o)
@@ -237,6 +246,83 @@ static void window_update(struct run *r, uint64_t now, bool instant)
         struct sim_window win = {now, now + 1};
         g_array_append_val(r->windows, win);
         r->last_heal_ns = now;
+    }
+}
+
+/* local_delivery's view of the servers: the leaf servers (with remotes) are judged, and
+ * the leaf servers of one named cluster form a group. */
+static void outages_init(struct run *r)
+{
+    size_t n = r->sc->servers_count;
+    r->check_servers = g_new0(struct sim_check_server, n + 1);
+    r->outages = g_array_new(FALSE, TRUE, sizeof(struct sim_check_outage));
+    r->out_open = g_new0(bool, n * n + 1);
+    r->out_from = g_new0(uint64_t, n * n + 1);
+    for (size_t i = 0; i < n; i++) {
+        const struct mr_config *cf = &r->sc->servers[i].config;
+        struct sim_check_server *cs = &r->check_servers[i];
+        cs->name = r->sc->servers[i].name;
+        cs->local = cf->leafnodes.present && cf->leafnodes.remotes_count > 0;
+        cs->group = (uint32_t)i;
+        bool named = cf->cluster.present && cf->cluster.name != NULL;
+        for (size_t j = 0; j < i && cs->local && named; j++) {
+            const struct mr_config *o = &r->sc->servers[j].config;
+            if (r->check_servers[j].local && o->cluster.present && o->cluster.name != NULL &&
+                strcmp(o->cluster.name, cf->cluster.name) == 0) {
+                cs->group = r->check_servers[j].group;
+                break;
+            }
+        }
+    }
+}
+
+/* Whether server i is out for its own clients: down, paused, or cut from a client. */
+static bool server_out(struct run *r, size_t i)
+{
+    const struct run_server *s = &r->servers[i];
+    if (s->state != SRV_UP) {
+        return true;
+    }
+    for (size_t k = 0; k < r->workloads_count; k++) {
+        struct sim_host *wh = sim_workload_host(r->workloads[k]);
+        if (sim_net_is_cut(r->w, s->host, wh) || sim_net_is_cut(r->w, wh, s->host)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void outage_add(struct run *r, size_t a, size_t b, uint64_t from, uint64_t to)
+{
+    struct sim_check_outage x = {(uint32_t)a, (uint32_t)b, {from, to}};
+    g_array_append_val(r->outages, x);
+}
+
+/* Opens and closes outages after a schedule entry (or at the end, with closing). */
+static void outages_update(struct run *r, uint64_t now, bool closing)
+{
+    size_t n = r->sc->servers_count;
+    for (size_t i = 0; i < n; i++) {
+        if (!r->check_servers[i].local) {
+            continue;
+        }
+        for (size_t j = i; j < n; j++) {
+            if (j != i && (!r->check_servers[j].local ||
+                           r->check_servers[j].group != r->check_servers[i].group)) {
+                continue;
+            }
+            bool out = j == i ? server_out(r, i)
+                              : sim_net_is_cut(r->w, r->servers[i].host, r->servers[j].host) ||
+                                    sim_net_is_cut(r->w, r->servers[j].host, r->servers[i].host);
+            size_t k = i * n + j;
+            if (out && !closing && !r->out_open[k]) {
+                r->out_open[k] = true;
+                r->out_from[k] = now;
+            } else if ((!out || closing) && r->out_open[k]) {
+                r->out_open[k] = false;
+                outage_add(r, i, j, r->out_from[k], now);
+            }
+        }
     }
 }
 
@@ -729,6 +815,14 @@ static void apply(struct run *r, const struct sim_sc_event *e)
     }
     uint64_t now = sim_world_now_ns(r->w);
     window_update(r, now, instant);
+    outages_update(r, now, false);
+    for (size_t i = 0; e->action == SIM_ACT_RESET && i < e->targets.count; i++) {
+        /* A reset server drops its own clients for an instant. */
+        int k = sim_scenario_server_index(r->sc, e->targets.items[i]);
+        if (k >= 0 && r->check_servers[k].local) {
+            outage_add(r, (size_t)k, (size_t)k, now, now + 1);
+        }
+    }
     char text[2048];
     sim_sc_event_format(e, text, sizeof(text));
     timeline_row(r, text);
@@ -825,6 +919,9 @@ static int build_workloads(struct run *r)
         if (c->queue != NULL) {
             g_strlcpy(spec.queue, c->queue, sizeof(spec.queue));
         }
+        g_strlcpy(spec.user, c->user != NULL ? c->user : "", sizeof(spec.user));
+        g_strlcpy(spec.password, c->password != NULL ? c->password : "", sizeof(spec.password));
+        g_strlcpy(spec.token, c->token != NULL ? c->token : "", sizeof(spec.token));
         spec.rate = c->rate;
         spec.payload_bytes = c->size;
         spec.start_ns = c->start_ns;
@@ -937,6 +1034,27 @@ static void judge(struct run *r, uint64_t end)
         co.faults = (const struct sim_window *)(void *)r->windows->data;
         co.faults_len = r->windows->len;
     }
+    outages_update(r, end, true);
+    co.servers = r->check_servers;
+    co.servers_len = sc->servers_count;
+    co.outages = (const struct sim_check_outage *)(void *)r->outages->data;
+    co.outages_len = r->outages->len;
+    struct sim_check_account *accounts = g_new0(struct sim_check_account, sc->clients_count + 1);
+    for (size_t i = 0; i < sc->clients_count; i++) {
+        if (sc->clients[i].account != NULL) {
+            accounts[co.accounts_len].actor = sc->clients[i].name;
+            accounts[co.accounts_len++].account = sc->clients[i].account;
+        }
+    }
+    co.accounts = accounts;
+    struct sim_check_crossing *crossings =
+        g_new0(struct sim_check_crossing, sc->crossings_count + 1);
+    for (size_t i = 0; i < sc->crossings_count; i++) {
+        crossings[i].from = sc->crossings[i].from;
+        crossings[i].to = sc->crossings[i].to;
+    }
+    co.crossings = crossings;
+    co.crossings_len = sc->crossings_count;
     r->res->ok = !r->res->budget_exceeded;
     int wanted = 0;
     for (int k = 0; k < SIM_CHECK_COUNT; k++) {
@@ -977,6 +1095,8 @@ static void judge(struct run *r, uint64_t end)
         r->res->verdict_run[k] = true;
         r->res->ok = r->res->ok && v->ok;
     }
+    g_free(accounts);
+    g_free(crossings);
     if (r->res->budget_exceeded) {
         snprintf(r->res->err, sizeof(r->res->err),
                  "event budget exceeded: %" PRIu64 " events by %" PRIu64 " ns",
@@ -984,11 +1104,32 @@ static void judge(struct run *r, uint64_t end)
     }
 }
 
+/* One line per client that saw an error: the first -ERR, where and when, and how
+ * many, so a client the server refused (Authorization Violation) is visible. */
+static void client_error_line(GString *out, const char *name, const struct sim_workload_stats *st)
+{
+    uint64_t n = st->errors + st->protocol_errors;
+    g_string_append_printf(out,
+                           "client %s: %" PRIu64 " error%s, first at %" PRIu64 ".%03" PRIu64
+                           "s from %s: %s%s\n",
+                           name, n, n == 1 ? "" : "s", st->first_error_ns / NS_PER_S,
+                           (st->first_error_ns % NS_PER_S) / NS_PER_MS, st->first_error_server,
+                           st->first_error,
+                           st->connects == st->disconnects && st->received == 0 &&
+                                   st->published == 0
+                               ? " (never got going)"
+                               : "");
+}
+
 static void count(struct run *r)
 {
+    GString *errors = g_string_new(NULL);
     for (size_t i = 0; i < r->workloads_count; i++) {
         struct sim_workload_stats st;
         sim_workload_stats(r->workloads[i], &st);
+        if (st.first_error[0] != '\0') {
+            client_error_line(errors, sim_workload_spec(r->workloads[i])->name, &st);
+        }
         r->res->published += st.published;
         r->res->received += st.received;
         r->res->replies += st.replies;
@@ -998,6 +1139,7 @@ static void count(struct run *r)
         r->res->errors += st.errors + st.protocol_errors;
     }
     r->res->history_events = sim_history_len(r->h);
+    r->res->client_errors = g_string_free(errors, errors->len == 0);
 }
 
 static int trace_line_cmp(const void *a, const void *b)
@@ -1084,6 +1226,12 @@ static void teardown(struct run *r)
     }
     g_array_free(r->trace_lines, TRUE);
     g_array_free(r->windows, TRUE);
+    g_free(r->check_servers);
+    if (r->outages != NULL) {
+        g_array_free(r->outages, TRUE);
+    }
+    g_free(r->out_open);
+    g_free(r->out_from);
 }
 
 /* Liveness mode with a quiesce: the core of the seed, chosen before the run so the
@@ -1180,6 +1328,7 @@ int sim_run(const struct sim_scenario *sc, const struct sim_run_opts *o,
     if (rc == 0) {
         rc = build_workloads(&r);
     }
+    outages_init(&r);
     if (rc == 0) {
         timeline_row(&r, "start");
         run_schedule(&r, &sched, end);
@@ -1210,6 +1359,8 @@ void sim_run_result_deinit(struct sim_run_result *r)
     g_free(r->timeline);
     g_free(r->schedule);
     g_free(r->core);
+    g_free(r->client_errors);
+    r->client_errors = NULL;
     r->timeline = NULL;
     r->schedule = NULL;
     r->core = NULL;
@@ -1230,6 +1381,9 @@ void sim_run_result_print(const struct sim_run_result *r, FILE *out)
     }
     if (r->core != NULL) {
         fprintf(out, "%s\n", r->core);
+    }
+    if (r->client_errors != NULL) {
+        fputs(r->client_errors, out);
     }
     fprintf(out,
             "messages: published %" PRIu64 ", received %" PRIu64 ", replies %" PRIu64

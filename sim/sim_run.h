@@ -18,6 +18,13 @@
  * of the region and region_up restarts them. quiesce heals every cut, restarts every
  * crashed server, resumes every paused one and puts latencies and clocks back.
  *
+ * For local_delivery the run records the outages of every leaf server (one with
+ * leafnodes remotes): down, paused, cut from a client's host, or reset, and the cuts
+ * between servers of one leaf cluster (leaf servers sharing a cluster name); for
+ * account_scoping it hands the checkers each client's account and the scenario's
+ * account_crossings (sim_check.h). Workloads send the clients' credentials, and the
+ * result lists every client that saw an -ERR (client_errors).
+ *
  * Liveness mode (sim { mode: liveness } with a quiesce; simulation.md section 7): the
  * run draws a core from the seed (sim_scenario_choose_core: a majority of each
  * cluster). At quiesce only the core is healed, restarted and resumed; faults outside
@@ -124,6 +131,9 @@ struct sim_run_result {
     bool in_core[SIM_SC_SERVERS_MAX];
     size_t core_count;
     char *core;
+    /* "client NAME: N errors, first at T from SERVER: TEXT" lines, one per client that
+     * saw an -ERR (owned); NULL when none did. */
+    char *client_errors;
 };
 
 void sim_run_opts_default(struct sim_run_opts *o);

@@ -23,6 +23,8 @@
 
 #include "core/assert.h"
 #include "core/err.h"
+#include "core/server/auth.h"
+#include "core/server/route.h"
 #include "sim/sim_env.h"
 
 #define NS_PER_MS ((uint64_t)1000000)
@@ -731,12 +733,65 @@ static int client_role(struct loader *l, struct mr_conf_value *m, struct sim_sc_
     return 0;
 }
 
+/* A credential or account name: a string of 1 to max - 1 bytes without NULs. */
+static int get_secret(struct loader *l, const struct mr_conf_value *v, const char *what,
+                      size_t max, char **out)
+{
+    if (v->type != MR_CONF_STRING || v->u.str.len == 0 || v->u.str.len >= max ||
+        strlen(v->u.str.s) != v->u.str.len) {
+        return fail_at(l, &v->pos, "%s: expected a string of 1 to %zu bytes", what, max - 1);
+    }
+    *out = g_strdup(v->u.str.s);
+    return 0;
+}
+
+/* user, password, token and account of a client; nkey and creds are refused by name
+ * (simulated clients cannot sign a nonce). */
+static int load_client_auth(struct loader *l, struct mr_conf_value *m, struct sim_sc_client *c)
+{
+    static const char *const unsupported[] = {"nkey", "creds", "credentials", "jwt"};
+    for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++) {
+        const struct mr_conf_value *v = mr_conf_get(m, unsupported[i]);
+        if (v != NULL) {
+            return fail_at(l, &v->pos,
+                           "client \"%s\": %s is not supported by simulated clients (expected "
+                           "user and password, or token)",
+                           c->name, unsupported[i]);
+        }
+    }
+    struct {
+        const char *key;
+        char **out;
+    } fields[] = {
+        {"user", &c->user},
+        {"password", &c->password},
+        {"token", &c->token},
+        {"account", &c->account_declared},
+    };
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        const struct mr_conf_value *v = mr_conf_get(m, fields[i].key);
+        int rc = v != NULL ? get_secret(l, v, fields[i].key, SIM_SC_CRED_MAX, fields[i].out) : 0;
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    if (c->token != NULL && (c->user != NULL || c->password != NULL)) {
+        return fail_at(l, &m->pos, "client \"%s\": expected token, or user and password, not both",
+                       c->name);
+    }
+    if (c->password != NULL && c->user == NULL) {
+        return fail_at(l, &m->pos, "client \"%s\": password without user", c->name);
+    }
+    return 0;
+}
+
 static int load_client(struct loader *l, struct mr_conf_value *m, struct sim_sc_client *c)
 {
     int rc = want_type(l, m, MR_CONF_MAP, "client");
     if (rc != 0) {
         return rc;
     }
+    mr_conf_pos_format(&m->pos, c->where, sizeof(c->where));
     struct mr_conf_value *v = mr_conf_get(m, "at");
     if (v == NULL) {
         return fail_at(l, &m->pos, "client \"%s\": expected at: [SERVER, ...]", c->name);
@@ -778,6 +833,9 @@ static int load_client(struct loader *l, struct mr_conf_value *m, struct sim_sc_
         }
         c->size = (uint32_t)n;
     }
+    if ((rc = load_client_auth(l, m, c)) != 0) {
+        return rc;
+    }
     if ((v = mr_conf_get(m, "start")) != NULL &&
         (rc = get_duration(l, v, "start", &c->start_ns)) != 0) {
         return rc;
@@ -792,7 +850,7 @@ static int load_client(struct loader *l, struct mr_conf_value *m, struct sim_sc_
     }
     return check_unknown(l, m, "client",
                          "at, publish, subscribe, request, reply, queue, rate, size, start, "
-                         "stop");
+                         "stop, user, password, token, account");
 }
 
 static int load_clients(struct loader *l, struct mr_conf_value *clients)
@@ -1191,7 +1249,8 @@ static int load_checks(struct loader *l, struct mr_conf_value *v)
         }
         if (!found) {
             return fail_at(l, &c->pos, "check: expected no_duplicates, per_publisher_order, "
-                                       "delivery, queue_once, liveness or interest_only");
+                                       "delivery, queue_once, liveness, interest_only, "
+                                       "local_delivery or account_scoping");
         }
     }
     return 0;
@@ -1236,6 +1295,67 @@ static int load_quiet_link(struct loader *l, struct mr_conf_value *m,
     return check_unknown(l, m, "quiet_links entry", "between, max");
 }
 
+/* Whether some server's config imports between accounts from and to so that messages
+ * from `from` reach `to`: a stream import of from's in to, or a service import of to's
+ * in from (the requests cross from `from` to `to`). */
+static bool config_crosses(const struct sim_scenario *sc, const char *from, const char *to)
+{
+    for (size_t i = 0; i < sc->servers_count; i++) {
+        const struct mr_auth_opts *a = sc->servers[i].config.auth;
+        for (size_t k = 0; a != NULL && k < a->accounts_count; k++) {
+            const struct mr_account_opts *acc = &a->accounts[k];
+            for (size_t j = 0; j < acc->imports_count; j++) {
+                const struct mr_import_opts *im = &acc->imports[j];
+                const char *exporter = im->account != NULL ? im->account : "";
+                if (!im->service && strcmp(acc->name, to) == 0 && strcmp(exporter, from) == 0) {
+                    return true;
+                }
+                if (im->service && strcmp(acc->name, from) == 0 && strcmp(exporter, to) == 0) {
+                    return true;
+                }
+            }
+        }
+    }
+    return false;
+}
+
+static int load_crossings(struct loader *l, struct mr_conf_value *v)
+{
+    int rc = want_type(l, v, MR_CONF_ARRAY, "account_crossings");
+    if (rc != 0) {
+        return rc;
+    }
+    struct sim_scenario *sc = l->sc;
+    sc->crossings = g_new0(struct sim_sc_crossing, v->u.array.count + 1);
+    for (size_t i = 0; i < v->u.array.count; i++) {
+        struct mr_conf_value *m = v->u.array.items[i];
+        struct sim_sc_crossing *x = &sc->crossings[sc->crossings_count++];
+        if ((rc = want_type(l, m, MR_CONF_MAP, "account_crossings entry")) != 0) {
+            return rc;
+        }
+        const struct mr_conf_value *from = mr_conf_get(m, "from");
+        const struct mr_conf_value *to = mr_conf_get(m, "to");
+        if (from == NULL || to == NULL) {
+            return fail_at(l, &m->pos, "account_crossings: expected { from: ACCOUNT, to: "
+                                       "ACCOUNT }");
+        }
+        if ((rc = get_secret(l, from, "from", SIM_SC_CRED_MAX, &x->from)) != 0 ||
+            (rc = get_secret(l, to, "to", SIM_SC_CRED_MAX, &x->to)) != 0) {
+            return rc;
+        }
+        if (!config_crosses(sc, x->from, x->to)) {
+            return fail_at(l, &m->pos,
+                           "account_crossings: no server imports from account %s into %s (a "
+                           "stream import in %s, or a service import of %s's in %s, expected)",
+                           x->from, x->to, x->to, x->to, x->from);
+        }
+        if ((rc = check_unknown(l, m, "account_crossings entry", "from, to")) != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
 static int load_expect(struct loader *l, struct mr_conf_value *m)
 {
     int rc = want_type(l, m, MR_CONF_MAP, "expect");
@@ -1264,7 +1384,298 @@ static int load_expect(struct loader *l, struct mr_conf_value *m)
             }
         }
     }
-    return check_unknown(l, m, "expect", "converge, settle, quiet_links");
+    if ((v = mr_conf_get(m, "account_crossings")) != NULL &&
+        (rc = load_crossings(l, v)) != 0) {
+        return rc;
+    }
+    return check_unknown(l, m, "expect", "converge, settle, quiet_links, account_crossings");
+}
+
+/* ---- client accounts ---------------------------------------------------------------- */
+
+/* The account a server with config cf binds a client CONNECT with these credentials
+ * (NULL when absent) to, as its CONNECT check does (core/server/auth.c); NULL when it
+ * refuses them. */
+static const char *bound_account(const struct mr_config *cf, const char *user, const char *pass,
+                                 const char *token)
+{
+    const struct mr_auth_opts *a = cf->auth;
+    const struct mr_server_opts *o = &cf->server;
+    if (a == NULL) {
+        if (o->token[0] != '\0') {
+            return token != NULL && strcmp(token, o->token) == 0 ? "$G" : NULL;
+        }
+        if (o->user[0] != '\0') {
+            bool ok = user != NULL && strcmp(user, o->user) == 0 && pass != NULL &&
+                      mr_auth_password_ok(pass, o->pass);
+            return ok ? "$G" : NULL;
+        }
+        return "$G";
+    }
+    if (a->users_count == 0 && a->token == NULL) {
+        return "$G";
+    }
+    const char *name = user;
+    if (user == NULL && pass == NULL && token == NULL && a->no_auth_user != NULL) {
+        name = a->no_auth_user;
+    } else if (a->token != NULL) {
+        return token != NULL && strcmp(token, a->token) == 0 ? "$G" : NULL;
+    }
+    for (size_t i = 0; name != NULL && i < a->users_count; i++) {
+        const struct mr_user_opts *u = &a->users[i];
+        if (u->user == NULL || strcmp(u->user, name) != 0) {
+            continue;
+        }
+        /* no_auth_user binds without a password. */
+        if (name == user && (pass == NULL || u->password == NULL ||
+                             !mr_auth_password_ok(pass, u->password))) {
+            return NULL;
+        }
+        return u->account != NULL ? u->account : "$G";
+    }
+    return NULL;
+}
+
+/* The account a hub with config cf binds a leaf remote presenting user/pass to:
+ * leafnodes authorization when configured, else the hub's own users (core/server/leaf.c). */
+static const char *leaf_bound_account(const struct mr_config *cf, const char *user,
+                                      const char *pass)
+{
+    const struct mr_leafnode_auth_opts *a = &cf->leafnodes.auth;
+    if (a->users_count > 0) {
+        for (size_t i = 0; user != NULL && i < a->users_count; i++) {
+            const struct mr_leafnode_user_opts *u = &a->users[i];
+            if (u->user != NULL && strcmp(u->user, user) == 0) {
+                bool ok = pass != NULL && mr_auth_password_ok(pass, u->password != NULL
+                                                                        ? u->password
+                                                                        : "");
+                return ok ? (u->account != NULL ? u->account : "$G") : NULL;
+            }
+        }
+        return NULL;
+    }
+    if (a->user != NULL) {
+        bool ok = user != NULL && strcmp(user, a->user) == 0 && pass != NULL &&
+                  mr_auth_password_ok(pass, a->password != NULL ? a->password : "");
+        return ok ? (a->account != NULL ? a->account : "$G") : NULL;
+    }
+    return bound_account(cf, user, pass, NULL);
+}
+
+/* Accounts as (server, name) nodes in a union-find: nodes joined are one account. */
+struct acct_sets {
+    GPtrArray *names;  /* per node: account name (borrowed from the configs) */
+    GArray *servers;   /* per node: size_t server index */
+    GArray *parent;    /* per node: guint */
+};
+
+static guint acct_node(struct acct_sets *as, size_t server, const char *name)
+{
+    for (guint i = 0; i < as->names->len; i++) {
+        if (g_array_index(as->servers, size_t, i) == server &&
+            strcmp(g_ptr_array_index(as->names, i), name) == 0) {
+            return i;
+        }
+    }
+    guint n = as->names->len;
+    g_ptr_array_add(as->names, (gpointer)name);
+    g_array_append_val(as->servers, server);
+    g_array_append_val(as->parent, n);
+    return n;
+}
+
+static guint acct_root(const struct acct_sets *as, guint i)
+{
+    while (g_array_index(as->parent, guint, i) != i) {
+        i = g_array_index(as->parent, guint, i);
+    }
+    return i;
+}
+
+/* Joins b's set into a's: a's root names the set (a hub's account names its leaves'). */
+static void acct_join(struct acct_sets *as, guint a, guint b)
+{
+    guint ra = acct_root(as, a);
+    guint rb = acct_root(as, b);
+    if (ra != rb) {
+        g_array_index(as->parent, guint, rb) = ra;
+    }
+}
+
+/* The servers a URL's host names: a server, or the servers of a names {} entry. */
+static size_t url_servers(const struct sim_scenario *sc, const char *host, size_t *out,
+                          size_t max)
+{
+    int i = sim_scenario_server_index(sc, host);
+    if (i >= 0) {
+        out[0] = (size_t)i;
+        return 1;
+    }
+    for (size_t n = 0; n < sc->names_count; n++) {
+        if (strcmp(sc->names[n].name, host) != 0) {
+            continue;
+        }
+        size_t count = 0;
+        for (size_t j = 0; j < sc->names[n].servers.count && count < max; j++) {
+            out[count++] = (size_t)sim_scenario_server_index(sc, sc->names[n].servers.items[j]);
+        }
+        return count;
+    }
+    return 0;
+}
+
+/* Leaf remotes join the leaf's local account with the hub's bound one; clusters and
+ * gateways join same-named accounts of their servers. */
+static void acct_join_links(struct acct_sets *as, const struct sim_scenario *sc)
+{
+    for (size_t s = 0; s < sc->servers_count; s++) {
+        const struct mr_leafnode_opts *lo = &sc->servers[s].config.leafnodes;
+        for (size_t r = 0; lo->present && r < lo->remotes_count; r++) {
+            const struct mr_leafnode_remote_opts *rem = &lo->remotes[r];
+            const char *local = rem->account != NULL ? rem->account : "$G";
+            for (size_t u = 0; u < rem->urls.count; u++) {
+                struct mr_route_slot url;
+                memset(&url, 0, sizeof(url));
+                if (!mr_route_parse_url(rem->urls.items[u], &url)) {
+                    continue;
+                }
+                size_t hubs[SIM_SC_SERVERS_MAX];
+                size_t n = url_servers(sc, url.host, hubs, SIM_SC_SERVERS_MAX);
+                for (size_t h = 0; h < n; h++) {
+                    const char *bound =
+                        leaf_bound_account(&sc->servers[hubs[h]].config,
+                                           url.user[0] != '\0' ? url.user : NULL,
+                                           url.user[0] != '\0' ? url.pass : NULL);
+                    if (bound != NULL) {
+                        acct_join(as, acct_node(as, hubs[h], bound), acct_node(as, s, local));
+                    }
+                }
+            }
+        }
+    }
+    /* Every account of every server gets its node now, so the joins below see them. */
+    for (size_t i = 0; i < sc->servers_count; i++) {
+        const struct mr_auth_opts *a = sc->servers[i].config.auth;
+        (void)acct_node(as, i, "$G");
+        for (size_t k = 0; a != NULL && k < a->accounts_count; k++) {
+            (void)acct_node(as, i, a->accounts[k].name);
+        }
+    }
+    guint n = as->names->len;
+    for (guint i = 0; i < n; i++) {
+        for (guint j = i + 1; j < n; j++) {
+            const struct mr_config *a = &sc->servers[g_array_index(as->servers, size_t, i)].config;
+            const struct mr_config *b = &sc->servers[g_array_index(as->servers, size_t, j)].config;
+            /* Clusters without a name are taken to be one (as the liveness core does). */
+            bool cluster = a->cluster.present && b->cluster.present &&
+                           g_strcmp0(a->cluster.name, b->cluster.name) == 0;
+            bool gateway = a->gateway.present && b->gateway.present;
+            if ((cluster || gateway) &&
+                strcmp(g_ptr_array_index(as->names, i), g_ptr_array_index(as->names, j)) == 0) {
+                acct_join(as, i, j);
+            }
+        }
+    }
+}
+
+/* An error at a place already formatted ("file:line:col"). */
+G_GNUC_PRINTF(2, 3)
+static int fail_where(struct loader *l, const char *fmt, ...)
+{
+    if (l->err != NULL && l->err_len > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(l->err, l->err_len, fmt, ap);
+        va_end(ap);
+    }
+    return MR_E_INVAL;
+}
+
+static void add_warning(struct sim_scenario *sc, char *msg)
+{
+    sc->warnings.items = g_renew(char *, sc->warnings.items, sc->warnings.count + 2);
+    sc->warnings.items[sc->warnings.count++] = msg;
+    sc->warnings.items[sc->warnings.count] = NULL;
+}
+
+/* The account node of client c (G_MAXUINT when every server refuses it). */
+static int client_acct(struct loader *l, struct acct_sets *as, struct sim_sc_client *c,
+                       guint *out)
+{
+    const struct sim_scenario *sc = l->sc;
+    *out = G_MAXUINT;
+    const char *first_server = NULL;
+    for (size_t i = 0; i < c->at.count; i++) {
+        size_t s = (size_t)sim_scenario_server_index(sc, c->at.items[i]);
+        const char *acc = bound_account(&sc->servers[s].config, c->user, c->password, c->token);
+        if (acc == NULL) {
+            add_warning(l->sc, g_strdup_printf("%s: client \"%s\": server %s refuses its "
+                                               "credentials (it will answer Authorization "
+                                               "Violation)",
+                                               c->where, c->name, c->at.items[i]));
+            continue;
+        }
+        if (c->account_declared != NULL && strcmp(c->account_declared, acc) != 0) {
+            return fail_where(l,
+                     "%s: client \"%s\": declared account %s, but server %s binds it to %s",
+                     c->where, c->name, c->account_declared, c->at.items[i], acc);
+        }
+        guint node = acct_node(as, s, acc);
+        if (*out != G_MAXUINT && acct_root(as, *out) != acct_root(as, node) &&
+            strcmp(g_ptr_array_index(as->names, *out), acc) == 0) {
+            /* Servers a client fails over between serve it one account by that name. */
+            acct_join(as, *out, node);
+        }
+        if (*out != G_MAXUINT && acct_root(as, *out) != acct_root(as, node)) {
+            return fail_where(l,
+                     "%s: client \"%s\": servers %s and %s bind it to different accounts (%s "
+                     "and %s)",
+                     c->where, c->name, first_server, c->at.items[i],
+                     (const char *)g_ptr_array_index(as->names, *out), acc);
+        }
+        if (*out == G_MAXUINT) {
+            *out = node;
+            first_server = c->at.items[i];
+        }
+    }
+    return 0;
+}
+
+/* Sets every client's account (sim_scenario.h), named after its set's first node; a
+ * name two sets of clients share gets "@server" to tell them apart. */
+static int resolve_accounts(struct loader *l)
+{
+    struct sim_scenario *sc = l->sc;
+    struct acct_sets as = {g_ptr_array_new(), g_array_new(FALSE, FALSE, sizeof(size_t)),
+                           g_array_new(FALSE, FALSE, sizeof(guint))};
+    acct_join_links(&as, sc);
+    guint *nodes = g_new0(guint, sc->clients_count + 1);
+    int rc = 0;
+    for (size_t i = 0; i < sc->clients_count && rc == 0; i++) {
+        rc = client_acct(l, &as, &sc->clients[i], &nodes[i]);
+    }
+    for (size_t i = 0; i < sc->clients_count && rc == 0; i++) {
+        if (nodes[i] == G_MAXUINT) {
+            continue;
+        }
+        guint root = acct_root(&as, nodes[i]);
+        const char *name = g_ptr_array_index(as.names, root);
+        bool shared = false;
+        for (size_t j = 0; j < sc->clients_count; j++) {
+            if (nodes[j] != G_MAXUINT && acct_root(&as, nodes[j]) != root &&
+                strcmp(g_ptr_array_index(as.names, acct_root(&as, nodes[j])), name) == 0) {
+                shared = true;
+            }
+        }
+        size_t server = g_array_index(as.servers, size_t, root);
+        sc->clients[i].account = shared ? g_strdup_printf("%s@%s", name, sc->servers[server].name)
+                                        : g_strdup(name);
+    }
+    g_free(nodes);
+    g_ptr_array_free(as.names, TRUE);
+    g_array_free(as.servers, TRUE);
+    g_array_free(as.parent, TRUE);
+    return rc;
 }
 
 /* ---- the whole file ---------------------------------------------------------------- */
@@ -1323,6 +1734,9 @@ static int load_root(struct loader *l, struct mr_conf_value *root)
         return rc;
     }
     if ((v = mr_conf_get(root, "expect")) != NULL && (rc = load_expect(l, v)) != 0) {
+        return rc;
+    }
+    if ((rc = resolve_accounts(l)) != 0) {
         return rc;
     }
     if ((v = mr_conf_get(root, "check")) != NULL) {
@@ -1427,6 +1841,11 @@ void sim_scenario_destroy(struct sim_scenario *sc)
         g_free(sc->quiet_links[i].b);
     }
     g_free(sc->quiet_links);
+    for (size_t i = 0; i < sc->crossings_count; i++) {
+        g_free(sc->crossings[i].from);
+        g_free(sc->crossings[i].to);
+    }
+    g_free(sc->crossings);
     for (size_t i = 0; i < sc->names_count; i++) {
         g_free(sc->names[i].name);
         strings_free(&sc->names[i].servers);
@@ -1442,6 +1861,11 @@ void sim_scenario_destroy(struct sim_scenario *sc)
         g_free(sc->clients[i].name);
         g_free(sc->clients[i].subject);
         g_free(sc->clients[i].queue);
+        g_free(sc->clients[i].user);
+        g_free(sc->clients[i].password);
+        g_free(sc->clients[i].token);
+        g_free(sc->clients[i].account_declared);
+        g_free(sc->clients[i].account);
         strings_free(&sc->clients[i].at);
     }
     g_free(sc->clients);

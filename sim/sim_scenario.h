@@ -42,6 +42,7 @@
 #define SIM_SC_RATE_MAX 100000
 #define SIM_SC_SIZE_MAX (1024 * 1024)
 #define SIM_SC_ERR_MAX 1024
+#define SIM_SC_CRED_MAX 256 /* user, password, token, account: bytes with the NUL */
 
 /* Durations used when a scenario leaves them out. */
 #define SIM_SC_DURATION_DEFAULT_NS (60ULL * 1000000000ULL)
@@ -86,7 +87,9 @@ enum sim_sc_action {
     X(SIM_CHECK_DELIVERY, "delivery")                                                      \
     X(SIM_CHECK_QUEUE_ONCE, "queue_once")                                                  \
     X(SIM_CHECK_LIVENESS, "liveness")                                                      \
-    X(SIM_CHECK_INTEREST_ONLY, "interest_only")
+    X(SIM_CHECK_INTEREST_ONLY, "interest_only")                                            \
+    X(SIM_CHECK_LOCAL_DELIVERY, "local_delivery")                                          \
+    X(SIM_CHECK_ACCOUNT_SCOPING, "account_scoping")
 
 enum sim_sc_check {
 #define SIM_SC_CHECK_ENUM(name, text) name,
@@ -160,6 +163,24 @@ struct sim_sc_client {
     uint32_t size;     /* payload bytes */
     uint64_t start_ns; /* first action */
     uint64_t stop_ns;  /* last action (0 = the duration) */
+    /* Credentials sent in CONNECT; NULL = none. token excludes user and password. */
+    char *user;
+    char *password;
+    char *token;
+    char *account_declared; /* account: as written; NULL = not declared */
+    /* The account the client's servers bind it to (see sim_scenario_load_text), as the
+     * account_scoping check names it: "LEAF", or "A@hub" when two unrelated accounts
+     * share a name; NULL when every server it lists refuses its credentials. */
+    char *account;
+    char where[MR_CONF_WHERE_MAX];
+};
+
+/* expect { account_crossings: [ { from: A, to: B } ] }: messages from account A may
+ * reach clients of account B, because a server's config imports between them (a stream
+ * import of A's in B, or a service import of B's in A). */
+struct sim_sc_crossing {
+    char *from;
+    char *to;
 };
 
 /* One timeline entry. Targets are server names, except for region_down/region_up
@@ -219,6 +240,8 @@ struct sim_scenario {
     uint64_t settle_ns; /* expect { settle }: margin around faults; 0 = the checkers' */
     struct sim_sc_quiet_link *quiet_links;
     size_t quiet_links_count;
+    struct sim_sc_crossing *crossings;
+    size_t crossings_count;
     bool checks[SIM_CHECK_COUNT];
     /* Server config warnings ("file:line:col: text"), e.g. blocks not active yet. */
     struct sim_sc_strings warnings;
@@ -235,6 +258,14 @@ struct sim_sc_schedule {
  * Loads a scenario from text (the contents of path, used in messages and as the base
  * of includes). io reads included files (may be NULL when there are none). Returns 0
  * and *out, or MR_E_INVAL (or the io's error) with err holding "file:line:col: ...".
+ *
+ * Client accounts: each client's account is worked out from the configs, the way the
+ * servers bind a CONNECT (users, token, no_auth_user; no auth: $G). Accounts joined by
+ * a leaf remote (the leaf's local account and the account the hub binds the remote's
+ * URL credentials to, through names {} for the URL's host) are one account, and so
+ * are same-named accounts of servers in one cluster or joined by gateways. A declared
+ * `account:` must agree with that; a client whose servers bind it to different
+ * accounts is an error, and one whose credentials some server refuses gets a warning.
  */
 int sim_scenario_load_text(const char *path, const char *text, size_t len,
                            const struct mr_conf_io *io, struct sim_scenario **out, char *err,

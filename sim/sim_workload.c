@@ -326,15 +326,43 @@ static void stop_member(struct member *m)
     m->state = M_STOPPED;
 }
 
+/* Appends ,"key":"value" with value escaped as a JSON string. */
+static void json_field(GString *s, const char *key, const char *value)
+{
+    g_string_append_printf(s, ",\"%s\":\"", key);
+    for (const char *p = value; *p != '\0'; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"' || ch == '\\') {
+            g_string_append_c(s, '\\');
+            g_string_append_c(s, (char)ch);
+        } else if (ch < 0x20) {
+            g_string_append_printf(s, "\\u%04x", ch);
+        } else {
+            g_string_append_c(s, (char)ch);
+        }
+    }
+    g_string_append_c(s, '"');
+}
+
 static void send_handshake(struct member *m)
 {
     const struct sim_workload_spec *sp = &m->wl->spec;
     GString *s = g_string_sized_new(256);
     g_string_append_printf(s,
                            "CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,"
-                           "\"protocol\":1,\"name\":\"%s\",\"lang\":\"sim\",\"version\":\"0.1\"}"
-                           "\r\n",
+                           "\"protocol\":1,\"name\":\"%s\",\"lang\":\"sim\",\"version\":\"0.1\"",
                            m->name);
+    /* The field names nats.go and nats.js send. */
+    if (sp->user[0] != '\0') {
+        json_field(s, "user", sp->user);
+    }
+    if (sp->password[0] != '\0') {
+        json_field(s, "pass", sp->password);
+    }
+    if (sp->token[0] != '\0') {
+        json_field(s, "auth_token", sp->token);
+    }
+    g_string_append(s, "}\r\n");
     if (has_sub(sp->kind)) {
         /* A new subscription: messages may arrive before its PONG and belong to it. */
         m->gen++;
@@ -604,6 +632,18 @@ static void on_msg(struct member *m, const struct mr_proto_op *op)
     }
 }
 
+/* Keeps the workload's first error for the run's report. */
+static void note_error(struct member *m, const char *text)
+{
+    struct sim_workload_stats *st = &m->wl->stats;
+    if (st->first_error[0] != '\0') {
+        return;
+    }
+    g_strlcpy(st->first_error, text, sizeof(st->first_error));
+    g_strlcpy(st->first_error_server, server_name(m), sizeof(st->first_error_server));
+    st->first_error_ns = sim_world_now_ns(m->wl->world);
+}
+
 static void on_err(struct member *m, const struct mr_proto_op *op)
 {
     char text[256];
@@ -612,6 +652,7 @@ static void on_err(struct member *m, const struct mr_proto_op *op)
     text[n] = '\0';
     record_simple(m, SIM_H_ERR, server_name(m), text);
     m->wl->stats.errors++;
+    note_error(m, text);
 }
 
 static void on_op(struct member *m, const struct mr_proto_op *op)
@@ -662,6 +703,7 @@ static void parse_input(struct member *m)
             /* Bytes no server should send: count, and drop the connection. */
             m->wl->stats.protocol_errors++;
             record_simple(m, SIM_H_ERR, server_name(m), mr_err_name(rc));
+            note_error(m, mr_err_name(rc));
             close_conn(m);
             break;
         }
@@ -918,6 +960,14 @@ static int spec_validate(const struct sim_workload_spec *sp, char *errmsg, size_
     }
     if (sends(sp->kind) && (sp->rate == 0 || sp->payload_bytes > SIM_WL_PAYLOAD_MAX)) {
         return invalid(errmsg, errmsg_len, n, "rate must be >= 1 and payload <= 1 MiB");
+    }
+    if (memchr(sp->user, '\0', sizeof(sp->user)) == NULL ||
+        memchr(sp->password, '\0', sizeof(sp->password)) == NULL ||
+        memchr(sp->token, '\0', sizeof(sp->token)) == NULL) {
+        return invalid(errmsg, errmsg_len, n, "user, password or token too long");
+    }
+    if (sp->token[0] != '\0' && (sp->user[0] != '\0' || sp->password[0] != '\0')) {
+        return invalid(errmsg, errmsg_len, n, "a token excludes user and password");
     }
     if (memchr(sp->region, '\0', sizeof(sp->region)) == NULL) {
         return invalid(errmsg, errmsg_len, n, "region name too long");

@@ -11,8 +11,12 @@
  * "<name>-<i>" for i in 0..clients-1.
  *
  * Member life: at start_ns it connects to servers[i % servers_len]; on INFO it sends
- * CONNECT {"verbose":false,"pedantic":false,"headers":true,"protocol":1,...}, its SUBs
- * and a PING; the PONG to that PING marks its subscription active (SUB event). It
+ * CONNECT {"verbose":false,"pedantic":false,"headers":true,"protocol":1,...} (with
+ * "user"/"pass" or "auth_token" when the spec has credentials), its SUBs and a PING;
+ * the PONG to that PING marks its subscription active (SUB event). A server that
+ * refuses the credentials answers -ERR 'Authorization Violation' and closes instead:
+ * no PONG, so no SUB event and no publishing; the member records the ERR and the
+ * DISCONNECT and keeps retrying with its backoff, as real clients do. It
  * answers server PINGs with PONG, sends its own PING every ping_interval_ns and
  * closes the connection when SIM_WL_PINGS_OUT_MAX are unanswered (the way real
  * clients notice a stalled stream), records -ERR lines, and when the connection
@@ -65,6 +69,8 @@
 #define SIM_WL_BACKOFF_MIN_NS (250ull * 1000 * 1000)
 #define SIM_WL_BACKOFF_MAX_NS (2000ull * 1000 * 1000)
 #define SIM_WL_REQUESTS_OUT_MAX 100000 /* outstanding requests; beyond, a tick is skipped */
+#define SIM_WL_CRED_MAX 256       /* user, password or token, with the NUL */
+#define SIM_WL_ERROR_TEXT_MAX 160 /* the first -ERR text kept for the run's report */
 
 enum sim_workload_kind {
     SIM_WL_PUBLISH = 1,
@@ -91,6 +97,10 @@ struct sim_workload_spec {
     uint32_t clients;            /* members (connections); default 1 */
     uint64_t ping_interval_ns;   /* client keepalive PING; default 2 s; 0 = none */
     uint64_t request_timeout_ns; /* REQUEST: default 2 s */
+    /* Credentials sent in CONNECT ("user"/"pass", "auth_token"); "" = not sent. */
+    char user[SIM_WL_CRED_MAX];
+    char password[SIM_WL_CRED_MAX];
+    char token[SIM_WL_CRED_MAX];
 };
 
 struct sim_workload_stats {
@@ -103,6 +113,11 @@ struct sim_workload_stats {
     uint64_t disconnects;
     uint64_t errors;         /* -ERR lines */
     uint64_t protocol_errors; /* bytes from the server the parser rejected */
+    /* The first -ERR (or rejected bytes) any member saw: its text, server and virtual
+     * time, so a run can say why a client never got going (Authorization Violation). */
+    char first_error[SIM_WL_ERROR_TEXT_MAX];
+    char first_error_server[SIM_WL_NAME_MAX];
+    uint64_t first_error_ns;
 };
 
 struct sim_workload;

@@ -542,6 +542,205 @@ END_TEST
  * Online checker
  */
 
+/* ------------------------------------------------------------------------------------
+ * local_delivery and account_scoping
+ */
+
+static void conn(struct sim_history *h, uint64_t t, const char *who, const char *server)
+{
+    struct sim_hist_event e = {0};
+    e.t_ns = t;
+    e.kind = SIM_H_CONNECT;
+    e.actor = sim_history_actor(h, who);
+    e.pub = UINT32_MAX;
+    e.server = server;
+    ck_assert_int_eq(sim_history_append(h, &e), 0);
+}
+
+static void sub_on(struct sim_history *h, uint64_t t, const char *who, uint32_t gen,
+                   const char *subject, const char *server)
+{
+    struct sim_hist_event e = {0};
+    e.t_ns = t;
+    e.kind = SIM_H_SUB;
+    e.actor = sim_history_actor(h, who);
+    e.gen = gen;
+    e.pub = UINT32_MAX;
+    e.subject = subject;
+    e.server = server;
+    ck_assert_int_eq(sim_history_append(h, &e), 0);
+}
+
+/* A leaf "edge" with a publisher and a subscriber, and a hub subscriber: p publishes
+ * 1..50 every 100 ms from t=1 s; the edge's s gets all but `lost` (0 = none), the
+ * hub's x gets none (the link is down, which must not matter). */
+static struct sim_history *leaf_history(uint64_t lost)
+{
+    struct sim_history *h = sim_history_create(0);
+    conn(h, 10 * MS, "p", "edge");
+    conn(h, 10 * MS, "s", "edge");
+    conn(h, 10 * MS, "x", "hub");
+    sub_on(h, 20 * MS, "s", 1, "foo", "edge");
+    sub_on(h, 20 * MS, "x", 1, "foo", "hub");
+    for (uint64_t i = 1; i <= 50; i++) {
+        uint64_t t = SEC + i * 100 * MS;
+        pub(h, t, "p", i, "foo");
+        if (i != lost) {
+            msg(h, t + MS, "s", 1, "p", i, "foo");
+        }
+    }
+    return h;
+}
+
+static const struct sim_check_server leaf_servers[] = {
+    {"hub", false, 0},
+    {"edge", true, 1},
+};
+
+static void leaf_opts(struct sim_check_opts *o)
+{
+    sim_check_opts_default(o);
+    o->servers = leaf_servers;
+    o->servers_len = 2;
+    o->end_ns = 10 * SEC;
+}
+
+START_TEST(local_delivery_ignores_hub_faults_and_fails_a_local_loss)
+{
+    /* The hub is down the whole time: delivery exempts everything, local_delivery does
+     * not, and the hub's subscriber is not judged by it. */
+    struct sim_window hub_down[] = {{0, 10 * SEC}};
+    struct sim_check_opts o;
+    leaf_opts(&o);
+    o.faults = hub_down;
+    o.faults_len = 1;
+    struct sim_history *h = leaf_history(0);
+    struct sim_verdict v;
+    sim_check_local_delivery(h, &o, &v);
+    ck_assert_msg(v.ok, "%s", v.first);
+    ck_assert_uint_eq(v.checked, 50);
+    sim_history_destroy(h);
+
+    h = leaf_history(17);
+    sim_check_local_delivery(h, &o, &v);
+    ck_assert(!v.ok);
+    ck_assert_uint_eq(v.violations, 1);
+    ck_assert_msg(strstr(v.first, "p:17 on foo, published on edge while it was up, never "
+                                  "reached s") != NULL,
+                  "%s", v.first);
+    sim_check_delivery(h, &o, &v);
+    ck_assert_msg(v.ok, "delivery judges no faulty period: %s", v.first);
+    ck_assert_uint_eq(v.checked, 0);
+    sim_history_destroy(h);
+}
+END_TEST
+
+START_TEST(local_delivery_exempts_the_leafs_own_outage)
+{
+    /* The edge itself is down around message 17 (t=2.7 s): exempt, with settle. */
+    struct sim_check_outage down[] = {{1, 1, {2600 * MS, 2800 * MS}}};
+    struct sim_check_opts o;
+    leaf_opts(&o);
+    o.outages = down;
+    o.outages_len = 1;
+    struct sim_history *h = leaf_history(17);
+    struct sim_verdict v;
+    sim_check_local_delivery(h, &o, &v);
+    ck_assert_msg(v.ok, "%s", v.first);
+    ck_assert_uint_gt(v.exempt, 10);
+    /* An outage of the hub (server 0) exempts nothing. */
+    down[0].a = 0;
+    down[0].b = 0;
+    sim_check_local_delivery(h, &o, &v);
+    ck_assert(!v.ok);
+    /* Nor does a cut between the hub and the edge. */
+    down[0].b = 1;
+    sim_check_local_delivery(h, &o, &v);
+    ck_assert(!v.ok);
+    sim_history_destroy(h);
+}
+END_TEST
+
+START_TEST(local_delivery_counts_a_resubscription_from_its_sub)
+{
+    /* s reconnects at 2.5 s and subscribes again at 3 s: messages in between are not
+     * owed to it, those after 3 s + sub_settle are. */
+    struct sim_history *h = sim_history_create(0);
+    conn(h, 10 * MS, "p", "edge");
+    conn(h, 10 * MS, "s", "edge");
+    sub_on(h, 20 * MS, "s", 1, "foo", "edge");
+    for (uint64_t i = 1; i <= 50; i++) {
+        uint64_t t = SEC + i * 100 * MS;
+        if (t == 2500 * MS) {
+            disc(h, t, "s");
+        }
+        if (t == 3000 * MS) {
+            conn(h, t, "s", "edge");
+            sub_on(h, t, "s", 2, "foo", "edge");
+        }
+        pub(h, t, "p", i, "foo");
+        if (t + MS < 2500 * MS) {
+            msg(h, t + MS, "s", 1, "p", i, "foo");
+        } else if (t >= 3100 * MS) {
+            msg(h, t + MS, "s", 2, "p", i, "foo");
+        }
+    }
+    struct sim_check_opts o;
+    leaf_opts(&o);
+    struct sim_verdict v;
+    sim_check_local_delivery(h, &o, &v);
+    ck_assert_msg(v.ok, "%s", v.first);
+    ck_assert_uint_gt(v.exempt, 0);
+    sim_history_destroy(h);
+}
+END_TEST
+
+START_TEST(account_scoping_fails_a_crossing_unless_allowed)
+{
+    struct sim_history *h = sim_history_create(0);
+    sub(h, 100 * MS, "a-sub", 1, "foo", "");
+    sub(h, 100 * MS, "b-sub", 1, "foo", "");
+    pub(h, SEC, "a-pub", 1, "foo");
+    msg(h, SEC + MS, "a-sub", 1, "a-pub", 1, "foo");
+    msg(h, SEC + MS, "b-sub", 1, "a-pub", 1, "foo");
+    const struct sim_check_account accounts[] = {
+        {"a-pub", "A"},
+        {"a-sub", "A"},
+        {"b-sub", "B@hub"},
+    };
+    struct sim_check_opts o;
+    sim_check_opts_default(&o);
+    o.end_ns = 10 * SEC;
+    o.accounts = accounts;
+    o.accounts_len = 3;
+    struct sim_verdict v;
+    sim_check_account_scoping(h, &o, &v);
+    ck_assert(!v.ok);
+    ck_assert_uint_eq(v.checked, 2);
+    ck_assert_msg(strstr(v.first, "b-sub (account B@hub) got a-pub:1 on foo from a-pub "
+                                  "(account A)") != NULL,
+                  "%s", v.first);
+    /* delivery owes b-sub nothing from another account. */
+    sim_check_delivery(h, &o, &v);
+    ck_assert_uint_eq(v.checked, 1);
+    const struct sim_check_crossing allowed[] = {{"A", "B"}};
+    o.crossings = allowed;
+    o.crossings_len = 1;
+    sim_check_account_scoping(h, &o, &v);
+    ck_assert_msg(v.ok, "%s", v.first);
+    const struct sim_check_crossing reverse[] = {{"B", "A"}};
+    o.crossings = reverse;
+    sim_check_account_scoping(h, &o, &v);
+    ck_assert(!v.ok);
+    /* Without accounts nothing is judged. */
+    o.accounts_len = 0;
+    sim_check_account_scoping(h, &o, &v);
+    ck_assert(v.ok);
+    ck_assert_uint_eq(v.checked, 0);
+    sim_history_destroy(h);
+}
+END_TEST
+
 START_TEST(online_checker_finds_violations_as_they_are_appended)
 {
     struct sim_history *h = sim_history_create(0);
@@ -595,6 +794,10 @@ static Suite *sim_check_suite(void)
     tcase_add_test(ck, requester_without_replies_after_heal_fails_liveness);
     tcase_add_test(ck, stopped_subscriber_is_exempt_from_liveness);
     tcase_add_test(ck, online_checker_finds_violations_as_they_are_appended);
+    tcase_add_test(ck, local_delivery_ignores_hub_faults_and_fails_a_local_loss);
+    tcase_add_test(ck, local_delivery_exempts_the_leafs_own_outage);
+    tcase_add_test(ck, local_delivery_counts_a_resubscription_from_its_sub);
+    tcase_add_test(ck, account_scoping_fails_a_crossing_unless_allowed);
     suite_add_tcase(s, ck);
     return s;
 }

@@ -163,11 +163,115 @@ START_TEST(canary_fails_interest_only)
 }
 END_TEST
 
+/* A leaf server that drops local deliveries while it is up fails local_delivery. */
+START_TEST(canary_fails_local_delivery)
+{
+    struct sim_scenario *sc = load_file("scenarios/canary_local_delivery.conf");
+    struct sim_run_opts o;
+    sim_run_opts_default(&o);
+    o.seed = sc->seed;
+    struct sim_run_result r;
+    ck_assert_int_eq(sim_run(sc, &o, &r), 0);
+    ck_assert(!r.ok);
+    ck_assert(r.verdict_run[SIM_CHECK_LOCAL_DELIVERY]);
+    const struct sim_verdict *v = &r.verdicts[SIM_CHECK_LOCAL_DELIVERY];
+    ck_assert(!v->ok);
+    ck_assert_uint_gt(v->violations, 0);
+    ck_assert_msg(strstr(v->first, "published on edge while it was up") != NULL, "%s", v->first);
+    sim_run_result_deinit(&r);
+    sim_scenario_destroy(sc);
+}
+END_TEST
+
+/* An import the scenario does not declare fails account_scoping; declared, it passes. */
+START_TEST(canary_fails_account_scoping)
+{
+    struct sim_scenario *sc = load_file("scenarios/canary_account_scoping.conf");
+    struct sim_run_opts o;
+    sim_run_opts_default(&o);
+    o.seed = sc->seed;
+    struct sim_run_result r;
+    ck_assert_int_eq(sim_run(sc, &o, &r), 0);
+    ck_assert(!r.ok);
+    const struct sim_verdict *v = &r.verdicts[SIM_CHECK_ACCOUNT_SCOPING];
+    ck_assert(r.verdict_run[SIM_CHECK_ACCOUNT_SCOPING]);
+    ck_assert(!v->ok);
+    ck_assert_msg(strstr(v->first, "b-sub (account B) got a-pub:") != NULL, "%s", v->first);
+    sim_run_result_deinit(&r);
+    sim_scenario_destroy(sc);
+
+    char *text = NULL;
+    gsize len = 0;
+    ck_assert(g_file_get_contents("scenarios/canary_account_scoping.conf", &text, &len, NULL));
+    char *declared = g_strconcat(text, "\nexpect { account_crossings: [ { from: A, to: B } ] }\n",
+                                 NULL);
+    sc = load_text(declared);
+    ck_assert_int_eq(sim_run(sc, &o, &r), 0);
+    ck_assert_msg(r.verdicts[SIM_CHECK_ACCOUNT_SCOPING].ok, "%s",
+                  r.verdicts[SIM_CHECK_ACCOUNT_SCOPING].first);
+    ck_assert_uint_gt(r.verdicts[SIM_CHECK_ACCOUNT_SCOPING].checked, 0);
+    ck_assert(r.ok);
+    sim_run_result_deinit(&r);
+    sim_scenario_destroy(sc);
+    g_free(declared);
+    g_free(text);
+}
+END_TEST
+
+/* A client the server refuses records the error, never subscribes, publishes nothing,
+ * and the run says so; its good neighbours are unaffected. */
+START_TEST(refused_client_is_reported_and_not_live)
+{
+    struct sim_scenario *sc = load_text(
+        "sim { duration: \"12s\" }\n"
+        "servers { s { config { port: 4222, authorization { users: [ { user: u, "
+        "password: \"p\\\"q\" } ] } } }\n"
+        "  t { config { port: 4222, authorization { token: secret } } } }\n"
+        "clients {\n"
+        "  pub { at: [s], user: u, password: \"p\\\"q\", publish: \"x\", rate: 20 }\n"
+        "  sub { at: [s], user: u, password: \"p\\\"q\", subscribe: \"x\" }\n"
+        "  tpub { at: [t], token: secret, publish: \"y\", rate: 20 }\n"
+        "  tsub { at: [t], token: secret, subscribe: \"y\" }\n"
+        "  bad { at: [s], user: u, password: nope, subscribe: \"x\" }\n"
+        "  anon { at: [s], publish: \"x\", rate: 20 }\n"
+        "  tok { at: [s], token: t, subscribe: \"x\" }\n"
+        "}\n");
+    ck_assert_uint_eq(sc->warnings.count, 3);
+    struct sim_run_opts o;
+    sim_run_opts_default(&o);
+    struct sim_run_result r;
+    char *trace = run_traced(sc, 1, 0, &r);
+    for (int k = 0; k < SIM_CHECK_COUNT; k++) {
+        ck_assert_msg(!r.verdict_run[k] || r.verdicts[k].ok, "%s", r.verdicts[k].first);
+    }
+    ck_assert(r.ok);
+    ck_assert_ptr_nonnull(r.client_errors);
+    ck_assert_msg(strstr(r.client_errors, "client bad: ") != NULL, "%s", r.client_errors);
+    ck_assert_msg(strstr(r.client_errors, "Authorization Violation (never got going)") != NULL,
+                  "%s", r.client_errors);
+    ck_assert(strstr(r.client_errors, "client anon: ") != NULL);
+    ck_assert(strstr(r.client_errors, "client tok: ") != NULL);
+    ck_assert(strstr(r.client_errors, "client sub") == NULL);
+    ck_assert(strstr(trace, "\"kind\":\"SUB\",\"actor\":\"sub\"") != NULL);
+    ck_assert(strstr(trace, "\"kind\":\"MSG\",\"actor\":\"tsub\"") != NULL);
+    ck_assert(strstr(r.client_errors, "client tpub") == NULL);
+    ck_assert(strstr(trace, "\"kind\":\"SUB\",\"actor\":\"bad\"") == NULL);
+    ck_assert(strstr(trace, "\"kind\":\"PUB\",\"actor\":\"anon\"") == NULL);
+    ck_assert(strstr(trace, "\"kind\":\"ERR\",\"actor\":\"bad\"") != NULL);
+    ck_assert_uint_gt(r.received, 50);
+    g_free(trace);
+    sim_run_result_deinit(&r);
+    sim_scenario_destroy(sc);
+}
+END_TEST
+
 static const char *const passing[] = {
     "scenarios/default.conf",
     "scenarios/single_server_faults.conf",
     "scenarios/mission_supercluster.conf",
     "scenarios/nemesis.conf",
+    "scenarios/mission_leafnode.conf",
+    "scenarios/leaf_accounts.conf",
 };
 
 START_TEST(shipped_scenarios_pass)
@@ -606,6 +710,9 @@ static Suite *sim_run_suite(void)
     tcase_set_timeout(tv, 120);
     tcase_add_test(tv, canary_fails_delivery);
     tcase_add_test(tv, canary_fails_interest_only);
+    tcase_add_test(tv, canary_fails_local_delivery);
+    tcase_add_test(tv, canary_fails_account_scoping);
+    tcase_add_test(tv, refused_client_is_reported_and_not_live);
     tcase_add_loop_test(tv, shipped_scenarios_pass, 0,
                         (int)(sizeof(passing) / sizeof(passing[0])));
     suite_add_tcase(s, tv);

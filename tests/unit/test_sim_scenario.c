@@ -320,11 +320,110 @@ static const struct {
     {ONE_SERVER "check [ delivery, magic ]\n", "t.conf:2:19: check: expected no_duplicates"},
     {ONE_SERVER "nemesis {}\n", "t.conf:2:1: unknown key \"nemesis\" in scenario"},
     {"servers { s { port: 4222 } \n", "t.conf:"},
+    {ONE_SERVER "clients { c { at: [s1], subscribe: x, nkey: UABC } }\n",
+     "t.conf:2:45: client \"c\": nkey is not supported by simulated clients (expected user "
+     "and password, or token)"},
+    {ONE_SERVER "clients { c { at: [s1], subscribe: x, creds: \"a.creds\" } }\n",
+     "client \"c\": creds is not supported by simulated clients"},
+    {ONE_SERVER "clients { c { at: [s1], subscribe: x, token: t, user: u } }\n",
+     "t.conf:2:13: client \"c\": expected token, or user and password, not both"},
+    {ONE_SERVER "clients { c { at: [s1], subscribe: x, password: p } }\n",
+     "client \"c\": password without user"},
+    {ONE_SERVER "clients { c { at: [s1], subscribe: x, user: \"\" } }\n",
+     "t.conf:2:45: user: expected a string of 1 to 255 bytes"},
+    {ONE_SERVER "clients { c { at: [s1], subscribe: x, account: A } }\n",
+     "t.conf:2:13: client \"c\": declared account A, but server s1 binds it to $G"},
+    {"servers { a { port: 4222, accounts { A { users: [ { user: u, password: p } ] } } }\n"
+     "  b { port: 4222, accounts { B { users: [ { user: u, password: p } ] } } } }\n"
+     "clients { c { at: [a, b], user: u, password: p, subscribe: x } }\n",
+     "t.conf:3:13: client \"c\": servers a and b bind it to different accounts (A and B)"},
+    {ONE_SERVER "expect { account_crossings: [ { from: A, to: B } ] }\n",
+     "t.conf:2:31: account_crossings: no server imports from account A into B"},
+    {ONE_SERVER "expect { account_crossings: [ { from: A } ] }\n",
+     "account_crossings: expected { from: ACCOUNT, to: ACCOUNT }"},
 };
 
 START_TEST(every_error_names_its_position)
 {
     load_err(bad[_i].text, bad[_i].want);
+}
+END_TEST
+
+/* ---- client credentials and accounts -------------------------------------------------- */
+
+static const struct sim_sc_client *client_named(const struct sim_scenario *sc, const char *name)
+{
+    for (size_t i = 0; i < sc->clients_count; i++) {
+        if (strcmp(sc->clients[i].name, name) == 0) {
+            return &sc->clients[i];
+        }
+    }
+    ck_abort_msg("no client %s", name);
+    return NULL;
+}
+
+START_TEST(client_credentials_and_accounts_are_resolved)
+{
+    struct sim_scenario *sc = load_ok(
+        "names { front: [hub] }\n"
+        "servers {\n"
+        "  hub { port: 4222, accounts { A { users: [ { user: a, password: pa } ] }\n"
+        "                               B { users: [ { user: b, password: pb } ] } }\n"
+        "        no_auth_user: b, leafnodes { port: 7422 } }\n"
+        "  edge { port: 4222, leafnodes { remotes: [ { url: \"nats://a:pa@front:7422\" } ] } }\n"
+        "  lone { port: 4222, authorization { token: secret } }\n"
+        "}\n"
+        "clients {\n"
+        "  a1 { at: [hub], user: a, password: pa, account: A, subscribe: x }\n"
+        "  b1 { at: [hub], user: b, password: pb, publish: x }\n"
+        "  anon { at: [hub], subscribe: x }\n"
+        "  e1 { at: [edge], subscribe: x }\n"
+        "  wrong { at: [hub], user: a, password: nope, subscribe: x }\n"
+        "  t1 { at: [lone], token: secret, subscribe: x }\n"
+        "}\n");
+    const struct sim_sc_client *a1 = client_named(sc, "a1");
+    ck_assert_str_eq(a1->user, "a");
+    ck_assert_str_eq(a1->password, "pa");
+    ck_assert_str_eq(a1->account_declared, "A");
+    ck_assert_str_eq(a1->account, "A");
+    ck_assert_str_eq(client_named(sc, "b1")->account, "B");
+    /* no_auth_user binds a client without credentials. */
+    ck_assert_str_eq(client_named(sc, "anon")->account, "B");
+    /* The edge's $G is bound to the hub's A by its remote's URL, through names {}. */
+    ck_assert_str_eq(client_named(sc, "e1")->account, "A");
+    ck_assert_ptr_null(client_named(sc, "wrong")->account);
+    /* lone's $G is not the hub's (nothing joins them): named apart. */
+    ck_assert_str_eq(client_named(sc, "t1")->account, "$G");
+    ck_assert_str_eq(client_named(sc, "t1")->token, "secret");
+    ck_assert_uint_eq(sc->warnings.count, 1);
+    ck_assert_msg(strstr(sc->warnings.items[0], "client \"wrong\": server hub refuses its "
+                                                "credentials") != NULL,
+                  "%s", sc->warnings.items[0]);
+    ck_assert(sc->checks[SIM_CHECK_LOCAL_DELIVERY]);
+    ck_assert(sc->checks[SIM_CHECK_ACCOUNT_SCOPING]);
+    sim_scenario_destroy(sc);
+}
+END_TEST
+
+START_TEST(mission_leafnode_configs_run_unchanged)
+{
+    struct sim_scenario *sc = NULL;
+    char err[SIM_SC_ERR_MAX] = "";
+    int rc = sim_scenario_load_file("scenarios/mission_leafnode.conf", sim_scenario_file_io(),
+                                    &sc, err, sizeof(err));
+    ck_assert_msg(rc == 0, "%s", err);
+    ck_assert_uint_eq(sc->servers_count, 2);
+    const struct mr_config *leaf = &sc->servers[1].config;
+    ck_assert_uint_eq(leaf->leafnodes.remotes_count, 1);
+    ck_assert_str_eq(leaf->leafnodes.remotes[0].urls.items[0], "nats://leaf:leaf@0.0.0.0:7422");
+    ck_assert_str_eq(sc->names[0].name, "0.0.0.0");
+    ck_assert_str_eq(client_named(sc, "leaf-pub")->account, "LEAF");
+    ck_assert_str_eq(client_named(sc, "hub-sees")->account, "LEAF");
+    /* The link binds only LEAF: each server's SYS is its own. */
+    ck_assert_str_eq(client_named(sc, "sys-hub")->account, "SYS@hub");
+    ck_assert_str_eq(client_named(sc, "sys-leaf")->account, "SYS@leaf");
+    ck_assert_ptr_null(client_named(sc, "intruder")->account);
+    sim_scenario_destroy(sc);
 }
 END_TEST
 
@@ -435,6 +534,10 @@ static const char *const shipped[] = {
     "scenarios/cluster_slow_link.conf", "scenarios/cluster_liveness.conf",
     "scenarios/supercluster_region_loss.conf", "scenarios/supercluster_partition.conf",
     "scenarios/supercluster_interest_only.conf", "scenarios/canary_interest_only.conf",
+    "scenarios/leaf_hub_outage.conf", "scenarios/leaf_chain.conf",
+    "scenarios/leaf_flapping.conf", "scenarios/leaf_clusters.conf",
+    "scenarios/mission_leafnode.conf", "scenarios/leaf_accounts.conf",
+    "scenarios/canary_local_delivery.conf", "scenarios/canary_account_scoping.conf",
 };
 
 START_TEST(shipped_scenarios_load)
@@ -503,6 +606,8 @@ static Suite *sim_scenario_suite(void)
     tcase_add_loop_test(tf, shipped_scenarios_load, 0, (int)(sizeof(shipped) / sizeof(shipped[0])));
     tcase_add_test(tf, mission_configs_run_unchanged_with_gateway_names);
     tcase_add_test(tf, missing_file_is_an_error);
+    tcase_add_test(tf, mission_leafnode_configs_run_unchanged);
+    tcase_add_test(tc, client_credentials_and_accounts_are_resolved);
     suite_add_tcase(s, tf);
     return s;
 }
