@@ -114,10 +114,11 @@
  * agree, the damaged records are skipped and the block is left as it is. */
 #define MR_JS_REREAD_MAX 3
 
-/* Highest stream sequence: appends past it fail with MR_E_LIMIT (JSON carries sequences
- * as int64). A record beyond it, or one that would leave more than
- * MR_JS_RECOVERY_GAP_MAX missing sequences behind the last known message, is damage
- * to recovery (real gaps only come from lost records, a few per damaged stretch). */
+/* Highest stream sequence: appends past it fail with MR_E_LIMIT (far beyond any real
+ * stream, it keeps sequence arithmetic clear of overflow). A record beyond it, or one
+ * that would leave more than MR_JS_RECOVERY_GAP_MAX missing sequences behind the last
+ * known message, is damage to recovery (real gaps only come from lost records, a few
+ * per damaged stretch). */
 #define MR_JS_SEQ_MAX 0x7fffffffffffffffULL
 #define MR_JS_RECOVERY_GAP_MAX (1024 * 1024)
 

@@ -746,6 +746,9 @@ int mr_js_store_purge(struct mr_js_store *s, const char *filter, size_t filter_l
     if (rc != 0) {
         return rc;
     }
+    if (up_to_seq == 1) {
+        up_to_seq = 0; /* nats-server reads sequence 1 as "no bound" */
+    }
     if (up_to_seq > 0 && keep > 0) {
         return MR_E_INVAL;
     }
@@ -754,9 +757,12 @@ int mr_js_store_purge(struct mr_js_store *s, const char *filter, size_t filter_l
     }
     /* Every message below `below` that matches goes. */
     uint64_t below = up_to_seq > 0 ? up_to_seq : s->last_seq + 1;
-    if (keep > 0) {
-        uint64_t floor = keep_floor(s, filter, filter_len, keep);
-        below = floor;
+    if (keep > 0 && filter_all(filter, filter_len)) {
+        /* nats-server keeps the last `keep` sequences here, not messages: with deleted
+         * sequences among them fewer messages stay. */
+        below = keep >= s->msgs ? 0 : s->last_seq - keep + 1;
+    } else if (keep > 0) {
+        below = keep_floor(s, filter, filter_len, keep);
     }
     uint64_t n = 0;
     if (filter_all(filter, filter_len)) {

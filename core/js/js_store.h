@@ -174,9 +174,11 @@ uint64_t mr_js_store_last_of(struct mr_js_store *s, const char *subject, size_t 
  * erase). Returns 0, MR_E_NOT_FOUND, MR_E_LIMIT, MR_E_IO or MR_E_CLOSED. */
 int mr_js_store_delete(struct mr_js_store *s, uint64_t seq, bool erase);
 /* nats-server's purge (PurgeEx): deletes the messages matching filter (NULL/""/">" =
- * all) with sequence < up_to_seq (0 = no bound), keeping the newest keep of them
- * (0 = none). up_to_seq and keep together are MR_E_INVAL, as in nats-server. *purged
- * gets the count. A purge of every subject moves first_seq past the purged range. */
+ * all) with sequence < up_to_seq (0 or 1 = no bound), keeping the newest keep of them
+ * (0 = none). up_to_seq > 1 and keep together are MR_E_INVAL, as in nats-server. For
+ * every subject, keep counts sequences as nats-server does (everything below
+ * last_seq - keep + 1 goes, unless keep >= msgs). *purged gets the count. A purge of
+ * every subject moves first_seq past the purged range. */
 int mr_js_store_purge(struct mr_js_store *s, const char *filter, size_t filter_len,
                       uint64_t up_to_seq, uint64_t keep, uint64_t *purged);
 /* Deletes every message below seq; afterwards first_seq = seq (last_seq too is raised

@@ -365,8 +365,17 @@ static void model_compact(struct model *m, uint64_t seq)
 /* nats-server's PurgeEx, as the store documents it. */
 static uint64_t model_purge(struct model *m, const char *filter, uint64_t up_to, uint64_t keep)
 {
+    bool all = filter == NULL || strcmp(filter, ">") == 0;
+    up_to = up_to == 1 ? 0 : up_to;
     uint64_t below = up_to > 0 ? up_to : m->last + 1;
-    if (keep > 0) {
+    uint64_t live = 0;
+    for (uint64_t q = 1; q <= m->last; q++) {
+        live += model_live(m, q);
+    }
+    if (keep > 0 && all) {
+        /* Sequences, not messages (nats-server 2.9 and later). */
+        below = keep >= live ? 0 : m->last - keep + 1;
+    } else if (keep > 0) {
         below = 0;
         uint64_t seen = 0;
         for (uint64_t q = m->last; q >= 1; q--) {
@@ -377,7 +386,6 @@ static uint64_t model_purge(struct model *m, const char *filter, uint64_t up_to,
         }
     }
     uint64_t n = 0;
-    bool all = filter == NULL || strcmp(filter, ">") == 0;
     for (uint64_t q = 1; q < below && q <= m->last; q++) {
         struct mmsg *x = model_at(m, q);
         if (x->live && (all || matches(filter, x->subj))) {
@@ -736,6 +744,7 @@ static void basics(enum mr_js_storage storage)
                      MR_E_SUBJECT);
     ck_assert_int_eq(mr_js_store_purge(f.st, "a..b", 4, 0, 0, NULL), MR_E_SUBJECT);
     ck_assert_int_eq(mr_js_store_purge(f.st, ">", 1, 3, 1, NULL), MR_E_INVAL);
+    ck_assert_int_eq(mr_js_store_purge(f.st, "nothing.here", 12, 1, 1, NULL), 0);
     ck_assert_int_eq(mr_js_store_compact(f.st, 0, NULL), MR_E_INVAL);
     ck_assert_int_eq(mr_js_store_delete(f.st, 99, false), MR_E_NOT_FOUND);
     /* Delete the oldest: first moves; delete in the middle: a hole. */
