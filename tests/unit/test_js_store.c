@@ -1259,6 +1259,36 @@ START_TEST(secure_erase_overwrites_the_bytes)
 }
 END_TEST
 
+START_TEST(fsync_error_fails_the_store_loudly)
+{
+    struct fx f;
+    fx_init(&f, MR_JS_STORAGE_FILE, 9);
+    f.cfg.sync = MR_JS_SYNC_ALWAYS;
+    fx_open(&f);
+    fx_append(&f, "e", "before", 1);
+    settle(&f);
+    ck_assert_uint_eq(f.acked, 1);
+    struct sim_disk_faults faults = {.fsync_error = {1, 1}};
+    sim_disk_set_faults(sim_host_disk(f.h), &faults);
+    fx_append(&f, "e", "lost", 2);
+    settle(&f);
+    /* Not acknowledged: the owner hears the error instead, and writes stop. */
+    ck_assert_uint_eq(f.acked, 1);
+    ck_assert_int_eq(f.ack_err, MR_E_IO);
+    ck_assert_ptr_nonnull(strstr(mr_js_store_errmsg(f.st), "fsync"));
+    ck_assert_ptr_nonnull(strstr(mr_js_store_errmsg(f.st), "streams/ORDERS/0000000001.blk"));
+    uint64_t seq;
+    ck_assert_int_eq(mr_js_store_append(f.st, "e", 1, NULL, 0, NULL, 0, 3, &seq), MR_E_IO);
+    ck_assert_int_eq(mr_js_store_delete(f.st, 1, false), MR_E_IO);
+    struct mr_js_msg m;
+    ck_assert_int_eq(fx_load(&f, 1, &m), 0); /* reads go on */
+    ck_assert(log_has(&f, "fsync"));
+    faults.fsync_error.num = 0;
+    sim_disk_set_faults(sim_host_disk(f.h), &faults);
+    fx_deinit(&f);
+}
+END_TEST
+
 START_TEST(same_seed_same_trace)
 {
     uint64_t hashes[2];
@@ -1416,6 +1446,7 @@ static Suite *js_store_suite(void)
     tcase_add_test(file, flipped_bytes_are_reported_never_served);
     tcase_add_test(file, bad_reads_are_read_again_not_dropped);
     tcase_add_test(file, secure_erase_overwrites_the_bytes);
+    tcase_add_test(file, fsync_error_fails_the_store_loudly);
     tcase_add_test(file, same_seed_same_trace);
     tcase_add_test(file, server_forwards_file_completions_to_its_hook);
     suite_add_tcase(s, file);
