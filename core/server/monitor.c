@@ -38,6 +38,7 @@
 #include "core/assert.h"
 #include "core/conf/conf_server.h"
 #include "core/err.h"
+#include "core/js/js_api.h"
 #include "core/limits.h"
 #include "core/mem.h"
 #include "core/proto/http.h"
@@ -627,6 +628,26 @@ static json_t *gateway_varz(const struct mr_server *s)
     return j;
 }
 
+/* /varz "jetstream": nats-server's config and stats, {} when JetStream is off. */
+static json_t *jetstream_varz(struct mr_server *s)
+{
+    json_t *o = json_object();
+    if (s->js == NULL) {
+        return o;
+    }
+    json_t *j = mr_js_api_jsz(s->js, false, false, false);
+    put(o, "config", json_incref(json_object_get(j, "config")));
+    json_t *stats = json_object();
+    static const char *const keys[] = {"memory",   "storage",   "reserved_memory",
+                                       "reserved_storage", "accounts", "ha_assets", "api"};
+    for (size_t i = 0; i < G_N_ELEMENTS(keys); i++) {
+        put(stats, keys[i], json_incref(json_object_get(j, keys[i])));
+    }
+    put(o, "stats", stats);
+    json_decref(j);
+    return o;
+}
+
 /* varz "leaf" as nats-server's LeafNodeOptsVarz (empty fields left out). */
 static json_t *leaf_varz(const struct mr_server *s)
 {
@@ -707,11 +728,12 @@ static void varz_config(struct mr_server *s, json_t *o)
     put(o, "cluster", cluster_varz(s));
     put(o, "gateway", gateway_varz(s));
     put(o, "leaf", leaf_varz(s));
-    /* MQTT, websockets, JetStream: not served yet. */
-    static const char *const sections[] = {"mqtt", "websocket", "jetstream"};
+    /* MQTT, websockets: not served yet. */
+    static const char *const sections[] = {"mqtt", "websocket"};
     for (size_t i = 0; i < G_N_ELEMENTS(sections); i++) {
         put(o, sections[i], json_object());
     }
+    put(o, "jetstream", jetstream_varz(s));
     uint64_t tls_ns = op->tls.timeout_ns != 0 ? op->tls.timeout_ns : TLS_TIMEOUT_DEFAULT_NS;
     put(o, "tls_timeout", jnum((double)tls_ns / (double)MR_NS_PER_SEC));
     put(o, "write_deadline", jint(op->write_deadline_ns));
@@ -733,6 +755,7 @@ static const char *const endpoint_paths[MR_MON_ENDPOINT_COUNT] = {
     [MR_MON_ROOT] = "/",           [MR_MON_ACCOUNTZ] = "/accountz", [MR_MON_CONNZ] = "/connz",
     [MR_MON_HEALTHZ] = "/healthz", [MR_MON_SUBSZ] = "/subsz",       [MR_MON_VARZ] = "/varz",
     [MR_MON_ROUTEZ] = "/routez",   [MR_MON_GATEWAYZ] = "/gatewayz", [MR_MON_LEAFZ] = "/leafz",
+    [MR_MON_JSZ] = "/jsz",
 };
 
 static void varz_runtime(struct mr_server *s, json_t *o)
@@ -2040,6 +2063,56 @@ static int render_leafz(struct mr_server *s, struct query *q, json_t **out)
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* /jsz                                                                                  */
+
+/* nats-server's JSInfo: ?accounts, ?streams and ?config add details (js_api.c). */
+static int render_jsz(struct mr_server *s, struct query *q, json_t **out)
+{
+    bool accounts = false;
+    bool streams = false;
+    bool config = false;
+    bool consumers = false;
+    if (q_bool(q, "accounts", &accounts) != MR_OK || q_bool(q, "streams", &streams) != MR_OK ||
+        q_bool(q, "config", &config) != MR_OK || q_bool(q, "consumers", &consumers) != MR_OK) {
+        return 400;
+    }
+    json_t *j = json_object();
+    put(j, "server_id", json_string(s->server_id));
+    put(j, "now", jtime(wall_now(s)));
+    if (s->js == NULL) {
+        put(j, "disabled", json_true());
+        json_t *cfg = json_object();
+        put(cfg, "max_memory", json_integer(0));
+        put(cfg, "max_storage", json_integer(0));
+        put(j, "config", cfg);
+        static const char *const zeros[] = {"memory",   "storage",   "reserved_memory",
+                                            "reserved_storage", "accounts", "ha_assets"};
+        for (size_t i = 0; i < G_N_ELEMENTS(zeros); i++) {
+            put(j, zeros[i], json_integer(0));
+        }
+        json_t *api = json_object();
+        put(api, "total", json_integer(0));
+        put(api, "errors", json_integer(0));
+        put(j, "api", api);
+        static const char *const counts[] = {"streams", "consumers", "messages", "bytes"};
+        for (size_t i = 0; i < G_N_ELEMENTS(counts); i++) {
+            put(j, counts[i], json_integer(0));
+        }
+        *out = j;
+        return 200;
+    }
+    json_t *info = mr_js_api_jsz(s->js, accounts, streams, config);
+    const char *key;
+    json_t *v;
+    json_object_foreach(info, key, v) {
+        put(j, key, json_incref(v));
+    }
+    json_decref(info);
+    *out = j;
+    return 200;
+}
+
+/* ------------------------------------------------------------------------------------ */
 /* /healthz and /                                                                        */
 
 static int render_healthz(struct mr_server *s, struct query *q, json_t **out)
@@ -2157,6 +2230,8 @@ static int render_json(struct mr_server *s, int ep, struct query *q, json_t **ou
         return render_gatewayz(s, q, out);
     case MR_MON_LEAFZ:
         return render_leafz(s, q, out);
+    case MR_MON_JSZ:
+        return render_jsz(s, q, out);
     default:
         mr_panic(__FILE__, __LINE__, "not a JSON endpoint");
     }

@@ -27,6 +27,7 @@ enum mr_monitor_endpoint {
     MR_MON_CONNZ,
     MR_MON_GATEWAYZ,
     MR_MON_HEALTHZ,
+    MR_MON_JSZ,
     MR_MON_LEAFZ,
     MR_MON_ROUTEZ,
     MR_MON_SUBSZ,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "core/conf/conf_server.h"
+#include "core/server/monitor.h"
 #include "fixture_server.h"
 
 static struct mr_jetstream_opts js_mem_opts;  /* no store_dir: memory streams only */
@@ -249,6 +250,31 @@ START_TEST(discard_new_and_per_subject_limits)
 }
 END_TEST
 
+START_TEST(jsz_reports_streams_and_messages)
+{
+    struct fx f;
+    fx_start(&f, 9, with_js_mem);
+    struct sim_client *c = plain_client(&f, "c");
+    g_free(request(&f, c, "$JS.API.STREAM.CREATE.Z", "{\"name\":\"Z\",\"storage\":\"memory\"}"));
+    g_free(request(&f, c, "Z", "12345"));
+    char *body = NULL;
+    const char *ctype = NULL;
+    ck_assert_int_eq(mr_monitor_render(f.srv, "/jsz", "", &body, &ctype), 200);
+    assert_contains(body, "\"streams\": 1");
+    assert_contains(body, "\"messages\": 1");
+    assert_contains(body, "\"memory\": 22"); /* 1 + 5 + 16, nats-server's memory size */
+    ck_assert_ptr_null(strstr(body, "account_details"));
+    free(body);
+    ck_assert_int_eq(mr_monitor_render(f.srv, "/jsz", "streams=true", &body, &ctype), 200);
+    assert_contains(body, "\"stream_detail\"");
+    assert_contains(body, "\"name\": \"Z\"");
+    free(body);
+    ck_assert_int_eq(mr_monitor_render(f.srv, "/jsz", "accounts=maybe", &body, &ctype), 400);
+    free(body);
+    fx_finish(&f);
+}
+END_TEST
+
 static bool done_pred(void *ctx)
 {
     return mr_server_done(ctx);
@@ -310,6 +336,7 @@ static Suite *js_api_suite(void)
     tcase_add_test(api, max_age_expires_on_a_timer);
     tcase_add_test(api, discard_new_and_per_subject_limits);
     tcase_add_test(api, file_stream_survives_a_restart);
+    tcase_add_test(api, jsz_reports_streams_and_messages);
     suite_add_tcase(s, api);
     return s;
 }
