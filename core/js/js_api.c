@@ -1182,8 +1182,30 @@ static bool api_run(struct mr_js *js, struct js_account *ja, const struct work *
         goto out; /* nats-server has no such subject: no answer */
     }
     if (!ja->enabled) {
+        /* Answered in the type of the request that was made, as nats-server does. */
+        char type[64];
+        const char *extra = NULL;
+        if (strcmp(t0, "INFO") == 0 || n < 2) {
+            (void)snprintf(type, sizeof(type), "account_info");
+        } else if (strcmp(t0, "DIRECT") == 0) {
+            goto out; /* raw answers only: nothing to say in JSON */
+        } else {
+            char *a = g_ascii_strdown(t0, -1);
+            char *b = g_ascii_strdown(msg_op != NULL ? "msg" : t1, -1);
+            char *c = msg_op != NULL ? g_ascii_strdown(msg_op, -1) : NULL;
+            (void)snprintf(type, sizeof(type), "%s_%s%s%s", a, b, c != NULL ? "_" : "",
+                           c != NULL ? c : "");
+            g_free(a);
+            g_free(b);
+            g_free(c);
+            extra = strcmp(type, "stream_info") == 0    ? "paged"
+                    : strcmp(type, "stream_purge") == 0 ? "purged"
+                    : strcmp(type, "stream_names") == 0 || strcmp(type, "stream_list") == 0
+                        ? "names"
+                        : NULL;
+        }
         mr_js_err_set(&err, 503, 10039, "JetStream not enabled for account");
-        send_error(js, ja, w->reply, "account_info", &err, NULL);
+        send_error(js, ja, w->reply, type, &err, extra);
         goto out;
     }
     bool counted = true;

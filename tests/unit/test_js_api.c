@@ -275,6 +275,83 @@ START_TEST(jsz_reports_streams_and_messages)
 }
 END_TEST
 
+static struct mr_account_opts js_accounts[] = {
+    {.name = "JS", .jetstream = true, .max_connections = -1, .max_subscriptions = -1,
+     .max_payload = -1},
+    {.name = "PLAIN", .max_connections = -1, .max_subscriptions = -1, .max_payload = -1},
+};
+static struct mr_user_opts js_users[] = {
+    {.user = "j", .password = "pj", .account = "JS"},
+    {.user = "p", .password = "pp", .account = "PLAIN"},
+};
+static struct mr_auth_opts js_auth = {
+    .users = js_users,
+    .users_count = 2,
+    .accounts = js_accounts,
+    .accounts_count = 2,
+};
+
+static void with_js_accounts(struct mr_server_opts *o)
+{
+    with_js_mem(o);
+    o->auth = &js_auth;
+}
+
+START_TEST(only_accounts_with_jetstream_serve_it)
+{
+    struct fx f;
+    fx_start(&f, 10, with_js_accounts);
+    struct sim_client *j = client(&f, "j", "{\"verbose\":false,\"user\":\"j\",\"pass\":\"pj\"}");
+    struct sim_client *p = client(&f, "p", "{\"verbose\":false,\"user\":\"p\",\"pass\":\"pp\"}");
+    char *r = request(&f, j, "$JS.API.STREAM.CREATE.S", "{\"name\":\"S\",\"storage\":\"memory\"}");
+    assert_contains(r, "did_create");
+    g_free(r);
+    r = request(&f, p, "$JS.API.INFO", "");
+    assert_contains(r, "\"err_code\":10039");
+    assert_contains(r, "JetStream not enabled for account");
+    g_free(r);
+    r = request(&f, p, "$JS.API.STREAM.CREATE.X", "{\"name\":\"X\"}");
+    assert_contains(r, "\"type\":\"io.nats.jetstream.api.v1.stream_create_response\"");
+    assert_contains(r, "\"err_code\":10039");
+    g_free(r);
+    r = request(&f, p, "$JS.API.STREAM.MSG.GET.X", "{\"seq\":1}");
+    assert_contains(r, "stream_msg_get_response");
+    g_free(r);
+    /* The other account's publish on the same subject is not stored. */
+    say(p, "PUB S 1\r\nx\r\n");
+    barrier(&f, p);
+    r = request(&f, j, "$JS.API.STREAM.INFO.S", "");
+    assert_contains(r, "\"messages\":0");
+    g_free(r);
+    fx_finish(&f);
+}
+END_TEST
+
+START_TEST(sealed_stream_refuses_writes)
+{
+    struct fx f;
+    fx_start(&f, 11, with_js_mem);
+    struct sim_client *c = plain_client(&f, "c");
+    char *r = request(&f, c, "$JS.API.STREAM.CREATE.Q", "{\"name\":\"Q\",\"storage\":\"memory\"}");
+    g_free(r);
+    g_free(request(&f, c, "Q", "x"));
+    r = request(&f, c, "$JS.API.STREAM.UPDATE.Q",
+                "{\"name\":\"Q\",\"storage\":\"memory\",\"sealed\":true}");
+    assert_contains(r, "\"sealed\":true");
+    g_free(r);
+    r = request(&f, c, "Q", "y");
+    assert_contains(r, "\"err_code\":10109");
+    g_free(r);
+    r = request(&f, c, "$JS.API.STREAM.PURGE.Q", "");
+    assert_contains(r, "\"err_code\":10109");
+    g_free(r);
+    r = request(&f, c, "$JS.API.STREAM.UPDATE.Q", "{\"name\":\"Q\",\"storage\":\"memory\"}");
+    assert_contains(r, "can not unseal a sealed stream");
+    g_free(r);
+    fx_finish(&f);
+}
+END_TEST
+
 static bool done_pred(void *ctx)
 {
     return mr_server_done(ctx);
@@ -337,6 +414,8 @@ static Suite *js_api_suite(void)
     tcase_add_test(api, discard_new_and_per_subject_limits);
     tcase_add_test(api, file_stream_survives_a_restart);
     tcase_add_test(api, jsz_reports_streams_and_messages);
+    tcase_add_test(api, only_accounts_with_jetstream_serve_it);
+    tcase_add_test(api, sealed_stream_refuses_writes);
     suite_add_tcase(s, api);
     return s;
 }

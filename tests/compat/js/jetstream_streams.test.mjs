@@ -325,6 +325,42 @@ describe('JetStream streams', () => {
     });
 });
 
+describe('JetStream per account', () => {
+    test('only accounts with jetstream: enabled have it', { timeout: 30000 }, async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meridian-js-'));
+        const config = `jetstream { store_dir: "${dir}" }
+accounts {
+  JS: { jetstream: enabled, users: [{user: j, password: pj}] }
+  PLAIN: { users: [{user: p, password: pp}] }
+}
+`;
+        const srv = await startServer([], { config });
+        try {
+            const nj = await connectTo(srv, { user: 'j', pass: 'pj' });
+            const np = await connectTo(srv, { user: 'p', pass: 'pp' });
+            assert.equal(np.info.jetstream, true);
+            const jsm = await nj.jetstreamManager();
+            await jsm.streams.add({ name: 'ACC', subjects: ['acc'], storage: 'memory' });
+            let r = await raw(np, '$JS.API.INFO');
+            assert.deepEqual(r.error, { code: 503, err_code: 10039,
+                description: 'JetStream not enabled for account' });
+            r = await raw(np, '$JS.API.STREAM.CREATE.X', JSON.stringify({ name: 'X' }));
+            assert.equal(r.type, 'io.nats.jetstream.api.v1.stream_create_response');
+            assert.equal(r.error.err_code, 10039);
+            // The other account's messages on the same subject are not stored.
+            np.publish('acc', sc.encode('x'));
+            await np.flush();
+            await sleep(100);
+            assert.equal((await jsm.streams.info('ACC')).state.messages, 0);
+            await nj.close();
+            await np.close();
+        } finally {
+            await srv.stop();
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
+
 describe('JetStream file streams across a restart', () => {
     test('a file stream keeps its config and messages', { timeout: 30000 }, async () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meridian-js-'));
