@@ -212,8 +212,9 @@ static void send_pub_ack(struct mr_js *js, struct mr_account *acc, const char *r
         free(et);
     } else {
         /* nats-server 2.9 writes the PubAck by hand, with these spaces. */
+        const char *dup = r->duplicate ? ",\"duplicate\": true" : "";
         g_string_append_printf(b, "{\"stream\":%s, \"seq\":%llu%s}", qname,
-                               (unsigned long long)r->seq, r->duplicate ? ",\"duplicate\": true" : "");
+                               (unsigned long long)r->seq, dup);
     }
     free(qname);
     send_raw(js, acc, reply, NULL, 0, (const uint8_t *)b->str, b->len);
@@ -757,27 +758,23 @@ static void api_info(struct mr_js *js, struct js_account *ja, const char *reply)
     json_object_set_new(o, "streams", json_integer(g_tree_nnodes(ja->streams)));
     json_object_set_new(o, "consumers", json_integer(0));
     json_t *l = json_object();
-    json_object_set_new(
-        l, "max_memory",
-        json_integer(limit_or(ja, offsetof(struct mr_account_jetstream_opts, max_memory))));
-    json_object_set_new(
-        l, "max_storage",
-        json_integer(limit_or(ja, offsetof(struct mr_account_jetstream_opts, max_store))));
-    json_object_set_new(
-        l, "max_streams",
-        json_integer(limit_or(ja, offsetof(struct mr_account_jetstream_opts, max_streams))));
-    json_object_set_new(
-        l, "max_consumers",
-        json_integer(limit_or(ja, offsetof(struct mr_account_jetstream_opts, max_consumers))));
-    json_object_set_new(
-        l, "max_ack_pending",
-        json_integer(limit_or(ja, offsetof(struct mr_account_jetstream_opts, max_ack_pending))));
-    json_object_set_new(l, "memory_max_stream_bytes",
-                        json_integer(limit_or(
-                            ja, offsetof(struct mr_account_jetstream_opts, memory_max_stream_bytes))));
-    json_object_set_new(l, "storage_max_stream_bytes",
-                        json_integer(limit_or(
-                            ja, offsetof(struct mr_account_jetstream_opts, store_max_stream_bytes))));
+    static const struct {
+        const char *key;
+        size_t off;
+    } limits[] = {
+        {"max_memory", offsetof(struct mr_account_jetstream_opts, max_memory)},
+        {"max_storage", offsetof(struct mr_account_jetstream_opts, max_store)},
+        {"max_streams", offsetof(struct mr_account_jetstream_opts, max_streams)},
+        {"max_consumers", offsetof(struct mr_account_jetstream_opts, max_consumers)},
+        {"max_ack_pending", offsetof(struct mr_account_jetstream_opts, max_ack_pending)},
+        {"memory_max_stream_bytes",
+         offsetof(struct mr_account_jetstream_opts, memory_max_stream_bytes)},
+        {"storage_max_stream_bytes",
+         offsetof(struct mr_account_jetstream_opts, store_max_stream_bytes)},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(limits); i++) {
+        json_object_set_new(l, limits[i].key, json_integer(limit_or(ja, limits[i].off)));
+    }
     json_object_set_new(l, "max_bytes_required",
                         json_boolean(ja->limits != NULL && ja->limits->max_bytes_required));
     json_object_set_new(o, "limits", l);
@@ -1008,7 +1005,8 @@ static void api_info_stream(struct mr_js *js, struct js_account *ja, const struc
     if (len > 0) {
         json_t *o = json_loadb((const char *)w->payload + w->hdr_len, len, 0, NULL);
         json_t *f = json_is_object(o) ? json_object_get(o, "subjects_filter") : NULL;
-        if (o == NULL || !json_is_object(o) || (f != NULL && !json_is_string(f) && !json_is_null(f))) {
+        bool bad_filter = f != NULL && !json_is_string(f) && !json_is_null(f);
+        if (o == NULL || !json_is_object(o) || bad_filter) {
             json_decref(o);
             struct mr_js_err err;
             mr_js_err_set(&err, 400, 10025, "invalid JSON");

@@ -187,9 +187,11 @@ bool mr_js_stream_cfg_from_json(json_t *o, struct mr_js_stream_cfg *cfg, struct 
               get_enum(o, "discard", discard, 2, &disc) &&
               get_bool(o, "discard_new_per_subject", &cfg->discard_new_per_subject) &&
               get_enum(o, "storage", storage, 3, &stor) &&
-              get_int(o, "num_replicas", &cfg->num_replicas) && get_bool(o, "no_ack", &cfg->no_ack) &&
+              get_int(o, "num_replicas", &cfg->num_replicas) &&
+              get_bool(o, "no_ack", &cfg->no_ack) &&
               get_int(o, "duplicate_window", &cfg->duplicate_window_ns) &&
-              get_bool(o, "sealed", &cfg->sealed) && get_bool(o, "deny_delete", &cfg->deny_delete) &&
+              get_bool(o, "sealed", &cfg->sealed) &&
+              get_bool(o, "deny_delete", &cfg->deny_delete) &&
               get_bool(o, "deny_purge", &cfg->deny_purge) &&
               get_bool(o, "allow_rollup_hdrs", &cfg->allow_rollup_hdrs) &&
               get_bool(o, "allow_direct", &cfg->allow_direct) &&
