@@ -632,6 +632,13 @@ int mr_ws_client_response_parse(struct mr_ws_client_handshake *hs, const uint8_t
     mr_assert(hs->accept[0] != '\0');
     hs->reason[0] = '\0';
     size_t avail = len < MR_HTTP_HEAD_MAX ? len : MR_HTTP_HEAD_MAX;
+    /* Bytes that cannot begin a response fail at once (nats-server's reader fails on
+     * the first line), not after a head that will never end: a peer speaking another
+     * protocol (a NATS INFO) is refused as soon as it is seen. */
+    size_t k = avail < 7 ? avail : 7;
+    if (k > 0 && memcmp(buf, "HTTP/1.", k) != 0) {
+        return client_fail(hs, MR_E_PROTO_ARGS, "malformed HTTP response");
+    }
     size_t head = head_end(buf, avail);
     if (head == 0) {
         if (avail == MR_HTTP_HEAD_MAX) {

@@ -188,7 +188,9 @@ int mr_ws_client_request_encode(struct mr_ws_client_handshake *hs, const char *h
  * else "invalid websocket connection"; permessage-deflate without both no_context
  * parameters when we asked for it: "compression negotiation error". Returns the head
  * length (bytes after it are already frames: feed them to the decoder), MR_AGAIN, or
- * MR_E_PROTO_ARGS with hs->reason (MR_E_PROTO_CONTROL_LINE for a head over the limit). */
+ * MR_E_PROTO_ARGS with hs->reason (MR_E_PROTO_CONTROL_LINE for a head over the limit).
+ * Bytes that cannot begin "HTTP/1." fail as soon as they arrive ("malformed HTTP
+ * response"), so any split of the same bytes gives the same result. */
 int mr_ws_client_response_parse(struct mr_ws_client_handshake *hs, const uint8_t *buf,
                                 size_t len);
 

@@ -27,6 +27,7 @@
 #include "core/proto/subject.h"
 #include "core/server/auth.h"
 #include "core/server/server_int.h"
+#include "core/server/ws_conn.h"
 
 /* nats-server: remotes reconnect after leafnodes.reconnect (1 s) plus jitter; after a
  * loop was detected, after 30 s. */
@@ -34,6 +35,12 @@
 #define LEAF_RECONNECT_JITTER_NS (100ULL * MR_NS_PER_MS)
 #define LEAF_LOOP_DELAY_NS (30ULL * MR_NS_PER_SEC)
 #define LEAF_DEFAULT_PORT 7422
+/* A ws:// or wss:// URL without a port means the scheme's (RFC 6455 3). */
+#define LEAF_WS_DEFAULT_PORT 80
+#define LEAF_WSS_DEFAULT_PORT 443
+/* nats-server waits this long for the hub's answer to a WebSocket upgrade (its first
+ * INFO wait), unless the remote's first_info_timeout says otherwise. */
+#define LEAF_WS_ANSWER_WAIT_NS (1ULL * MR_NS_PER_SEC)
 
 static void llog(struct mr_server *s, enum mr_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -76,6 +83,56 @@ static void send_json_line(struct mr_conn *c, const char *verb, json_t *j)
     send_text(c, text);
     send_text(c, "\r\n");
     free(text);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Permissions of a link (deny_imports, deny_exports)                                    */
+
+/* Subjects permissions never apply to on a leaf link, as in nats-server: its loop
+ * detection and the gateway reply prefixes. */
+static bool perms_exempt(const char *subject, size_t len)
+{
+    return (len >= 5 && memcmp(subject, "$LDS.", 5) == 0) ||
+           (len >= 4 && memcmp(subject, "$GR.", 4) == 0) ||
+           (len >= 5 && memcmp(subject, "_GR_.", 5) == 0);
+}
+
+/* Whether a deny list covers subject (a wildcard in subject only matches the same
+ * wildcard or a wider one in the list, as nats-server's sublist match does). */
+static bool denied(const GPtrArray *list, const char *subject, size_t len)
+{
+    for (guint i = 0; list != NULL && i < list->len; i++) {
+        const char *p = g_ptr_array_index(list, i);
+        if (mr_subject_matches(p, strlen(p), subject, len)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Adds the valid subjects of a configured list or a JSON array to *list (created on
+ * first use), each once. */
+static void deny_add(GPtrArray **list, const char *subject)
+{
+    if (subject == NULL || !mr_subject_valid(subject, strlen(subject))) {
+        return;
+    }
+    if (*list == NULL) {
+        *list = g_ptr_array_new_with_free_func(g_free);
+    }
+    for (guint i = 0; i < (*list)->len; i++) {
+        if (strcmp(g_ptr_array_index(*list, i), subject) == 0) {
+            return;
+        }
+    }
+    g_ptr_array_add(*list, g_strdup(subject));
+}
+
+/* Whether interest in subject may be told to the peer: a spoke keeps what its
+ * deny_imports cover to itself, so the hub never sends it. */
+static bool may_tell(const struct mr_leaf *l, const char *subject, size_t len)
+{
+    return l->deny_sub == NULL || perms_exempt(subject, len) || !denied(l->deny_sub, subject, len);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -126,7 +183,8 @@ static void tell(struct mr_leaf *l, const struct mr_sub *sub, int delta, bool se
     bool absent = false;
     uint32_t count = mr_interest_change(&l->smap, sub->subject, sub->subject_len, sub->queue,
                                         qlen, delta, &absent);
-    if (!send || absent || l->conn->state != CONN_OPEN) {
+    if (!send || absent || l->conn->state != CONN_OPEN ||
+        !may_tell(l, sub->subject, sub->subject_len)) {
         return;
     }
     if (qlen > 0) {
@@ -210,7 +268,9 @@ static void tell_all(struct mr_server *s, struct mr_leaf *l)
     for (const struct mr_interest *e = l->smap.head; e != NULL; e = e->next) {
         size_t qlen;
         const char *q = mr_interest_queue(e, &qlen);
-        send_ls(l->conn, true, e->key, e->subject_len, q, qlen, e->count);
+        if (may_tell(l, e->key, e->subject_len)) {
+            send_ls(l->conn, true, e->key, e->subject_len, q, qlen, e->count);
+        }
     }
     const char *lds = account_lds(s, acc);
     send_ls(l->conn, true, lds, strlen(lds), NULL, 0, 0);
@@ -273,6 +333,22 @@ static void process_ls(struct mr_server *s, struct mr_conn *c, const struct mr_p
     }
     if (!mr_subject_valid(op->subject.ptr, op->subject.len) ||
         (op->queue.len > 0 && !mr_subject_valid_queue(op->queue.ptr, op->queue.len))) {
+        return;
+    }
+    if (plus && l->deny_pub != NULL && !perms_exempt(op->subject.ptr, op->subject.len) &&
+        !mr_subject_has_wildcard(op->subject.ptr, op->subject.len) &&
+        denied(l->deny_pub, op->subject.ptr, op->subject.len)) {
+        if (!l->solicited) {
+            /* nats-server's hub: the spoke asked for what it said it will not import. */
+            char text[512];
+            snprintf(text, sizeof(text), "Permissions Violation for Subscription to \"%.*s\"",
+                     (int)op->subject.len, op->subject.ptr);
+            llog(s, MR_LOG_ERROR, "Subscription Violation on \"%.*s\" - Check other side "
+                 "configuration", (int)op->subject.len, op->subject.ptr);
+            mr_conn_send_err(c, text);
+            mr_conn_close(c, "Protocol Violation");
+        }
+        /* A spoke takes no interest in what its deny_exports keep home. */
         return;
     }
     GString *key = g_string_new_len(op->subject.ptr, op->subject.len);
@@ -410,7 +486,8 @@ uint32_t mr_leaf_fan_flush(struct mr_server *s, const struct mr_msg *m)
     uint32_t sent = 0;
     for (uint32_t i = 0; i < ls->fan_count; i++) {
         struct mr_leaf *l = ls->fan[i];
-        if (l->conn->state == CONN_OPEN && (l->fan_plain || l->fan_nq > 0)) {
+        if (l->conn->state == CONN_OPEN && (l->fan_plain || l->fan_nq > 0) &&
+            (l->deny_pub == NULL || !denied(l->deny_pub, m->subject.ptr, m->subject.len))) {
             (void)mr_send_rmsg(l->conn, l->headers, NULL, m, m->reply, l->fan_queues,
                                l->fan_nq);
             sent++;
@@ -483,6 +560,14 @@ static void send_leaf_connect(struct mr_server *s, struct mr_conn *c, const char
     json_object_set_new(j, "headers", json_true());
     json_object_set_new(j, "remote_account", json_string(l->acc->name));
     json_object_set_new(j, "protocol", json_integer(1));
+    if (l->deny_sub != NULL) {
+        /* nats-server's spoke tells its deny_imports, which the hub then never sends. */
+        json_t *deny = json_array();
+        for (guint i = 0; i < l->deny_sub->len; i++) {
+            json_array_append_new(deny, json_string(g_ptr_array_index(l->deny_sub, i)));
+        }
+        json_object_set_new(j, "deny_pub", deny);
+    }
     if (user != NULL && user[0] != '\0') {
         json_object_set_new(j, "user", json_string(user));
         json_object_set_new(j, "pass", json_string(pass != NULL ? pass : ""));
@@ -545,8 +630,10 @@ static bool bind_leaf(struct mr_server *s, struct mr_conn *c, json_t *j)
     } else {
         /* The server's users decide, as for a client. */
         struct mr_account *before = c->account;
-        if (!mr_auth_connect(s, c, user, pass,
-                             json_string_value(json_object_get(j, "auth_token")))) {
+        const char *token = json_string_value(json_object_get(j, "auth_token"));
+        bool ok = c->ws != NULL ? mr_ws_conn_authenticate(s, c, user, pass, token)
+                                : mr_auth_connect(s, c, user, pass, token);
+        if (!ok) {
             c->account = before;
             return false;
         }
@@ -607,6 +694,10 @@ static void process_connect(struct mr_server *s, struct mr_conn *c, const struct
     snprintf(l->remote_name, sizeof(l->remote_name), "%s", name != NULL ? name : l->remote_id);
     snprintf(l->remote_cluster, sizeof(l->remote_cluster), "%s", cluster != NULL ? cluster : "");
     l->headers = json_is_true(json_object_get(j, "headers"));
+    json_t *deny = json_object_get(j, "deny_pub");
+    for (size_t i = 0; json_is_array(deny) && i < json_array_size(deny); i++) {
+        deny_add(&l->deny_pub, json_string_value(json_array_get(deny, i)));
+    }
     json_decref(j);
     l->connect_received = true;
     c->connect_received = true;
@@ -653,7 +744,8 @@ static void process_info(struct mr_server *s, struct mr_conn *c, const struct mr
     l->headers = json_is_true(json_object_get(info, "headers"));
     bool hub_tls = json_is_true(json_object_get(info, "tls_required"));
     json_decref(info);
-    if (hub_tls && !l->remote->tls) {
+    /* Over WebSocket, TLS (wss://) wraps the HTTP upgrade: nothing to start here. */
+    if (hub_tls && !l->remote->tls && !l->remote->ws) {
         llog(s, MR_LOG_ERROR, "leafnode remote %s requires TLS: configure tls in the remote",
              current_url(l->remote));
         mr_conn_close(c, "TLS Required");
@@ -664,7 +756,7 @@ static void process_info(struct mr_server *s, struct mr_conn *c, const struct mr
         l->remote->loop = true;
         return;
     }
-    if (l->remote->tls) {
+    if (l->remote->tls && !l->remote->ws) {
         /* Upgrade before CONNECT: the credentials go inside TLS. */
         struct mr_route_slot url = {0};
         (void)mr_route_parse_url(current_url(l->remote), &url);
@@ -676,11 +768,41 @@ static void process_info(struct mr_server *s, struct mr_conn *c, const struct mr
     finish_connect(s, c);
 }
 
+static bool parse_remote_url(const char *url, struct mr_route_slot *p);
+
+/* A ws:// or wss:// remote's stream is up (after TLS for wss://): the upgrade request,
+ * to the URL's host and path. */
+static void ws_upgrade(struct mr_server *s, struct mr_conn *c)
+{
+    const char *url = current_url(c->leaf->remote);
+    const char *hostpart = strstr(url, "://");
+    hostpart = hostpart != NULL ? hostpart + 3 : url;
+    const char *path = strchr(hostpart, '/');
+    struct mr_route_slot p = {0};
+    (void)parse_remote_url(url, &p);
+    char host[300];
+    snprintf(host, sizeof(host), strchr(p.host, ':') != NULL ? "[%s]:%u" : "%s:%u", p.host,
+             (unsigned)p.port);
+    const struct mr_leafnode_remote_opts *ro = c->leaf->remote->opts;
+    mr_ws_conn_start_client(s, c, host, path, ro->ws_no_masking);
+    /* A hub that never answers must not hold the remote: the upgrade is bounded like
+     * an accepted one (server.c's auth timer closes a connection still unframed). */
+    uint64_t wait = ro->first_info_timeout_ns != 0 ? ro->first_info_timeout_ns
+                                                   : LEAF_WS_ANSWER_WAIT_NS;
+    s->env->timer_arm(s->env->ctx, (c->id << TIMER_KIND_BITS) | TIMER_AUTH,
+                      mr_server_now(s) + wait);
+}
+
 void mr_leaf_on_tls(struct mr_server *s, struct mr_conn *c)
 {
-    if (c->leaf->solicited) {
-        finish_connect(s, c);
+    if (!c->leaf->solicited) {
+        return;
     }
+    if (c->ws != NULL) {
+        ws_upgrade(s, c);
+        return;
+    }
+    finish_connect(s, c);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -729,6 +851,26 @@ static bool url_has_port(const char *url)
     return memchr(p, ':', (size_t)(end - p)) != NULL;
 }
 
+static bool is_ws_url(const char *url)
+{
+    return g_ascii_strncasecmp(url, "ws://", 5) == 0 || g_ascii_strncasecmp(url, "wss://", 6) == 0;
+}
+
+/* A remote URL's host, port and credentials. A leaf URL without a port means the leaf
+ * port, a WebSocket one the scheme's. */
+static bool parse_remote_url(const char *url, struct mr_route_slot *p)
+{
+    if (!mr_route_parse_url(url, p)) {
+        return false;
+    }
+    if (!url_has_port(url)) {
+        p->port = g_ascii_strncasecmp(url, "wss://", 6) == 0  ? LEAF_WSS_DEFAULT_PORT
+                  : g_ascii_strncasecmp(url, "ws://", 5) == 0 ? LEAF_WS_DEFAULT_PORT
+                                                              : LEAF_DEFAULT_PORT;
+    }
+    return true;
+}
+
 static void remote_connect(struct mr_server *s, struct mr_leaf_remote *r)
 {
     if (s->shutting_down || r->conn != NULL || r->pending_conn != 0 || r->urls->len == 0) {
@@ -736,11 +878,8 @@ static void remote_connect(struct mr_server *s, struct mr_leaf_remote *r)
     }
     const char *url = g_ptr_array_index(r->urls, r->next_url++ % r->urls->len);
     struct mr_route_slot p = {0};
-    if (!mr_route_parse_url(url, &p)) {
+    if (!parse_remote_url(url, &p)) {
         return;
-    }
-    if (!url_has_port(url)) {
-        p.port = LEAF_DEFAULT_PORT; /* a leaf URL without a port means the leaf port */
     }
     r->attempts++;
     uint64_t id = 0;
@@ -775,6 +914,12 @@ static void leaf_attach(struct mr_server *s, struct mr_conn *c, struct mr_leaf_r
     l->remote = r;
     l->acc = r != NULL ? r->acc : NULL;
     l->lsubs = g_hash_table_new(g_str_hash, g_str_equal);
+    for (size_t i = 0; r != NULL && i < r->opts->deny_exports.count; i++) {
+        deny_add(&l->deny_pub, r->opts->deny_exports.items[i]);
+    }
+    for (size_t i = 0; r != NULL && i < r->opts->deny_imports.count; i++) {
+        deny_add(&l->deny_sub, r->opts->deny_imports.items[i]);
+    }
     c->leaf = l;
     c->verbose = false;
     c->pedantic = false;
@@ -786,7 +931,7 @@ void mr_leaf_accept(struct mr_server *s, struct mr_conn *c)
 {
     leaf_attach(s, c, NULL);
     send_leaf_info(s, c, false);
-    if (s->leafs.opts->tls.enabled) {
+    if (s->leafs.opts->tls.enabled && c->ws == NULL) {
         /* nats-server's default order: INFO in the clear, then the spoke upgrades. */
         c->tls_pending = true;
         s->env->stream_start_tls(s->env->ctx, c->id, MR_TLS_LEAF);
@@ -796,6 +941,22 @@ void mr_leaf_accept(struct mr_server *s, struct mr_conn *c)
     s->env->timer_arm(s->env->ctx, (c->id << TIMER_KIND_BITS) | TIMER_AUTH,
                       mr_server_now(s) + timeout);
     mr_conn_arm_ping(c, MR_FIRST_PING_DELAY_NS);
+}
+
+bool mr_leaf_accepts(const struct mr_server *s)
+{
+    return s->leafs.opts != NULL && s->leafs.opts->port != 0;
+}
+
+void mr_leaf_accept_ws(struct mr_server *s, struct mr_conn *c)
+{
+    mr_assert(c->kind == MR_CONN_CLIENT && !c->counted && mr_ws_conn_framing(c));
+    mr_assert(mr_leaf_accepts(s));
+    /* Never counted as a client; leaf links are numbered by lid, not cid. */
+    c->kind = MR_CONN_LEAF;
+    c->cid = 0;
+    c->account = NULL;
+    mr_leaf_accept(s, c);
 }
 
 bool mr_leaf_dial_timeout(struct mr_server *s, uint64_t conn_id)
@@ -837,8 +998,7 @@ bool mr_leaf_on_connected(struct mr_server *s, uint64_t conn_id, int status)
         return true;
     }
     struct mr_route_slot p = {0};
-    const char *url = g_ptr_array_index(r->urls, (r->next_url + r->urls->len - 1) % r->urls->len);
-    (void)mr_route_parse_url(url, &p);
+    (void)parse_remote_url(current_url(r), &p);
     struct mr_conn *c = mr_conn_new(s, conn_id, MR_CONN_LEAF, p.host, p.port);
     if (c == NULL) {
         remote_retry(s, r);
@@ -849,6 +1009,18 @@ bool mr_leaf_on_connected(struct mr_server *s, uint64_t conn_id, int status)
     c->account = r->acc;
     c->connect_received = true;
     mr_conn_arm_ping(c, MR_FIRST_PING_DELAY_NS);
+    if (r->ws) {
+        /* TLS first for wss:// (nats-server: the remote's tls {} or defaults), then the
+         * HTTP upgrade; the hub's INFO comes in the first frames. */
+        mr_ws_conn_attach_client(s, c);
+        if (r->tls) {
+            c->tls_pending = true;
+            s->env->stream_start_tls_client(s->env->ctx, c->id, MR_TLS_LEAF_REMOTE + r->index,
+                                            p.host);
+        } else {
+            ws_upgrade(s, c);
+        }
+    }
     return true;
 }
 
@@ -964,6 +1136,12 @@ void mr_leaf_conn_free(struct mr_server *s, struct mr_conn *c)
     mr_assert(l->lsubs_count == 0 && !l->registered);
     g_hash_table_destroy(l->lsubs);
     mr_interest_clear(&l->smap);
+    if (l->deny_pub != NULL) {
+        g_ptr_array_free(l->deny_pub, TRUE);
+    }
+    if (l->deny_sub != NULL) {
+        g_ptr_array_free(l->deny_sub, TRUE);
+    }
     g_free(l->fan_queues);
     g_free(l);
     c->leaf = NULL;
@@ -1003,13 +1181,9 @@ int mr_leaf_start(struct mr_server *s)
         if (ro->disabled) {
             continue;
         }
-        const char *unsupported = ro->hub                   ? "hub: true"
-                                  : ro->deny_imports.count > 0 ? "deny_imports"
-                                  : ro->deny_exports.count > 0 ? "deny_exports"
-                                                               : NULL;
-        if (unsupported != NULL) {
-            llog(s, MR_LOG_ERROR, "%s: leafnode remote %zu: %s is not supported yet", o->where,
-                 i + 1, unsupported);
+        if (ro->hub) {
+            llog(s, MR_LOG_ERROR, "%s: leafnode remote %zu: hub: true is not supported yet",
+                 o->where, i + 1);
             return MR_E_INVAL;
         }
         const char *acc_name = ro->account != NULL ? ro->account : "$G";
@@ -1019,11 +1193,11 @@ int mr_leaf_start(struct mr_server *s)
                  i + 1, acc_name);
             return MR_E_INVAL;
         }
-        for (size_t k = 0; k < ro->urls.count; k++) {
-            const char *u = ro->urls.items[k];
-            if (strncmp(u, "ws://", 5) == 0 || strncmp(u, "wss://", 6) == 0) {
-                llog(s, MR_LOG_ERROR, "%s: leafnode remote URL %s: WebSocket remotes are not "
-                     "supported yet", o->where, u);
+        bool ws = ro->urls.count > 0 && is_ws_url(ro->urls.items[0]);
+        for (size_t k = 1; k < ro->urls.count; k++) {
+            if (is_ws_url(ro->urls.items[k]) != ws) {
+                llog(s, MR_LOG_ERROR, "%s: leafnode remote %zu: remote leaf node configuration "
+                     "cannot have a mix of websocket and non-websocket urls", o->where, i + 1);
                 return MR_E_INVAL;
             }
         }
@@ -1036,15 +1210,20 @@ int mr_leaf_start(struct mr_server *s)
             g_ptr_array_add(r->urls, g_strdup(ro->urls.items[k]));
         }
         r->next_url = r->urls->len > 0 ? (uint32_t)(mr_server_rand(s) % r->urls->len) : 0;
+        r->ws = ws;
         r->tls = ro->tls.enabled;
         for (size_t k = 0; k < ro->urls.count; k++) {
-            r->tls = r->tls || strncmp(ro->urls.items[k], "tls://", 6) == 0;
+            const char *u = ro->urls.items[k];
+            r->tls = r->tls || strncmp(u, "tls://", 6) == 0 || strncmp(u, "wss://", 6) == 0;
         }
         g_ptr_array_add(ls->remotes, r);
         if (r->tls) {
+            /* Without a tls {} block: nats-server's defaults, the system's CAs. */
+            struct mr_tls_opts t = ro->tls;
+            t.enabled = true;
             char err[MR_ERRMSG_MAX];
-            int rc = s->env->tls_configure(s->env->ctx, MR_TLS_LEAF_REMOTE + r->index,
-                                           &ro->tls, err, sizeof(err));
+            int rc = s->env->tls_configure(s->env->ctx, MR_TLS_LEAF_REMOTE + r->index, &t, err,
+                                           sizeof(err));
             if (rc != MR_OK) {
                 llog(s, MR_LOG_ERROR, "%s: leafnode remote %zu TLS: %s", o->where, i + 1, err);
                 return rc;

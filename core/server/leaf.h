@@ -66,7 +66,8 @@ struct mr_leaf_remote {
     bool retry_armed;
     uint32_t attempts;
     bool loop; /* the last connection detected a loop: wait 30 s */
-    bool tls;  /* tls {} in the remote, or a tls:// URL */
+    bool tls;  /* tls {} in the remote, or a tls:// or wss:// URL */
+    bool ws;   /* ws:// or wss:// URLs (the loader refuses a mix with others) */
 };
 
 /* The leaf state of a MR_CONN_LEAF connection (mr_conn.leaf). */
@@ -90,6 +91,12 @@ struct mr_leaf {
     uint32_t lsubs_count;
     /* What this side told the peer. */
     struct mr_interest_table smap;
+    /* Permissions of the link (char *, owned), as nats-server keeps them on a leaf
+     * connection. deny_pub: subjects never sent over it (spoke: the remote's
+     * deny_exports; hub: the spoke's CONNECT deny_pub, its deny_imports). deny_sub
+     * (spoke only: deny_imports): interest never told to the hub. NULL when empty. */
+    GPtrArray *deny_pub;
+    GPtrArray *deny_sub;
     /* Fan-out scratch. */
     uint64_t fan_gen;
     bool fan_plain;
@@ -124,6 +131,12 @@ void mr_leaf_shutdown(struct mr_server *s);
 void mr_leaf_deinit(struct mr_server *s);
 
 void mr_leaf_accept(struct mr_server *s, struct mr_conn *c);
+/* Whether leaf connections are accepted (a leafnodes port is configured): nats-server's
+ * condition for a "/leafnode" upgrade on the websocket listener. */
+bool mr_leaf_accepts(const struct mr_server *s);
+/* A connection of the websocket listener whose upgrade asked for "/leafnode" (the 101
+ * has gone out): it becomes a leaf connection, and the hub's INFO goes out framed. */
+void mr_leaf_accept_ws(struct mr_server *s, struct mr_conn *c);
 /* A leaf link's TLS handshake finished successfully. */
 void mr_leaf_on_tls(struct mr_server *s, struct mr_conn *c);
 bool mr_leaf_on_connected(struct mr_server *s, uint64_t conn_id, int status);

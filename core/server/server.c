@@ -369,7 +369,7 @@ static void conn_free(struct mr_server *s, struct mr_conn *c)
     g_free(c->name);
     g_free(c->lang);
     g_free(c->version);
-    if (c->kind == MR_CONN_CLIENT) {
+    if (c->kind == MR_CONN_CLIENT && c->counted) {
         s->stats.connections--;
         if (c->account != NULL) {
             mr_assert(c->account->conns > 0);
@@ -986,8 +986,11 @@ static void process_connect(struct mr_server *s, struct mr_conn *c, const struct
     c->lang = json_dup(obj, "lang");
     c->version = json_dup(obj, "version");
     struct mr_account *before = c->account;
-    bool ok = mr_auth_connect(s, c, json_str(obj, "user"), json_str(obj, "pass"),
-                              json_str(obj, "auth_token"));
+    bool ok = c->ws != NULL ? mr_ws_conn_authenticate(s, c, json_str(obj, "user"),
+                                                      json_str(obj, "pass"),
+                                                      json_str(obj, "auth_token"))
+                            : mr_auth_connect(s, c, json_str(obj, "user"), json_str(obj, "pass"),
+                                              json_str(obj, "auth_token"));
     json_decref(obj);
     if (ok && before != NULL && c->account != before) {
         /* A second CONNECT may not move a connection (and its subscriptions) to another
@@ -1469,9 +1472,11 @@ void mr_conn_feed(struct mr_conn *c, const uint8_t *buf, size_t len)
 
 static void send_info(struct mr_server *s, struct mr_conn *c)
 {
-    char tail[160];
-    int n = snprintf(tail, sizeof(tail), ",\"client_id\":%llu,\"client_ip\":\"%s\"}\r\n",
-                     (unsigned long long)c->cid, c->host);
+    char tail[200];
+    /* A websocket {} auth override makes its clients authenticate (nats-server). */
+    bool ws_auth = !s->auth_required && c->ws != NULL && mr_ws_conn_auth_override(s);
+    int n = snprintf(tail, sizeof(tail), ",\"client_id\":%llu,\"client_ip\":\"%s\"%s}\r\n",
+                     (unsigned long long)c->cid, c->host, ws_auth ? ",\"auth_required\":true" : "");
     mr_assert(n > 0 && (size_t)n < sizeof(tail));
     if (queue_out(c, s->info_prefix, s->info_prefix_len)) {
         (void)queue_out(c, tail, (size_t)n);
@@ -1514,13 +1519,6 @@ struct mr_conn *mr_conn_new(struct mr_server *s, uint64_t conn_id, enum mr_conn_
     return c;
 }
 
-static void client_greet(struct mr_server *s, struct mr_conn *c);
-
-void mr_conn_greet(struct mr_conn *c)
-{
-    client_greet(c->srv, c);
-}
-
 /* The client handshake once the stream is ready (after TLS when it goes first). */
 static void client_greet(struct mr_server *s, struct mr_conn *c)
 {
@@ -1531,6 +1529,59 @@ static void client_greet(struct mr_server *s, struct mr_conn *c)
         c->tls_pending = true;
         s->env->stream_start_tls(s->env->ctx, c->id, MR_TLS_CLIENT);
     }
+}
+
+/* Whether a client must authenticate: the server's rule, or for a WebSocket client
+ * also an override in websocket {} (nats-server's authOverride). */
+static bool client_auth_required(struct mr_server *s, const struct mr_conn *c)
+{
+    return s->auth_required || (c->ws != NULL && mr_ws_conn_auth_override(s));
+}
+
+/* A client is accepted (or its WebSocket upgrade is done): count it, bind it when it
+ * needs no credentials, greet it unless TLS goes first, arm its auth timer. */
+static void client_open(struct mr_server *s, struct mr_conn *c, bool greet)
+{
+    c->counted = true;
+    s->stats.connections++;
+    s->stats.total_connections++;
+    slog(s, MR_LOG_DEBUG, "%s:%u - cid:%llu - Client connection created", c->host,
+         (unsigned)c->port, (unsigned long long)c->cid);
+    if (s->stats.connections > s->opts.max_connections) {
+        send_err(c, "maximum connections exceeded");
+        close_conn(c, "Maximum Connections Exceeded", false);
+        return;
+    }
+    bool auth = client_auth_required(s, c);
+    if (!auth) {
+        c->account = s->global;
+        if (!bind_account(s, c, c->account)) {
+            c->account = NULL;
+            return;
+        }
+    }
+    if (greet) {
+        client_greet(s, c);
+    }
+    if (auth) {
+        uint64_t timeout = s->opts.auth_timeout_ns;
+        if (s->opts.auth != NULL && s->opts.auth->timeout_ns != 0) {
+            timeout = s->opts.auth->timeout_ns;
+        }
+        /* nats-server: websocket { authorization { timeout } } wins for its clients. */
+        if (c->ws != NULL && s->opts.websocket->auth.timeout_ns != 0) {
+            timeout = s->opts.websocket->auth.timeout_ns;
+        }
+        s->env->timer_arm(s->env->ctx, timer_id(c, TIMER_AUTH), now(s) + timeout);
+    } else if (c->ws != NULL) {
+        s->env->timer_cancel(s->env->ctx, timer_id(c, TIMER_AUTH)); /* the upgrade's */
+    }
+}
+
+void mr_conn_ws_client_open(struct mr_conn *c)
+{
+    mr_assert(c->ws != NULL && c->kind == MR_CONN_CLIENT);
+    client_open(c->srv, c, true);
 }
 
 static void on_accept(void *ctx, uint64_t listener_id, uint64_t conn_id, const char *peer_host,
@@ -1565,38 +1616,30 @@ static void on_accept(void *ctx, uint64_t listener_id, uint64_t conn_id, const c
         reap(s);
         return;
     }
-    s->stats.connections++;
-    s->stats.total_connections++;
-    slog(s, MR_LOG_DEBUG, "%s:%u - cid:%llu - Client connection created", c->host,
-         (unsigned)c->port, (unsigned long long)c->cid);
-    if (s->stats.connections > s->opts.max_connections) {
-        send_err(c, "maximum connections exceeded");
-        close_conn(c, "Maximum Connections Exceeded", false);
+    if (listener_id == MR_LISTENER_WS) {
+        /* Client or leaf: the upgrade request's path decides (ws_conn.c), within the
+         * websocket handshake timeout. */
+        mr_ws_conn_attach(s, c);
+        const struct mr_websocket_opts *wo = s->opts.websocket;
+        uint64_t timeout = wo->handshake_timeout_ns != 0 ? wo->handshake_timeout_ns
+                                                         : s->opts.auth_timeout_ns;
+        s->env->timer_arm(s->env->ctx, timer_id(c, TIMER_AUTH), now(s) + timeout);
+        if (wo->tls.enabled) {
+            c->tls_pending = true;
+            s->env->stream_start_tls(s->env->ctx, c->id, MR_TLS_WEBSOCKET);
+        }
+    } else if (s->opts.tls.enabled && s->opts.tls.handshake_first) {
+        client_open(s, c, false);
+        if (c->state == CONN_OPEN) {
+            c->tls_pending = true;
+            s->env->stream_start_tls(s->env->ctx, c->id, MR_TLS_CLIENT);
+        }
+    } else {
+        client_open(s, c, true);
+    }
+    if (c->state != CONN_OPEN) {
         reap(s);
         return;
-    }
-    if (!s->auth_required) {
-        c->account = s->global;
-        if (!bind_account(s, c, c->account)) {
-            c->account = NULL;
-            reap(s);
-            return;
-        }
-    }
-    if (listener_id == MR_LISTENER_WS) {
-        mr_ws_conn_attach(s, c); /* INFO follows the upgrade */
-    } else if (s->opts.tls.enabled && s->opts.tls.handshake_first) {
-        c->tls_pending = true;
-        s->env->stream_start_tls(s->env->ctx, c->id, MR_TLS_CLIENT);
-    } else {
-        client_greet(s, c);
-    }
-    if (s->auth_required) {
-        uint64_t timeout = s->opts.auth_timeout_ns;
-        if (s->opts.auth != NULL && s->opts.auth->timeout_ns != 0) {
-            timeout = s->opts.auth->timeout_ns;
-        }
-        s->env->timer_arm(s->env->ctx, timer_id(c, TIMER_AUTH), now(s) + timeout);
     }
     uint64_t first = s->opts.ping_interval_ns < MR_FIRST_PING_DELAY_NS ? s->opts.ping_interval_ns
                                                                        : MR_FIRST_PING_DELAY_NS;
@@ -1637,7 +1680,7 @@ static void on_tls(void *ctx, uint64_t conn_id, int status, const char *peer_sub
         reap(s);
         return;
     }
-    if (s->opts.tls.handshake_first) {
+    if (c->ws == NULL && s->opts.tls.handshake_first) {
         send_info(s, c);
     }
 }
@@ -1770,7 +1813,15 @@ static void on_timer(void *ctx, uint64_t tid)
     }
     switch ((enum mr_timer_kind)(tid & ((1u << TIMER_KIND_BITS) - 1))) {
     case TIMER_AUTH:
-        if (!c->connect_received) {
+        if (c->ws != NULL && !mr_ws_conn_framing(c)) {
+            /* The upgrade did not complete in time: nothing to tell in HTTP terms. A
+             * leaf remote's hub that never answered is worth an error (nats-server). */
+            slog(s, c->kind == MR_CONN_LEAF ? MR_LOG_ERROR : MR_LOG_DEBUG,
+                 "%s:%u - %s: no upgrade in time", c->host, (unsigned)c->port,
+                 c->kind == MR_CONN_LEAF ? "Error soliciting websocket connection"
+                                         : "websocket handshake timeout");
+            close_conn(c, "WebSocket Handshake Timeout", false);
+        } else if (!c->connect_received) {
             send_err(c, "Authentication Timeout");
             close_conn(c, "Authentication Timeout", false);
         }
@@ -2032,22 +2083,13 @@ int mr_server_create(const struct mr_server_opts *opts, const struct mr_env *env
     return MR_OK;
 }
 
-/* The websocket {} listener for clients (plain; TLS and its own authorization are
- * refused by name until they land). */
+/* The websocket {} listener, for clients and leafs, plain (no_tls) or with its own
+ * tls {}. compression is accepted and never negotiated (see ws_conn.h). */
 static int start_websocket(struct mr_server *s)
 {
     const struct mr_websocket_opts *o = s->opts.websocket;
     if (o == NULL || !o->present || o->port == 0) {
         return MR_OK;
-    }
-    const char *unsupported = o->tls.enabled                         ? "tls"
-                              : o->auth.user != NULL || o->auth.token ? "authorization"
-                              : o->no_auth_user != NULL               ? "no_auth_user"
-                              : o->compression                        ? "compression"
-                                                                      : NULL;
-    if (unsupported != NULL) {
-        slog(s, MR_LOG_ERROR, "%s: websocket %s is not supported yet", o->where, unsupported);
-        return MR_E_INVAL;
     }
     const char *host = o->host != NULL ? o->host : "0.0.0.0";
     uint16_t port = o->port < 0 ? 0 : (uint16_t)o->port;
@@ -2057,9 +2099,33 @@ static int start_websocket(struct mr_server *s)
              (unsigned)port, mr_err_text(rc));
         return rc;
     }
-    slog(s, MR_LOG_INFO, "Listening for websocket clients on ws://%s:%u", host,
-         (unsigned)s->ws_port);
+    slog(s, MR_LOG_INFO, "Listening for websocket clients on %s://%s:%u",
+         o->tls.enabled ? "wss" : "ws", host, (unsigned)s->ws_port);
+    if (!o->tls.enabled) {
+        slog(s, MR_LOG_WARN, "Websocket not configured with TLS. DO NOT USE IN PRODUCTION!");
+    }
+    if (o->compression) {
+        slog(s, MR_LOG_INFO, "websocket compression is accepted but not negotiated: frames "
+             "are sent uncompressed");
+    }
     return MR_OK;
+}
+
+/* The websocket listener's TLS context, loaded before any listener opens (as the
+ * clients' is): loading certificates takes long enough that a client which finds the
+ * client port open would otherwise find the websocket port still closed. */
+static int configure_websocket_tls(struct mr_server *s)
+{
+    const struct mr_websocket_opts *o = s->opts.websocket;
+    if (o == NULL || !o->present || o->port == 0 || !o->tls.enabled) {
+        return MR_OK;
+    }
+    char err[MR_ERRMSG_MAX];
+    int rc = s->env->tls_configure(s->env->ctx, MR_TLS_WEBSOCKET, &o->tls, err, sizeof(err));
+    if (rc != MR_OK) {
+        slog(s, MR_LOG_ERROR, "%s: websocket TLS: %s", o->where, err);
+    }
+    return rc;
 }
 
 static int start_http(struct mr_server *s)
@@ -2092,6 +2158,10 @@ int mr_server_start(struct mr_server *s)
             return rc;
         }
     }
+    int wrc = configure_websocket_tls(s);
+    if (wrc != MR_OK) {
+        return wrc;
+    }
     /* As nats-server: -1 picks a random port, 0 means the default. */
     uint16_t port = s->opts.port < 0 ? 0 : (uint16_t)s->opts.port;
     if (s->opts.port == 0) {
@@ -2121,6 +2191,10 @@ int mr_server_start(struct mr_server *s)
         mr_leaf_shutdown(s);
         mr_gateway_shutdown(s);
         mr_route_shutdown(s);
+        if (s->ws_port != 0) {
+            s->env->unlisten(s->env->ctx, MR_LISTENER_WS);
+            s->ws_port = 0;
+        }
         s->env->unlisten(s->env->ctx, MR_LISTENER_CLIENT);
         return rc;
     }
@@ -2255,8 +2329,11 @@ void mr_server_check(const struct mr_server *s)
             mr_assert(c->account != NULL);
         }
         subs += n;
-        if (c->kind == MR_CONN_CLIENT) {
+        if (c->kind == MR_CONN_CLIENT && c->counted) {
             conns++;
+        }
+        if (c->kind != MR_CONN_CLIENT || (c->ws != NULL && !mr_ws_conn_framing(c))) {
+            mr_assert(!c->counted); /* WebSocket clients count once upgraded */
         }
         all++;
         prev = c;

@@ -36,6 +36,7 @@
 #define MR_TLS_ROUTE 2
 #define MR_TLS_GATEWAY 3
 #define MR_TLS_LEAF 4
+#define MR_TLS_WEBSOCKET 5
 /* Leaf remotes: one context each, MR_TLS_LEAF_REMOTE + the remote's index. */
 #define MR_TLS_LEAF_REMOTE 1000
 
@@ -99,7 +100,7 @@ struct mr_conn {
     struct mr_route *route; /* MR_CONN_ROUTE only */
     struct mr_gw_conn *gw;  /* MR_CONN_GATEWAY only */
     struct mr_leaf *leaf;   /* MR_CONN_LEAF only */
-    struct mr_ws_conn *ws;  /* clients over WebSocket (ws_conn.c) */
+    struct mr_ws_conn *ws;  /* clients and leafs over WebSocket (ws_conn.c) */
     /* Clients: routed replies handed to this client, plain -> full (gateway.c). */
     GHashTable *gw_replies;
     GQueue *gw_replies_fifo;
@@ -123,6 +124,7 @@ struct mr_conn {
     bool want_write;  /* stream_want_write told to the env, output not yet drained */
     bool read_paused; /* input backlog waits for a resume timer */
     bool reap_queued;
+    bool counted; /* a client in stats.connections (WebSocket: once upgraded) */
     int protocol;
     char host[64];
     uint16_t port;
@@ -280,8 +282,9 @@ bool mr_conn_queue_raw(struct mr_conn *c, const void *p, size_t n);
 /* Hands bytes of the NATS protocol to a connection's parser, as if they had just been
  * read (WebSocket payloads). */
 void mr_conn_feed(struct mr_conn *c, const uint8_t *buf, size_t len);
-/* Sends a client its INFO (and starts TLS when configured). */
-void mr_conn_greet(struct mr_conn *c);
+/* A WebSocket client's upgrade is done (ws_conn.c): count it, bind it when it needs no
+ * credentials, send INFO, arm its auth timer. */
+void mr_conn_ws_client_open(struct mr_conn *c);
 /* Closes a connection: no more input or output, the env closes the stream after
  * flushing what is pending. */
 void mr_conn_close(struct mr_conn *c, const char *reason);

@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Client connections over WebSocket (websocket {} listener): the HTTP upgrade, then
- * the NATS client protocol carried in binary frames (core/proto/websocket.h does the
+ * Connections over WebSocket: clients and leafs accepted on the websocket {} listener,
+ * and leaf remotes dialed to ws:// or wss:// URLs (core/proto/websocket.h does the
  * protocol; this file drives it for one connection).
  *
- * Input: bytes accumulate in ws->buf until the upgrade request is complete; after the
- * 101 answer every decoded data payload is fed to the connection's NATS parser as if
- * it had arrived on a plain socket; pings are answered, a close is echoed. Output:
- * every piece the server queues goes out as one unmasked binary frame.
+ * Input: bytes accumulate in ws->buf until the upgrade request (server role) or the
+ * 101 answer (client role) is complete; after it every decoded data payload is fed to
+ * the connection's NATS parser as if it had arrived on a plain socket; pings are
+ * answered, a close is echoed. Output: every piece the server queues goes out as one
+ * binary frame, masked with a fresh key on the client side (RFC 6455 5.3).
+ *
+ * Invariant: client is fixed at attach; open only goes from false to true; once open,
+ * dec decodes in the role of client.
  */
 #include "core/server/ws_conn.h"
 
@@ -21,11 +25,18 @@
 #include "core/limits.h"
 #include "core/proto/http.h"
 #include "core/proto/websocket.h"
+#include "core/server/auth.h"
 #include "core/server/server_int.h"
 
+/* Masked output is written through a stack buffer of this many bytes at a time. */
+#define WS_MASK_CHUNK 4096
+
 struct mr_ws_conn {
-    bool open; /* the 101 went out: frames from now on */
+    bool open;        /* the 101 went out (server) or came in (client): frames from now on */
+    bool client;      /* we dialed: a leaf remote */
+    bool mask_writes; /* client role, unless the hub granted no-masking */
     struct mr_http_parser http;
+    struct mr_ws_client_handshake hs; /* client role: what the 101 must carry */
     struct mr_ws_decoder dec;
     uint8_t *buf; /* bytes not decoded yet */
     size_t len;
@@ -43,6 +54,38 @@ void mr_ws_conn_attach(struct mr_server *s, struct mr_conn *c)
     c->ws = w;
 }
 
+void mr_ws_conn_attach_client(struct mr_server *s, struct mr_conn *c)
+{
+    (void)s;
+    mr_assert(c->ws == NULL);
+    struct mr_ws_conn *w = g_new0(struct mr_ws_conn, 1);
+    w->client = true;
+    w->mask_writes = true;
+    c->ws = w;
+}
+
+void mr_ws_conn_start_client(struct mr_server *s, struct mr_conn *c, const char *host,
+                             const char *url_path, bool no_masking)
+{
+    struct mr_ws_conn *w = c->ws;
+    mr_assert(w != NULL && w->client && !w->open);
+    uint8_t nonce[MR_WS_NONCE_BYTES];
+    for (size_t i = 0; i < sizeof(nonce); i += 8) {
+        uint64_t r = mr_server_rand(s);
+        memcpy(nonce + i, &r, 8);
+    }
+    char request[1024];
+    int n = mr_ws_client_request_encode(&w->hs, host, url_path, nonce, false, no_masking,
+                                        request, sizeof(request));
+    if (n < 0) {
+        mr_server_log(s, MR_LOG_ERROR, "websocket upgrade request to %s%s does not fit %zu bytes",
+                      host, url_path != NULL ? url_path : "", sizeof(request));
+        mr_conn_close(c, "WebSocket Handshake Error");
+        return;
+    }
+    (void)mr_conn_queue_raw(c, request, (size_t)n);
+}
+
 void mr_ws_conn_free(struct mr_conn *c)
 {
     if (c->ws != NULL) {
@@ -57,11 +100,52 @@ bool mr_ws_conn_framing(const struct mr_conn *c)
     return c->ws != NULL && c->ws->open;
 }
 
+/* A fresh masking key for a frame we send as the client, else NULL (RFC 6455 5.3 wants
+ * it unpredictable; it comes from the server's PRNG, seeded from env->random). */
+static const uint8_t *frame_key(struct mr_conn *c, uint8_t key[4])
+{
+    if (!c->ws->mask_writes) {
+        return NULL;
+    }
+    uint64_t r = mr_server_rand(c->srv);
+    memcpy(key, &r, 4);
+    return key;
+}
+
 bool mr_ws_conn_queue(struct mr_conn *c, const void *p, size_t n)
 {
     uint8_t hdr[MR_WS_HEADER_MAX];
-    size_t h = mr_ws_header_encode(hdr, MR_WS_OP_BINARY, true, false, n, NULL);
-    return mr_conn_queue_raw(c, hdr, h) && mr_conn_queue_raw(c, p, n);
+    uint8_t keybuf[4];
+    const uint8_t *key = frame_key(c, keybuf);
+    size_t h = mr_ws_header_encode(hdr, MR_WS_OP_BINARY, true, false, n, key);
+    if (!mr_conn_queue_raw(c, hdr, h)) {
+        return false;
+    }
+    if (key == NULL) {
+        return mr_conn_queue_raw(c, p, n);
+    }
+    /* The caller's bytes are not ours to mask in place. */
+    uint8_t chunk[WS_MASK_CHUNK];
+    for (size_t off = 0; off < n; off += sizeof(chunk)) {
+        size_t k = n - off < sizeof(chunk) ? n - off : sizeof(chunk);
+        mr_ws_mask(chunk, (const uint8_t *)p + off, k, key, off);
+        if (!mr_conn_queue_raw(c, chunk, k)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A whole control frame (ping answer, close), masked on the client side. */
+static void send_control(struct mr_conn *c, enum mr_ws_opcode op, const uint8_t *payload,
+                         size_t len)
+{
+    uint8_t frame[MR_WS_HEADER_MAX + MR_WS_CONTROL_MAX];
+    uint8_t keybuf[4];
+    int n = mr_ws_frame_encode(frame, sizeof(frame), op, payload, len, frame_key(c, keybuf));
+    if (n > 0) {
+        (void)mr_conn_queue_raw(c, frame, (size_t)n);
+    }
 }
 
 /* A close frame, once, then the connection closes after flushing. */
@@ -71,7 +155,9 @@ static void send_close(struct mr_conn *c, uint16_t code, const char *reason)
     if (!w->close_sent) {
         w->close_sent = true;
         uint8_t frame[MR_WS_HEADER_MAX + MR_WS_CONTROL_MAX];
-        int n = mr_ws_close_encode(frame, sizeof(frame), code, reason, strlen(reason), NULL);
+        uint8_t keybuf[4];
+        int n = mr_ws_close_encode(frame, sizeof(frame), code, reason, strlen(reason),
+                                   frame_key(c, keybuf));
         if (n > 0) {
             (void)mr_conn_queue_raw(c, frame, (size_t)n);
         }
@@ -148,74 +234,101 @@ static bool origin_allowed(const struct mr_websocket_opts *o, const struct mr_ws
     return true;
 }
 
-/* The upgrade request: answer 101 (or the error) and report whether frames follow. */
-static bool handshake(struct mr_server *s, struct mr_conn *c, size_t *used)
+/* Refuses an upgrade request with an HTTP error answer and closes. */
+static void refuse(struct mr_server *s, struct mr_conn *c, uint16_t status, const char *why)
+{
+    mr_server_log(s, MR_LOG_DEBUG, "%s:%u - websocket upgrade refused: %s", c->host,
+                  (unsigned)c->port, why);
+    char answer[256];
+    int n = mr_ws_upgrade_reject_encode(status != 0 ? status : 400, answer, sizeof(answer));
+    if (n > 0) {
+        (void)mr_conn_queue_raw(c, answer, (size_t)n);
+    }
+    mr_conn_close(c, "WebSocket Handshake Error");
+}
+
+/* The upgrade request (server role): answer 101 or the error, and hand a client to
+ * server.c, a leaf to leaf.c. Returns whether frames follow; *used is the bytes of the
+ * request (all of them after a refusal). */
+static bool server_handshake(struct mr_server *s, struct mr_conn *c, size_t *used)
 {
     struct mr_ws_conn *w = c->ws;
     struct mr_ws_upgrade up;
+    *used = 0;
     int rc = mr_ws_upgrade_parse(&w->http, w->buf, w->len, &up);
     if (rc == MR_AGAIN) {
-        *used = 0;
         return false;
     }
-    char answer[1024];
-    if (rc < 0 || up.kind != MR_WS_KIND_CLIENT) {
-        uint16_t status = rc < 0 ? up.status : 400;
-        mr_server_log(s, MR_LOG_DEBUG, "%s:%u - websocket upgrade refused: %s", c->host,
-                      (unsigned)c->port,
-                      rc < 0 ? up.reason : "leaf nodes over WebSocket are not supported yet");
-        int n = mr_ws_upgrade_reject_encode(status != 0 ? status : 400, answer, sizeof(answer));
-        if (n > 0) {
-            (void)mr_conn_queue_raw(c, answer, (size_t)n);
-        }
-        mr_conn_close(c, "WebSocket Handshake Error");
-        *used = w->len;
+    *used = w->len;
+    if (rc < 0) {
+        refuse(s, c, up.status, up.reason);
+        return false;
+    }
+    if (up.kind == MR_WS_KIND_MQTT) {
+        refuse(s, c, 400, "MQTT is not supported");
         return false;
     }
     if (s->opts.websocket != NULL && !origin_allowed(s->opts.websocket, &up)) {
-        mr_server_log(s, MR_LOG_DEBUG, "%s:%u - websocket upgrade refused: origin not allowed: "
-                      "%.*s", c->host, (unsigned)c->port, (int)up.origin.len, up.origin.ptr);
-        int r = mr_ws_upgrade_reject_encode(403, answer, sizeof(answer));
-        if (r > 0) {
-            (void)mr_conn_queue_raw(c, answer, (size_t)r);
-        }
-        mr_conn_close(c, "WebSocket Handshake Error");
-        *used = w->len;
+        char why[400];
+        snprintf(why, sizeof(why), "origin not allowed: %.*s", (int)up.origin.len,
+                 up.origin.ptr);
+        refuse(s, c, 403, why);
         return false;
     }
+    char answer[1024];
     int n = mr_ws_upgrade_accept_encode(&up, false, answer, sizeof(answer));
     mr_assert(n > 0);
     (void)mr_conn_queue_raw(c, answer, (size_t)n);
-    /* nats-server: a client that negotiated no masking may send unmasked frames. */
+    if (up.kind == MR_WS_KIND_LEAF && !mr_leaf_accepts(s)) {
+        /* nats-server answers 101, logs, then drops the connection without a frame. */
+        mr_server_log(s, MR_LOG_ERROR, "%s:%u - Not configured to accept leaf node connections",
+                      c->host, (unsigned)c->port);
+        mr_conn_close(c, "WebSocket Handshake Error");
+        return false;
+    }
+    /* nats-server: a peer that negotiated no masking may send unmasked frames. */
     w->dec.mask_required = !up.no_masking;
     w->open = true;
     *used = (size_t)rc;
+    if (up.kind == MR_WS_KIND_LEAF) {
+        mr_leaf_accept_ws(s, c);
+    } else {
+        mr_conn_ws_client_open(c);
+    }
     return true;
 }
 
-bool mr_ws_conn_on_bytes(struct mr_server *s, struct mr_conn *c, const uint8_t *buf, size_t len,
-                         bool *opened)
+/* The hub's answer to our upgrade request (client role). */
+static bool client_handshake(struct mr_server *s, struct mr_conn *c, size_t *used)
 {
     struct mr_ws_conn *w = c->ws;
-    *opened = false;
-    if (!buf_append(w, buf, len)) {
-        send_close(c, MR_WS_CLOSE_TOO_BIG, "too much data");
-        mr_conn_close(c, "WebSocket Buffer Exceeded");
+    *used = 0;
+    int rc = mr_ws_client_response_parse(&w->hs, w->buf, w->len);
+    if (rc == MR_AGAIN) {
         return false;
     }
-    size_t off = 0;
-    if (!w->open) {
-        size_t used = 0;
-        if (!handshake(s, c, &used)) {
-            if (used > 0) {
-                w->len = 0;
-            }
-            return false;
-        }
-        off = used;
-        *opened = true;
-        mr_conn_greet(c); /* INFO, framed */
+    if (rc < 0) {
+        *used = w->len;
+        mr_server_log(s, MR_LOG_ERROR, "%s:%u - Error soliciting websocket connection: %s",
+                      c->host, (unsigned)c->port, w->hs.reason);
+        mr_conn_close(c, "WebSocket Handshake Error");
+        return false;
     }
+    uint64_t max = (uint64_t)s->opts.max_payload * 8;
+    mr_ws_decoder_init(&w->dec, MR_WS_ROLE_CLIENT, false, false,
+                       max < MR_WS_MESSAGE_MAX ? max : MR_WS_MESSAGE_MAX);
+    w->mask_writes = w->hs.mask_writes;
+    w->open = true;
+    *used = (size_t)rc;
+    mr_server_log(s, MR_LOG_DEBUG, "%s:%u - Leafnode websocket upgrade done (masking=%s)",
+                  c->host, (unsigned)c->port, w->mask_writes ? "true" : "false");
+    return true;
+}
+
+/* Decodes the frames in w->buf from off and acts on them; returns the bytes used. */
+static size_t decode_frames(struct mr_server *s, struct mr_conn *c, size_t off)
+{
+    struct mr_ws_conn *w = c->ws;
     while (off < w->len && c->state == CONN_OPEN) {
         struct mr_ws_event ev;
         int rc = mr_ws_decode(&w->dec, w->buf + off, w->len - off, &ev);
@@ -238,15 +351,9 @@ bool mr_ws_conn_on_bytes(struct mr_server *s, struct mr_conn *c, const uint8_t *
                 mr_conn_feed(c, ev.payload, ev.len);
             }
             break;
-        case MR_WS_EV_PING: {
-            uint8_t frame[MR_WS_HEADER_MAX + MR_WS_CONTROL_MAX];
-            int n = mr_ws_frame_encode(frame, sizeof(frame), MR_WS_OP_PONG, ev.payload, ev.len,
-                                       NULL);
-            if (n > 0) {
-                (void)mr_conn_queue_raw(c, frame, (size_t)n);
-            }
+        case MR_WS_EV_PING:
+            send_control(c, MR_WS_OP_PONG, ev.payload, ev.len);
             break;
-        }
         case MR_WS_EV_CLOSE:
             send_close(c, ev.close_code == MR_WS_CLOSE_NO_STATUS ? MR_WS_CLOSE_NORMAL
                                                                   : ev.close_code,
@@ -257,6 +364,35 @@ bool mr_ws_conn_on_bytes(struct mr_server *s, struct mr_conn *c, const uint8_t *
             break;
         }
     }
+    return off;
+}
+
+bool mr_ws_conn_on_bytes(struct mr_server *s, struct mr_conn *c, const uint8_t *buf, size_t len,
+                         bool *opened)
+{
+    struct mr_ws_conn *w = c->ws;
+    *opened = false;
+    if (!buf_append(w, buf, len)) {
+        if (w->open) {
+            send_close(c, MR_WS_CLOSE_TOO_BIG, "too much data");
+        }
+        mr_conn_close(c, "WebSocket Buffer Exceeded");
+        return false;
+    }
+    size_t off = 0;
+    if (!w->open) {
+        size_t used = 0;
+        bool ok = w->client ? client_handshake(s, c, &used) : server_handshake(s, c, &used);
+        if (!ok) {
+            if (used > 0) {
+                w->len = 0;
+            }
+            return false;
+        }
+        off = used;
+        *opened = true;
+    }
+    off = decode_frames(s, c, off);
     /* Keep what is left of a frame for the next read. */
     if (off >= w->len) {
         w->len = 0;
@@ -285,4 +421,81 @@ void mr_ws_conn_closing(struct mr_conn *c, const char *reason)
         code = MR_WS_CLOSE_PROTOCOL;
     }
     send_close(c, code, reason);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Authentication of WebSocket peers                                                     */
+
+bool mr_ws_conn_auth_override(const struct mr_server *s)
+{
+    const struct mr_websocket_opts *o = s->opts.websocket;
+    return o != NULL && o->present &&
+           (o->auth.user != NULL || o->auth.token != NULL || o->no_auth_user != NULL);
+}
+
+/* Binds c as the configured user `name` (no_auth_user: no password to check), with
+ * its account and permissions, as a CONNECT naming it would. */
+static bool bind_named_user(struct mr_server *s, struct mr_conn *c, const char *name)
+{
+    const struct mr_auth_opts *a = s->opts.auth;
+    for (size_t i = 0; a != NULL && i < a->users_count; i++) {
+        const struct mr_user_opts *u = &a->users[i];
+        if (u->user == NULL || strcmp(u->user, name) != 0) {
+            continue;
+        }
+        struct mr_account *acc = s->global;
+        if (u->account != NULL) {
+            acc = g_hash_table_lookup(s->accounts_by_name, u->account);
+            if (acc == NULL) {
+                return false;
+            }
+        }
+        c->account = acc;
+        c->user = u;
+        c->permissions = u->permissions != NULL ? u->permissions : a->default_permissions;
+        return true;
+    }
+    return false;
+}
+
+bool mr_ws_conn_authenticate(struct mr_server *s, struct mr_conn *c, const char *user,
+                             const char *pass, const char *token)
+{
+    const struct mr_websocket_opts *o = s->opts.websocket;
+    bool none = (user == NULL || user[0] == '\0') && (pass == NULL || pass[0] == '\0') &&
+                (token == NULL || token[0] == '\0');
+    if (o == NULL || !o->present) {
+        return mr_auth_connect(s, c, user, pass, token);
+    }
+    if (c->kind == MR_CONN_LEAF) {
+        if (none && o->no_auth_user != NULL && s->auth_required) {
+            return bind_named_user(s, c, o->no_auth_user);
+        }
+        return mr_auth_connect(s, c, user, pass, token);
+    }
+    if (!mr_ws_conn_auth_override(s)) {
+        return mr_auth_connect(s, c, user, pass, token);
+    }
+    if (none && o->no_auth_user != NULL) {
+        return bind_named_user(s, c, o->no_auth_user);
+    }
+    /* The loader refuses a websocket token or user next to configured users, so these
+     * replace the server's credentials and bind the global account. */
+    bool ok;
+    if (o->auth.token != NULL) {
+        ok = token != NULL && mr_auth_password_ok(token, o->auth.token);
+    } else if (o->auth.user != NULL) {
+        ok = user != NULL && strcmp(user, o->auth.user) == 0 &&
+             mr_auth_password_ok(pass != NULL ? pass : "",
+                                 o->auth.password != NULL ? o->auth.password : "");
+    } else {
+        /* no_auth_user alone: credentials are the server's users'. */
+        return mr_auth_connect(s, c, user, pass, token);
+    }
+    if (ok) {
+        c->account = s->global;
+        c->user = NULL;
+        c->permissions = NULL;
+    }
+    return ok;
 }

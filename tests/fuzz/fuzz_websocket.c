@@ -10,8 +10,9 @@
  * respect the limit. A digest of the events (message bytes and boundaries, control
  * events, final result) must be the same when the stream arrives split in two at up to
  * 32 cut points, through a receive buffer as a connection would keep it. The whole input
- * is also judged as an upgrade request and as a handshake response, and every decoded
- * close frame is encoded again and decoded back.
+ * is also judged as an upgrade request and as a handshake response (a prefix that fails
+ * must fail the whole the same way), and every decoded close frame is encoded again and
+ * decoded back.
  *
  * Canary: with MR_FUZZ_CANARY=1 in the environment, an input starting with "CANARY"
  * aborts (see tests/fuzz/README.md). Without the variable it is decoded like any other.
@@ -223,6 +224,18 @@ static void handshakes(const uint8_t *data, size_t size)
         mr_assert(hs.status == 101);
     } else if (rc != MR_AGAIN) {
         mr_assert(hs.reason[0] != '\0');
+    }
+    /* A prefix that already fails fails the whole the same way: a spoke refuses a bad
+     * answer on the bytes it has, whatever the read boundaries. */
+    char whole_reason[sizeof(hs.reason)];
+    memcpy(whole_reason, hs.reason, sizeof(whole_reason));
+    size_t step = size / 32 + 1;
+    for (size_t cut = 0; cut < size; cut += step) {
+        int prc = mr_ws_client_response_parse(&hs, buf, cut);
+        if (prc < 0 && prc != MR_AGAIN) {
+            mr_assert(prc == rc);
+            mr_assert(strcmp(hs.reason, whole_reason) == 0);
+        }
     }
     free(buf);
 }

@@ -989,6 +989,27 @@ START_TEST(client_rejects_bad_responses)
 }
 END_TEST
 
+START_TEST(client_rejects_a_non_http_answer_at_once)
+{
+    /* A NATS INFO where a 101 should be: refused on its first bytes, at every cut, not
+     * after a head that never ends; a cut inside "HTTP/1." still waits. */
+    static const char info[] = "INFO {\"server_id\":\"N\"}\r\n";
+    struct mr_ws_client_handshake hs;
+    char req[512];
+    ck_assert_int_gt(mr_ws_client_request_encode(&hs, "hub", NULL, sample_nonce, false, false,
+                                                 req, sizeof(req)),
+                     0);
+    for (size_t cut = 1; cut <= strlen(info); cut++) {
+        ck_assert_int_eq(mr_ws_client_response_parse(&hs, at_guard(info, cut), cut),
+                         MR_E_PROTO_ARGS);
+        ck_assert_str_eq(hs.reason, "malformed HTTP response");
+    }
+    for (size_t cut = 0; cut <= strlen(R101); cut++) {
+        ck_assert_int_eq(mr_ws_client_response_parse(&hs, at_guard(R101, cut), cut), MR_AGAIN);
+    }
+}
+END_TEST
+
 START_TEST(client_response_head_is_bounded)
 {
     static char resp[MR_HTTP_HEAD_MAX + 16];
@@ -1026,6 +1047,7 @@ static Suite *websocket_suite(void)
     tcase_add_test(tc, client_and_server_handshakes_agree);
     tcase_add_loop_test(tc, client_rejects_bad_responses, 0,
                         (int)(sizeof(bad_responses) / sizeof(bad_responses[0])));
+    tcase_add_test(tc, client_rejects_a_non_http_answer_at_once);
     tcase_add_test(tc, client_response_head_is_bounded);
     suite_add_tcase(s, tc);
 

@@ -74,7 +74,7 @@ class LeafMember {
     async reserve() {
         const keys = ['clientPort', 'httpPort'];
         if (this.role === 'hub') {
-            keys.push('leafPort');
+            keys.push('leafPort', ...(this.topo.opts.hubPorts || []));
         }
         for (const key of keys) {
             const r = await reservePort();
@@ -109,9 +109,10 @@ class LeafMember {
             if (o.leafLeafLines) {
                 lines.push(...o.leafLeafLines(this));
             }
-            lines.push('  remotes: [',
-                `    { urls: ["nats://${a.user}:${a.pass}@${HOST}:${hub.leafPort}"], ` +
-                'account: "LEAF" }', '  ]', '}');
+            const url = o.remoteUrl ? o.remoteUrl(this, hub)
+                : `nats://${a.user}:${a.pass}@${HOST}:${hub.leafPort}`;
+            lines.push('  remotes: [', `    { urls: ["${url}"], account: "LEAF"`,
+                ...(o.remoteLines ? o.remoteLines(this) : []), '    }', '  ]', '}');
         }
         if (o.extraLines) {
             lines.push(...o.extraLines(this));
@@ -191,7 +192,9 @@ export class LeafTopology {
     /**
      * opts: hubBin, leafBins (binary per leaf), leafs (count, default leafBins.length or
      * 1), hubLeafLines (hub => extra lines in its leafnodes block), leafLeafLines (leaf =>
-     * extra lines in its leafnodes block), extraLines (member => extra top-level lines).
+     * extra lines in its leafnodes block), extraLines (member => extra top-level lines),
+     * hubPorts (names of extra ports the hub reserves, e.g. 'wsPort'), remoteUrl ((leaf,
+     * hub) => the remote's URL), remoteLines (leaf => extra lines in its remote).
      */
     constructor(opts = {}) {
         this.opts = opts;
