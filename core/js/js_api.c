@@ -273,6 +273,8 @@ static void acks_flush(struct js_stream *js_st, uint64_t upto, bool failed)
     }
 }
 
+static void arm_expiry(struct js_stream *js_st, int64_t due);
+
 static void store_on_open(void *ctx, int status)
 {
     struct js_stream *js_st = ctx;
@@ -282,6 +284,11 @@ static void store_on_open(void *ctx, int status)
         mr_server_log(js_st->js->srv, MR_LOG_ERROR, "JetStream stream '%s > %s' did not open: %s",
                       js_st->ja->acc->name, mr_js_stream_cfg(js_st->st)->name,
                       mr_js_store_errmsg(mr_js_stream_store(js_st->st)));
+    }
+    if (status == 0) {
+        /* Recovered messages may be old already: max_age applies from the start. */
+        const struct mr_env *env = js_st->js->srv->env;
+        arm_expiry(js_st, mr_js_stream_expire(js_st->st, env->wall_ns(env->ctx)));
     }
     js_st->js->blocked = false;
     kick(js_st->js);

@@ -357,6 +357,25 @@ static bool done_pred(void *ctx)
     return mr_server_done(ctx);
 }
 
+/* Shuts the fixture's server down (c closed first) and starts a new one on the same
+ * host and disk, as a restart of the process would. */
+static void restart(struct fx *f, struct sim_client *c)
+{
+    sim_client_close(c);
+    mr_server_shutdown(f->srv);
+    ck_assert(sim_world_run_until_pred(f->w, done_pred, f->srv, after(f, 10 * SEC)));
+    sim_host_set_sink(f->host, NULL);
+    sim_host_set_check(f->host, NULL, NULL);
+    mr_server_destroy(f->srv);
+    char errmsg[MR_ERRMSG_MAX];
+    ck_assert_int_eq(mr_server_create(&f->opts, sim_host_env(f->host), &f->srv, errmsg,
+                                      sizeof(errmsg)),
+                     0);
+    sim_host_set_sink(f->host, mr_server_sink(f->srv));
+    sim_host_set_check(f->host, check_server, f->srv);
+    ck_assert_int_eq(mr_server_start(f->srv), 0);
+}
+
 START_TEST(file_stream_survives_a_restart)
 {
     struct fx f;
@@ -371,19 +390,7 @@ START_TEST(file_stream_survives_a_restart)
         g_free(r);
     }
     sim_world_run_until(f.w, after(&f, SEC)); /* the configuration file is written */
-    sim_client_close(c);
-    mr_server_shutdown(f.srv);
-    ck_assert(sim_world_run_until_pred(f.w, done_pred, f.srv, after(&f, 10 * SEC)));
-    sim_host_set_sink(f.host, NULL);
-    sim_host_set_check(f.host, NULL, NULL);
-    mr_server_destroy(f.srv);
-    char errmsg[MR_ERRMSG_MAX];
-    ck_assert_int_eq(mr_server_create(&f.opts, sim_host_env(f.host), &f.srv, errmsg,
-                                      sizeof(errmsg)),
-                     0);
-    sim_host_set_sink(f.host, mr_server_sink(f.srv));
-    sim_host_set_check(f.host, check_server, f.srv);
-    ck_assert_int_eq(mr_server_start(f.srv), 0);
+    restart(&f, c);
     c = plain_client(&f, "c2");
     r = request(&f, c, "$JS.API.STREAM.INFO.F", "");
     assert_contains(r, "\"max_msgs_per_subject\":3");
@@ -395,6 +402,30 @@ START_TEST(file_stream_survives_a_restart)
     g_free(r);
     r = request(&f, c, "$JS.API.STREAM.DELETE.F", "");
     assert_contains(r, "\"success\":true");
+    g_free(r);
+    fx_finish(&f);
+}
+END_TEST
+
+START_TEST(max_age_applies_to_recovered_messages)
+{
+    struct fx f;
+    fx_start(&f, 12, with_js_file);
+    struct sim_client *c = plain_client(&f, "c");
+    char *r = request(&f, c, "$JS.API.STREAM.CREATE.AGE",
+                      "{\"name\":\"AGE\",\"max_age\":4000000000}");
+    assert_contains(r, "\"max_age\":4000000000");
+    g_free(r);
+    g_free(request(&f, c, "AGE", "old"));
+    sim_world_run_until(f.w, after(&f, SEC));
+    restart(&f, c);
+    c = plain_client(&f, "c2");
+    r = request(&f, c, "$JS.API.STREAM.INFO.AGE", "");
+    assert_contains(r, "\"messages\":1");
+    g_free(r);
+    sim_world_run_until(f.w, after(&f, 5 * SEC)); /* no publish in between */
+    r = request(&f, c, "$JS.API.STREAM.INFO.AGE", "");
+    assert_contains(r, "\"messages\":0");
     g_free(r);
     fx_finish(&f);
 }
@@ -416,6 +447,7 @@ static Suite *js_api_suite(void)
     tcase_add_test(api, jsz_reports_streams_and_messages);
     tcase_add_test(api, only_accounts_with_jetstream_serve_it);
     tcase_add_test(api, sealed_stream_refuses_writes);
+    tcase_add_test(api, max_age_applies_to_recovered_messages);
     suite_add_tcase(s, api);
     return s;
 }
