@@ -70,6 +70,9 @@ struct trace {
 static void trace_put(struct trace *t, const void *p, size_t n)
 {
     ck_assert_uint_le(t->len + n, TRACE_MAX);
+    if (n == 0) {
+        return; /* an empty payload's pointer may be NULL, which memcpy may not take */
+    }
     memcpy(t->text + t->len, p, n);
     t->len += n;
 }
