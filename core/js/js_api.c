@@ -288,6 +288,7 @@ static void store_on_open(void *ctx, int status)
     if (status == 0) {
         /* Recovered messages may be old already: max_age applies from the start. */
         const struct mr_env *env = js_st->js->srv->env;
+        mr_js_stream_rebuild_dedup(js_st->st, env->wall_ns(env->ctx));
         arm_expiry(js_st, mr_js_stream_expire(js_st->st, env->wall_ns(env->ctx)));
     }
     js_st->js->blocked = false;

@@ -907,6 +907,54 @@ int64_t mr_js_stream_expire(struct mr_js_stream *st, int64_t now)
     return next;
 }
 
+void mr_js_stream_rebuild_dedup(struct mr_js_stream *st, int64_t now)
+{
+    struct mr_js_store_state ss;
+    mr_js_store_state(st->store, &ss);
+    if (ss.msgs == 0) {
+        return;
+    }
+    GPtrArray *found = g_ptr_array_new(); /* struct dedup, newest first */
+    uint64_t seen = 0;
+    for (uint64_t seq = ss.last_seq; seq >= ss.first_seq && seq > 0; seq--) {
+        struct mr_js_msg m;
+        int rc = mr_js_store_load(st->store, seq, &m);
+        if (rc == MR_E_NOT_FOUND) {
+            continue; /* deleted */
+        }
+        /* A body not in memory (MR_AGAIN) or damaged ends the walk: what was found is
+         * kept, older ids are forgotten. */
+        if (rc != 0 || m.ts_ns + st->cfg.duplicate_window_ns <= now ||
+            ++seen > MR_JS_DEDUP_MAX) {
+            break;
+        }
+        const uint8_t *id;
+        size_t id_len;
+        bool has = m.hdr != NULL && mr_js_header_get(m.hdr, m.hdr_len, "Nats-Msg-Id", &id,
+                                                     &id_len) && id_len > 0;
+        if (seq == ss.last_seq && has) {
+            st->last_msg_id = g_strndup((const char *)id, id_len);
+        }
+        if (has) {
+            struct dedup *d = g_new0(struct dedup, 1);
+            d->id = g_strndup((const char *)id, id_len);
+            d->seq = m.seq;
+            d->ts_ns = m.ts_ns;
+            g_ptr_array_add(found, d);
+        }
+    }
+    for (guint i = found->len; i > 0; i--) {
+        struct dedup *d = g_ptr_array_index(found, i - 1);
+        if (g_hash_table_contains(st->dedup, d->id)) {
+            dedup_free(d); /* a newer message carries the same id */
+            continue;
+        }
+        g_hash_table_insert(st->dedup, d->id, d);
+        g_queue_push_tail(&st->dedup_fifo, d);
+    }
+    g_ptr_array_free(found, TRUE);
+}
+
 /* ---- requests ---- */
 
 /* Parses an optional JSON object body: NULL (empty body) is fine; else an object. */

@@ -153,6 +153,11 @@ void mr_js_stream_publish(struct mr_js_stream *st, const char *subject, size_t s
  * Returns the wall time at which the next one is due, 0 when nothing is. */
 int64_t mr_js_stream_expire(struct mr_js_stream *st, int64_t now_wall_ns);
 
+/* After recovery: remembers the Nats-Msg-Id of stored messages still inside the
+ * duplicate window (newest first, as far as their bodies are in memory), and the last
+ * message's id, as nats-server rebuilds its dedupe state. */
+void mr_js_stream_rebuild_dedup(struct mr_js_stream *st, int64_t now_wall_ns);
+
 /* STREAM.PURGE: body is the request ("" or {"filter","seq","keep"}). */
 bool mr_js_stream_purge(struct mr_js_stream *st, const uint8_t *body, size_t len,
                         uint64_t *purged, struct mr_js_err *err);

@@ -380,18 +380,24 @@ START_TEST(file_stream_survives_a_restart)
 {
     struct fx f;
     fx_start(&f, 8, with_js_file);
-    struct sim_client *c = plain_client(&f, "c");
+    struct sim_client *c = client(&f, "c", "{\"verbose\":false,\"headers\":true}");
     char *r = request(&f, c, "$JS.API.STREAM.CREATE.F",
                       "{\"name\":\"F\",\"subjects\":[\"f.>\"],\"max_msgs_per_subject\":3}");
     assert_contains(r, "\"storage\":\"file\"");
     g_free(r);
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 4; i++) {
         r = request(&f, c, "f.x", "payload");
         g_free(r);
     }
+    say(c, "SUB in.1 77\r\nHPUB f.x in.1 30 31\r\nNATS/1.0\r\nNats-Msg-Id: m-5\r\n\r\nx\r\n");
+    ck_assert(sim_client_wait_for(c, "\"seq\":5}", after(&f, SEC)));
     sim_world_run_until(f.w, after(&f, SEC)); /* the configuration file is written */
     restart(&f, c);
-    c = plain_client(&f, "c2");
+    c = client(&f, "c2", "{\"verbose\":false,\"headers\":true}");
+    /* The duplicate window outlives the restart (rebuilt from the stored headers). */
+    say(c, "SUB in.2 78\r\nHPUB f.x in.2 30 31\r\nNATS/1.0\r\nNats-Msg-Id: m-5\r\n\r\nx\r\n");
+    ck_assert(sim_client_wait_for(c, "\"duplicate\": true", after(&f, SEC)));
+    ck_assert_uint_eq(count(c, "{\"stream\":\"F\", \"seq\":5,\"duplicate\": true}"), 1);
     r = request(&f, c, "$JS.API.STREAM.INFO.F", "");
     assert_contains(r, "\"max_msgs_per_subject\":3");
     assert_contains(r, "\"messages\":3");

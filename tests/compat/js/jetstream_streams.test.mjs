@@ -385,6 +385,10 @@ describe('JetStream file streams across a restart', () => {
             assert.equal(si.state.last_seq, 20);
             const m = await jsm.streams.getMessage('KEEP', { seq: 17 });
             assert.equal(sc.decode(m.data), 'v16');
+            // Message ids inside the duplicate window are remembered across the restart.
+            const dup = await nc.jetstream().publish('keep.3', sc.encode('v19'), { msgID: 'k19' });
+            assert.equal(dup.duplicate, true);
+            assert.equal(dup.seq, 20);
             const pa = await nc.jetstream().publish('keep.1', sc.encode('after'));
             assert.equal(pa.seq, 21);
             await nc.close();
