@@ -25,9 +25,11 @@
 #include "core/server/account.h"
 #include "core/server/server_int.h"
 
-/* Work items waiting on the FIFO; past it a publish or request is dropped (logged), as
- * a slow internal consumer would be in nats-server. */
+/* Work items waiting on the FIFO, and their bytes; past either a publish or request
+ * is dropped (logged once per episode), as a slow internal consumer would be in
+ * nats-server: the publisher's request then times out. */
 #define JS_WORK_MAX 65536
+#define JS_WORK_BYTES_MAX (64ULL * 1024 * 1024)
 /* File requests of this module in flight (one job runs at a time). */
 #define JS_OWN_REQ_LIMIT (UINT64_C(1) << 32)
 #define JS_API_PREFIX "$JS.API."
@@ -102,6 +104,8 @@ struct mr_js {
     GPtrArray *accounts;  /* struct js_account, in the server's account order */
     GHashTable *by_id;    /* stream id -> struct js_stream; lookup only */
     GQueue work;
+    uint64_t work_bytes; /* payload and subject bytes on the FIFO */
+    bool work_dropping;  /* the FIFO overflowed; logged, quiet until it drains */
     bool kick_armed;
     bool blocked;         /* the head item waits for a store (on_open / on_ready) */
     uint64_t next_stream_id;
@@ -213,8 +217,14 @@ static void send_pub_ack(struct mr_js *js, struct mr_account *acc, const char *r
     } else {
         /* nats-server 2.9 writes the PubAck by hand, with these spaces. */
         const char *dup = r->duplicate ? ",\"duplicate\": true" : "";
-        g_string_append_printf(b, "{\"stream\":%s, \"seq\":%llu%s}", qname,
-                               (unsigned long long)r->seq, dup);
+        const char *domain = js->opts->domain;
+        if (domain != NULL && domain[0] != '\0') {
+            g_string_append_printf(b, "{\"stream\":%s, \"domain\":\"%s\", \"seq\":%llu%s}",
+                                   qname, domain, (unsigned long long)r->seq, dup);
+        } else {
+            g_string_append_printf(b, "{\"stream\":%s, \"seq\":%llu%s}", qname,
+                                   (unsigned long long)r->seq, dup);
+        }
     }
     free(qname);
     send_raw(js, acc, reply, NULL, 0, (const uint8_t *)b->str, b->len);
@@ -700,6 +710,10 @@ static json_t *stream_info(struct js_stream *js_st, const char *type, const char
         json_object_set_new(o, "limit", json_integer(100000));
     }
     json_object_set_new(o, "state", state);
+    const char *domain = js_st->js->opts->domain;
+    if (domain != NULL && domain[0] != '\0') {
+        json_object_set_new(o, "domain", json_string(domain));
+    }
     return o;
 }
 
@@ -1400,6 +1414,12 @@ static void run_work(struct mr_js *js)
             return;
         }
         g_queue_pop_head(&js->work);
+        uint64_t bytes = w->len + strlen(w->subject) + (w->reply != NULL ? strlen(w->reply) : 0);
+        mr_assert(js->work_bytes >= bytes);
+        js->work_bytes -= bytes;
+        if (g_queue_is_empty(&js->work)) {
+            js->work_dropping = false;
+        }
         work_free(w);
     }
 }
@@ -1407,11 +1427,20 @@ static void run_work(struct mr_js *js)
 static void enqueue(struct mr_js *js, struct js_account *ja, enum work_kind kind,
                     const struct mr_msg *m)
 {
-    if (g_queue_get_length(&js->work) >= JS_WORK_MAX) {
-        mr_server_log(js->srv, MR_LOG_WARN, "JetStream: %u requests waiting: dropped \"%.*s\"",
-                      (unsigned)JS_WORK_MAX, (int)m->subject.len, m->subject.ptr);
+    uint64_t bytes = (uint64_t)m->size + m->subject.len + m->reply.len;
+    if (g_queue_get_length(&js->work) >= JS_WORK_MAX ||
+        js->work_bytes + bytes > JS_WORK_BYTES_MAX) {
+        if (!js->work_dropping) {
+            js->work_dropping = true;
+            mr_server_log(js->srv, MR_LOG_WARN,
+                          "JetStream: %u requests (%llu bytes) waiting: dropping, first "
+                          "\"%.*s\"",
+                          g_queue_get_length(&js->work), (unsigned long long)js->work_bytes,
+                          (int)m->subject.len, m->subject.ptr);
+        }
         return;
     }
+    js->work_bytes += bytes;
     struct work *w = g_new0(struct work, 1);
     w->kind = kind;
     w->ja = ja;
@@ -1697,4 +1726,7 @@ void mr_js_api_check(const struct mr_js *js)
     }
     mr_assert(g_hash_table_size(js->by_id) == total);
     mr_assert(g_queue_get_length((GQueue *)&js->work) <= JS_WORK_MAX);
+    if (g_queue_is_empty((GQueue *)&js->work)) {
+        mr_assert(js->work_bytes == 0);
+    }
 }

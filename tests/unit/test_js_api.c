@@ -437,6 +437,31 @@ START_TEST(max_age_applies_to_recovered_messages)
 }
 END_TEST
 
+static void with_js_domain(struct mr_server_opts *o)
+{
+    static char domain[] = "hub";
+    with_js_mem(o);
+    js_mem_opts.domain = domain;
+}
+
+START_TEST(domain_shows_in_puback_and_infos)
+{
+    struct fx f;
+    fx_start(&f, 13, with_js_domain);
+    struct sim_client *c = plain_client(&f, "c");
+    char *r = request(&f, c, "$JS.API.STREAM.CREATE.D", "{\"name\":\"D\",\"storage\":\"memory\"}");
+    assert_contains(r, "\"domain\":\"hub\"");
+    g_free(r);
+    r = request(&f, c, "D", "x");
+    ck_assert_str_eq(r, "{\"stream\":\"D\", \"domain\":\"hub\", \"seq\":1}");
+    g_free(r);
+    r = request(&f, c, "$JS.API.INFO", "");
+    assert_contains(r, "\"domain\":\"hub\"");
+    g_free(r);
+    fx_finish(&f);
+}
+END_TEST
+
 static Suite *js_api_suite(void)
 {
     Suite *s = suite_create("js_api");
@@ -454,6 +479,7 @@ static Suite *js_api_suite(void)
     tcase_add_test(api, only_accounts_with_jetstream_serve_it);
     tcase_add_test(api, sealed_stream_refuses_writes);
     tcase_add_test(api, max_age_applies_to_recovered_messages);
+    tcase_add_test(api, domain_shows_in_puback_and_infos);
     suite_add_tcase(s, api);
     return s;
 }
