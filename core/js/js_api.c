@@ -1151,164 +1151,211 @@ static void api_delete(struct mr_js *js, struct js_account *ja, const struct wor
     send_json(js, ja->acc, w->reply, o);
 }
 
-/* Splits "$JS.API.<rest>" into its tokens after the prefix. */
-static int api_tokens(const char *subject, char **tok, int max)
+enum api_op {
+    OP_INFO = 1,
+    OP_NAMES,
+    OP_LIST,
+    OP_CREATE,
+    OP_UPDATE,
+    OP_STREAM_INFO,
+    OP_DELETE,
+    OP_PURGE,
+    OP_MSG_GET,
+    OP_MSG_DELETE,
+    OP_DIRECT,
+    OP_CONSUMER,
+};
+
+/* A request subject taken apart. */
+struct api_req {
+    enum api_op op;
+    char type[64];      /* the response type's stem: "stream_create" */
+    const char *extra;  /* fields nats-server adds to this type's errors */
+    char *stream;       /* owned; NULL for account-wide requests */
+    const char *direct_subject; /* DIRECT.GET.<stream>.<subject>: into the work item */
+};
+
+/* The subjects served, after "$JS.API.". A trailing '.' takes one more token, the
+ * stream (DIRECT.GET also takes an optional subject after it). */
+static const struct {
+    const char *subject;
+    enum api_op op;
+    const char *type;
+    const char *extra;
+} api_table[] = {
+    {"INFO", OP_INFO, "account_info", NULL},
+    {"STREAM.NAMES", OP_NAMES, "stream_names", "names"},
+    {"STREAM.LIST", OP_LIST, "stream_list", "names"},
+    {"STREAM.CREATE.", OP_CREATE, "stream_create", NULL},
+    {"STREAM.UPDATE.", OP_UPDATE, "stream_update", NULL},
+    {"STREAM.INFO.", OP_STREAM_INFO, "stream_info", "paged"},
+    {"STREAM.DELETE.", OP_DELETE, "stream_delete", NULL},
+    {"STREAM.PURGE.", OP_PURGE, "stream_purge", "purged"},
+    {"STREAM.MSG.GET.", OP_MSG_GET, "stream_msg_get", NULL},
+    {"STREAM.MSG.DELETE.", OP_MSG_DELETE, "stream_msg_delete", NULL},
+    {"DIRECT.GET.", OP_DIRECT, "direct_get", NULL},
+    {"CONSUMER.", OP_CONSUMER, "consumer", NULL},
+};
+
+/* Parses subject ("$JS.API.…"); false for a subject nats-server does not serve (no
+ * answer then). */
+static bool api_parse(const char *subject, struct api_req *r)
 {
+    memset(r, 0, sizeof(*r));
     const char *p = subject + strlen(JS_API_PREFIX);
-    int n = 0;
-    while (*p != '\0' && n < max) {
-        const char *dot = strchr(p, '.');
-        size_t l = dot != NULL ? (size_t)(dot - p) : strlen(p);
-        tok[n++] = g_strndup(p, l);
-        if (dot == NULL) {
-            return n;
+    for (size_t i = 0; i < G_N_ELEMENTS(api_table); i++) {
+        const char *t = api_table[i].subject;
+        size_t tl = strlen(t);
+        bool named = t[tl - 1] == '.';
+        if (named ? strncmp(p, t, tl) != 0 : strcmp(p, t) != 0) {
+            continue;
         }
-        p = dot + 1;
+        r->op = api_table[i].op;
+        r->extra = api_table[i].extra;
+        (void)snprintf(r->type, sizeof(r->type), "%s", api_table[i].type);
+        if (!named) {
+            return true;
+        }
+        const char *name = p + tl;
+        const char *dot = strchr(name, '.');
+        if (r->op == OP_CONSUMER) {
+            /* consumer_create, consumer_info, ...; DURABLE.CREATE is a create. */
+            size_t n = dot != NULL ? (size_t)(dot - name) : strlen(name);
+            char *op = g_ascii_strdown(n == 7 && strncmp(name, "DURABLE", 7) == 0 ? "create"
+                                                                                 : name, -1);
+            (void)snprintf(r->type, sizeof(r->type), "consumer_%.*s", (int)(n < 40 ? n : 40),
+                           op);
+            g_free(op);
+            return true;
+        }
+        if (dot != NULL && r->op != OP_DIRECT) {
+            return false; /* nats-server's subscription takes one token */
+        }
+        r->stream = dot != NULL ? g_strndup(name, (gsize)(dot - name)) : g_strdup(name);
+        r->direct_subject = dot != NULL ? dot + 1 : NULL;
+        return true;
     }
-    return *p == '\0' ? n : -1;
+    return false;
+}
+
+static void api_purge(struct mr_js *js, struct js_account *ja, const struct work *w,
+                      struct js_stream *js_st, const struct api_req *r)
+{
+    struct mr_js_err err = {0};
+    uint64_t purged;
+    if (!mr_js_stream_purge(js_st->st, w->payload + w->hdr_len, w->len - w->hdr_len, &purged,
+                            &err)) {
+        send_error(js, ja, w->reply, r->type, &err, r->extra);
+        return;
+    }
+    json_t *o = response(r->type);
+    json_object_set_new(o, "success", json_true());
+    json_object_set_new(o, "purged", json_integer((json_int_t)purged));
+    send_json(js, ja->acc, w->reply, o);
+}
+
+static void api_msg_delete(struct mr_js *js, struct js_account *ja, const struct work *w,
+                           struct js_stream *js_st, const struct api_req *r)
+{
+    struct mr_js_err err = {0};
+    if (!mr_js_stream_msg_delete(js_st->st, w->payload + w->hdr_len, w->len - w->hdr_len,
+                                 &err)) {
+        send_error(js, ja, w->reply, r->type, &err, NULL);
+        return;
+    }
+    json_t *o = response(r->type);
+    json_object_set_new(o, "success", json_true());
+    send_json(js, ja->acc, w->reply, o);
+}
+
+/* A request on one stream. Returns false when it must wait for the store. */
+static bool api_stream_op(struct mr_js *js, struct js_account *ja, const struct work *w,
+                          const struct api_req *r)
+{
+    struct js_stream *js_st = stream_find(ja, r->stream);
+    if (r->op == OP_DIRECT) {
+        /* Only streams with allow_direct answer; nats-server has no subscription for
+         * the others, so the request gets no answer. */
+        if (js_st == NULL || !mr_js_stream_cfg(js_st->st)->allow_direct) {
+            return true;
+        }
+        return api_get(js, ja, w, js_st, true, r->direct_subject);
+    }
+    if (js_st == NULL) {
+        struct mr_js_err err;
+        mr_js_err_set(&err, 404, 10059, "stream not found");
+        send_error(js, ja, w->reply, r->type, &err, r->extra);
+        return true;
+    }
+    switch (r->op) {
+    case OP_STREAM_INFO:
+        api_info_stream(js, ja, w, js_st);
+        return true;
+    case OP_DELETE:
+        api_delete(js, ja, w, js_st);
+        return true;
+    case OP_PURGE:
+        api_purge(js, ja, w, js_st, r);
+        return true;
+    case OP_MSG_GET:
+        return api_get(js, ja, w, js_st, false, NULL);
+    case OP_MSG_DELETE:
+        api_msg_delete(js, ja, w, js_st, r);
+        return true;
+    default:
+        mr_assert(!"not a stream request");
+        return true;
+    }
 }
 
 /* Runs one API request; false when it must wait for the store (run again later). */
 static bool api_run(struct mr_js *js, struct js_account *ja, const struct work *w)
 {
-    char *tok[4] = {NULL, NULL, NULL, NULL};
-    int n = api_tokens(w->subject, tok, 3);
-    bool done = true;
-    const char *rest = NULL; /* DIRECT.GET.<stream>.<subject...> */
-    if (n == -1) {
-        /* More tokens than any request but DIRECT.GET.<stream>.<subject> has. */
-        n = 3;
-        const char *p = w->subject + strlen(JS_API_PREFIX);
-        for (int i = 0; i < 3; i++) {
-            p = strchr(p, '.') + 1;
-        }
-        rest = p;
+    struct api_req r;
+    if (!api_parse(w->subject, &r)) {
+        return true; /* nats-server has no such subject: no answer */
     }
-    const char *t0 = n > 0 ? tok[0] : "";
-    const char *t1 = n > 1 ? tok[1] : "";
-    const char *t2 = n > 2 ? tok[2] : "";
     struct mr_js_err err = {0};
-    bool is_stream = strcmp(t0, "STREAM") == 0;
-    bool is_msg = is_stream && strcmp(t1, "MSG") == 0;
-    /* STREAM.MSG.GET.<s> has four tokens: re-split. */
-    char *msg_stream = NULL;
-    const char *msg_op = NULL;
-    if (is_msg && rest != NULL && strchr(rest, '.') == NULL) {
-        msg_op = t2;
-        msg_stream = g_strdup(rest);
-        rest = NULL;
-    }
-    if (rest != NULL && !(strcmp(t0, "DIRECT") == 0 && strcmp(t1, "GET") == 0)) {
-        goto out; /* nats-server has no such subject: no answer */
-    }
+    bool done = true;
     if (!ja->enabled) {
-        /* Answered in the type of the request that was made, as nats-server does. */
-        char type[64];
-        const char *extra = NULL;
-        if (strcmp(t0, "INFO") == 0 || n < 2) {
-            (void)snprintf(type, sizeof(type), "account_info");
-        } else if (strcmp(t0, "DIRECT") == 0) {
-            goto out; /* raw answers only: nothing to say in JSON */
-        } else {
-            char *a = g_ascii_strdown(t0, -1);
-            char *b = g_ascii_strdown(msg_op != NULL ? "msg" : t1, -1);
-            char *c = msg_op != NULL ? g_ascii_strdown(msg_op, -1) : NULL;
-            (void)snprintf(type, sizeof(type), "%s_%s%s%s", a, b, c != NULL ? "_" : "",
-                           c != NULL ? c : "");
-            g_free(a);
-            g_free(b);
-            g_free(c);
-            extra = strcmp(type, "stream_info") == 0    ? "paged"
-                    : strcmp(type, "stream_purge") == 0 ? "purged"
-                    : strcmp(type, "stream_names") == 0 || strcmp(type, "stream_list") == 0
-                        ? "names"
-                        : NULL;
+        /* Answered in the type of the request that was made, as nats-server does;
+         * DIRECT.GET answers raw messages only, so it says nothing. */
+        if (r.op != OP_DIRECT) {
+            mr_js_err_set(&err, 503, 10039, "JetStream not enabled for account");
+            send_error(js, ja, w->reply, r.type, &err, r.extra);
         }
-        mr_js_err_set(&err, 503, 10039, "JetStream not enabled for account");
-        send_error(js, ja, w->reply, type, &err, extra);
-        goto out;
+        g_free(r.stream);
+        return true;
     }
-    bool counted = true;
-    if (n == 1 && strcmp(t0, "INFO") == 0) {
+    switch (r.op) {
+    case OP_INFO:
         api_info(js, ja, w->reply);
-    } else if (is_stream && n == 2 && (strcmp(t1, "NAMES") == 0 || strcmp(t1, "LIST") == 0)) {
-        api_list(js, ja, w, strcmp(t1, "NAMES") == 0);
-    } else if (is_stream && n == 3 && strcmp(t1, "CREATE") == 0) {
-        api_create(js, ja, w, t2);
-    } else if (is_stream && n == 3 && strcmp(t1, "UPDATE") == 0) {
-        api_update(js, ja, w, t2);
-    } else if ((is_stream && n == 3 &&
-                (strcmp(t1, "INFO") == 0 || strcmp(t1, "DELETE") == 0 ||
-                 strcmp(t1, "PURGE") == 0)) ||
-               (msg_op != NULL && (strcmp(msg_op, "GET") == 0 || strcmp(msg_op, "DELETE") == 0)) ||
-               (strcmp(t0, "DIRECT") == 0 && strcmp(t1, "GET") == 0 && n == 3)) {
-        const char *name = msg_stream != NULL ? msg_stream : t2;
-        const char *op = msg_op != NULL ? (strcmp(msg_op, "GET") == 0 ? "msg_get" : "msg_delete")
-                         : strcmp(t0, "DIRECT") == 0 ? "direct"
-                         : strcmp(t1, "INFO") == 0   ? "info"
-                         : strcmp(t1, "DELETE") == 0 ? "delete"
-                                                     : "purge";
-        struct js_stream *js_st = stream_find(ja, name);
-        char type[64];
-        (void)snprintf(type, sizeof(type), "stream_%s", op);
-        if (strcmp(op, "direct") == 0) {
-            /* Only streams with allow_direct answer; nats-server has no subscription
-             * for the others, so the request gets no answer. */
-            if (js_st != NULL && mr_js_stream_cfg(js_st->st)->allow_direct) {
-                done = api_get(js, ja, w, js_st, true, rest);
-            }
-        } else if (js_st == NULL) {
-            mr_js_err_set(&err, 404, 10059, "stream not found");
-            send_error(js, ja, w->reply, type, &err,
-                       strcmp(op, "info") == 0    ? "paged"
-                       : strcmp(op, "purge") == 0 ? "purged"
-                                                  : NULL);
-        } else if (strcmp(op, "info") == 0) {
-            api_info_stream(js, ja, w, js_st);
-        } else if (strcmp(op, "delete") == 0) {
-            api_delete(js, ja, w, js_st);
-        } else if (strcmp(op, "purge") == 0) {
-            uint64_t purged;
-            if (!mr_js_stream_purge(js_st->st, w->payload + w->hdr_len, w->len - w->hdr_len,
-                                    &purged, &err)) {
-                send_error(js, ja, w->reply, type, &err, "purged");
-            } else {
-                json_t *o = response(type);
-                json_object_set_new(o, "success", json_true());
-                json_object_set_new(o, "purged", json_integer((json_int_t)purged));
-                send_json(js, ja->acc, w->reply, o);
-            }
-        } else if (strcmp(op, "msg_get") == 0) {
-            done = api_get(js, ja, w, js_st, false, NULL);
-        } else if (!mr_js_stream_msg_delete(js_st->st, w->payload + w->hdr_len,
-                                            w->len - w->hdr_len, &err)) {
-            send_error(js, ja, w->reply, type, &err, NULL);
-        } else {
-            json_t *o = response(type);
-            json_object_set_new(o, "success", json_true());
-            send_json(js, ja->acc, w->reply, o);
-        }
-    } else if (strcmp(t0, "CONSUMER") == 0) {
+        break;
+    case OP_NAMES:
+    case OP_LIST:
+        api_list(js, ja, w, r.op == OP_NAMES);
+        break;
+    case OP_CREATE:
+        api_create(js, ja, w, r.stream);
+        break;
+    case OP_UPDATE:
+        api_update(js, ja, w, r.stream);
+        break;
+    case OP_CONSUMER:
         /* Consumers come next; answer rather than leave clients waiting. */
-        char *op = g_ascii_strdown(strcmp(t1, "DURABLE") == 0 ? "create" : t1, -1);
-        char type[64];
-        (void)snprintf(type, sizeof(type), "consumer_%s", op);
-        g_free(op);
         mr_js_err_set(&err, 500, 10012, "consumers are not supported yet");
-        send_error(js, ja, w->reply, type, &err, NULL);
-    } else {
-        counted = false;
+        send_error(js, ja, w->reply, r.type, &err, NULL);
+        break;
+    default:
+        done = api_stream_op(js, ja, w, &r);
+        break;
     }
     /* Counted once answered, as nats-server's account info shows. */
-    if (counted && done) {
+    if (done) {
         js->api_total++;
         ja->api_total++;
     }
-out:
-    g_free(msg_stream);
-    for (int i = 0; i < 4; i++) {
-        g_free(tok[i]);
-    }
+    g_free(r.stream);
     return done;
 }
 
