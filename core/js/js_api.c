@@ -1664,10 +1664,63 @@ bool mr_js_api_account_enabled(const struct mr_js *js, const char *account)
     return false;
 }
 
-json_t *mr_js_api_jsz(struct mr_js *js, bool accounts, bool streams, bool config)
+static json_t *api_counts(uint64_t total, uint64_t errors)
 {
-    const struct mr_jetstream_opts *o = js->opts;
-    json_t *j = json_object();
+    json_t *api = json_object();
+    json_object_set_new(api, "total", json_integer((json_int_t)total));
+    json_object_set_new(api, "errors", json_integer((json_int_t)errors));
+    return api;
+}
+
+/* /jsz stream_detail of one account, in name order. */
+static json_t *jsz_streams(struct mr_js *js, struct js_account *ja, bool config)
+{
+    json_t *sd = json_array();
+    GPtrArray *all = streams_of(ja);
+    for (guint k = 0; k < all->len; k++) {
+        struct js_stream *js_st = g_ptr_array_index(all, k);
+        const struct mr_js_stream_cfg *cfg = mr_js_stream_cfg(js_st->st);
+        json_t *d = json_object();
+        char t[64];
+        json_object_set_new(d, "name", json_string(cfg->name));
+        mr_js_time_format(mr_js_stream_created(js_st->st), t, sizeof(t));
+        json_object_set_new(d, "created", json_string(t));
+        json_t *cl = json_object();
+        json_object_set_new(cl, "leader", json_string(js->srv->server_id));
+        json_object_set_new(d, "cluster", cl);
+        if (config) {
+            json_object_set_new(d, "config", mr_js_stream_cfg_json(cfg));
+        }
+        json_object_set_new(d, "state", mr_js_stream_state_json(js_st->st, NULL));
+        json_array_append_new(sd, d);
+    }
+    g_ptr_array_free(all, TRUE);
+    return sd;
+}
+
+/* /jsz account_details entry. */
+static json_t *jsz_account(struct mr_js *js, struct js_account *ja, uint64_t mem, uint64_t sto,
+                           bool streams, bool config)
+{
+    json_t *a = json_object();
+    json_object_set_new(a, "name", json_string(ja->acc->name));
+    json_object_set_new(a, "id", json_string(ja->acc->name));
+    json_object_set_new(a, "memory", json_integer((json_int_t)mem));
+    json_object_set_new(a, "storage", json_integer((json_int_t)sto));
+    static const char *const zeros[] = {"reserved_memory", "reserved_storage", "accounts",
+                                        "ha_assets"};
+    for (size_t i = 0; i < G_N_ELEMENTS(zeros); i++) {
+        json_object_set_new(a, zeros[i], json_integer(0));
+    }
+    json_object_set_new(a, "api", api_counts(ja->api_total, ja->api_errors));
+    if (streams) {
+        json_object_set_new(a, "stream_detail", jsz_streams(js, ja, config));
+    }
+    return a;
+}
+
+static json_t *jsz_config(const struct mr_jetstream_opts *o)
+{
     json_t *cfg = json_object();
     json_object_set_new(cfg, "max_memory", json_integer(o->max_memory_store));
     json_object_set_new(cfg, "max_storage", json_integer(o->max_file_store));
@@ -1679,6 +1732,11 @@ json_t *mr_js_api_jsz(struct mr_js *js, bool accounts, bool streams, bool config
     if (o->domain != NULL) {
         json_object_set_new(cfg, "domain", json_string(o->domain));
     }
+    return cfg;
+}
+
+json_t *mr_js_api_jsz(struct mr_js *js, bool accounts, bool streams, bool config)
+{
     uint64_t mem = 0;
     uint64_t sto = 0;
     uint64_t msgs = 0;
@@ -1690,7 +1748,6 @@ json_t *mr_js_api_jsz(struct mr_js *js, bool accounts, bool streams, bool config
         if (!ja->enabled) {
             continue;
         }
-        naccounts++;
         uint64_t m;
         uint64_t st;
         uint64_t n;
@@ -1698,59 +1755,21 @@ json_t *mr_js_api_jsz(struct mr_js *js, bool accounts, bool streams, bool config
         mem += m;
         sto += st;
         msgs += n;
+        naccounts++;
         nstreams += (uint64_t)g_tree_nnodes(ja->streams);
-        if (!accounts && !streams) {
-            continue;
+        if (accounts || streams) {
+            json_array_append_new(details, jsz_account(js, ja, m, st, streams, config));
         }
-        json_t *a = json_object();
-        json_object_set_new(a, "name", json_string(ja->acc->name));
-        json_object_set_new(a, "id", json_string(ja->acc->name));
-        json_object_set_new(a, "memory", json_integer((json_int_t)m));
-        json_object_set_new(a, "storage", json_integer((json_int_t)st));
-        json_object_set_new(a, "reserved_memory", json_integer(0));
-        json_object_set_new(a, "reserved_storage", json_integer(0));
-        json_object_set_new(a, "accounts", json_integer(0));
-        json_object_set_new(a, "ha_assets", json_integer(0));
-        json_t *api = json_object();
-        json_object_set_new(api, "total", json_integer((json_int_t)ja->api_total));
-        json_object_set_new(api, "errors", json_integer((json_int_t)ja->api_errors));
-        json_object_set_new(a, "api", api);
-        if (streams) {
-            json_t *sd = json_array();
-            GPtrArray *all = streams_of(ja);
-            for (guint k = 0; k < all->len; k++) {
-                struct js_stream *js_st = g_ptr_array_index(all, k);
-                json_t *d = json_object();
-                char t[64];
-                json_object_set_new(d, "name", json_string(mr_js_stream_cfg(js_st->st)->name));
-                mr_js_time_format(mr_js_stream_created(js_st->st), t, sizeof(t));
-                json_object_set_new(d, "created", json_string(t));
-                json_t *cl = json_object();
-                json_object_set_new(cl, "leader", json_string(js->srv->server_id));
-                json_object_set_new(d, "cluster", cl);
-                if (config) {
-                    json_object_set_new(d, "config",
-                                        mr_js_stream_cfg_json(mr_js_stream_cfg(js_st->st)));
-                }
-                json_object_set_new(d, "state", mr_js_stream_state_json(js_st->st, NULL));
-                json_array_append_new(sd, d);
-            }
-            g_ptr_array_free(all, TRUE);
-            json_object_set_new(a, "stream_detail", sd);
-        }
-        json_array_append_new(details, a);
     }
-    json_object_set_new(j, "config", cfg);
+    json_t *j = json_object();
+    json_object_set_new(j, "config", jsz_config(js->opts));
     json_object_set_new(j, "memory", json_integer((json_int_t)mem));
     json_object_set_new(j, "storage", json_integer((json_int_t)sto));
     json_object_set_new(j, "reserved_memory", json_integer(0));
     json_object_set_new(j, "reserved_storage", json_integer(0));
     json_object_set_new(j, "accounts", json_integer((json_int_t)naccounts));
     json_object_set_new(j, "ha_assets", json_integer(0));
-    json_t *api = json_object();
-    json_object_set_new(api, "total", json_integer((json_int_t)js->api_total));
-    json_object_set_new(api, "errors", json_integer((json_int_t)js->api_errors));
-    json_object_set_new(j, "api", api);
+    json_object_set_new(j, "api", api_counts(js->api_total, js->api_errors));
     json_object_set_new(j, "streams", json_integer((json_int_t)nstreams));
     json_object_set_new(j, "consumers", json_integer(0));
     json_object_set_new(j, "messages", json_integer((json_int_t)msgs));
