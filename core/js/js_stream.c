@@ -889,12 +889,16 @@ int64_t mr_js_stream_expire(struct mr_js_stream *st, int64_t now)
     while (ss.msgs > 0) {
         struct mr_js_msg m;
         int rc = mr_js_store_load_next(st->store, NULL, 0, ss.first_seq, &m);
-        if (rc != 0 && rc != MR_AGAIN && rc != MR_E_IO) {
+        if (rc == MR_AGAIN) {
+            /* Its block is being read: its age is not known yet, look again soon. */
+            int64_t due = now + (int64_t)MR_JS_EXPIRE_RETRY_NS;
+            next = next == 0 || due < next ? due : next;
             break;
         }
-        /* The index knows every time without the body: load_next sets ts on MR_AGAIN
-         * only through seq, so an unreadable body is judged by the next check. */
-        if (rc == 0 && m.ts_ns + st->cfg.max_age_ns > now) {
+        if (rc != 0) {
+            break; /* damaged (reported by the store) or gone: nothing to judge */
+        }
+        if (m.ts_ns + st->cfg.max_age_ns > now) {
             int64_t due = m.ts_ns + st->cfg.max_age_ns;
             next = next == 0 || due < next ? due : next;
             break;

@@ -41,6 +41,9 @@
 #define MR_JS_DEDUP_MAX 1000000
 #define MR_JS_DUPLICATE_WINDOW_DEFAULT_NS (120ULL * 1000000000ULL)
 #define MR_JS_MIN_WINDOW_NS (100ULL * 1000000ULL) /* max_age and duplicate_window >= 100ms */
+/* max_age: when the oldest message's body is being read, its age is judged again after
+ * this long. */
+#define MR_JS_EXPIRE_RETRY_NS (100ULL * 1000000ULL)
 
 /* An API error as nats-server reports it. */
 struct mr_js_err {
