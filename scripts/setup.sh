@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(gcc make meson ninja-build pkg-config libglib2.0-dev libjansson-dev check libssl-dev
-      libcrypt-dev libnats-dev nats-server libgraphviz-dev)
+      libcrypt-dev libnats-dev nats-server libgraphviz-dev zlib1g-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

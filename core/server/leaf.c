@@ -784,7 +784,7 @@ static void ws_upgrade(struct mr_server *s, struct mr_conn *c)
     snprintf(host, sizeof(host), strchr(p.host, ':') != NULL ? "[%s]:%u" : "%s:%u", p.host,
              (unsigned)p.port);
     const struct mr_leafnode_remote_opts *ro = c->leaf->remote->opts;
-    mr_ws_conn_start_client(s, c, host, path, ro->ws_no_masking);
+    mr_ws_conn_start_client(s, c, host, path, ro->ws_compression, ro->ws_no_masking);
     /* A hub that never answers must not hold the remote: the upgrade is bounded like
      * an accepted one (server.c's auth timer closes a connection still unframed). */
     uint64_t wait = ro->first_info_timeout_ns != 0 ? ro->first_info_timeout_ns

@@ -2084,7 +2084,7 @@ int mr_server_create(const struct mr_server_opts *opts, const struct mr_env *env
 }
 
 /* The websocket {} listener, for clients and leafs, plain (no_tls) or with its own
- * tls {}. compression is accepted and never negotiated (see ws_conn.h). */
+ * tls {}. */
 static int start_websocket(struct mr_server *s)
 {
     const struct mr_websocket_opts *o = s->opts.websocket;
@@ -2103,10 +2103,6 @@ static int start_websocket(struct mr_server *s)
          o->tls.enabled ? "wss" : "ws", host, (unsigned)s->ws_port);
     if (!o->tls.enabled) {
         slog(s, MR_LOG_WARN, "Websocket not configured with TLS. DO NOT USE IN PRODUCTION!");
-    }
-    if (o->compression) {
-        slog(s, MR_LOG_INFO, "websocket compression is accepted but not negotiated: frames "
-             "are sent uncompressed");
     }
     return MR_OK;
 }

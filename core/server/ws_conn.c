@@ -10,6 +10,13 @@
  * answered, a close is echoed. Output: every piece the server queues goes out as one
  * binary frame, masked with a fresh key on the client side (RFC 6455 5.3).
  *
+ * permessage-deflate (RFC 7692), as nats-server negotiates it: when both sides want it
+ * (websocket { compression: true } and an offer; a remote's ws_compression and the
+ * hub's answer), always without context takeover, so every message is deflated and
+ * inflated on its own (zlib raw streams, reset per message). Output of more than
+ * WS_COMPRESS_MIN bytes is compressed; compressed input is gathered until its message
+ * ends, then inflated (at most the decoder's message_max bytes) into the NATS parser.
+ *
  * Invariant: client is fixed at attach; open only goes from false to true; once open,
  * dec decodes in the role of client.
  */
@@ -18,6 +25,7 @@
 #include <glib.h>
 #include <stdio.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "core/assert.h"
 #include "core/conf/conf_server.h"
@@ -30,6 +38,11 @@
 
 /* Masked output is written through a stack buffer of this many bytes at a time. */
 #define WS_MASK_CHUNK 4096
+/* nats-server does not compress buffers this small: the frame would not shrink. */
+#define WS_COMPRESS_MIN 64
+/* The end of a deflate block flushed with Z_SYNC_FLUSH, which RFC 7692 7.2.1 has the
+ * sender drop from every message and the receiver append again. */
+static const uint8_t deflate_tail[4] = {0x00, 0x00, 0xff, 0xff};
 
 struct mr_ws_conn {
     bool open;        /* the 101 went out (server) or came in (client): frames from now on */
@@ -42,6 +55,11 @@ struct mr_ws_conn {
     size_t len;
     size_t cap;
     bool close_sent;
+    bool compress;         /* permessage-deflate negotiated */
+    z_stream *deflater;    /* made on first use; reset per message */
+    z_stream *inflater;    /* made on first use; reset per message */
+    GByteArray *zmsg;      /* the compressed message being gathered */
+    GByteArray *zout;      /* scratch for a compressed frame */
 };
 
 void mr_ws_conn_attach(struct mr_server *s, struct mr_conn *c)
@@ -65,7 +83,7 @@ void mr_ws_conn_attach_client(struct mr_server *s, struct mr_conn *c)
 }
 
 void mr_ws_conn_start_client(struct mr_server *s, struct mr_conn *c, const char *host,
-                             const char *url_path, bool no_masking)
+                             const char *url_path, bool compress, bool no_masking)
 {
     struct mr_ws_conn *w = c->ws;
     mr_assert(w != NULL && w->client && !w->open);
@@ -75,7 +93,7 @@ void mr_ws_conn_start_client(struct mr_server *s, struct mr_conn *c, const char 
         memcpy(nonce + i, &r, 8);
     }
     char request[1024];
-    int n = mr_ws_client_request_encode(&w->hs, host, url_path, nonce, false, no_masking,
+    int n = mr_ws_client_request_encode(&w->hs, host, url_path, nonce, compress, no_masking,
                                         request, sizeof(request));
     if (n < 0) {
         mr_server_log(s, MR_LOG_ERROR, "websocket upgrade request to %s%s does not fit %zu bytes",
@@ -88,11 +106,27 @@ void mr_ws_conn_start_client(struct mr_server *s, struct mr_conn *c, const char 
 
 void mr_ws_conn_free(struct mr_conn *c)
 {
-    if (c->ws != NULL) {
-        g_free(c->ws->buf);
-        g_free(c->ws);
-        c->ws = NULL;
+    struct mr_ws_conn *w = c->ws;
+    if (w == NULL) {
+        return;
     }
+    if (w->deflater != NULL) {
+        (void)deflateEnd(w->deflater); /* Z_DATA_ERROR only says a message was cut short */
+        g_free(w->deflater);
+    }
+    if (w->inflater != NULL) {
+        (void)inflateEnd(w->inflater);
+        g_free(w->inflater);
+    }
+    if (w->zmsg != NULL) {
+        g_byte_array_free(w->zmsg, TRUE);
+    }
+    if (w->zout != NULL) {
+        g_byte_array_free(w->zout, TRUE);
+    }
+    g_free(w->buf);
+    g_free(w);
+    c->ws = NULL;
 }
 
 bool mr_ws_conn_framing(const struct mr_conn *c)
@@ -112,12 +146,47 @@ static const uint8_t *frame_key(struct mr_conn *c, uint8_t key[4])
     return key;
 }
 
-bool mr_ws_conn_queue(struct mr_conn *c, const void *p, size_t n)
+/* Deflates n bytes as one message into w->zout, without the 4-byte tail. False when
+ * zlib fails (out of memory): the caller sends the bytes uncompressed. */
+static bool deflate_message(struct mr_ws_conn *w, const void *p, size_t n)
+{
+    if (w->deflater == NULL) {
+        w->deflater = g_new0(z_stream, 1);
+        /* Raw deflate (no zlib header), level 1 as nats-server's flate.BestSpeed. */
+        if (deflateInit2(w->deflater, 1, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+            g_free(w->deflater);
+            w->deflater = NULL;
+            return false;
+        }
+        w->zout = g_byte_array_new();
+    } else if (deflateReset(w->deflater) != Z_OK) {
+        return false;
+    }
+    z_stream *z = w->deflater;
+    g_byte_array_set_size(w->zout, (guint)deflateBound(z, (uLong)n) + 16);
+    z->next_in = (Bytef *)(uintptr_t)p;
+    z->avail_in = (uInt)n;
+    z->next_out = w->zout->data;
+    z->avail_out = w->zout->len;
+    /* deflateBound plus room for the sync flush: one call consumes everything. */
+    if (deflate(z, Z_SYNC_FLUSH) != Z_OK || z->avail_in != 0 || z->avail_out == 0) {
+        return false;
+    }
+    size_t out = w->zout->len - z->avail_out;
+    if (out >= 4 && memcmp(w->zout->data + out - 4, deflate_tail, 4) == 0) {
+        out -= 4;
+    }
+    g_byte_array_set_size(w->zout, (guint)out);
+    return true;
+}
+
+/* One binary frame with payload p (masked on the client side), compressed or not. */
+static bool queue_frame(struct mr_conn *c, const void *p, size_t n, bool compressed)
 {
     uint8_t hdr[MR_WS_HEADER_MAX];
     uint8_t keybuf[4];
     const uint8_t *key = frame_key(c, keybuf);
-    size_t h = mr_ws_header_encode(hdr, MR_WS_OP_BINARY, true, false, n, key);
+    size_t h = mr_ws_header_encode(hdr, MR_WS_OP_BINARY, true, compressed, n, key);
     if (!mr_conn_queue_raw(c, hdr, h)) {
         return false;
     }
@@ -134,6 +203,16 @@ bool mr_ws_conn_queue(struct mr_conn *c, const void *p, size_t n)
         }
     }
     return true;
+}
+
+bool mr_ws_conn_queue(struct mr_conn *c, const void *p, size_t n)
+{
+    struct mr_ws_conn *w = c->ws;
+    /* The frame is queued from zout before anything else may deflate into it. */
+    if (w->compress && n > WS_COMPRESS_MIN && n <= UINT32_MAX && deflate_message(w, p, n)) {
+        return queue_frame(c, w->zout->data, w->zout->len, true);
+    }
+    return queue_frame(c, p, n, false);
 }
 
 /* A whole control frame (ping answer, close), masked on the client side. */
@@ -275,8 +354,11 @@ static bool server_handshake(struct mr_server *s, struct mr_conn *c, size_t *use
         refuse(s, c, 403, why);
         return false;
     }
+    /* nats-server agrees to permessage-deflate whenever it is configured and offered. */
+    bool compress = s->opts.websocket != NULL && s->opts.websocket->compression &&
+                    up.deflate_offered;
     char answer[1024];
-    int n = mr_ws_upgrade_accept_encode(&up, false, answer, sizeof(answer));
+    int n = mr_ws_upgrade_accept_encode(&up, compress, answer, sizeof(answer));
     mr_assert(n > 0);
     (void)mr_conn_queue_raw(c, answer, (size_t)n);
     if (up.kind == MR_WS_KIND_LEAF && !mr_leaf_accepts(s)) {
@@ -288,6 +370,8 @@ static bool server_handshake(struct mr_server *s, struct mr_conn *c, size_t *use
     }
     /* nats-server: a peer that negotiated no masking may send unmasked frames. */
     w->dec.mask_required = !up.no_masking;
+    w->dec.compression = compress; /* nothing decoded yet: the decoder may change */
+    w->compress = compress;
     w->open = true;
     *used = (size_t)rc;
     if (up.kind == MR_WS_KIND_LEAF) {
@@ -315,14 +399,72 @@ static bool client_handshake(struct mr_server *s, struct mr_conn *c, size_t *use
         return false;
     }
     uint64_t max = (uint64_t)s->opts.max_payload * 8;
-    mr_ws_decoder_init(&w->dec, MR_WS_ROLE_CLIENT, false, false,
+    mr_ws_decoder_init(&w->dec, MR_WS_ROLE_CLIENT, false, w->hs.compress,
                        max < MR_WS_MESSAGE_MAX ? max : MR_WS_MESSAGE_MAX);
     w->mask_writes = w->hs.mask_writes;
+    w->compress = w->hs.compress;
     w->open = true;
     *used = (size_t)rc;
-    mr_server_log(s, MR_LOG_DEBUG, "%s:%u - Leafnode websocket upgrade done (masking=%s)",
-                  c->host, (unsigned)c->port, w->mask_writes ? "true" : "false");
+    mr_server_log(s, MR_LOG_DEBUG, "%s:%u - Leafnode websocket upgrade done (compression=%s "
+                  "masking=%s)", c->host, (unsigned)c->port, w->compress ? "true" : "false",
+                  w->mask_writes ? "true" : "false");
     return true;
+}
+
+/* A compressed message is complete in w->zmsg: inflate it (with the tail RFC 7692
+ * has the sender drop) into the NATS parser, at most message_max bytes. False when the
+ * connection was closed. */
+static bool inflate_message(struct mr_server *s, struct mr_conn *c)
+{
+    struct mr_ws_conn *w = c->ws;
+    if (w->inflater == NULL) {
+        w->inflater = g_new0(z_stream, 1);
+        if (inflateInit2(w->inflater, -15) != Z_OK) {
+            g_free(w->inflater);
+            w->inflater = NULL;
+            mr_conn_close(c, "Out Of Memory");
+            return false;
+        }
+    } else if (inflateReset(w->inflater) != Z_OK) {
+        mr_conn_close(c, "Out Of Memory");
+        return false;
+    }
+    g_byte_array_append(w->zmsg, deflate_tail, sizeof(deflate_tail));
+    z_stream *z = w->inflater;
+    z->next_in = w->zmsg->data;
+    z->avail_in = w->zmsg->len;
+    uint64_t total = 0;
+    uint8_t chunk[16384];
+    int rc = Z_OK;
+    while (rc == Z_OK && c->state == CONN_OPEN) {
+        z->next_out = chunk;
+        z->avail_out = sizeof(chunk);
+        rc = inflate(z, Z_SYNC_FLUSH);
+        size_t got = sizeof(chunk) - z->avail_out;
+        if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+            mr_server_log(s, MR_LOG_DEBUG, "%s:%u - websocket: bad compressed message: %s",
+                          c->host, (unsigned)c->port, z->msg != NULL ? z->msg : "zlib error");
+            send_close(c, MR_WS_CLOSE_INVALID_DATA, "invalid compressed data");
+            mr_conn_close(c, "WebSocket Protocol Error");
+            break;
+        }
+        total += got;
+        if (total > w->dec.message_max) {
+            send_close(c, MR_WS_CLOSE_TOO_BIG, "message too big");
+            mr_conn_close(c, "Maximum Payload Violation");
+            break;
+        }
+        if (got > 0) {
+            mr_conn_feed(c, chunk, got);
+        }
+        /* Z_BUF_ERROR: no progress possible, all input is used (a sync flush ends the
+         * data without a final block). */
+        if (rc == Z_BUF_ERROR || (z->avail_in == 0 && z->avail_out != 0)) {
+            break;
+        }
+    }
+    g_byte_array_set_size(w->zmsg, 0);
+    return c->state == CONN_OPEN;
 }
 
 /* Decodes the frames in w->buf from off and acts on them; returns the bytes used. */
@@ -347,7 +489,16 @@ static size_t decode_frames(struct mr_server *s, struct mr_conn *c, size_t off)
         off += (size_t)rc;
         switch (ev.type) {
         case MR_WS_EV_DATA:
-            if (ev.len > 0) {
+            if (ev.compressed) {
+                /* Bounded by the decoder: a message over message_max is an error. */
+                if (w->zmsg == NULL) {
+                    w->zmsg = g_byte_array_new();
+                }
+                g_byte_array_append(w->zmsg, ev.payload, (guint)ev.len);
+                if (ev.last) {
+                    (void)inflate_message(s, c);
+                }
+            } else if (ev.len > 0) {
                 mr_conn_feed(c, ev.payload, ev.len);
             }
             break;

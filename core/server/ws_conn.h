@@ -9,8 +9,9 @@
  *    request, checks the 101, then masks every frame it writes (RFC 6455 5.3) unless the
  *    hub granted Nats-No-Masking.
  *
- * Compression (permessage-deflate) is never negotiated: RFC 6455 leaves extensions to
- * the server, a nats-server peer then sends uncompressed frames.
+ * Compression: permessage-deflate (RFC 7692) without context takeover, as nats-server
+ * negotiates it (websocket { compression: true } on the listener, ws_compression on a
+ * remote); see ws_conn.c.
  */
 #ifndef MR_WS_CONN_H
 #define MR_WS_CONN_H
@@ -29,10 +30,11 @@ void mr_ws_conn_attach(struct mr_server *s, struct mr_conn *c);
  * out with mr_ws_conn_start_client (after TLS for wss://). */
 void mr_ws_conn_attach_client(struct mr_server *s, struct mr_conn *c);
 /* Sends the upgrade request for host ("host:port", the Host header) and the URL's path
- * (NULL or "" for none; the request path is "/leafnode" followed by it). no_masking asks
- * the hub to accept unmasked frames. */
+ * (NULL or "" for none; the request path is "/leafnode" followed by it). compress offers
+ * permessage-deflate without context takeover; no_masking asks the hub to accept
+ * unmasked frames. */
 void mr_ws_conn_start_client(struct mr_server *s, struct mr_conn *c, const char *host,
-                             const char *url_path, bool no_masking);
+                             const char *url_path, bool compress, bool no_masking);
 void mr_ws_conn_free(struct mr_conn *c);
 /* Whether output must be framed (the upgrade is done). */
 bool mr_ws_conn_framing(const struct mr_conn *c);

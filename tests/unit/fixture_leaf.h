@@ -10,8 +10,9 @@
  * byte is still allocated.
  *
  * Raw WebSocket peers: lx_ws_open() sends an upgrade request from a scripted client;
- * lx_ws_send() writes a masked (or unmasked) binary frame; lx_ws_text() decodes the
- * frames received after the 101 with the client-role decoder.
+ * lx_ws_send() writes a masked (or unmasked) binary frame, lx_ws_send_deflated() a
+ * masked permessage-deflate one; lx_ws_text() decodes the frames received after the
+ * 101 with the client-role decoder, inflating compressed messages.
  *
  * White box: leaf state is read through leaf.h and server_int.h. Functions are
  * static: each suite is one translation unit.
@@ -23,6 +24,7 @@
 #include <glib.h>
 #include <stdio.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "core/conf/conf.h"
 #include "core/conf/conf_server.h"
@@ -270,8 +272,66 @@ static inline void lx_ws_send(struct sim_client *c, const char *text, bool mask)
     g_free(frame);
 }
 
+/* Raw deflate of text as one permessage-deflate message (no context takeover), without
+ * the 4-byte tail; g_free the result. */
+static inline uint8_t *lx_deflate(const char *text, size_t *out_len)
+{
+    z_stream z = {0};
+    ck_assert_int_eq(deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    size_t len = strlen(text);
+    size_t cap = deflateBound(&z, len) + 16;
+    uint8_t *out = g_malloc(cap);
+    z.next_in = (Bytef *)(uintptr_t)text;
+    z.avail_in = (uInt)len;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    ck_assert_int_eq(deflate(&z, Z_SYNC_FLUSH), Z_OK);
+    size_t n = cap - z.avail_out;
+    ck_assert_uint_ge(n, 4);
+    *out_len = n - 4;
+    deflateEnd(&z);
+    return out;
+}
+
+/* Sends text as one masked binary frame, deflated (RSV1 set). */
+static inline void lx_ws_send_deflated(struct sim_client *c, const char *text)
+{
+    static const uint8_t key[4] = {0x11, 0x22, 0x33, 0x44};
+    size_t n = 0;
+    uint8_t *z = lx_deflate(text, &n);
+    uint8_t hdr[MR_WS_HEADER_MAX];
+    size_t h = mr_ws_header_encode(hdr, MR_WS_OP_BINARY, true, true, n, key);
+    mr_ws_mask(z, z, n, key, 0);
+    ck_assert_int_eq(sim_client_send(c, hdr, h), 0);
+    ck_assert_int_eq(sim_client_send(c, z, n), 0);
+    g_free(z);
+}
+
+/* Inflates one compressed message (tail appended) onto text. */
+static inline void lx_inflate_into(GString *text, GByteArray *msg)
+{
+    static const uint8_t tail[4] = {0x00, 0x00, 0xff, 0xff};
+    g_byte_array_append(msg, tail, 4);
+    z_stream z = {0};
+    ck_assert_int_eq(inflateInit2(&z, -15), Z_OK);
+    z.next_in = msg->data;
+    z.avail_in = msg->len;
+    uint8_t chunk[4096];
+    int rc;
+    do {
+        z.next_out = chunk;
+        z.avail_out = sizeof(chunk);
+        rc = inflate(&z, Z_SYNC_FLUSH);
+        ck_assert(rc == Z_OK || rc == Z_BUF_ERROR || rc == Z_STREAM_END);
+        g_string_append_len(text, (const char *)chunk, (gssize)(sizeof(chunk) - z.avail_out));
+    } while (rc == Z_OK && z.avail_out == 0);
+    inflateEnd(&z);
+    g_byte_array_set_size(msg, 0);
+}
+
 /* The data carried by the frames received after the answer's head, as a string (g_free
- * it); *close_code is the close frame's code, 0 if none came. */
+ * it); *close_code is the close frame's code, 0 if none came. Compressed messages are
+ * inflated. */
 static inline char *lx_ws_text(const struct sim_client *c, uint16_t *close_code)
 {
     size_t len;
@@ -281,8 +341,9 @@ static inline char *lx_ws_text(const struct sim_client *c, uint16_t *close_code)
     size_t off = (size_t)(end + 4 - buf);
     uint8_t *copy = g_memdup2(buf + off, len - off); /* the decoder writes in place */
     struct mr_ws_decoder d;
-    mr_ws_decoder_init(&d, MR_WS_ROLE_CLIENT, false, false, MR_WS_MESSAGE_MAX);
+    mr_ws_decoder_init(&d, MR_WS_ROLE_CLIENT, false, true, MR_WS_MESSAGE_MAX);
     GString *text = g_string_new(NULL);
+    GByteArray *zmsg = g_byte_array_new();
     if (close_code != NULL) {
         *close_code = 0;
     }
@@ -294,13 +355,19 @@ static inline char *lx_ws_text(const struct sim_client *c, uint16_t *close_code)
             break;
         }
         at += (size_t)rc;
-        if (ev.type == MR_WS_EV_DATA) {
+        if (ev.type == MR_WS_EV_DATA && ev.compressed) {
+            g_byte_array_append(zmsg, ev.payload, (guint)ev.len);
+            if (ev.last) {
+                lx_inflate_into(text, zmsg);
+            }
+        } else if (ev.type == MR_WS_EV_DATA) {
             g_string_append_len(text, (const char *)ev.payload, (gssize)ev.len);
         } else if (ev.type == MR_WS_EV_CLOSE && close_code != NULL) {
             *close_code = ev.close_code;
         }
     }
     g_free(copy);
+    g_byte_array_free(zmsg, TRUE);
     return g_string_free(text, FALSE);
 }
 

@@ -123,6 +123,37 @@ START_TEST(wss_remote_does_tls_then_the_upgrade)
 }
 END_TEST
 
+START_TEST(ws_compression_link_carries_both_ways)
+{
+    struct lx x;
+    lx_init(&x, 20);
+    struct lx_node *hub = lx_add(&x, "hub", "port: 4222\nleafnodes { port: 7422 }\n"
+                                 "websocket { port: 8080, no_tls: true, compression: true }\n");
+    struct lx_node *spoke = lx_add(&x, "spoke", "port: 4222\nleafnodes { remotes: [ "
+                                   "{ url: \"ws://hub:8080\", ws_compression: true } ] }\n");
+    ck_assert(lx_wait_linked(&x, hub, spoke, 5 * SEC));
+    struct sim_client *hc = lx_client(&x, "hc", hub, NULL);
+    struct sim_client *sc = lx_client(&x, "sc", spoke, NULL);
+    say(sc, "SUB down 1\r\n");
+    say(hc, "SUB up 1\r\n");
+    ck_assert(lx_wait_lsub(&x, hub->srv, "down", SEC));
+    ck_assert(lx_wait_lsub(&x, spoke->srv, "up", SEC));
+    /* Repetitive payloads: the link carries far fewer bytes than the messages. */
+    char *big = g_strnfill(200000, 'c');
+    uint64_t before = sim_world_link_bytes(x.w, "hub", "spoke");
+    deliver_once(&x, hc, sc, "down", big);
+    ck_assert(sim_client_wait_for(sc, big, lx_after(&x, SEC)));
+    deliver_once(&x, sc, hc, "up", big);
+    ck_assert(sim_client_wait_for(hc, big, lx_after(&x, SEC)));
+    uint64_t crossed = sim_world_link_bytes(x.w, "hub", "spoke") - before;
+    ck_assert_uint_lt(crossed, 100000);
+    g_free(big);
+    sim_client_close(hc);
+    sim_client_close(sc);
+    lx_finish(&x);
+}
+END_TEST
+
 START_TEST(raw_leaf_upgrade_gets_info_in_a_frame_and_needs_masking)
 {
     struct lx x;
@@ -337,6 +368,7 @@ static Suite *leaf_suite(void)
     tcase_add_test(tc, ws_remote_links_and_carries_both_ways);
     tcase_add_test(tc, ws_queue_group_across_the_link_gets_each_message_once);
     tcase_add_test(tc, wss_remote_does_tls_then_the_upgrade);
+    tcase_add_test(tc, ws_compression_link_carries_both_ways);
     tcase_add_test(tc, raw_leaf_upgrade_gets_info_in_a_frame_and_needs_masking);
     tcase_add_test(tc, raw_leaf_with_no_masking_registers_with_unmasked_frames);
     tcase_add_test(tc, leaf_upgrade_without_leafnodes_port_is_dropped);

@@ -6,7 +6,8 @@
  * order (TLS, then the upgrade); authorization { user, password } and { token }
  * override for WebSocket clients only (INFO auth_required, -ERR 'Authorization
  * Violation'); no_auth_user binds clients without credentials; compression: true
- * never agrees to permessage-deflate.
+ * agrees to an offered permessage-deflate (compressed frames both ways), and without
+ * it a compressed frame is a protocol error.
  */
 #include <check.h>
 #include <glib.h>
@@ -184,7 +185,7 @@ START_TEST(no_auth_user_binds_clients_without_credentials)
 }
 END_TEST
 
-START_TEST(compression_is_accepted_and_never_negotiated)
+START_TEST(compression_is_negotiated_when_offered_and_both_ways_work)
 {
     struct lx x;
     lx_init(&x, 37);
@@ -195,9 +196,72 @@ START_TEST(compression_is_accepted_and_never_negotiated)
                                       "client_no_context_takeover; "
                                       "server_no_context_takeover\r\n");
     ck_assert_uint_eq(count(c, "HTTP/1.1 101 "), 1);
+    ck_assert_uint_eq(count(c, "Sec-WebSocket-Extensions: permessage-deflate; "
+                               "server_no_context_takeover; client_no_context_takeover\r\n"),
+                      1);
+    /* INFO is longer than 64 bytes: it comes compressed, and inflates to an INFO. */
+    ck_assert(lx_ws_wait(&x, c, "INFO {", 1, SEC));
+    size_t len;
+    const uint8_t *raw = sim_client_received(c, &len);
+    const uint8_t *body = (const uint8_t *)memmem(raw, len, "\r\n\r\n", 4) + 4;
+    ck_assert_uint_eq(body[0], 0xC2); /* FIN, RSV1, binary */
+    /* A compressed CONNECT and SUB, then a plain PING: both are read. */
+    lx_ws_send_deflated(c, "CONNECT {\"verbose\":false}\r\nSUB big 1\r\n");
+    lx_ws_send(c, "PING\r\n", true);
+    ck_assert(lx_ws_wait(&x, c, "PONG\r\n", 1, SEC));
+    struct sim_client *tcp = lx_client(&x, "tcp", n, NULL);
+    char *big = g_strnfill(50000, 'q');
+    char *pub = g_strdup_printf("PUB big 50000\r\n%s\r\n", big);
+    say(tcp, pub);
+    ck_assert(lx_ws_wait(&x, c, big, 1, SEC));
+    g_free(pub);
+    g_free(big);
+    sim_client_close(c);
+    sim_client_close(tcp);
+    lx_finish(&x);
+}
+END_TEST
+
+START_TEST(bad_compressed_data_closes_with_1007)
+{
+    struct lx x;
+    lx_init(&x, 39);
+    struct lx_node *n = lx_add(&x, "srv", "port: 4222\n"
+                               "websocket { port: 8080, no_tls: true, compression: true }\n");
+    struct sim_client *c = lx_ws_open(&x, "ws", n, 8080, "/",
+                                      "Sec-WebSocket-Extensions: permessage-deflate\r\n");
+    ck_assert(lx_ws_wait(&x, c, "INFO {", 1, SEC));
+    /* Block type 3 does not exist in deflate: the inflater refuses it. */
+    static const uint8_t key[4] = {1, 2, 3, 4};
+    uint8_t bad[8] = {0xff, 0xff, 0xff, 0xff, 0x07, 0x07, 0x07, 0x07};
+    uint8_t hdr[MR_WS_HEADER_MAX];
+    size_t h = mr_ws_header_encode(hdr, MR_WS_OP_BINARY, true, true, sizeof(bad), key);
+    mr_ws_mask(bad, bad, sizeof(bad), key, 0);
+    ck_assert_int_eq(sim_client_send(c, hdr, h), 0);
+    ck_assert_int_eq(sim_client_send(c, bad, sizeof(bad)), 0);
+    ck_assert(sim_client_wait_closed(c, lx_after(&x, SEC)));
+    uint16_t code = 0;
+    g_free(lx_ws_text(c, &code));
+    ck_assert_uint_eq(code, MR_WS_CLOSE_INVALID_DATA);
+    lx_finish(&x);
+}
+END_TEST
+
+START_TEST(compression_is_not_agreed_without_the_option)
+{
+    struct lx x;
+    lx_init(&x, 38);
+    struct lx_node *n = lx_add(&x, "srv", "port: 4222\nwebsocket { port: 8080, no_tls: true }\n");
+    struct sim_client *c = lx_ws_open(&x, "ws", n, 8080, "/",
+                                      "Sec-WebSocket-Extensions: permessage-deflate\r\n");
     ck_assert_uint_eq(count(c, "permessage-deflate"), 0);
     ck_assert(lx_ws_wait(&x, c, "INFO {", 1, SEC));
-    sim_client_close(c);
+    /* A compressed frame without the extension is a protocol error. */
+    lx_ws_send_deflated(c, "CONNECT {}\r\n");
+    ck_assert(sim_client_wait_closed(c, lx_after(&x, SEC)));
+    uint16_t code = 0;
+    g_free(lx_ws_text(c, &code));
+    ck_assert_uint_eq(code, MR_WS_CLOSE_PROTOCOL);
     lx_finish(&x);
 }
 END_TEST
@@ -213,7 +277,9 @@ static Suite *ws_conn_suite(void)
     tcase_add_test(tc, user_override_applies_to_websocket_clients_only);
     tcase_add_test(tc, token_override_is_checked);
     tcase_add_test(tc, no_auth_user_binds_clients_without_credentials);
-    tcase_add_test(tc, compression_is_accepted_and_never_negotiated);
+    tcase_add_test(tc, compression_is_negotiated_when_offered_and_both_ways_work);
+    tcase_add_test(tc, bad_compressed_data_closes_with_1007);
+    tcase_add_test(tc, compression_is_not_agreed_without_the_option);
     suite_add_tcase(s, tc);
     return s;
 }

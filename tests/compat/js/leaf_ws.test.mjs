@@ -8,6 +8,8 @@
 //   ws   the hub's websocket { no_tls: true }, the remote's URL ws://leaf:leaf@...
 //        (the spoke upgrades on "/leafnode" and masks its frames);
 //   ws-no-masking  the same, the remote asking ws_no_masking (the hub grants it);
+//   ws-compression  the hub's websocket { compression: true } and the remote's
+//        ws_compression: true (permessage-deflate both ways);
 //   wss  the hub's websocket { tls {} }, the remote's URL wss:// with tls { ca_file };
 //   tls  the hub's leafnodes { tls {} }, the remote's URL nats:// with tls { ca_file }.
 // In each: messages both ways once each and in order, a queue group with members only
@@ -61,6 +63,13 @@ const TRANSPORTS = {
         extraLines: (m) => (m.role === 'hub' ? [wsBlock(m, 'no_tls: true')] : []),
         remoteUrl: (leaf, hub) => `ws://${CRED}@${HOST}:${hub.wsPort}`,
         remoteLines: () => ['      ws_no_masking: true'],
+    },
+    'ws-compression': {
+        hubPorts: ['wsPort'],
+        extraLines: (m) => (m.role === 'hub' ? [wsBlock(m, 'no_tls: true\n  compression: true')]
+            : []),
+        remoteUrl: (leaf, hub) => `ws://${CRED}@${HOST}:${hub.wsPort}`,
+        remoteLines: () => ['      ws_compression: true'],
     },
     wss: {
         hubPorts: ['wsPort'],

@@ -9,8 +9,9 @@
 //    Violation' for missing or wrong credentials), TCP clients still need none;
 //  - no_auth_user: a WebSocket client without credentials binds as that user (its
 //    account), one with credentials as those, TCP clients still must authenticate;
-//  - compression: true is accepted; a client that does not offer permessage-deflate
-//    gets no extension and plain frames.
+//  - compression: true: a client that does not offer permessage-deflate gets no
+//    extension and plain frames; one that offers it gets it without context takeover,
+//    compressed frames from the server (those over 64 bytes) and its own are read.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -222,6 +223,8 @@ describe('websocket { compression: true }', () => {
         config: `websocket {\n  listen: "${HOST}:${compPort}"\n  no_tls: true\n` +
             '  compression: true\n}\n',
     });
+    const offer = { 'Sec-WebSocket-Extensions': 'permessage-deflate; ' +
+        'client_no_context_takeover; server_no_context_takeover' };
 
     test('a client that offers no extension gets none, and plain frames', T, async () => {
         const { head, client: ws, ok } = await wsConnect(compPort);
@@ -236,9 +239,38 @@ describe('websocket { compression: true }', () => {
             ws.send(2, `PUB comp.big ${big.length}\r\n${big}\r\n`);
             const got = await collect(sub, 1, 3000, 'the large message');
             assert.equal(sc.decode(got[0].data), big);
+            assert.ok(!ws.sawCompressed());
         } finally {
             ws.close();
             await nc.close();
         }
     });
+
+    test('an offer is agreed without context takeover; compressed frames both ways', T,
+        async () => {
+            const { head, client: ws } = await WsClient.open(compPort, offer);
+            const nc = await connectTo(srv.current);
+            try {
+                assert.match(head, /^HTTP\/1\.1 101 /);
+                assert.match(head, new RegExp('sec-websocket-extensions: permessage-deflate; ' +
+                    'server_no_context_takeover; client_no_context_takeover\r\n', 'i'));
+                await ws.waitText('INFO {');
+                assert.ok(ws.sawCompressed(), 'the INFO (over 64 bytes) comes compressed');
+                const big = 'z'.repeat(20000);
+                ws.sendDeflated(`CONNECT {"verbose":false,"pedantic":false}\r\n` +
+                    'SUB comp.down 1\r\nPING\r\n');
+                await ws.waitText('PONG\r\n');
+                nc.publish('comp.down', sc.encode(big));
+                await nc.flush();
+                await ws.waitText(`MSG comp.down 1 ${big.length}\r\n${big}\r\n`);
+                const sub = nc.subscribe('comp.up');
+                await nc.flush();
+                ws.sendDeflated(`PUB comp.up ${big.length}\r\n${big}\r\n`);
+                const got = await collect(sub, 1, 3000, 'the compressed PUB');
+                assert.equal(sc.decode(got[0].data), big);
+            } finally {
+                ws.close();
+                await nc.close();
+            }
+        });
 });

@@ -1,17 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // A raw WebSocket client for the compat tests: the HTTP upgrade (over TLS for wss://),
-// masked frames out, frames in, the NATS bytes of the data frames as text. It never
-// offers extensions, so frames from any server come uncompressed.
+// masked frames out, frames in, the NATS bytes of the data frames as text. It offers no
+// extension unless the caller adds the header; permessage-deflate messages (RSV1) are
+// inflated in text(), and sendDeflated() writes one.
 
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
+import zlib from 'node:zlib';
 
 import { HOST, sleep } from './server.mjs';
 
 export const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+// RFC 7692 7.2.1: the sync-flush tail a sender drops and a receiver appends.
+const DEFLATE_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 
 /** A raw WebSocket client: the upgrade, masked frames out, frames in. */
 export class WsClient {
@@ -45,7 +49,8 @@ export class WsClient {
         });
         const key = crypto.randomBytes(16).toString('base64');
         const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-        sock.write(`GET ${opts.path || '/'} HTTP/1.1\r\nHost: ${HOST}:${port}\r\nUpgrade: websocket\r\n` +
+        sock.write(`GET ${opts.path || '/'} HTTP/1.1\r\nHost: ${HOST}:${port}\r\n` +
+            'Upgrade: websocket\r\n' +
             `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\n` +
             `Sec-WebSocket-Version: 13\r\n${extra}\r\n`);
         let data = Buffer.alloc(0);
@@ -93,7 +98,7 @@ export class WsClient {
                 return;
             }
             this.frames.push({ op: b[0] & 0x0f, fin: (b[0] & 0x80) !== 0,
-                payload: b.subarray(i, i + len) });
+                rsv1: (b[0] & 0x40) !== 0, payload: b.subarray(i, i + len) });
             this.buf = b.subarray(i + len);
         }
     }
@@ -116,8 +121,51 @@ export class WsClient {
 
     /** The NATS bytes carried by the data frames so far. */
     text() {
-        return Buffer.concat(this.frames.filter((f) => f.op === 1 || f.op === 2 || f.op === 0)
-            .map((f) => f.payload)).toString();
+        const out = [];
+        let msg = null; // the frames of a compressed message not yet complete
+        for (const f of this.frames) {
+            if (f.op !== 0 && f.op !== 1 && f.op !== 2) {
+                continue;
+            }
+            if (f.op !== 0) {
+                msg = f.rsv1 ? [] : null;
+            }
+            if (msg === null) {
+                out.push(f.payload);
+            } else {
+                msg.push(f.payload);
+                if (f.fin) {
+                    out.push(zlib.inflateRawSync(Buffer.concat([...msg, DEFLATE_TAIL]),
+                        { finishFlush: zlib.constants.Z_SYNC_FLUSH }));
+                    msg = null;
+                }
+            }
+        }
+        return Buffer.concat(out).toString();
+    }
+
+    /** Whether any data frame came compressed. */
+    sawCompressed() {
+        return this.frames.some((f) => f.rsv1);
+    }
+
+    /** Sends payload as one masked binary frame, deflated (RSV1 set). */
+    sendDeflated(payload) {
+        const z = zlib.deflateRawSync(Buffer.from(payload),
+            { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+        const p = z.subarray(z.length - 4).equals(DEFLATE_TAIL) ? z.subarray(0, z.length - 4) : z;
+        const mask = crypto.randomBytes(4);
+        const masked = Buffer.from(p.map((c, i) => c ^ mask[i % 4]));
+        let hdr;
+        if (p.length < 126) {
+            hdr = Buffer.from([0xC2, 0x80 | p.length]);
+        } else {
+            hdr = Buffer.alloc(4);
+            hdr[0] = 0xC2;
+            hdr[1] = 0x80 | 126;
+            hdr.writeUInt16BE(p.length, 2);
+        }
+        this.sock.write(Buffer.concat([hdr, mask, masked]));
     }
 
     async waitText(needle, ms = 3000) {
