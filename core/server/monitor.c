@@ -744,7 +744,7 @@ static uint64_t open_clients(const struct mr_server *s)
 {
     uint64_t n = 0;
     for (const struct mr_conn *c = s->conns_head; c != NULL; c = c->next) {
-        if (c->kind == MR_CONN_CLIENT && c->state == CONN_OPEN) {
+        if (c->kind == MR_CONN_CLIENT && c->counted && c->state == CONN_OPEN) {
             n++;
         }
     }
@@ -944,8 +944,9 @@ static void closed_fill(struct mr_monitor_closed *e, const struct mr_conn *c, co
 void mr_monitor_conn_closed(struct mr_server *s, const struct mr_conn *c, const char *reason)
 {
     mr_assert(reason != NULL);
-    /* Only client connections are listed; the caller need not check. */
-    if (c->kind != MR_CONN_CLIENT) {
+    /* Only client connections are listed (a WebSocket one once upgraded, as it is
+     * counted); the caller need not check. */
+    if (c->kind != MR_CONN_CLIENT || !c->counted) {
         return;
     }
     struct mr_monitor *m = &s->monitor;
@@ -1373,7 +1374,7 @@ static int connz_collect(struct mr_server *s, const struct connz_opts *o, uint64
     if (o->state != STATE_CLOSED) {
         for (const struct mr_conn *c = s->conns_head; c != NULL; c = c->next) {
             /* Closing connections are already in the closed list, as in nats-server. */
-            if (c->kind == MR_CONN_CLIENT && c->state == CONN_OPEN) {
+            if (c->kind == MR_CONN_CLIENT && c->counted && c->state == CONN_OPEN) {
                 facts_of_open(c, &f);
                 connz_offer(o, r, &f, now_ns);
             }
@@ -1593,7 +1594,8 @@ static json_t *subsz_list(const struct mr_server *s, const struct subsz_opts *o)
             continue;
         }
         for (const struct mr_conn *c = s->conns_head; c != NULL && index < end; c = c->next) {
-            if (c->kind != MR_CONN_CLIENT || c->state != CONN_OPEN || c->account != a) {
+            if (c->kind != MR_CONN_CLIENT || !c->counted || c->state != CONN_OPEN ||
+                c->account != a) {
                 continue;
             }
             for (const struct mr_csub *cs = c->subs_head; cs != NULL && index < end;

@@ -11,8 +11,11 @@
  */
 #include <check.h>
 #include <glib.h>
+#include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/server/monitor.h"
 #include "tests/unit/fixture_leaf.h"
 
 /* A WebSocket client `name` of n:8080 that has INFO, sent CONNECT json and PING, and got the
@@ -51,6 +54,20 @@ static uint64_t connections(const struct lx_node *n)
     return st.connections;
 }
 
+/* num_connections of /connz?query (nats-server lists clients only). */
+static int64_t connz_count(const struct lx_node *n, const char *query)
+{
+    char *body = NULL;
+    const char *ctype = NULL;
+    ck_assert_int_eq(mr_monitor_render(n->srv, "/connz", query, &body, &ctype), 200);
+    json_t *root = json_loads(body, 0, NULL);
+    ck_assert_ptr_nonnull(root);
+    int64_t v = json_integer_value(json_object_get(root, "num_connections"));
+    json_decref(root);
+    free(body);
+    return v;
+}
+
 START_TEST(a_client_counts_once_upgraded)
 {
     struct lx x;
@@ -60,11 +77,16 @@ START_TEST(a_client_counts_once_upgraded)
     sim_world_run_until(x.w, lx_after(&x, 100 * MS));
     ck_assert(sim_client_connected(c));
     ck_assert_uint_eq(connections(n), 0); /* accepted, not yet a client */
+    ck_assert_uint_eq(connz_count(n, ""), 0);
     sim_client_close(c);
+    sim_world_run_until(x.w, lx_after(&x, 100 * MS));
+    /* Never a client, so not among the closed ones either. */
+    ck_assert_uint_eq(connz_count(n, "state=closed"), 0);
     bool ok = false;
     struct sim_client *ws = ws_connect(&x, "ws1", n, "{\"verbose\":false}", &ok);
     ck_assert(ok);
     ck_assert_uint_eq(connections(n), 1);
+    ck_assert_int_eq(connz_count(n, ""), 1);
     sim_client_close(ws);
     lx_finish(&x);
 }
