@@ -66,6 +66,7 @@ struct loader {
     struct sim_scenario *sc;
     char *err;
     size_t err_len;
+    const struct mr_conf_io *io; /* reads files a server config names (leaf creds) */
 };
 
 static int fail_at(struct loader *l, const struct mr_conf_pos *pos, const char *fmt, ...)
@@ -645,6 +646,9 @@ static int load_server(struct loader *l, struct mr_conf_entry *e, struct sim_sc_
         root = config;
     }
     rc = mr_conf_server_load(root, &s->config, collect_warning, sc, cerr, sizeof(cerr));
+    if (rc == 0) {
+        rc = mr_conf_server_load_files(&s->config, l->io, cerr, sizeof(cerr));
+    }
     if (rc != 0) {
         if (l->err != NULL && l->err_len > 0) {
             snprintf(l->err, l->err_len, "%s (server \"%s\")", cerr, s->name);
@@ -1765,10 +1769,11 @@ static struct sim_scenario *scenario_new(const char *path)
     return sc;
 }
 
-static int load_tree(const char *path, struct mr_conf_value *root, struct sim_scenario **out,
+static int load_tree(const char *path, struct mr_conf_value *root, const struct mr_conf_io *io,
+                     struct sim_scenario **out,
                      char *err, size_t err_len)
 {
-    struct loader l = {scenario_new(path), err, err_len};
+    struct loader l = {scenario_new(path), err, err_len, io};
     int rc = root->type == MR_CONF_MAP ? load_root(&l, root)
                                        : fail_at(&l, &root->pos, "scenario: expected a map");
     if (rc != 0) {
@@ -1791,7 +1796,7 @@ int sim_scenario_load_text(const char *path, const char *text, size_t len,
     if (rc != 0) {
         return rc;
     }
-    rc = load_tree(path, root, out, err, err_len);
+    rc = load_tree(path, root, io, out, err, err_len);
     mr_conf_free(root);
     if (rc == 0) {
         mr_assert(*out != NULL);
@@ -1810,7 +1815,7 @@ int sim_scenario_load_file(const char *path, const struct mr_conf_io *io,
     if (rc != 0) {
         return rc;
     }
-    rc = load_tree(path, root, out, err, err_len);
+    rc = load_tree(path, root, io, out, err, err_len);
     mr_conf_free(root);
     return rc;
 }

@@ -525,6 +525,11 @@ static int load_config(struct cli *cli, struct mr_config *config, struct warning
         }
         int rc = mr_conf_server_load(root, config, collect_warning, w, err, sizeof(err));
         mr_conf_free(root);
+        /* Files the server keeps in memory (leaf remote credentials) are read here, where
+         * the config and its includes are, so a bad one fails the start (and -t). */
+        if (rc == 0) {
+            rc = mr_conf_server_load_files(config, &io, err, sizeof(err));
+        }
         if (rc != 0) {
             for (size_t i = 0; i < w->lines->len; i++) {
                 fprintf(stderr, PROG ": %s\n", (const char *)g_ptr_array_index(w->lines, i));

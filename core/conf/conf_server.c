@@ -29,6 +29,7 @@
 #include <glib.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/assert.h"
@@ -2770,6 +2771,7 @@ static int leaf_remote_entry(struct loader *l, void *target, int id, struct mr_c
     case LR_ACCOUNT:
         return get_str(l, e, &r->account);
     case LR_CREDENTIALS:
+        mr_conf_pos_format(&e->value->pos, r->credentials_where, sizeof(r->credentials_where));
         return get_str(l, e, &r->credentials);
     case LR_NKEY:
         return get_str(l, e, &r->nkey);
@@ -3965,6 +3967,7 @@ static void leafnodes_free(struct mr_leafnode_opts *lo)
         strings_clear(&r->urls);
         g_free(r->account);
         g_free(r->credentials);
+        mr_creds_deinit(&r->creds);
         g_free(r->nkey);
         strings_clear(&r->deny_imports);
         strings_clear(&r->deny_exports);
@@ -3973,6 +3976,60 @@ static void leafnodes_free(struct mr_leafnode_opts *lo)
         g_free(r->proxy.password);
     }
     g_free(lo->remotes);
+}
+
+/* One remote's credentials file: read through io, parsed, or an error naming both. */
+static int load_creds(struct mr_leafnode_remote_opts *r, const struct mr_conf_io *io, char *err,
+                      size_t err_len)
+{
+    mr_assert(r->credentials != NULL);
+    mr_assert(r->creds.jwt == NULL);
+    const char *where = r->credentials_where;
+    if (io == NULL || io->read_file == NULL) {
+        g_snprintf(err, (gulong)err_len,
+                   "%s: Error reading LeafNode Remote Credentials file \"%s\": no file reader",
+                   where, r->credentials);
+        return MR_E_INVAL;
+    }
+    char *data = NULL;
+    size_t len = 0;
+    char why[MR_CONF_MSG_MAX] = "";
+    int rc = io->read_file(io->ctx, r->credentials, &data, &len, why, sizeof(why));
+    if (rc != 0) {
+        g_snprintf(err, (gulong)err_len,
+                   "%s: Error reading LeafNode Remote Credentials file \"%s\": %s", where,
+                   r->credentials, why);
+        return rc < 0 ? rc : MR_E_IO;
+    }
+    rc = mr_creds_parse(data, len, &r->creds, why, sizeof(why));
+    /* The file holds a secret seed: wipe the copy before freeing it. */
+    mr_nkey_wipe(data, len);
+    free(data);
+    if (rc != 0) {
+        g_snprintf(err, (gulong)err_len, "%s: LeafNode Remote Credentials file \"%s\" %s", where,
+                   r->credentials, why);
+        return rc;
+    }
+    mr_assert(r->creds.jwt != NULL);
+    return 0;
+}
+
+int mr_conf_server_load_files(struct mr_config *config, const struct mr_conf_io *io, char *err,
+                              size_t err_len)
+{
+    mr_assert(config != NULL);
+    struct mr_leafnode_opts *lo = &config->leafnodes;
+    for (size_t i = 0; lo->present && i < lo->remotes_count; i++) {
+        struct mr_leafnode_remote_opts *r = &lo->remotes[i];
+        if (r->credentials == NULL || r->creds.jwt != NULL) {
+            continue; /* none, or read by an earlier call */
+        }
+        int rc = load_creds(r, io, err, err_len);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
 }
 
 void mr_conf_server_deinit(struct mr_config *c)

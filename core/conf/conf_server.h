@@ -35,6 +35,7 @@
 
 #include "core/conf/conf.h"
 #include "core/env.h"
+#include "core/proto/nkey.h"
 #include "core/server/server.h"
 
 /* "file:line:col" of a block, kept for messages after the tree is gone. */
@@ -175,7 +176,11 @@ struct mr_leafnode_remote_opts {
     struct mr_conf_strings urls; /* nats://, nats-leaf://, tls://, ws://, wss:// */
     char *account;               /* local account bound (alias local); NULL = $G */
     char *credentials;           /* alias creds: a .creds file path */
-    char *nkey;                  /* alias seed */
+    /* Where `credentials` was written, and the file's contents once
+     * mr_conf_server_load_files has read them (creds.jwt NULL until then). */
+    char credentials_where[MR_CONF_WHERE_MAX];
+    struct mr_creds creds;
+    char *nkey; /* alias seed */
     struct mr_tls_opts tls;
     bool ws_compression;
     bool ws_no_masking;
@@ -310,6 +315,18 @@ void mr_conf_server_init(struct mr_config *c);
  */
 int mr_conf_server_load(struct mr_conf_value *root, struct mr_config *config, mr_conf_warn_fn warn,
                         void *warn_ctx, char *err, size_t err_len);
+
+/*
+ * Reads the files a loaded config names and the server needs in memory, through io (the
+ * driver's file reader, as for `include`): each leafnodes remote's `credentials` file,
+ * parsed into its creds (user JWT and nkey seed). Call it after mr_conf_server_load. A
+ * missing, unreadable or malformed file is a config error: returns MR_E_INVAL (or the
+ * reader's error) with err as "file:line:col: LeafNode Remote Credentials file \"x\" ..."
+ * naming the file and what is wrong. io NULL with a credentials file named is an error
+ * too, never a silent connect without credentials.
+ */
+int mr_conf_server_load_files(struct mr_config *config, const struct mr_conf_io *io, char *err,
+                              size_t err_len);
 
 /* Frees everything a load allocated (auth too) and re-initialises c. */
 void mr_conf_server_deinit(struct mr_config *c);

@@ -24,6 +24,7 @@
 #include "core/conf/conf_server.h"
 #include "core/err.h"
 #include "core/limits.h"
+#include "core/proto/nkey.h"
 #include "core/proto/subject.h"
 #include "core/server/auth.h"
 #include "core/server/server_int.h"
@@ -548,8 +549,16 @@ static void send_leaf_info(struct mr_server *s, struct mr_conn *c, bool connect_
     send_json_line(c, "INFO ", j);
 }
 
-static void send_leaf_connect(struct mr_server *s, struct mr_conn *c, const char *user,
-                              const char *pass)
+/* What a spoke authenticates with: a creds file's JWT and nonce signature, which take
+ * precedence (as in nats-server), else the URL's user and password. */
+struct leaf_auth {
+    const char *user;
+    const char *pass;
+    const char *jwt;
+    const char *sig;
+};
+
+static void send_leaf_connect(struct mr_server *s, struct mr_conn *c, const struct leaf_auth *a)
 {
     struct mr_leaf *l = c->leaf;
     json_t *j = json_object();
@@ -568,9 +577,12 @@ static void send_leaf_connect(struct mr_server *s, struct mr_conn *c, const char
         }
         json_object_set_new(j, "deny_pub", deny);
     }
-    if (user != NULL && user[0] != '\0') {
-        json_object_set_new(j, "user", json_string(user));
-        json_object_set_new(j, "pass", json_string(pass != NULL ? pass : ""));
+    if (a->jwt != NULL) {
+        json_object_set_new(j, "jwt", json_string(a->jwt));
+        json_object_set_new(j, "sig", json_string(a->sig));
+    } else if (a->user != NULL && a->user[0] != '\0') {
+        json_object_set_new(j, "user", json_string(a->user));
+        json_object_set_new(j, "pass", json_string(a->pass != NULL ? a->pass : ""));
     }
     send_json_line(c, "CONNECT ", j);
 }
@@ -715,10 +727,25 @@ static const char *current_url(const struct mr_leaf_remote *r)
 /* The spoke sends CONNECT (with the URL's credentials) and registers the link. */
 static void finish_connect(struct mr_server *s, struct mr_conn *c)
 {
+    struct mr_leaf *l = c->leaf;
     struct mr_route_slot url = {0};
-    (void)mr_route_parse_url(current_url(c->leaf->remote), &url);
-    send_leaf_connect(s, c, url.user, url.pass);
-    register_leaf(s, c->leaf);
+    (void)mr_route_parse_url(current_url(l->remote), &url);
+    struct leaf_auth a = {url.user, url.pass, NULL, NULL};
+    char sig[MR_NKEY_SIG_B64_MAX];
+    const struct mr_creds *creds = &l->remote->opts->creds;
+    if (creds->jwt != NULL) {
+        const char *nonce = l->nonce != NULL ? l->nonce : "";
+        if (mr_creds_sign_nonce(creds, nonce, strlen(nonce), &a.jwt, sig) != 0) {
+            llog(s, MR_LOG_ERROR, "Error signing the nonce: credentials file \"%s\"",
+                 l->remote->opts->credentials);
+            mr_conn_close(c, "Authentication Failure");
+            return;
+        }
+        a.sig = sig;
+    }
+    send_leaf_connect(s, c, &a);
+    mr_nkey_wipe(sig, sizeof(sig));
+    register_leaf(s, l);
 }
 
 static void process_info(struct mr_server *s, struct mr_conn *c, const struct mr_proto_op *op)
@@ -743,6 +770,9 @@ static void process_info(struct mr_server *s, struct mr_conn *c, const struct mr
     snprintf(l->remote_cluster, sizeof(l->remote_cluster), "%s", cluster != NULL ? cluster : "");
     l->headers = json_is_true(json_object_get(info, "headers"));
     bool hub_tls = json_is_true(json_object_get(info, "tls_required"));
+    const char *nonce = json_string_value(json_object_get(info, "nonce"));
+    g_free(l->nonce);
+    l->nonce = g_strdup(nonce);
     json_decref(info);
     /* Over WebSocket, TLS (wss://) wraps the HTTP upgrade: nothing to start here. */
     if (hub_tls && !l->remote->tls && !l->remote->ws) {
@@ -1143,6 +1173,7 @@ void mr_leaf_conn_free(struct mr_server *s, struct mr_conn *c)
         g_ptr_array_free(l->deny_sub, TRUE);
     }
     g_free(l->fan_queues);
+    g_free(l->nonce);
     g_free(l);
     c->leaf = NULL;
     c->account = NULL; /* bound, not counted: conn_free must not uncount it */
@@ -1180,6 +1211,13 @@ int mr_leaf_start(struct mr_server *s)
         const struct mr_leafnode_remote_opts *ro = &o->remotes[i];
         if (ro->disabled) {
             continue;
+        }
+        if (ro->credentials != NULL && ro->creds.jwt == NULL) {
+            /* The driver did not read the file (mr_conf_server_load_files): connecting
+             * without the credentials would bind the wrong account. */
+            llog(s, MR_LOG_ERROR, "%s: leafnode remote %zu: credentials file \"%s\" not loaded",
+                 o->where, i + 1, ro->credentials);
+            return MR_E_INVAL;
         }
         if (ro->hub) {
             llog(s, MR_LOG_ERROR, "%s: leafnode remote %zu: hub: true is not supported yet",

@@ -84,6 +84,7 @@ struct mr_leaf {
     char remote_id[64];
     char remote_name[256];
     char remote_cluster[256];
+    char *nonce; /* spoke: the hub INFO's nonce (owned), signed when creds are used */
     /* The peer's interest, in the account's sublist. */
     GHashTable *lsubs; /* key -> struct mr_lsub */
     struct mr_lsub *lsubs_head;
