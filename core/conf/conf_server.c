@@ -2774,7 +2774,13 @@ static int leaf_remote_entry(struct loader *l, void *target, int id, struct mr_c
         mr_conf_pos_format(&e->value->pos, r->credentials_where, sizeof(r->credentials_where));
         return get_str(l, e, &r->credentials);
     case LR_NKEY:
-        return get_str(l, e, &r->nkey);
+        /* nats-server 2.9 has no such remote field (its loader calls it unknown), and a
+         * Meridian hub has no nkey users to check one against: refused by name rather
+         * than connecting without the authentication the config asks for. */
+        return fail(l, MR_E_UNSUPPORTED, &e->key_pos,
+                    "\"%s\": a leafnode remote cannot authenticate with a bare nkey seed, "
+                    "use \"credentials\" (a .creds file with the user JWT and seed)",
+                    e->key);
     case LR_TLS:
         return parse_tls(l, e, &r->tls, true);
     case LR_WS_COMPRESSION:
@@ -3968,7 +3974,6 @@ static void leafnodes_free(struct mr_leafnode_opts *lo)
         g_free(r->account);
         g_free(r->credentials);
         mr_creds_deinit(&r->creds);
-        g_free(r->nkey);
         strings_clear(&r->deny_imports);
         strings_clear(&r->deny_exports);
         g_free(r->proxy.url);

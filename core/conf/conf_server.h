@@ -180,7 +180,6 @@ struct mr_leafnode_remote_opts {
      * mr_conf_server_load_files has read them (creds.jwt NULL until then). */
     char credentials_where[MR_CONF_WHERE_MAX];
     struct mr_creds creds;
-    char *nkey; /* alias seed */
     struct mr_tls_opts tls;
     bool ws_compression;
     bool ws_no_masking;

@@ -662,6 +662,33 @@ static bool bind_leaf(struct mr_server *s, struct mr_conn *c, json_t *j)
     return true;
 }
 
+/*
+ * A Meridian hub has no operator (JWT) or nkey authentication: it cannot check a user JWT
+ * or an nkey signature, so a CONNECT carrying `jwt` or `nkey` is refused whatever else it
+ * holds. nats-server outside operator mode ignores both and binds such a leaf to $G or
+ * no_auth_user's account, handing the spoke an account it did not ask for. Returns why
+ * the CONNECT is refused, or NULL.
+ */
+static const char *unverifiable_auth(json_t *j)
+{
+    if (json_object_get(j, "jwt") != NULL) {
+        return "user JWT authentication is not supported";
+    }
+    if (json_object_get(j, "nkey") != NULL) {
+        return "nkey authentication is not supported";
+    }
+    return NULL;
+}
+
+static void refuse_connect(struct mr_server *s, struct mr_conn *c, const char *why)
+{
+    llog(s, MR_LOG_WARN, "%s:%u - lid:%llu - leafnode authentication error%s%s", c->host,
+         (unsigned)c->port, (unsigned long long)c->leaf->lid, why != NULL ? ": " : "",
+         why != NULL ? why : "");
+    mr_conn_send_err(c, "Authorization Violation");
+    mr_conn_close(c, "Authentication Failure");
+}
+
 static void process_connect(struct mr_server *s, struct mr_conn *c, const struct mr_proto_op *op)
 {
     struct mr_leaf *l = c->leaf;
@@ -685,12 +712,10 @@ static void process_connect(struct mr_server *s, struct mr_conn *c, const struct
         mr_conn_close(c, "Wrong Gateway");
         return;
     }
-    if (!bind_leaf(s, c, j)) {
+    const char *why = unverifiable_auth(j);
+    if (why != NULL || !bind_leaf(s, c, j)) {
         json_decref(j);
-        llog(s, MR_LOG_WARN, "%s:%u - lid:%llu - leafnode authentication error", c->host,
-             (unsigned)c->port, (unsigned long long)l->lid);
-        mr_conn_send_err(c, "Authorization Violation");
-        mr_conn_close(c, "Authentication Failure");
+        refuse_connect(s, c, why);
         return;
     }
     const char *cluster = json_string_value(json_object_get(j, "cluster"));

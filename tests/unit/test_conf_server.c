@@ -1054,9 +1054,9 @@ static void dump_leafnodes(GString *d, const struct mr_leafnode_opts *lo)
     for (size_t i = 0; i < lo->remotes_count; i++) {
         const struct mr_leafnode_remote_opts *r = &lo->remotes[i];
         dump_strings(d, "rurls", &r->urls);
-        g_string_append_printf(d, "remote=%s/%s/%s/%d%d%d%d%d%d%d%d/%llu ",
+        g_string_append_printf(d, "remote=%s/%s/%d%d%d%d%d%d%d%d/%llu ",
                                r->account ? r->account : "-", r->credentials ? r->credentials : "-",
-                               r->nkey ? r->nkey : "-", r->ws_compression, r->ws_no_masking, r->hub,
+                               r->ws_compression, r->ws_no_masking, r->hub,
                                r->no_randomize, r->disabled, r->request_isolation,
                                r->isolate_leafnode_interest, r->compression.mode,
                                (unsigned long long)r->first_info_timeout_ns);
@@ -1176,9 +1176,9 @@ static const struct alias_case alias_cases[] = {
     {"leafnodes { reconnect: \"3s\" }", "leafnodes { reconnect_interval: \"3s\" }"},
     {"leafnodes { isolate_leafnode_interest: true }", "leafnodes { isolate: true }"},
     {"leafnodes { min_version: \"2.9.0\" }", "leafnodes { minimum_version: \"2.9.0\" }"},
-    {"leafnodes { remotes: [{url: \"nats://h:1\", credentials: c, nkey: n, no_randomize: true,"
+    {"leafnodes { remotes: [{url: \"nats://h:1\", credentials: c, no_randomize: true,"
      " deny_imports: a, deny_exports: b}] }",
-     "leafnodes { remotes: [{urls: [\"nats://h:1\"], creds: c, seed: n, dont_randomize: true,"
+     "leafnodes { remotes: [{urls: [\"nats://h:1\"], creds: c, dont_randomize: true,"
      " deny_import: a, deny_export: b}] }"},
     {"accounts [A]\nleafnodes { remotes: [{url: \"ws://h:1\", account: A, ws_compression: true,"
      " ws_no_masking: true}] }",
@@ -1272,6 +1272,12 @@ static const struct bad_case bad_cases[] = {
     {"authorization { users: [{nkey: UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4}] "
      "}",
      MR_E_UNSUPPORTED, "t.conf:1:26: nkey users are not supported yet"},
+    {"leafnodes { remotes: [{url: \"nats://h:1\", nkey: SUABC}] }", MR_E_UNSUPPORTED,
+     "t.conf:1:43: \"nkey\": a leafnode remote cannot authenticate with a bare nkey seed, use "
+     "\"credentials\" (a .creds file with the user JWT and seed)"},
+    {"leafnodes { remotes: [{url: \"nats://h:1\", seed: SUABC}] }", MR_E_UNSUPPORTED,
+     "t.conf:1:43: \"seed\": a leafnode remote cannot authenticate with a bare nkey seed, use "
+     "\"credentials\" (a .creds file with the user JWT and seed)"},
     {"accounts { A { nkey: ABC } }", MR_E_UNSUPPORTED,
      "t.conf:1:16: \"nkey\": an account nkey (operator mode) is not supported yet"},
     {"authorization { auth_callout { issuer: x } }", MR_E_UNSUPPORTED,

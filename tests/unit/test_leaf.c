@@ -5,7 +5,9 @@
  * hub side spoken raw (masking rules, no-masking), a leaf upgrade refused without a
  * leafnodes port, websocket no_auth_user binding a leaf, and a remote's deny_imports
  * and deny_exports (interest not told or not taken, messages filtered, the CONNECT's
- * deny_pub on the hub, a hub's permissions violation).
+ * deny_pub on the hub, a hub's permissions violation), and credentials: a CONNECT with a
+ * user JWT or nkey refused by the hub (which cannot verify either) whatever its auth, and
+ * a spoke with a .creds file logging the refusal and retrying.
  */
 #include <check.h>
 #include <glib.h>
@@ -360,6 +362,140 @@ START_TEST(hub_closes_a_spoke_that_asks_for_its_denied_imports)
 }
 END_TEST
 
+/* ---- credentials: a spoke's user JWT, which a Meridian hub cannot verify ---------- */
+
+/* A .creds file whose JWT has the right shape (claims of type user) and a user seed. */
+static const char spoke_creds[] =
+    "-----BEGIN NATS USER JWT-----\n"
+    "eyJhbGciOiJlZDI1NTE5LW5rZXkifQ.eyJuYXRzIjp7InR5cGUiOiJ1c2VyIn19.c2ln\n"
+    "------END NATS USER JWT------\n\n"
+    "-----BEGIN USER NKEY SEED-----\n"
+    "SUAJBQ6D4IUWL43Q4AKB6NVFNRWYIGHST5VWZPN6EKNJ52SDZD3U6FEWU4\n"
+    "------END USER NKEY SEED------\n";
+
+static int creds_read(void *ctx, const char *path, char **data, size_t *len, char *err,
+                      size_t err_len)
+{
+    (void)ctx;
+    (void)err;
+    (void)err_len;
+    ck_assert_str_eq(path, "u.creds");
+    *data = strdup(spoke_creds);
+    *len = strlen(spoke_creds);
+    return 0;
+}
+
+static size_t log_count(const struct lx_node *n, const char *needle)
+{
+    size_t len;
+    const char *log = sim_host_log(n->host, &len);
+    return count_in((const uint8_t *)log, len, needle);
+}
+
+struct log_reaches {
+    const struct lx_node *n;
+    const char *needle;
+    size_t want;
+};
+
+static bool log_reaches_pred(void *ctx)
+{
+    const struct log_reaches *k = ctx;
+    return log_count(k->n, k->needle) >= k->want;
+}
+
+/* Hub configs that accept a leaf CONNECT without credentials: none refuses for lack of a
+ * user, so a refusal can only come from the JWT or nkey the CONNECT carries. */
+static const char *const open_hubs[] = {
+    "port: 4222\nleafnodes { port: 7422 }\n",
+    "port: 4222\naccounts { A: { users: [ { user: a, password: a } ] } }\nno_auth_user: a\n"
+    "leafnodes { port: 7422 }\n",
+};
+
+/* A raw peer on the hub's leafnodes port sends connect_json; returns the peer. */
+static struct sim_client *raw_leaf_connect(struct lx *x, const char *connect_json)
+{
+    struct sim_client *p = sim_client_create(x->w, "peer", "hub", 7422);
+    ck_assert(sim_client_wait_for(p, "}\r\n", lx_after(x, SEC)));
+    char *line = g_strdup_printf("CONNECT %s\r\nPING\r\n", connect_json);
+    say(p, line);
+    g_free(line);
+    return p;
+}
+
+START_TEST(hub_refuses_a_connect_with_a_jwt_or_nkey_not_binding_it)
+{
+    static const struct {
+        const char *auth;
+        const char *why;
+    } cases[] = {
+        {",\"jwt\":\"eyJh.eyJu.c2ln\",\"sig\":\"c2ln\"", "user JWT authentication"},
+        {",\"nkey\":\"UDD4KCUMQPTTMCNTURA4H3RPILH3HNPAC25ONHTBH4J4NKFQ6SZMAHSB\",\"sig\":\"c2ln\"",
+         "nkey authentication"},
+        /* A known user does not make a JWT acceptable. */
+        {",\"user\":\"a\",\"pass\":\"a\",\"jwt\":\"eyJh.eyJu.c2ln\",\"sig\":\"c2ln\"",
+         "user JWT authentication"},
+    };
+    for (size_t h = 0; h < G_N_ELEMENTS(open_hubs); h++) {
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+            struct lx x;
+            lx_init(&x, 30 + h * 10 + i);
+            struct lx_node *hub = lx_add(&x, "hub", open_hubs[h]);
+            char *json = g_strdup_printf("{\"name\":\"peer\",\"server_id\":\"NPEER\"%s}",
+                                         cases[i].auth);
+            struct sim_client *p = raw_leaf_connect(&x, json);
+            g_free(json);
+            ck_assert_msg(sim_client_wait_closed(p, lx_after(&x, SEC)), "hub %zu case %zu", h, i);
+            ck_assert_uint_eq(count(p, "-ERR 'Authorization Violation'\r\n"), 1);
+            ck_assert_uint_eq(count(p, "PONG"), 0);
+            ck_assert_uint_eq(lx_leafs(hub->srv), 0);
+            ck_assert(lx_logged(hub, cases[i].why));
+            lx_finish(&x);
+        }
+    }
+}
+END_TEST
+
+START_TEST(hub_binds_the_same_connect_without_jwt)
+{
+    /* The control for the test above: without jwt/nkey these hubs take the leaf. */
+    for (size_t h = 0; h < G_N_ELEMENTS(open_hubs); h++) {
+        struct lx x;
+        lx_init(&x, 50 + h);
+        struct lx_node *hub = lx_add(&x, "hub", open_hubs[h]);
+        struct sim_client *p = raw_leaf_connect(&x, "{\"name\":\"peer\",\"server_id\":\"NPEER\"}");
+        ck_assert(sim_client_wait_for(p, "PONG\r\n", lx_after(&x, SEC)));
+        ck_assert_uint_eq(lx_leafs(hub->srv), 1);
+        ck_assert_str_eq(mr_leaf_first(hub->srv)->acc->name, h == 0 ? "$G" : "A");
+        sim_client_close(p);
+        lx_finish(&x);
+    }
+}
+END_TEST
+
+START_TEST(spoke_with_creds_is_refused_by_a_meridian_hub_and_keeps_retrying)
+{
+    struct lx x;
+    lx_init(&x, 60);
+    struct lx_node *hub = lx_add(&x, "hub", open_hubs[0]);
+    struct lx_node *spoke = lx_add_unbooted(
+        &x, "spoke",
+        "port: 4222\nleafnodes { remotes: [ { url: \"nats://hub:7422\", credentials: "
+        "\"u.creds\" } ] }\n");
+    const struct mr_conf_io io = {NULL, creds_read, NULL};
+    char err[MR_CONF_MSG_MAX] = "";
+    ck_assert_int_eq(mr_conf_server_load_files(&spoke->cfg, &io, err, sizeof(err)), 0);
+    ck_assert_int_eq(lx_boot(&x, spoke), 0);
+    /* Refused once per attempt; the spoke logs the hub's error and tries again. */
+    struct log_reaches k = {spoke, "sent -ERR 'Authorization Violation'", 3};
+    ck_assert_msg(sim_world_run_until_pred(x.w, log_reaches_pred, &k, lx_after(&x, 10 * SEC)),
+                  "spoke log: %.2000s", sim_host_log(spoke->host, &(size_t){0}));
+    ck_assert_uint_ge(log_count(hub, "user JWT authentication is not supported"), 3);
+    ck_assert_uint_eq(lx_leafs(hub->srv), 0);
+    lx_finish(&x);
+}
+END_TEST
+
 static Suite *leaf_suite(void)
 {
     Suite *s = suite_create("leaf");
@@ -381,6 +517,12 @@ static Suite *leaf_suite(void)
     tcase_add_test(tc, deny_imports_are_not_told_and_the_hub_filters_them);
     tcase_add_test(tc, deny_exports_ignore_the_hubs_interest_and_filter_messages);
     tcase_add_test(tc, hub_closes_a_spoke_that_asks_for_its_denied_imports);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("credentials");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, hub_refuses_a_connect_with_a_jwt_or_nkey_not_binding_it);
+    tcase_add_test(tc, hub_binds_the_same_connect_without_jwt);
+    tcase_add_test(tc, spoke_with_creds_is_refused_by_a_meridian_hub_and_keeps_retrying);
     suite_add_tcase(s, tc);
     return s;
 }

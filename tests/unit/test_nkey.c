@@ -372,11 +372,12 @@ static int fake_read(void *ctx, const char *path, char **data, size_t *len, char
     return 0;
 }
 
-static const char leaf_conf[] = "leafnodes {\n"
-                                 "  remotes: [\n"
-                                 "    { url: \"nats://127.0.0.1:7422\", credentials: \"u.creds\" }\n"
-                                 "  ]\n"
-                                 "}\n";
+static const char leaf_conf[] =
+    "leafnodes {\n"
+    "  remotes: [\n"
+    "    { url: \"nats://127.0.0.1:7422\", credentials: \"u.creds\" }\n"
+    "  ]\n"
+    "}\n";
 
 /* Loads leaf_conf and then its files through fs (io NULL when fs is). */
 static int load_with(const struct fake_fs *fs, struct mr_config *c, char *err, size_t err_len)
