@@ -97,6 +97,13 @@ uint64_t mr_js_store_index_first(const struct mr_js_store *s)
     return s->ents_count > 0 ? s->base_seq : s->last_seq + 1;
 }
 
+/*
+ * Grows the ring to a power of two that holds more entries. The array is resized in
+ * place (for a large one the allocator remaps pages rather than copying them), then the
+ * part that had wrapped to the front of the old array moves to just past its old end,
+ * so the ring reads on from the same head: a stream that only appends never wraps, and
+ * its growth copies nothing.
+ */
 static int ents_reserve(struct mr_js_store *s, size_t more)
 {
     if (s->ents_count + more <= s->ents_cap) {
@@ -109,17 +116,22 @@ static int ents_reserve(struct mr_js_store *s, size_t more)
         }
         cap *= 2;
     }
-    struct js_entry *n = mr_mem_alloc(s->mem, cap * sizeof(*n));
+    size_t old_cap = s->ents_cap;
+    struct js_entry *n = mr_mem_realloc(s->mem, s->ents, old_cap * sizeof(*n), cap * sizeof(*n));
     if (n == NULL) {
         return MR_E_NOMEM;
     }
-    for (size_t i = 0; i < s->ents_count; i++) {
-        n[i] = *ent_at(s, i);
+    size_t wrapped = s->ents_head + s->ents_count > old_cap
+                         ? s->ents_head + s->ents_count - old_cap : 0;
+    mr_assert(old_cap + wrapped <= cap); /* cap at least doubled, count <= old_cap */
+    if (wrapped > 0) {
+        memcpy(n + old_cap, n, wrapped * sizeof(*n));
     }
-    mr_mem_free(s->mem, s->ents, s->ents_cap * sizeof(*s->ents));
     s->ents = n;
     s->ents_cap = cap;
-    s->ents_head = 0;
+    if (s->ents_count == 0) {
+        s->ents_head = 0;
+    }
     return 0;
 }
 

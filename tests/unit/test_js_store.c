@@ -915,6 +915,95 @@ START_TEST(appends_wait_for_open_and_blocks_roll)
 }
 END_TEST
 
+/* The sim env's file_write, wrapped to count the writes the store issues. */
+static const struct mr_env *counted_env;
+static unsigned counted_writes;
+
+static void counting_file_write(void *ctx, uint64_t req_id, int64_t file, uint64_t offset,
+                                const uint8_t *buf, size_t len)
+{
+    counted_writes++;
+    counted_env->file_write(ctx, req_id, file, offset, buf, len);
+}
+
+/* Group commit: appends made while a write is in flight wait for it and then go out
+ * together, so a burst read from one socket costs two writes, not one per message. */
+START_TEST(a_burst_of_appends_costs_two_writes)
+{
+    struct fx f;
+    fx_init(&f, MR_JS_STORAGE_FILE, 3);
+    f.cfg.block_bytes = 64 * 1024; /* one block: no roll in the middle */
+    counted_env = sim_host_env(f.h);
+    struct mr_env env = *counted_env;
+    env.file_write = counting_file_write;
+    struct mr_js_store_cbs cbs = {.ctx = &f, .on_open = cb_open, .on_acked = cb_acked,
+                                  .on_ready = cb_ready, .on_closed = cb_closed};
+    char err[MR_ERRMSG_MAX];
+    ck_assert_int_eq(mr_js_store_create(&f.mem, &env, &f.cfg, &cbs, &f.st, err, sizeof(err)), 0);
+    ck_assert(sim_world_run_until_pred(f.w, pred_opened, &f, SEC));
+    fx_append(&f, "a.b", "first", 0); /* opens the write block */
+    settle(&f);
+    ck_assert_uint_eq(f.acked, 1);
+    counted_writes = 0;
+    for (int i = 1; i <= 100; i++) {
+        fx_append(&f, "a.b", "0123456789012345678901234567890123456789", i);
+    }
+    ck_assert_uint_eq(counted_writes, 1); /* the first record of the burst went at once */
+    ck_assert_uint_eq(f.acked, 1);
+    settle(&f);
+    ck_assert_uint_eq(counted_writes, 2);
+    ck_assert_uint_eq(f.acked, 101);
+    /* A lone append with nothing in flight is not held back. */
+    fx_append(&f, "a.b", "x", 101);
+    ck_assert_uint_eq(counted_writes, 3);
+    settle(&f);
+    ck_assert_uint_eq(f.acked, 102);
+    fx_close(&f);
+    fx_open(&f); /* recovery reads every record the batched writes put down */
+    struct mr_js_store_state st;
+    mr_js_store_state(f.st, &st);
+    ck_assert_uint_eq(st.msgs, 102);
+    ck_assert(!st.recovered_unclean);
+    struct mr_js_msg m;
+    ck_assert_int_eq(fx_load(&f, 77, &m), 0);
+    ck_assert_int_eq(m.ts_ns, 76);
+    fx_deinit(&f);
+}
+END_TEST
+
+/* The index ring grows while its live part wraps around the end of the array: every
+ * message is still found under its own sequence afterwards. */
+START_TEST(index_grows_across_the_ring_wrap)
+{
+    struct fx f;
+    fx_init(&f, MR_JS_STORAGE_MEMORY, 4);
+    fx_open(&f);
+    char subj[16];
+    for (int i = 1; i <= 12; i++) {
+        snprintf(subj, sizeof(subj), "s.%d", i);
+        fx_append(&f, subj, "v", i);
+    }
+    uint64_t n;
+    ck_assert_int_eq(mr_js_store_compact(f.st, 10, &n), 0); /* the head moves up */
+    ck_assert_uint_eq(n, 9);
+    for (int i = 13; i <= 300; i++) {
+        snprintf(subj, sizeof(subj), "s.%d", i);
+        fx_append(&f, subj, "v", i);
+    }
+    for (int i = 10; i <= 300; i++) {
+        struct mr_js_msg m;
+        ck_assert_int_eq(fx_load(&f, (uint64_t)i, &m), 0);
+        snprintf(subj, sizeof(subj), "s.%d", i);
+        ck_assert_uint_eq(m.subject_len, strlen(subj));
+        ck_assert(memcmp(m.subject, subj, m.subject_len) == 0);
+        ck_assert_int_eq(m.ts_ns, i);
+    }
+    struct mr_js_msg m;
+    ck_assert_int_eq(fx_load(&f, 9, &m), MR_E_NOT_FOUND);
+    fx_deinit(&f);
+}
+END_TEST
+
 START_TEST(purges_remove_whole_blocks_and_keep_sequences)
 {
     struct fx f;
@@ -1427,6 +1516,7 @@ static Suite *js_store_suite(void)
     TCase *both = tcase_create("both");
     tcase_set_timeout(both, 120);
     tcase_add_test(both, memory_store_basics);
+    tcase_add_test(both, index_grows_across_the_ring_wrap);
     tcase_add_test(both, file_store_basics);
     tcase_add_test(both, memory_store_matches_model);
     tcase_add_test(both, file_store_matches_model);
@@ -1437,6 +1527,7 @@ static Suite *js_store_suite(void)
     tcase_set_timeout(file, 120);
     tcase_add_test(file, bad_configuration_is_named);
     tcase_add_test(file, appends_wait_for_open_and_blocks_roll);
+    tcase_add_test(file, a_burst_of_appends_costs_two_writes);
     tcase_add_test(file, purges_remove_whole_blocks_and_keep_sequences);
     tcase_add_test(file, close_and_reopen_recovers_everything);
     tcase_add_test(file, process_crash_keeps_written_data);
