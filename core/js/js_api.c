@@ -12,6 +12,7 @@
  *    sequence order.
  */
 #include "core/js/js_api.h"
+#include "core/js/js_api_int.h"
 
 #include <glib.h>
 #include <stdio.h>
@@ -25,99 +26,9 @@
 #include "core/server/account.h"
 #include "core/server/server_int.h"
 
-/* Work items waiting on the FIFO, and their bytes; past either a publish or request
- * is dropped (logged once per episode), as a slow internal consumer would be in
- * nats-server: the publisher's request then times out. */
-#define JS_WORK_MAX 65536
-#define JS_WORK_BYTES_MAX (64ULL * 1024 * 1024)
-/* File requests of this module in flight (one job runs at a time). */
-#define JS_OWN_REQ_LIMIT (UINT64_C(1) << 32)
-#define JS_API_PREFIX "$JS.API."
-
-struct js_account;
-
-struct js_ack {
-    uint64_t seq;
-    char *reply; /* owned */
-};
-
-struct js_stream {
-    struct mr_js *js;
-    struct js_account *ja;
-    uint64_t id; /* timers and file request ids */
-    struct mr_js_stream *st;
-    GPtrArray *isubs; /* one per subject */
-    bool opening;     /* file store recovering */
-    bool open_failed;
-    GQueue acks;      /* struct js_ack waiting for the store's acknowledgement */
-    int64_t expiry_due; /* wall time of the armed expiry timer, 0 if none */
-};
-
-struct js_account {
-    struct mr_js *js;
-    struct mr_account *acc;
-    bool enabled;
-    const struct mr_account_jetstream_opts *limits; /* NULL = unlimited */
-    GTree *streams; /* name -> struct js_stream, bytewise order */
-    struct mr_isub *api_sub;
-    uint64_t api_total;
-    uint64_t api_errors;
-};
-
-enum work_kind {
-    WORK_API = 1,
-    WORK_PUB = 2,
-};
-
-struct work {
-    enum work_kind kind;
-    struct js_account *ja;
-    char *subject;
-    char *reply; /* NULL = none */
-    uint8_t *payload; /* headers then body */
-    size_t hdr_len;
-    size_t len;
-};
-
-/* A file job: a short sequence of file requests (write a configuration, remove a
- * stream's files, recover an account's streams), one job at a time. */
-enum job_kind {
-    JOB_WRITE = 1,
-    JOB_REMOVE = 2,
-    JOB_RECOVER = 3,
-};
-
-struct job {
-    enum job_kind kind;
-    struct js_account *ja;
-    char *dir;     /* the stream's directory, or the account's streams directory */
-    char *content; /* JOB_WRITE: meta.json bytes */
-    int step;
-    int64_t fh;
-    GPtrArray *names; /* listed names still to visit */
-    GString *read;    /* JOB_RECOVER: meta.json bytes read so far */
-};
-
-struct mr_js {
-    struct mr_server *srv;
-    const struct mr_jetstream_opts *opts;
-    GPtrArray *accounts;  /* struct js_account, in the server's account order */
-    GHashTable *by_id;    /* stream id -> struct js_stream; lookup only */
-    GQueue work;
-    uint64_t work_bytes; /* payload and subject bytes on the FIFO */
-    bool work_dropping;  /* the FIFO overflowed; logged, quiet until it drains */
-    bool kick_armed;
-    bool blocked;         /* the head item waits for a store (on_open / on_ready) */
-    uint64_t next_stream_id;
-    GQueue jobs;          /* struct job; the head runs */
-    uint64_t job_req;     /* the head job's request in flight, 0 = none */
-    uint64_t next_req;
-    uint32_t recovering;  /* JOB_RECOVER jobs not done: work waits */
-    uint64_t api_total;
-    uint64_t api_errors;
-};
-
 static void kick(struct mr_js *js);
+static bool recover_step(struct mr_js *js, struct job *j, int64_t result, const uint8_t *data,
+                         size_t len);
 static void job_next(struct mr_js *js);
 
 static uint64_t timer_of(uint64_t id)
@@ -135,7 +46,14 @@ static bool file_streams(const struct mr_js *js)
 static void send_raw(struct mr_js *js, struct mr_account *acc, const char *reply,
                      const uint8_t *hdr, size_t hdr_len, const uint8_t *data, size_t data_len)
 {
-    if (reply == NULL || reply[0] == '\0') {
+    mr_js_api_send(js, acc, reply, NULL, hdr, hdr_len, data, data_len);
+}
+
+void mr_js_api_send(struct mr_js *js, struct mr_account *acc, const char *subject,
+                    const char *reply, const uint8_t *hdr, size_t hdr_len, const uint8_t *data,
+                    size_t data_len)
+{
+    if (subject == NULL || subject[0] == '\0') {
         return;
     }
     uint8_t *buf = g_malloc(hdr_len + data_len + 1);
@@ -146,8 +64,8 @@ static void send_raw(struct mr_js *js, struct mr_account *acc, const char *reply
         memcpy(buf + hdr_len, data, data_len);
     }
     struct mr_msg m = {
-        .subject = {reply, (uint32_t)strlen(reply)},
-        .reply = {NULL, 0},
+        .subject = {subject, (uint32_t)strlen(subject)},
+        .reply = {reply, reply != NULL ? (uint32_t)strlen(reply) : 0},
         .hdr_len = (uint32_t)hdr_len,
         .size = (uint32_t)(hdr_len + data_len),
         .payload = buf,
@@ -162,8 +80,77 @@ static void send_json(struct mr_js *js, struct mr_account *acc, const char *repl
     json_decref(o);
     if (text != NULL) {
         send_raw(js, acc, reply, NULL, 0, (const uint8_t *)text, strlen(text));
+        /* Kept for the API audit advisory of the request being answered. */
+        g_free(js->last_response);
+        js->last_response = g_strdup(text);
         free(text);
     }
+}
+
+/* ---- advisories ---- */
+
+void mr_js_api_advise(struct mr_js *js, struct js_account *ja, const char *subject,
+                      const char *type, json_t *fields)
+{
+    struct mr_account *acc = ja->acc;
+    if (mr_sublist_has_interest(acc->sublist, subject, strlen(subject)) <= 0) {
+        json_decref(fields); /* nobody listens: not even built */
+        return;
+    }
+    const struct mr_env *env = js->srv->env;
+    char id[23];
+    mr_js_random_id(env, id, sizeof(id) - 1);
+    char t[64];
+    mr_js_time_format(env->wall_ns(env->ctx), t, sizeof(t));
+    json_t *o = json_object();
+    char *full = g_strdup_printf("io.nats.jetstream.advisory.v1.%s", type);
+    json_object_set_new(o, "type", json_string(full));
+    g_free(full);
+    json_object_set_new(o, "id", json_string(id));
+    json_object_set_new(o, "timestamp", json_string(t));
+    json_object_update(o, fields);
+    json_decref(fields);
+    if (js->opts->domain != NULL && js->opts->domain[0] != '\0') {
+        json_object_set_new(o, "domain", json_string(js->opts->domain));
+    }
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (text != NULL) {
+        send_raw(js, acc, subject, NULL, 0, (const uint8_t *)text, strlen(text));
+        free(text);
+    }
+}
+
+static void advise_stream(struct mr_js *js, struct js_account *ja, const char *what,
+                          const char *name, const char *action)
+{
+    char *subject = g_strdup_printf("$JS.EVENT.ADVISORY.STREAM.%s.%s", what, name);
+    mr_js_api_advise(js, ja, subject, "stream_action",
+                     json_pack("{s:s,s:s}", "stream", name, "action", action));
+    g_free(subject);
+}
+
+/* nats-server's api_audit: every answered request, with the answer. */
+static void advise_audit(struct mr_js *js, struct js_account *ja, const struct work *w)
+{
+    const char *subject = "$JS.EVENT.ADVISORY.API";
+    if (js->last_response == NULL ||
+        mr_sublist_has_interest(ja->acc->sublist, subject, strlen(subject)) <= 0) {
+        return;
+    }
+    const char *host = js->srv->opts.server_name[0] != '\0' ? js->srv->opts.server_name
+                                                           : js->srv->server_id;
+    json_t *f = json_object();
+    json_object_set_new(f, "server", json_string(host));
+    json_object_set_new(f, "client", json_pack("{s:s}", "acc", ja->acc->name));
+    json_object_set_new(f, "subject", json_string(w->subject));
+    size_t len = w->len - w->hdr_len;
+    if (len > 0) {
+        json_object_set_new(f, "request",
+                            json_stringn((const char *)w->payload + w->hdr_len, len));
+    }
+    json_object_set_new(f, "response", json_string(js->last_response));
+    mr_js_api_advise(js, ja, subject, "api_audit", f);
 }
 
 static json_t *response(const char *type)
@@ -300,6 +287,7 @@ static void store_on_open(void *ctx, int status)
         const struct mr_env *env = js_st->js->srv->env;
         mr_js_stream_rebuild_dedup(js_st->st, env->wall_ns(env->ctx));
         arm_expiry(js_st, mr_js_stream_expire(js_st->st, env->wall_ns(env->ctx)));
+        mr_js_api_consumers_pump(js_st);
     }
     js_st->js->blocked = false;
     kick(js_st->js);
@@ -316,6 +304,7 @@ static void store_on_ready(void *ctx)
     struct js_stream *js_st = ctx;
     js_st->js->blocked = false;
     kick(js_st->js);
+    mr_js_api_consumers_pump(js_st);
 }
 
 static void store_on_closed(void *ctx)
@@ -325,6 +314,8 @@ static void store_on_closed(void *ctx)
 
 static void stream_free(struct js_stream *js_st)
 {
+    mr_js_api_consumers_free(js_st, false);
+    g_tree_destroy(js_st->consumers);
     stream_unsubscribe(js_st);
     g_ptr_array_free(js_st->isubs, TRUE);
     while (!g_queue_is_empty(&js_st->acks)) {
@@ -372,6 +363,7 @@ static struct js_stream *stream_open(struct mr_js *js, struct js_account *ja,
     js_st->ja = ja;
     js_st->id = ++js->next_stream_id;
     js_st->isubs = g_ptr_array_new();
+    js_st->consumers = g_tree_new((GCompareFunc)strcmp);
     g_queue_init(&js_st->acks);
     char *dir = NULL;
     struct mr_js_store_cfg sc = {.storage = cfg->storage};
@@ -395,6 +387,7 @@ static struct js_stream *stream_open(struct mr_js *js, struct js_account *ja,
     g_free(dir);
     if (rc != 0) {
         g_ptr_array_free(js_st->isubs, TRUE);
+        g_tree_destroy(js_st->consumers);
         g_free(js_st);
         return NULL;
     }
@@ -404,6 +397,7 @@ static struct js_stream *stream_open(struct mr_js *js, struct js_account *ja,
         g_hash_table_remove(js->by_id, &js_st->id);
         mr_js_stream_destroy(js_st->st);
         g_ptr_array_free(js_st->isubs, TRUE);
+        g_tree_destroy(js_st->consumers);
         g_free(js_st);
         return NULL;
     }
@@ -413,8 +407,8 @@ static struct js_stream *stream_open(struct mr_js *js, struct js_account *ja,
 
 /* ---- file jobs ---- */
 
-static void job_push(struct mr_js *js, enum job_kind kind, struct js_account *ja, char *dir,
-                     char *content)
+struct job *mr_js_api_job_new(enum job_kind kind, struct js_account *ja, char *dir,
+                              char *content)
 {
     struct job *j = g_new0(struct job, 1);
     j->kind = kind;
@@ -422,7 +416,12 @@ static void job_push(struct mr_js *js, enum job_kind kind, struct js_account *ja
     j->dir = dir;
     j->content = content;
     j->fh = -1;
-    if (kind == JOB_RECOVER) {
+    return j;
+}
+
+void mr_js_api_job_queue(struct mr_js *js, struct job *j)
+{
+    if (j->kind == JOB_RECOVER) {
         js->recovering++;
     }
     g_queue_push_tail(&js->jobs, j);
@@ -431,10 +430,20 @@ static void job_push(struct mr_js *js, enum job_kind kind, struct js_account *ja
     }
 }
 
+static void job_push(struct mr_js *js, enum job_kind kind, struct js_account *ja, char *dir,
+                     char *content)
+{
+    mr_js_api_job_queue(js, mr_js_api_job_new(kind, ja, dir, content));
+}
+
 static void job_free(struct job *j)
 {
     g_free(j->dir);
     g_free(j->content);
+    g_free(j->stream);
+    if (j->obs != NULL) {
+        g_ptr_array_free(j->obs, TRUE);
+    }
     if (j->names != NULL) {
         g_ptr_array_free(j->names, TRUE);
     }
@@ -492,6 +501,44 @@ static void recover_stream(struct mr_js *js, struct job *j, const char *name)
     json_decref(o);
 }
 
+/* JOB_WRITE and JOB_WRITE_CONSUMER: <dir>/<file>.tmp written, synced, closed, renamed
+ * over <dir>/<file>, so a crash leaves the old file or the new one. */
+static bool write_step(struct mr_js *js, struct job *j, const char *file, int64_t result)
+{
+    const struct mr_env *env = js->srv->env;
+    char path[MR_JS_DIR_MAX * 2];
+    char to[MR_JS_DIR_MAX * 2];
+    (void)snprintf(path, sizeof(path), "%s/%s.tmp", j->dir, file);
+    (void)snprintf(to, sizeof(to), "%s/%s", j->dir, file);
+    if (j->step > 0 && result < 0) {
+        mr_server_log(js->srv, MR_LOG_ERROR, "JetStream: writing %s failed: %s", to,
+                      mr_err_text((int)result));
+        return false;
+    }
+    switch (j->step++) {
+    case 0:
+        env->file_open(env->ctx, job_req(js), path,
+                       MR_FILE_WRITE | MR_FILE_CREATE | MR_FILE_TRUNCATE);
+        return true;
+    case 1:
+        j->fh = result;
+        env->file_write(env->ctx, job_req(js), j->fh, 0, (const uint8_t *)j->content,
+                        strlen(j->content));
+        return true;
+    case 2:
+        env->file_sync(env->ctx, job_req(js), j->fh);
+        return true;
+    case 3:
+        env->file_close(env->ctx, job_req(js), j->fh);
+        return true;
+    case 4:
+        env->file_rename(env->ctx, job_req(js), path, to);
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Runs the next step of the head job; result is the previous step's. */
 static bool job_step(struct mr_js *js, struct job *j, int64_t result, const uint8_t *data,
                      size_t len)
@@ -499,42 +546,24 @@ static bool job_step(struct mr_js *js, struct job *j, int64_t result, const uint
     const struct mr_env *env = js->srv->env;
     char path[MR_JS_DIR_MAX * 2];
     switch (j->kind) {
-    case JOB_WRITE:
-        switch (j->step++) {
-        case 0:
-            (void)snprintf(path, sizeof(path), "%s/meta.json.tmp", j->dir);
-            env->file_open(env->ctx, job_req(js), path,
-                           MR_FILE_WRITE | MR_FILE_CREATE | MR_FILE_TRUNCATE);
-            return true;
-        case 1:
-            if (result < 0) {
-                break;
+    case JOB_WRITE_CONSUMER:
+        if (j->step == 0) {
+            j->content = mr_js_api_consumer_snapshot(js, j);
+            if (j->content == NULL) {
+                return false; /* deleted meanwhile */
             }
-            j->fh = result;
-            env->file_write(env->ctx, job_req(js), j->fh, 0, (const uint8_t *)j->content,
-                            strlen(j->content));
-            return true;
-        case 2:
-            env->file_sync(env->ctx, job_req(js), j->fh);
-            return true;
-        case 3:
-            env->file_close(env->ctx, job_req(js), j->fh);
-            return true;
-        case 4: {
-            char to[MR_JS_DIR_MAX * 2];
-            (void)snprintf(path, sizeof(path), "%s/meta.json.tmp", j->dir);
-            (void)snprintf(to, sizeof(to), "%s/meta.json", j->dir);
-            env->file_rename(env->ctx, job_req(js), path, to);
-            return true;
         }
-        default:
-            break;
+        return write_step(js, j, "consumer.json", result);
+    case JOB_WRITE:
+        return write_step(js, j, "meta.json", result);
+    case JOB_REMOVE_FILES:
+        if (j->names == NULL || j->names->len == 0) {
+            return false;
         }
-        if (result < 0) {
-            mr_server_log(js->srv, MR_LOG_ERROR, "JetStream: writing %s/meta.json failed: %s",
-                          j->dir, mr_err_text((int)result));
-        }
-        return false;
+        char *name = g_ptr_array_steal_index(j->names, 0);
+        env->file_remove(env->ctx, job_req(js), name);
+        g_free(name);
+        return true;
     case JOB_REMOVE:
         /* list msgs/, remove each block, then msgs/, meta.json, the directory. */
         if (j->step == 0) {
@@ -576,6 +605,79 @@ static bool job_step(struct mr_js *js, struct job *j, int64_t result, const uint
         return false; /* handled by recover_step */
     }
     return false;
+}
+
+static GPtrArray *names_of(int64_t result, const uint8_t *data, size_t len)
+{
+    GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+    for (size_t i = 0; result >= 0 && data != NULL && i < len;) {
+        size_t n = strnlen((const char *)data + i, len - i);
+        g_ptr_array_add(names, g_strndup((const char *)data + i, n));
+        i += n + 1;
+    }
+    return names;
+}
+
+/* JOB_RECOVER after a stream: its obs/<consumer>/consumer.json files, one by one
+ * (steps 6..10), then back to the next stream (step 2). */
+static bool recover_consumers_step(struct mr_js *js, struct job *j, int64_t result,
+                                   const uint8_t *data, size_t len)
+{
+    const struct mr_env *env = js->srv->env;
+    char path[MR_JS_DIR_MAX * 3];
+    for (;;) {
+        switch (j->step) {
+        case 6:
+            j->obs = names_of(result, data, len);
+            j->step = 7;
+            break;
+        case 7:
+            if (j->obs->len == 0) {
+                g_ptr_array_free(j->obs, TRUE);
+                j->obs = NULL;
+                g_free(j->stream);
+                j->stream = NULL;
+                j->step = 2;
+                return recover_step(js, j, 0, NULL, 0);
+            }
+            (void)snprintf(path, sizeof(path), "%s/%s/obs/%s/consumer.json", j->dir, j->stream,
+                           (const char *)g_ptr_array_index(j->obs, 0));
+            g_string_truncate(j->read, 0);
+            j->step = 8;
+            env->file_open(env->ctx, job_req(js), path, MR_FILE_READ);
+            return true;
+        case 8:
+            if (result < 0) {
+                g_ptr_array_remove_index(j->obs, 0);
+                j->step = 7;
+                break;
+            }
+            j->fh = result;
+            j->step = 9;
+            env->file_read(env->ctx, job_req(js), j->fh, 0, 16 * 1024 * 1024);
+            return true;
+        case 9:
+            if (result > 0 && data != NULL) {
+                g_string_append_len(j->read, (const char *)data, (gssize)len);
+            }
+            j->step = 10;
+            env->file_close(env->ctx, job_req(js), j->fh);
+            return true;
+        case 10: {
+            char *name = g_ptr_array_steal_index(j->obs, 0);
+            struct js_stream *js_st = stream_find(j->ja, j->stream);
+            if (js_st != NULL) {
+                mr_js_api_consumer_recover(js_st, name, j->read->str, j->read->len);
+            }
+            g_free(name);
+            j->step = 7;
+            result = 0;
+            break;
+        }
+        default:
+            return false;
+        }
+    }
 }
 
 static bool recover_step(struct mr_js *js, struct job *j, int64_t result, const uint8_t *data,
@@ -628,12 +730,19 @@ static bool recover_step(struct mr_js *js, struct job *j, int64_t result, const 
         case 5: {
             char *name = g_ptr_array_steal_index(j->names, 0);
             recover_stream(js, j, name);
-            g_free(name);
-            j->step = 2;
-            break;
+            if (stream_find(j->ja, name) == NULL) {
+                g_free(name);
+                j->step = 2;
+                break;
+            }
+            j->stream = name;
+            j->step = 6;
+            (void)snprintf(path, sizeof(path), "%s/%s/obs", j->dir, name);
+            env->file_list(env->ctx, job_req(js), path);
+            return true;
         }
         default:
-            return false;
+            return recover_consumers_step(js, j, result, data, len);
         }
     }
 }
@@ -703,6 +812,7 @@ static json_t *stream_info(struct js_stream *js_st, const char *type, const char
     mr_js_time_format(mr_js_stream_created(js_st->st), t, sizeof(t));
     json_object_set_new(o, "created", json_string(t));
     json_t *state = mr_js_stream_state_json(js_st->st, filter);
+    json_object_set_new(state, "consumer_count", json_integer(g_tree_nnodes(js_st->consumers)));
     if (filter != NULL && filter[0] != '\0' && type != NULL) {
         json_t *subs = json_object_get(state, "subjects");
         size_t n = subs != NULL ? json_object_size(subs) : 0;
@@ -778,7 +888,7 @@ static void api_info(struct mr_js *js, struct js_account *ja, const char *reply)
     json_object_set_new(o, "memory", json_integer((json_int_t)mem));
     json_object_set_new(o, "storage", json_integer((json_int_t)sto));
     json_object_set_new(o, "streams", json_integer(g_tree_nnodes(ja->streams)));
-    json_object_set_new(o, "consumers", json_integer(0));
+    json_object_set_new(o, "consumers", json_integer((json_int_t)mr_js_api_consumer_count(ja)));
     json_t *l = json_object();
     static const struct {
         const char *key;
@@ -897,6 +1007,7 @@ static void api_create(struct mr_js *js, struct js_account *ja, const struct wor
     json_t *o = stream_info(js_st, type, NULL);
     json_object_set_new(o, "did_create", json_true());
     send_json(js, ja->acc, w->reply, o);
+    advise_stream(js, ja, "CREATED", name, "create");
 }
 
 static void api_update(struct mr_js *js, struct js_account *ja, const struct work *w,
@@ -934,6 +1045,7 @@ static void api_update(struct mr_js *js, struct js_account *ja, const struct wor
     }
     persist(js, js_st);
     send_json(js, ja->acc, w->reply, stream_info(js_st, type, NULL));
+    advise_stream(js, ja, "UPDATED", name, "modify");
 }
 
 /* {"offset":n,"subject":"filter"} of NAMES and LIST; false on bad JSON. */
@@ -1139,6 +1251,8 @@ static void api_delete(struct mr_js *js, struct js_account *ja, const struct wor
     const struct mr_js_stream_cfg *cfg = mr_js_stream_cfg(js_st->st);
     bool file = cfg->storage == MR_JS_STORAGE_FILE && file_streams(js);
     char *dir = stream_dir(ja, cfg->name);
+    char *r_stream = g_strdup(cfg->name);
+    mr_js_api_consumers_free(js_st, file);
     g_tree_remove(ja->streams, cfg->name);
     stream_free(js_st);
     if (file) {
@@ -1149,6 +1263,8 @@ static void api_delete(struct mr_js *js, struct js_account *ja, const struct wor
     json_t *o = response("stream_delete");
     json_object_set_new(o, "success", json_true());
     send_json(js, ja->acc, w->reply, o);
+    advise_stream(js, ja, "DELETED", r_stream, "delete");
+    g_free(r_stream);
 }
 
 enum api_op {
@@ -1166,14 +1282,6 @@ enum api_op {
     OP_CONSUMER,
 };
 
-/* A request subject taken apart. */
-struct api_req {
-    enum api_op op;
-    char type[64];      /* the response type's stem: "stream_create" */
-    const char *extra;  /* fields nats-server adds to this type's errors */
-    char *stream;       /* owned; NULL for account-wide requests */
-    const char *direct_subject; /* DIRECT.GET.<stream>.<subject>: into the work item */
-};
 
 /* The subjects served, after "$JS.API.". A trailing '.' takes one more token, the
  * stream (DIRECT.GET also takes an optional subject after it). */
@@ -1219,6 +1327,7 @@ static bool api_parse(const char *subject, struct api_req *r)
         const char *name = p + tl;
         const char *dot = strchr(name, '.');
         if (r->op == OP_CONSUMER) {
+            r->rest = name;
             /* consumer_create, consumer_info, ...; DURABLE.CREATE is a create. */
             size_t n = dot != NULL ? (size_t)(dot - name) : strlen(name);
             char *op = g_ascii_strdown(n == 7 && strncmp(name, "DURABLE", 7) == 0 ? "create"
@@ -1248,6 +1357,7 @@ static void api_purge(struct mr_js *js, struct js_account *ja, const struct work
         send_error(js, ja, w->reply, r->type, &err, r->extra);
         return;
     }
+    mr_js_api_consumers_purged(js_st);
     json_t *o = response(r->type);
     json_object_set_new(o, "success", json_true());
     json_object_set_new(o, "purged", json_integer((json_int_t)purged));
@@ -1311,6 +1421,8 @@ static bool api_stream_op(struct mr_js *js, struct js_account *ja, const struct 
 /* Runs one API request; false when it must wait for the store (run again later). */
 static bool api_run(struct mr_js *js, struct js_account *ja, const struct work *w)
 {
+    g_free(js->last_response);
+    js->last_response = NULL;
     struct api_req r;
     if (!api_parse(w->subject, &r)) {
         return true; /* nats-server has no such subject: no answer */
@@ -1342,9 +1454,7 @@ static bool api_run(struct mr_js *js, struct js_account *ja, const struct work *
         api_update(js, ja, w, r.stream);
         break;
     case OP_CONSUMER:
-        /* Consumers come next; answer rather than leave clients waiting. */
-        mr_js_err_set(&err, 500, 10012, "consumers are not supported yet");
-        send_error(js, ja, w->reply, r.type, &err, NULL);
+        mr_js_api_consumer_request(js, ja, w, &r);
         break;
     default:
         done = api_stream_op(js, ja, w, &r);
@@ -1352,6 +1462,7 @@ static bool api_run(struct mr_js *js, struct js_account *ja, const struct work *
     }
     /* Counted once answered, as nats-server's account info shows. */
     if (done) {
+        advise_audit(js, ja, w);
         js->api_total++;
         ja->api_total++;
     }
@@ -1394,6 +1505,10 @@ static void pub_run(struct mr_js *js, struct js_account *ja, const struct work *
     mr_js_stream_publish(js_st->st, w->subject, strlen(w->subject), w->payload, w->hdr_len,
                          w->payload + w->hdr_len, w->len - w->hdr_len, now, &r);
     arm_expiry(js_st, mr_js_stream_expire(js_st->st, now));
+    if (r.err.code == 0 && !r.duplicate) {
+        mr_js_api_retention_on_publish(js_st, r.seq, w->subject);
+        mr_js_api_consumers_pump(js_st);
+    }
     if (mr_js_stream_cfg(js_st->st)->no_ack && r.err.code == 0) {
         return;
     }
@@ -1453,8 +1568,10 @@ static void run_work(struct mr_js *js)
         bool done = true;
         if (w->kind == WORK_API) {
             done = api_run(js, w->ja, w);
-        } else {
+        } else if (w->kind == WORK_PUB) {
             pub_run(js, w->ja, w);
+        } else if (w->ja->enabled) {
+            mr_js_api_consumer_ack(js, w->ja, w);
         }
         if (!done) {
             js->blocked = true; /* on_ready kicks again */
@@ -1509,6 +1626,20 @@ static void on_api_msg(void *ctx, struct mr_account *acc, const struct mr_msg *m
     enqueue(ja->js, ja, WORK_API, m);
 }
 
+static void on_ack_msg(void *ctx, struct mr_account *acc, const struct mr_msg *m)
+{
+    struct js_account *ja = ctx;
+    mr_assert(ja->acc == acc);
+    enqueue(ja->js, ja, WORK_ACK, m);
+}
+
+static void on_fc_msg(void *ctx, struct mr_account *acc, const struct mr_msg *m)
+{
+    struct js_account *ja = ctx;
+    mr_assert(ja->acc == acc);
+    enqueue(ja->js, ja, WORK_FC, m);
+}
+
 static void on_stream_msg(void *ctx, struct mr_account *acc, const struct mr_msg *m)
 {
     struct js_stream *js_st = ctx;
@@ -1548,6 +1679,7 @@ int mr_js_api_create(struct mr_server *s, struct mr_js **out, char *err, size_t 
     js->opts = s->opts.jetstream;
     js->accounts = g_ptr_array_new();
     js->by_id = g_hash_table_new(g_int64_hash, g_int64_equal);
+    js->consumers_by_id = g_hash_table_new(g_int64_hash, g_int64_equal);
     g_queue_init(&js->work);
     g_queue_init(&js->jobs);
     *out = js;
@@ -1563,7 +1695,9 @@ int mr_js_api_create(struct mr_server *s, struct mr_js **out, char *err, size_t 
         ja->streams = g_tree_new((GCompareFunc)strcmp);
         g_ptr_array_add(js->accounts, ja);
         ja->api_sub = mr_account_isub_add(s, acc, JS_API_PREFIX ">", on_api_msg, ja);
-        if (ja->api_sub == NULL) {
+        ja->ack_sub = mr_account_isub_add(s, acc, "$JS.ACK.>", on_ack_msg, ja);
+        ja->fc_sub = mr_account_isub_add(s, acc, "$JS.FC.>", on_fc_msg, ja);
+        if (ja->api_sub == NULL || ja->ack_sub == NULL || ja->fc_sub == NULL) {
             (void)snprintf(err, err_len, "JetStream: %s", mr_err_text(MR_E_NOMEM));
             return MR_E_NOMEM;
         }
@@ -1616,13 +1750,18 @@ void mr_js_api_destroy(struct mr_js *js)
             stream_free(g_ptr_array_index(all, k));
         }
         g_ptr_array_free(all, TRUE);
-        if (ja->api_sub != NULL) {
-            mr_account_isub_remove(s, ja->api_sub);
+        struct mr_isub *subs[] = {ja->api_sub, ja->ack_sub, ja->fc_sub};
+        for (size_t k = 0; k < G_N_ELEMENTS(subs); k++) {
+            if (subs[k] != NULL) {
+                mr_account_isub_remove(s, subs[k]);
+            }
         }
         g_free(ja);
     }
     g_ptr_array_free(js->accounts, TRUE);
     g_hash_table_destroy(js->by_id);
+    g_hash_table_destroy(js->consumers_by_id);
+    g_free(js->last_response);
     while (!g_queue_is_empty(&js->work)) {
         work_free(g_queue_pop_head(&js->work));
     }
@@ -1637,6 +1776,10 @@ void mr_js_api_on_timer(struct mr_js *js, uint64_t id)
     if (id == 0) {
         js->kick_armed = false;
         run_work(js);
+        return;
+    }
+    if (id & JS_CONSUMER_TIMER) {
+        mr_js_api_consumer_on_timer(js, id & ~JS_CONSUMER_TIMER);
         return;
     }
     uint64_t sid = id / 2;
@@ -1691,7 +1834,9 @@ static json_t *jsz_streams(struct mr_js *js, struct js_account *ja, bool config)
         if (config) {
             json_object_set_new(d, "config", mr_js_stream_cfg_json(cfg));
         }
-        json_object_set_new(d, "state", mr_js_stream_state_json(js_st->st, NULL));
+        json_t *state = mr_js_stream_state_json(js_st->st, NULL);
+        json_object_set_new(state, "consumer_count", json_integer(g_tree_nnodes(js_st->consumers)));
+        json_object_set_new(d, "state", state);
         json_array_append_new(sd, d);
     }
     g_ptr_array_free(all, TRUE);
@@ -1741,6 +1886,7 @@ json_t *mr_js_api_jsz(struct mr_js *js, bool accounts, bool streams, bool config
     uint64_t sto = 0;
     uint64_t msgs = 0;
     uint64_t nstreams = 0;
+    uint64_t consumers = 0;
     uint64_t naccounts = 0;
     json_t *details = json_array();
     for (guint i = 0; i < js->accounts->len; i++) {
@@ -1757,6 +1903,7 @@ json_t *mr_js_api_jsz(struct mr_js *js, bool accounts, bool streams, bool config
         msgs += n;
         naccounts++;
         nstreams += (uint64_t)g_tree_nnodes(ja->streams);
+        consumers += mr_js_api_consumer_count(ja);
         if (accounts || streams) {
             json_array_append_new(details, jsz_account(js, ja, m, st, streams, config));
         }
@@ -1771,7 +1918,7 @@ json_t *mr_js_api_jsz(struct mr_js *js, bool accounts, bool streams, bool config
     json_object_set_new(j, "ha_assets", json_integer(0));
     json_object_set_new(j, "api", api_counts(js->api_total, js->api_errors));
     json_object_set_new(j, "streams", json_integer((json_int_t)nstreams));
-    json_object_set_new(j, "consumers", json_integer(0));
+    json_object_set_new(j, "consumers", json_integer((json_int_t)consumers));
     json_object_set_new(j, "messages", json_integer((json_int_t)msgs));
     json_object_set_new(j, "bytes", json_integer((json_int_t)(mem + sto)));
     if (accounts || streams) {
@@ -1791,8 +1938,42 @@ void mr_js_api_check(const struct mr_js *js)
         total += (guint)g_tree_nnodes(ja->streams);
     }
     mr_assert(g_hash_table_size(js->by_id) == total);
+    mr_js_api_consumers_check(js);
     mr_assert(g_queue_get_length((GQueue *)&js->work) <= JS_WORK_MAX);
     if (g_queue_is_empty((GQueue *)&js->work)) {
         mr_assert(js->work_bytes == 0);
     }
+}
+
+/* ---- shared with js_consumer_api.c (js_api_int.h) ---- */
+
+uint64_t mr_js_api_timer(uint64_t id)
+{
+    return timer_of(id);
+}
+
+bool mr_js_api_file_streams(const struct mr_js *js)
+{
+    return file_streams(js);
+}
+
+void mr_js_api_send_json(struct mr_js *js, struct mr_account *acc, const char *reply, json_t *o)
+{
+    send_json(js, acc, reply, o);
+}
+
+json_t *mr_js_api_response(const char *type)
+{
+    return response(type);
+}
+
+void mr_js_api_send_error(struct mr_js *js, struct js_account *ja, const char *reply,
+                          const char *type, const struct mr_js_err *e, const char *extra)
+{
+    send_error(js, ja, reply, type, e, extra);
+}
+
+struct js_stream *mr_js_api_stream_find(struct js_account *ja, const char *name)
+{
+    return stream_find(ja, name);
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * JetStream on one server: the JSON API on $JS.API.> (account info and the stream
- * requests), streams listening on their subjects, PubAcks, stream configurations kept
- * under the store directory and recovered at start, and the /jsz numbers.
+ * JetStream on one server: the JSON API on $JS.API.> (account info, the stream and
+ * consumer requests), streams listening on their subjects, PubAcks, stream
+ * configurations and durable consumers kept under the store directory and recovered
+ * at start, advisories on $JS.EVENT.ADVISORY.>, and the /jsz numbers.
  *
  * How it hangs together: every account but the system account gets an internal
  * subscription on "$JS.API.>" and each stream one per subject (account.c's handler
@@ -19,8 +20,13 @@
  * streams only) and <account>/streams/<stream>/msgs/ (the file store's blocks).
  *
  * Timers: kind TIMER_JS; the ids above the kind bits: 0 = run the FIFO, 2n = stream n's
- * age and duplicate-window expiry, 2n + 1 = stream n's store. File requests: ids below
- * 2^32 are this module's own (configuration files), stream n's store uses n << 32 on.
+ * age and duplicate-window expiry, 2n + 1 = stream n's store, 2^56 + n = consumer n
+ * (js_consumer_api.c). File requests: ids below 2^32 are this module's own
+ * (configuration and consumer state files), stream n's store uses n << 32 on.
+ *
+ * Consumers (js_consumer_api.c): $JS.API.CONSUMER.* requests, acks on $JS.ACK.> and
+ * flow control replies on $JS.FC.> (one internal subscription each per account) go
+ * through the same FIFO, so an ack is handled after the publishes before it.
  *
  * Ownership: struct mr_js belongs to the server (server.c creates and destroys it); it
  * borrows the options and the server.

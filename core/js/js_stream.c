@@ -67,6 +67,18 @@ static bool bad_config(struct mr_js_err *e, const char *what)
     return mr_js_err_set(e, 500, 10052, "%s", what);
 }
 
+void mr_js_random_id(const struct mr_env *env, char *out, size_t len)
+{
+    static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    uint8_t r[64];
+    mr_assert(len < sizeof(r));
+    env->random(env->ctx, r, len);
+    for (size_t i = 0; i < len; i++) {
+        out[i] = digits[r[i] % (sizeof(digits) - 1)];
+    }
+    out[len] = '\0';
+}
+
 bool mr_js_name_valid(const char *name, size_t len)
 {
     if (len == 0 || len > MR_JS_NAME_MAX) {
@@ -84,7 +96,7 @@ bool mr_js_name_valid(const char *name, size_t len)
 /* ---- decoding ---- */
 
 /* Field readers: a missing or null field leaves the value; a wrong type fails. */
-static bool get_int(json_t *o, const char *key, int64_t *out)
+bool mr_js_json_int(json_t *o, const char *key, int64_t *out)
 {
     json_t *v = json_object_get(o, key);
     if (v == NULL || json_is_null(v)) {
@@ -97,7 +109,7 @@ static bool get_int(json_t *o, const char *key, int64_t *out)
     return true;
 }
 
-static bool get_bool(json_t *o, const char *key, bool *out)
+bool mr_js_json_bool(json_t *o, const char *key, bool *out)
 {
     json_t *v = json_object_get(o, key);
     if (v == NULL || json_is_null(v)) {
@@ -110,7 +122,7 @@ static bool get_bool(json_t *o, const char *key, bool *out)
     return true;
 }
 
-static bool get_str(json_t *o, const char *key, char **out)
+bool mr_js_json_str(json_t *o, const char *key, char **out)
 {
     json_t *v = json_object_get(o, key);
     if (v == NULL || json_is_null(v)) {
@@ -125,7 +137,7 @@ static bool get_str(json_t *o, const char *key, char **out)
 }
 
 /* An enum given as one of names (index = value); absent or null leaves it. */
-static bool get_enum(json_t *o, const char *key, const char *const *names, size_t n, int *out)
+bool mr_js_json_enum(json_t *o, const char *key, const char *const *names, size_t n, int *out)
 {
     json_t *v = json_object_get(o, key);
     if (v == NULL || json_is_null(v)) {
@@ -177,25 +189,27 @@ bool mr_js_stream_cfg_from_json(json_t *o, struct mr_js_stream_cfg *cfg, struct 
     int ret = 0;
     int disc = 0;
     int stor = 0;
-    bool ok = get_str(o, "name", &cfg->name) && get_str(o, "description", &cfg->description) &&
-              get_subjects(o, cfg) && get_enum(o, "retention", retention, 3, &ret) &&
-              get_int(o, "max_consumers", &cfg->max_consumers) &&
-              get_int(o, "max_msgs", &cfg->max_msgs) && get_int(o, "max_bytes", &cfg->max_bytes) &&
-              get_int(o, "max_age", &cfg->max_age_ns) &&
-              get_int(o, "max_msgs_per_subject", &cfg->max_msgs_per_subject) &&
-              get_int(o, "max_msg_size", &cfg->max_msg_size) &&
-              get_enum(o, "discard", discard, 2, &disc) &&
-              get_bool(o, "discard_new_per_subject", &cfg->discard_new_per_subject) &&
-              get_enum(o, "storage", storage, 3, &stor) &&
-              get_int(o, "num_replicas", &cfg->num_replicas) &&
-              get_bool(o, "no_ack", &cfg->no_ack) &&
-              get_int(o, "duplicate_window", &cfg->duplicate_window_ns) &&
-              get_bool(o, "sealed", &cfg->sealed) &&
-              get_bool(o, "deny_delete", &cfg->deny_delete) &&
-              get_bool(o, "deny_purge", &cfg->deny_purge) &&
-              get_bool(o, "allow_rollup_hdrs", &cfg->allow_rollup_hdrs) &&
-              get_bool(o, "allow_direct", &cfg->allow_direct) &&
-              get_bool(o, "mirror_direct", &cfg->mirror_direct);
+    bool ok = mr_js_json_str(o, "name", &cfg->name) &&
+              mr_js_json_str(o, "description", &cfg->description) &&
+              get_subjects(o, cfg) && mr_js_json_enum(o, "retention", retention, 3, &ret) &&
+              mr_js_json_int(o, "max_consumers", &cfg->max_consumers) &&
+              mr_js_json_int(o, "max_msgs", &cfg->max_msgs) &&
+              mr_js_json_int(o, "max_bytes", &cfg->max_bytes) &&
+              mr_js_json_int(o, "max_age", &cfg->max_age_ns) &&
+              mr_js_json_int(o, "max_msgs_per_subject", &cfg->max_msgs_per_subject) &&
+              mr_js_json_int(o, "max_msg_size", &cfg->max_msg_size) &&
+              mr_js_json_enum(o, "discard", discard, 2, &disc) &&
+              mr_js_json_bool(o, "discard_new_per_subject", &cfg->discard_new_per_subject) &&
+              mr_js_json_enum(o, "storage", storage, 3, &stor) &&
+              mr_js_json_int(o, "num_replicas", &cfg->num_replicas) &&
+              mr_js_json_bool(o, "no_ack", &cfg->no_ack) &&
+              mr_js_json_int(o, "duplicate_window", &cfg->duplicate_window_ns) &&
+              mr_js_json_bool(o, "sealed", &cfg->sealed) &&
+              mr_js_json_bool(o, "deny_delete", &cfg->deny_delete) &&
+              mr_js_json_bool(o, "deny_purge", &cfg->deny_purge) &&
+              mr_js_json_bool(o, "allow_rollup_hdrs", &cfg->allow_rollup_hdrs) &&
+              mr_js_json_bool(o, "allow_direct", &cfg->allow_direct) &&
+              mr_js_json_bool(o, "mirror_direct", &cfg->mirror_direct);
     /* max_msg_size is an int32 in nats-server: a larger number does not decode. */
     if (!ok || cfg->max_msg_size > INT32_MAX || cfg->max_msg_size < INT32_MIN) {
         mr_js_stream_cfg_free(cfg);
@@ -994,8 +1008,9 @@ bool mr_js_stream_purge(struct mr_js_stream *st, const uint8_t *body, size_t len
     char *filter = NULL;
     int64_t seq = 0;
     int64_t keep = 0;
-    bool ok = o == NULL || (get_str(o, "filter", &filter) && get_int(o, "seq", &seq) &&
-                            get_int(o, "keep", &keep));
+    bool ok = o == NULL ||
+              (mr_js_json_str(o, "filter", &filter) && mr_js_json_int(o, "seq", &seq) &&
+               mr_js_json_int(o, "keep", &keep));
     json_decref(o);
     if (!ok || seq < 0 || keep < 0) {
         g_free(filter);
@@ -1033,7 +1048,8 @@ bool mr_js_stream_msg_delete(struct mr_js_stream *st, const uint8_t *body, size_
     }
     int64_t seq = 0;
     bool no_erase = false;
-    bool ok = o != NULL && get_int(o, "seq", &seq) && get_bool(o, "no_erase", &no_erase);
+    bool ok = o != NULL && mr_js_json_int(o, "seq", &seq) &&
+              mr_js_json_bool(o, "no_erase", &no_erase);
     json_decref(o);
     if (!ok) {
         return o == NULL ? mr_js_err_set(err, 400, 10003, "bad request") : invalid_json(err);
@@ -1065,8 +1081,9 @@ int mr_js_stream_msg_get(struct mr_js_stream *st, const uint8_t *body, size_t le
         int64_t seq = 0;
         char *last = NULL;
         char *next = NULL;
-        bool ok = o != NULL && get_int(o, "seq", &seq) && get_str(o, "last_by_subj", &last) &&
-                  get_str(o, "next_by_subj", &next);
+        bool ok = o != NULL && mr_js_json_int(o, "seq", &seq) &&
+                  mr_js_json_str(o, "last_by_subj", &last) &&
+                  mr_js_json_str(o, "next_by_subj", &next);
         json_decref(o);
         bool has_last = last != NULL && last[0] != '\0';
         bool has_next = next != NULL && next[0] != '\0';

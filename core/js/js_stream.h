@@ -7,9 +7,8 @@
  * limits applied after it (max_msgs, max_bytes, max_msgs_per_subject, max_age, rollups),
  * purge, message get and delete, and the StreamInfo JSON.
  *
- * Retention interest and workqueue are accepted and stored; the deletions they cause
- * are driven by consumers, which this module does not have yet: such streams keep
- * messages as limits streams do.
+ * Retention interest and workqueue are stored here; the deletions they cause are
+ * driven by consumers (js_consumer_api.c deletes acknowledged messages).
  *
  * No I/O of its own and no server knowledge: the owner (js_api.c) feeds it publishes and
  * requests and forwards the store's inputs. Errors are nats-server's API errors
@@ -117,6 +116,16 @@ json_t *mr_js_stream_cfg_json(const struct mr_js_stream_cfg *cfg);
 bool mr_js_stream_cfg_equal(const struct mr_js_stream_cfg *a, const struct mr_js_stream_cfg *b);
 void mr_js_stream_cfg_copy(struct mr_js_stream_cfg *dst, const struct mr_js_stream_cfg *src);
 void mr_js_stream_cfg_free(struct mr_js_stream_cfg *cfg);
+/* Field readers for API bodies: a missing or null field leaves *out as it is; a field
+ * of the wrong type returns false. Strings are g_strdup'ed (the old value freed). An
+ * enum is one of names, case-insensitive, its index stored. */
+bool mr_js_json_int(json_t *o, const char *key, int64_t *out);
+bool mr_js_json_bool(json_t *o, const char *key, bool *out);
+bool mr_js_json_str(json_t *o, const char *key, char **out);
+bool mr_js_json_enum(json_t *o, const char *key, const char *const *names, size_t n, int *out);
+/* Fills out with len random characters from [0-9A-Za-z] (env's randomness) and a NUL:
+ * nats-server's generated names, ids and flow control tokens. out holds len + 1. */
+void mr_js_random_id(const struct mr_env *env, char *out, size_t len);
 /* True for a valid stream or consumer name: 1..255 bytes, none of ' ', '\t', '.', '*',
  * '>', and printable. */
 bool mr_js_name_valid(const char *name, size_t len);

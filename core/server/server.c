@@ -411,6 +411,37 @@ static struct mr_conn *conn_lookup(struct mr_server *s, uint64_t id)
 /* ------------------------------------------------------------------------------------ */
 /* Delivery                                                                              */
 
+/* JetStream deliveries travel on the deliver subject with the reply
+ * "$JS.ACK.<9 tokens>@<stored subject>" (nats-server's form, js_consumer.h); a client
+ * gets the stored subject and the bare ack reply. */
+bool mr_server_js_split(const struct mr_msg *m, struct mr_msg *out)
+{
+    static const char pre[] = "$JS.ACK.";
+    const char *r = m->reply.ptr;
+    size_t n = m->reply.len;
+    if (n <= sizeof(pre) - 1 || memcmp(r, pre, sizeof(pre) - 1) != 0) {
+        return false;
+    }
+    /* Names may hold '@': look after the eighth '.', where only numbers follow. */
+    const char *p = r;
+    for (int dots = 0; dots < 8; dots++) {
+        p = memchr(p, '.', n - (size_t)(p - r));
+        if (p == NULL) {
+            return false;
+        }
+        p++;
+    }
+    const char *at = memchr(p, '@', n - (size_t)(p - r));
+    if (at == NULL || (size_t)(at - r) + 1 >= n) {
+        return false;
+    }
+    *out = *m;
+    out->reply.len = (uint32_t)(at - r);
+    out->subject.ptr = at + 1;
+    out->subject.len = (uint32_t)(n - out->reply.len - 1);
+    return true;
+}
+
 /* Writes one MSG/HMSG for a subscription. The control line is built in a stack buffer
  * when it fits (the common case), else appended piecewise. */
 static void deliver(struct mr_server *s, struct mr_csub *cs, const struct mr_msg *op)
@@ -429,6 +460,10 @@ static void deliver(struct mr_server *s, struct mr_csub *cs, const struct mr_msg
         unrouted.reply.ptr += MR_GW_REPLY_PREFIX_LEN;
         unrouted.reply.len -= MR_GW_REPLY_PREFIX_LEN;
         op = &unrouted;
+    }
+    struct mr_msg js_split;
+    if (mr_server_js_split(op, &js_split)) {
+        op = &js_split;
     }
     if (c->permissions != NULL) {
         /* A wildcard SUB may overlap a denied subject: nats-server drops those

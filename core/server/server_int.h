@@ -271,6 +271,9 @@ struct mr_msg {
  * internal import subs. publisher may be NULL (internal). Returns deliveries made. */
 uint32_t mr_server_route(struct mr_server *s, struct mr_account *acc, struct mr_conn *publisher,
                          const struct mr_msg *m, uint32_t depth);
+/* Splits a JetStream delivery's reply "$JS.ACK.…@<subject>" into out (views into m):
+ * what a client is handed. False when m is not one. */
+bool mr_server_js_split(const struct mr_msg *m, struct mr_msg *out);
 /* Logs through the env with the server's level filter. */
 void mr_server_log(struct mr_server *s, enum mr_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

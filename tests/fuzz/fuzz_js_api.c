@@ -2,12 +2,14 @@
 /*
  * Fuzz target for JetStream's JSON API requests (core/js/js_api.c, js_stream.c).
  *
- * The input is decoded as a stream configuration directly (decode, check, encode,
- * compare, copy: a configuration that checks must encode to JSON that decodes and
- * checks to an equal configuration), then sent as the body of every API request to a
- * server in the simulator that has one memory stream with messages (create, update,
- * info, names, list, purge, message get and delete, direct get), and as a publish with
- * the input as a header block when it looks like one. The server's invariants are
+ * The input is decoded as a stream configuration and as a consumer configuration
+ * directly (decode, check, encode, compare, copy: a configuration that checks must
+ * encode to JSON that decodes and checks to an equal configuration), then sent as the
+ * body of every API request to a server in the simulator that has one memory stream
+ * with messages and a durable pull consumer (create, update, info, names, list, purge,
+ * message get and delete, direct get; consumer create in its subject forms, info,
+ * names, list, next; an ack), and as a publish with the input as a header block when
+ * it looks like one. The server's invariants are
  * checked after every event; it must answer every request and stay up.
  *
  * Ownership: the target borrows data; everything it creates is freed before it returns.
@@ -19,6 +21,7 @@
 #include "core/assert.h"
 #include "core/conf/conf_server.h"
 #include "core/err.h"
+#include "core/js/js_consumer.h"
 #include "core/js/js_stream.h"
 #include "core/server/server.h"
 #include "sim/sim_env.h"
@@ -54,6 +57,39 @@ static void check_cfg(const uint8_t *data, size_t size)
     mr_js_stream_cfg_free(&again);
     mr_js_stream_cfg_free(&copy);
     mr_js_stream_cfg_free(&cfg);
+}
+
+/* The consumer configuration round trip, against a stream on "f.>". */
+static void check_consumer_cfg(const uint8_t *data, size_t size)
+{
+    static const char stream[] = "{\"name\":\"F\",\"subjects\":[\"f.>\"]}";
+    struct mr_js_stream_cfg sc;
+    struct mr_js_err err = {0};
+    mr_assert(mr_js_stream_cfg_decode((const uint8_t *)stream, strlen(stream), &sc, &err));
+    mr_assert(mr_js_stream_cfg_check(&sc, 0, &err));
+    json_t *o = json_loadb((const char *)data, size, 0, NULL);
+    struct mr_js_consumer_cfg cfg;
+    if (o == NULL || !mr_js_consumer_cfg_from_json(o, &cfg, &err)) {
+        json_decref(o);
+        mr_js_stream_cfg_free(&sc);
+        return;
+    }
+    json_decref(o);
+    if (mr_js_consumer_cfg_check(&cfg, &sc, &err)) {
+        json_t *j = mr_js_consumer_cfg_json(&cfg);
+        struct mr_js_consumer_cfg again;
+        mr_assert(mr_js_consumer_cfg_from_json(j, &again, &err));
+        mr_assert(mr_js_consumer_cfg_check(&again, &sc, &err));
+        mr_assert(mr_js_consumer_cfg_equal(&cfg, &again));
+        struct mr_js_consumer_cfg copy;
+        mr_js_consumer_cfg_copy(&copy, &again);
+        mr_assert(mr_js_consumer_cfg_equal(&copy, &cfg));
+        json_decref(j);
+        mr_js_consumer_cfg_free(&again);
+        mr_js_consumer_cfg_free(&copy);
+    }
+    mr_js_consumer_cfg_free(&cfg);
+    mr_js_stream_cfg_free(&sc);
 }
 
 static void check_server(void *ctx)
@@ -115,11 +151,20 @@ static void run_server(const uint8_t *data, size_t size)
     for (int i = 0; i < 3; i++) {
         send_request(c, "f.x", (const uint8_t *)"m", 1);
     }
+    const char *durable = "{\"stream_name\":\"F\",\"config\":{\"durable_name\":\"d\","
+                          "\"ack_policy\":\"explicit\"}}";
+    send_request(c, "$JS.API.CONSUMER.DURABLE.CREATE.F.d", (const uint8_t *)durable,
+                 strlen(durable));
     static const char *const subjects[] = {
         "$JS.API.STREAM.CREATE.F",     "$JS.API.STREAM.UPDATE.F", "$JS.API.STREAM.INFO.F",
         "$JS.API.STREAM.NAMES",        "$JS.API.STREAM.LIST",     "$JS.API.STREAM.MSG.GET.F",
         "$JS.API.STREAM.MSG.DELETE.F", "$JS.API.DIRECT.GET.F",    "$JS.API.STREAM.PURGE.F",
-        "$JS.API.STREAM.CREATE.G",     "$JS.API.INFO",            "$JS.API.STREAM.DELETE.F",
+        "$JS.API.CONSUMER.CREATE.F",   "$JS.API.CONSUMER.CREATE.F.e",
+        "$JS.API.CONSUMER.CREATE.F.g.f.x.y", "$JS.API.CONSUMER.DURABLE.CREATE.F.d",
+        "$JS.API.CONSUMER.INFO.F.d",   "$JS.API.CONSUMER.NAMES.F", "$JS.API.CONSUMER.LIST.F",
+        "$JS.API.CONSUMER.MSG.NEXT.F.d", "$JS.ACK.F.d.1.1.1.0.2",
+        "$JS.API.CONSUMER.DELETE.F.e", "$JS.API.STREAM.CREATE.G", "$JS.API.INFO",
+        "$JS.API.STREAM.DELETE.F",
     };
     size_t body = size > 60000 ? 60000 : size;
     for (size_t i = 0; i < sizeof(subjects) / sizeof(subjects[0]); i++) {
@@ -159,6 +204,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     memcpy(buf, data, size);
     check_cfg(buf, size);
+    check_consumer_cfg(buf, size);
     run_server(buf, size);
     free(buf);
     return 0;

@@ -1,0 +1,354 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * JetStream consumers on a server in the simulator (js_consumer.c, js_consumer_api.c):
+ * scripted clients create consumers, pull with MSG.NEXT, ack on the $JS.ACK reply and
+ * read what arrives, on the virtual clock: redelivery after ack_wait, pull expiry, idle
+ * heartbeats, inactive ephemerals, retention and a durable across a restart.
+ */
+#include <check.h>
+#include <stdlib.h>
+
+#include "fixture_js.h"
+
+/* Runs until c has received needle n times, or fails after ns. */
+static void wait_count(struct fx *f, struct sim_client *c, const char *needle, size_t n,
+                       uint64_t ns)
+{
+    struct count_reaches cr = {c, needle, n};
+    ck_assert_msg(sim_world_run_until_pred(f->w, count_reaches_pred, &cr, after(f, ns)),
+                  "\"%s\" not seen %zu times", needle, n);
+}
+
+static void create_stream(struct fx *f, struct sim_client *c, const char *name,
+                          const char *extra)
+{
+    char *subject = g_strdup_printf("$JS.API.STREAM.CREATE.%s", name);
+    char *body = g_strdup_printf("{\"name\":\"%s\",\"subjects\":[\"%s.>\"]%s}", name, name,
+                                 extra);
+    char *r = request(f, c, subject, body);
+    assert_contains(r, "\"did_create\":true");
+    g_free(r);
+    g_free(subject);
+    g_free(body);
+}
+
+/* Creates consumer name on stream with the config fields in cfg ("..." inside {}). */
+static char *create_consumer(struct fx *f, struct sim_client *c, const char *stream,
+                             const char *name, const char *cfg)
+{
+    char *subject = g_strdup_printf("$JS.API.CONSUMER.DURABLE.CREATE.%s.%s", stream, name);
+    char *body = g_strdup_printf("{\"stream_name\":\"%s\",\"config\":{\"durable_name\":\"%s\"%s}}",
+                                 stream, name, cfg);
+    char *r = request(f, c, subject, body);
+    g_free(subject);
+    g_free(body);
+    return r;
+}
+
+static void publish(struct fx *f, struct sim_client *c, const char *subject, const char *data)
+{
+    g_free(request(f, c, subject, data));
+}
+
+/* A pull request with body, answers to inbox (subscribed as sid 900 once). */
+static void pull(struct sim_client *c, const char *stream, const char *consumer,
+                 const char *body)
+{
+    char *line = g_strdup_printf("PUB $JS.API.CONSUMER.MSG.NEXT.%s.%s pulls %zu\r\n%s\r\n",
+                                 stream, consumer, strlen(body), body);
+    say(c, line);
+    g_free(line);
+}
+
+START_TEST(pull_delivers_with_ack_reply_and_acks_move_the_floor)
+{
+    struct fx f;
+    fx_start(&f, 21, with_js_mem);
+    struct sim_client *c = client(&f, "c", "{\"verbose\":false,\"headers\":true}");
+    create_stream(&f, c, "S", ",\"storage\":\"memory\"");
+    char *r = create_consumer(&f, c, "S", "d", ",\"ack_policy\":\"explicit\"");
+    assert_contains(r, "\"type\":\"io.nats.jetstream.api.v1.consumer_create_response\"");
+    assert_contains(r, "\"ack_wait\":30000000000");
+    assert_contains(r, "\"max_ack_pending\":1000");
+    g_free(r);
+    publish(&f, c, "S.a", "one");
+    publish(&f, c, "S.b", "two");
+    publish(&f, c, "S.a", "three");
+    sim_client_clear(c);
+    say(c, "SUB pulls 900\r\n");
+    pull(c, "S", "d", "{\"batch\":2}");
+    wait_count(&f, c, "MSG S.", 2, SEC);
+    /* The stored subject, the inbox's sid, the ack reply with the pending count. */
+    ck_assert_uint_eq(count(c, "MSG S.a 900 $JS.ACK.S.d.1.1.1."), 1);
+    ck_assert_uint_eq(count(c, "MSG S.b 900 $JS.ACK.S.d.1.2.2."), 1);
+    char *all = received_str(c);
+    char *p = strstr(all, "$JS.ACK.S.d.1.1.1.");
+    ck_assert_ptr_nonnull(p);
+    char *end = strchr(p, ' ');
+    char *ack = g_strndup(p, (gsize)(end - p));
+    ck_assert(g_str_has_suffix(ack, ".2")); /* two more after it */
+    g_free(all);
+    r = request(&f, c, ack, "+ACK");
+    ck_assert_str_eq(r, ""); /* the ack with a reply is confirmed */
+    g_free(r);
+    g_free(ack);
+    r = request(&f, c, "$JS.API.CONSUMER.INFO.S.d", "");
+    assert_contains(r, "\"ack_floor\":{\"consumer_seq\":1,\"stream_seq\":1");
+    assert_contains(r, "\"num_ack_pending\":1");
+    assert_contains(r, "\"num_pending\":1");
+    assert_contains(r, "\"delivered\":{\"consumer_seq\":2,\"stream_seq\":2");
+    g_free(r);
+    fx_finish(&f);
+}
+END_TEST
+
+START_TEST(unacked_message_is_redelivered_after_ack_wait_until_max_deliver)
+{
+    struct fx f;
+    fx_start(&f, 22, with_js_mem);
+    struct sim_client *c = client(&f, "c", "{\"verbose\":false,\"headers\":true}");
+    create_stream(&f, c, "R", ",\"storage\":\"memory\"");
+    g_free(create_consumer(&f, c, "R", "d",
+                           ",\"ack_policy\":\"explicit\",\"ack_wait\":2000000000,"
+                           "\"max_deliver\":2"));
+    publish(&f, c, "R.x", "m");
+    sim_client_clear(c);
+    say(c, "SUB pulls 900\r\n");
+    pull(c, "R", "d", "{\"batch\":5,\"expires\":10000000000}");
+    wait_count(&f, c, "$JS.ACK.R.d.1.1.1.", 1, SEC);
+    uint64_t t0 = sim_world_now_ns(f.w);
+    /* Not before ack_wait... */
+    sim_world_run_until(f.w, t0 + 1900 * MS);
+    ck_assert_uint_eq(count(c, "$JS.ACK.R.d.2."), 0);
+    /* ...then once more, delivery count 2, and never a third time. */
+    wait_count(&f, c, "$JS.ACK.R.d.2.1.2.", 1, SEC);
+    sim_world_run_until(f.w, t0 + 7 * SEC);
+    ck_assert_uint_eq(count(c, "$JS.ACK.R.d."), 2);
+    char *r = request(&f, c, "$JS.API.CONSUMER.INFO.R.d", "");
+    assert_contains(r, "\"num_ack_pending\":0");
+    assert_contains(r, "\"num_redelivered\":1");
+    g_free(r);
+    fx_finish(&f);
+}
+END_TEST
+
+START_TEST(pull_requests_expire_and_no_wait_answers_at_once)
+{
+    struct fx f;
+    fx_start(&f, 23, with_js_mem);
+    struct sim_client *c = client(&f, "c", "{\"verbose\":false,\"headers\":true}");
+    create_stream(&f, c, "E", ",\"storage\":\"memory\"");
+    g_free(create_consumer(&f, c, "E", "d", ",\"ack_policy\":\"explicit\""));
+    sim_client_clear(c);
+    say(c, "SUB pulls 900\r\n");
+    pull(c, "E", "d", "{\"batch\":1,\"no_wait\":true}");
+    wait_count(&f, c, "NATS/1.0 404 No Messages\r\n\r\n", 1, SEC);
+    sim_client_clear(c);
+    uint64_t t0 = sim_world_now_ns(f.w);
+    pull(c, "E", "d", "{\"batch\":3,\"expires\":1500000000}");
+    sim_world_run_until(f.w, t0 + 1400 * MS);
+    ck_assert_uint_eq(count(c, "408"), 0);
+    wait_count(&f, c,
+               "NATS/1.0 408 Request Timeout\r\nNats-Pending-Messages: 3\r\n"
+               "Nats-Pending-Bytes: 0\r\n\r\n",
+               1, 200 * MS);
+    /* Bad requests and limits get their status lines. */
+    sim_client_clear(c);
+    pull(c, "E", "d", "{\"batch\":");
+    wait_count(&f, c, "NATS/1.0 400 Bad Request - invalid JSON\r\n", 1, SEC);
+    pull(c, "E", "nope", "");
+    wait_count(&f, c, "NATS/1.0 503\r\n", 1, SEC);
+    fx_finish(&f);
+}
+END_TEST
+
+START_TEST(push_consumer_sends_idle_heartbeats)
+{
+    struct fx f;
+    fx_start(&f, 24, with_js_mem);
+    struct sim_client *c = client(&f, "c", "{\"verbose\":false,\"headers\":true}");
+    create_stream(&f, c, "H", ",\"storage\":\"memory\"");
+    publish(&f, c, "H.a", "x");
+    sim_client_clear(c);
+    say(c, "SUB deliver.h 901\r\n");
+    barrier(&f, c);
+    char *r = create_consumer(&f, c, "H", "p",
+                              ",\"deliver_subject\":\"deliver.h\",\"idle_heartbeat\":1000000000,"
+                              "\"flow_control\":true");
+    assert_contains(r, "\"flow_control\":true");
+    g_free(r);
+    wait_count(&f, c, "MSG H.a 901 $JS.ACK.H.p.1.1.1.", 1, SEC);
+    uint64_t t0 = sim_world_now_ns(f.w);
+    sim_world_run_until(f.w, t0 + 900 * MS);
+    ck_assert_uint_eq(count(c, "Idle Heartbeat"), 0);
+    wait_count(&f, c,
+               "NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: 1\r\nNats-Last-Stream: 1\r\n",
+               1, 200 * MS);
+    wait_count(&f, c, "Idle Heartbeat", 3, 2100 * MS);
+    fx_finish(&f);
+}
+END_TEST
+
+START_TEST(ephemeral_goes_after_inactive_threshold)
+{
+    struct fx f;
+    fx_start(&f, 25, with_js_mem);
+    struct sim_client *c = client(&f, "c", "{\"verbose\":false,\"headers\":true}");
+    create_stream(&f, c, "P", ",\"storage\":\"memory\"");
+    char *r = request(&f, c, "$JS.API.CONSUMER.CREATE.P",
+                      "{\"stream_name\":\"P\",\"config\":{\"ack_policy\":\"explicit\"}}");
+    assert_contains(r, "\"inactive_threshold\":5000000000");
+    g_free(r);
+    r = request(&f, c, "$JS.API.CONSUMER.NAMES.P", "");
+    assert_contains(r, "\"total\":1");
+    g_free(r);
+    sim_world_run_until(f.w, after(&f, 6 * SEC));
+    r = request(&f, c, "$JS.API.CONSUMER.NAMES.P", "");
+    assert_contains(r, "\"total\":0");
+    assert_contains(r, "\"consumers\":[]");
+    g_free(r);
+    fx_finish(&f);
+}
+END_TEST
+
+START_TEST(workqueue_drops_acked_messages)
+{
+    struct fx f;
+    fx_start(&f, 26, with_js_mem);
+    struct sim_client *c = client(&f, "c", "{\"verbose\":false,\"headers\":true}");
+    create_stream(&f, c, "W", ",\"storage\":\"memory\",\"retention\":\"workqueue\"");
+    g_free(create_consumer(&f, c, "W", "w", ",\"ack_policy\":\"explicit\""));
+    char *r = create_consumer(&f, c, "W", "v", ",\"ack_policy\":\"explicit\"");
+    assert_contains(r, "\"err_code\":10099");
+    g_free(r);
+    publish(&f, c, "W.j", "job");
+    sim_client_clear(c);
+    say(c, "SUB pulls 900\r\n");
+    pull(c, "W", "w", "");
+    wait_count(&f, c, "$JS.ACK.W.w.1.1.1.", 1, SEC);
+    char *all = received_str(c);
+    char *p = strstr(all, "$JS.ACK.W.w.1.1.1.");
+    char *ack = g_strndup(p, strcspn(p, " "));
+    g_free(all);
+    g_free(request(&f, c, ack, ""));
+    g_free(ack);
+    r = request(&f, c, "$JS.API.STREAM.INFO.W", "");
+    assert_contains(r, "\"messages\":0");
+    assert_contains(r, "\"consumer_count\":1");
+    g_free(r);
+    fx_finish(&f);
+}
+END_TEST
+
+START_TEST(durable_state_survives_a_restart)
+{
+    struct fx f;
+    fx_start(&f, 27, with_js_file);
+    struct sim_client *c = client(&f, "c", "{\"verbose\":false,\"headers\":true}");
+    create_stream(&f, c, "K", "");
+    for (int i = 0; i < 3; i++) {
+        publish(&f, c, "K.x", "v");
+    }
+    g_free(create_consumer(&f, c, "K", "dur", ",\"ack_policy\":\"explicit\""));
+    sim_client_clear(c);
+    say(c, "SUB pulls 900\r\n");
+    pull(c, "K", "dur", "{\"batch\":2}");
+    wait_count(&f, c, "$JS.ACK.K.dur.1.2.2.", 1, SEC);
+    g_free(request(&f, c, "$JS.ACK.K.dur.1.1.1.0.2", "+ACK"));
+    sim_world_run_until(f.w, after(&f, SEC)); /* consumer.json is written */
+    restart(&f, c);
+    c = client(&f, "c2", "{\"verbose\":false,\"headers\":true}");
+    char *r = request(&f, c, "$JS.API.CONSUMER.INFO.K.dur", "");
+    assert_contains(r, "\"durable_name\":\"dur\"");
+    assert_contains(r, "\"ack_floor\":{\"consumer_seq\":1,\"stream_seq\":1");
+    assert_contains(r, "\"delivered\":{\"consumer_seq\":2,\"stream_seq\":2");
+    assert_contains(r, "\"num_ack_pending\":1");
+    g_free(r);
+    sim_client_clear(c);
+    say(c, "SUB pulls 900\r\n");
+    pull(c, "K", "dur", "");
+    wait_count(&f, c, "MSG K.x 900 $JS.ACK.K.dur.1.3.3.", 1, SEC);
+    r = request(&f, c, "$JS.API.CONSUMER.DELETE.K.dur", "");
+    assert_contains(r, "\"success\":true");
+    g_free(r);
+    r = request(&f, c, "$JS.API.STREAM.DELETE.K", "");
+    assert_contains(r, "\"success\":true");
+    g_free(r);
+    fx_finish(&f);
+}
+END_TEST
+
+START_TEST(bad_consumer_requests_get_errors)
+{
+    struct fx f;
+    fx_start(&f, 28, with_js_mem);
+    struct sim_client *c = plain_client(&f, "c");
+    create_stream(&f, c, "B", ",\"storage\":\"memory\"");
+    static const struct {
+        const char *subject;
+        const char *body;
+        const char *want;
+    } cases[] = {
+        {"$JS.API.CONSUMER.CREATE.B", "{bad", "\"err_code\":10025"},
+        {"$JS.API.CONSUMER.CREATE.B", "{\"stream_name\":\"B\",\"config\":{\"ack_policy\":\"x\"}}",
+         "\"err_code\":10025"},
+        {"$JS.API.CONSUMER.CREATE.B", "{\"stream_name\":\"B\",\"config\":{\"durable_name\":\"d\"}}",
+         "\"err_code\":10020"},
+        {"$JS.API.CONSUMER.DURABLE.CREATE.B.d", "{\"stream_name\":\"B\",\"config\":{}}",
+         "\"err_code\":10018"},
+        {"$JS.API.CONSUMER.DURABLE.CREATE.B.d",
+         "{\"stream_name\":\"B\",\"config\":{\"durable_name\":\"e\"}}", "\"err_code\":10017"},
+        {"$JS.API.CONSUMER.CREATE.B.n.B.x.y",
+         "{\"stream_name\":\"B\",\"config\":{\"filter_subject\":\"B.z\"}}", "\"err_code\":10131"},
+        {"$JS.API.CONSUMER.CREATE.B",
+         "{\"stream_name\":\"B\",\"config\":{\"filter_subject\":\"Z.>\"}}", "\"err_code\":10093"},
+        {"$JS.API.CONSUMER.CREATE.B",
+         "{\"stream_name\":\"B\",\"config\":{\"deliver_policy\":\"by_start_time\"}}",
+         "but optional start time is not set"},
+        {"$JS.API.CONSUMER.CREATE.B",
+         "{\"stream_name\":\"B\",\"config\":{\"deliver_subject\":\"d.*\"}}", "\"err_code\":10079"},
+        {"$JS.API.CONSUMER.CREATE.B", "{\"stream_name\":\"B\",\"config\":{\"idle_heartbeat\":1}}",
+         "\"err_code\":10088"},
+        {"$JS.API.CONSUMER.CREATE.NOPE", "{\"stream_name\":\"NOPE\",\"config\":{}}",
+         "\"err_code\":10059"},
+        {"$JS.API.CONSUMER.INFO.B.none", "", "\"err_code\":10014"},
+        {"$JS.API.CONSUMER.DELETE.B.none", "", "\"err_code\":10014"},
+        {"$JS.API.CONSUMER.NAMES.B", "{\"offset\":\"x\"}", "\"err_code\":10025"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        char *r = request(&f, c, cases[i].subject, cases[i].body);
+        assert_contains(r, cases[i].want);
+        g_free(r);
+    }
+    char *r = request(&f, c, "$JS.API.INFO", "");
+    assert_contains(r, "\"consumers\":0");
+    g_free(r);
+    fx_finish(&f);
+}
+END_TEST
+
+static Suite *js_consumer_suite(void)
+{
+    Suite *s = suite_create("js_consumer");
+    TCase *tc = tcase_create("consumer");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, pull_delivers_with_ack_reply_and_acks_move_the_floor);
+    tcase_add_test(tc, unacked_message_is_redelivered_after_ack_wait_until_max_deliver);
+    tcase_add_test(tc, pull_requests_expire_and_no_wait_answers_at_once);
+    tcase_add_test(tc, push_consumer_sends_idle_heartbeats);
+    tcase_add_test(tc, ephemeral_goes_after_inactive_threshold);
+    tcase_add_test(tc, workqueue_drops_acked_messages);
+    tcase_add_test(tc, durable_state_survives_a_restart);
+    tcase_add_test(tc, bad_consumer_requests_get_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(js_consumer_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
