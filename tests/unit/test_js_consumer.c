@@ -19,6 +19,13 @@ static void wait_count(struct fx *f, struct sim_client *c, const char *needle, s
                   "\"%s\" not seen %zu times", needle, n);
 }
 
+static void assert_contains_received(const struct sim_client *c, const char *want)
+{
+    char *all = received_str(c);
+    assert_contains(all, want);
+    g_free(all);
+}
+
 static void create_stream(struct fx *f, struct sim_client *c, const char *name,
                           const char *extra)
 {
@@ -327,6 +334,80 @@ START_TEST(bad_consumer_requests_get_errors)
 }
 END_TEST
 
+/* The reply subject of the first flow control request c received. */
+static char *fc_reply(struct sim_client *c)
+{
+    char *all = received_str(c);
+    char *p = strstr(all, "$JS.FC.");
+    ck_assert_ptr_nonnull(p);
+    char *out = g_strndup(p, strcspn(p, " "));
+    g_free(all);
+    return out;
+}
+
+START_TEST(flow_control_stalls_until_the_reply)
+{
+    struct fx f;
+    fx_start(&f, 29, with_js_mem);
+    struct sim_client *c = client(&f, "c", "{\"verbose\":false,\"headers\":true}");
+    create_stream(&f, c, "F", ",\"storage\":\"memory\"");
+    char *body = g_malloc(64 * 1024 + 1);
+    memset(body, 'x', 64 * 1024);
+    body[64 * 1024] = '\0';
+    for (int i = 0; i < 40; i++) {
+        publish(&f, c, "F.big", body);
+    }
+    g_free(body);
+    sim_client_clear(c);
+    say(c, "SUB deliver.f 901\r\n");
+    barrier(&f, c);
+    g_free(create_consumer(&f, c, "F", "p",
+                           ",\"deliver_subject\":\"deliver.f\",\"idle_heartbeat\":5000000000,"
+                           "\"flow_control\":true"));
+    sim_world_run_until(f.w, after(&f, SEC));
+    /* The window starts at 2 MiB: the request goes out past half of it, delivery stops
+     * once the window is full. */
+    ck_assert_uint_eq(count(c, "NATS/1.0 100 FlowControl Request\r\n\r\n"), 1);
+    size_t first = count(c, "MSG F.big 901 $JS.ACK.F.p.1.");
+    ck_assert_uint_gt(first, 16);
+    ck_assert_uint_lt(first, 40);
+    char *fc = fc_reply(c);
+    ck_assert(g_str_has_prefix(fc, "$JS.FC.F.p."));
+    char *line = g_strdup_printf("PUB %s 0\r\n\r\n", fc);
+    say(c, line);
+    g_free(line);
+    g_free(fc);
+    wait_count(&f, c, "MSG F.big 901 $JS.ACK.F.p.1.", 40, 2 * SEC);
+    fx_finish(&f);
+}
+END_TEST
+
+START_TEST(advisories_go_to_listeners)
+{
+    struct fx f;
+    fx_start(&f, 30, with_js_mem);
+    struct sim_client *c = client(&f, "c", "{\"verbose\":false,\"headers\":true}");
+    say(c, "SUB $JS.EVENT.ADVISORY.> 902\r\n");
+    create_stream(&f, c, "A", ",\"storage\":\"memory\"");
+    ck_assert_uint_eq(count(c, "MSG $JS.EVENT.ADVISORY.STREAM.CREATED.A 902 "), 1);
+    ck_assert_uint_eq(count(c, "MSG $JS.EVENT.ADVISORY.API 902 "), 1);
+    g_free(create_consumer(&f, c, "A", "d", ",\"ack_policy\":\"explicit\""));
+    ck_assert_uint_eq(count(c, "MSG $JS.EVENT.ADVISORY.CONSUMER.CREATED.A.d 902 "), 1);
+    assert_contains_received(c, "{\"type\":\"io.nats.jetstream.advisory.v1.consumer_action\","
+                                "\"id\":\"");
+    assert_contains_received(c, "\"stream\":\"A\",\"consumer\":\"d\",\"action\":\"create\"}");
+    publish(&f, c, "A.x", "m");
+    sim_client_clear(c);
+    say(c, "SUB pulls 900\r\n");
+    pull(c, "A", "d", "");
+    wait_count(&f, c, "$JS.ACK.A.d.1.1.1.", 1, SEC);
+    g_free(request(&f, c, "$JS.ACK.A.d.1.1.1.0.0", "+TERM"));
+    ck_assert_uint_eq(count(c, "MSG $JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.A.d 902 "), 1);
+    assert_contains_received(c, "\"consumer_seq\":1,\"stream_seq\":1,\"deliveries\":1}");
+    fx_finish(&f);
+}
+END_TEST
+
 static Suite *js_consumer_suite(void)
 {
     Suite *s = suite_create("js_consumer");
@@ -340,6 +421,8 @@ static Suite *js_consumer_suite(void)
     tcase_add_test(tc, workqueue_drops_acked_messages);
     tcase_add_test(tc, durable_state_survives_a_restart);
     tcase_add_test(tc, bad_consumer_requests_get_errors);
+    tcase_add_test(tc, flow_control_stalls_until_the_reply);
+    tcase_add_test(tc, advisories_go_to_listeners);
     suite_add_tcase(s, tc);
     return s;
 }
