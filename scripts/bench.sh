@@ -10,7 +10,9 @@
 # and measures a publisher on the first with its subscriber on the second. The leaf128
 # scenario starts a hub and a leaf of one kind (the leaf solicits the hub's leafnodes
 # port from a config file written to the work directory) and measures a publisher on the
-# leaf with its subscriber on the hub.
+# leaf with its subscriber on the hub. The JetStream scenarios (js*) start each server with
+# -js and a fresh store directory of its own (-sd), removed after the run; meridian-bench
+# creates the stream, measures, and deletes it.
 # It prints a table of medians and the ratio
 # meridian/nats-server, and with --markdown FILE writes the same table as markdown.
 # It builds nothing; it checks that the binaries exist and says what to run if not.
@@ -37,7 +39,11 @@ Options:
                      0.1 for a smoke run, 3 for steadier numbers
   --only LIST        comma-separated scenario keys (default all):
                      pub16,pub128,pubsub16,pubsub128,fanout16x4,queue128,reqrep128,idle5000,
-                     route128,leaf128
+                     route128,leaf128,jspub128,jspubasync128,jspubasyncmem128,
+                     jsconsume128
+  --store-dir DIR    where the JetStream scenarios' fresh store directories are made
+                     (default: the script's temporary directory); it should be on the disk
+                     to measure, not a tmpfs
   --idle-conns N     connections for the idle scenario (default 5000)
   --limit SECONDS    --duration-limit for each meridian-bench run (default 60)
   --markdown FILE    also write the result table as markdown to FILE
@@ -66,6 +72,7 @@ rounds=${BENCH_ROUNDS:-3}
 scale=${BENCH_SCALE:-1}
 only=
 idle_conns=5000
+store_parent=
 limit=60
 markdown=
 raw=
@@ -82,6 +89,7 @@ while [ $# -gt 0 ]; do
         --scale) scale=$2; shift 2 ;;
         --only) only=$2; shift 2 ;;
         --idle-conns) idle_conns=$2; shift 2 ;;
+        --store-dir) store_parent=$2; shift 2 ;;
         --limit) limit=$2; shift 2 ;;
         --markdown) markdown=$2; shift 2 ;;
         --raw) raw=$2; shift 2 ;;
@@ -100,6 +108,9 @@ die() {
 case "$rounds" in ''|*[!0-9]*|0) die "--rounds must be a positive integer" ;; esac
 case "$idle_conns" in ''|*[!0-9]*|0) die "--idle-conns must be a positive integer" ;; esac
 awk -v s="$scale" 'BEGIN { exit !(s + 0 > 0) }' || die "--scale must be a positive number"
+if [ -n "$store_parent" ] && [ ! -d "$store_parent" ]; then
+    die "--store-dir $store_parent is not a directory"
+fi
 
 run_meridian=0
 run_nats=0
@@ -148,6 +159,10 @@ reqrep128|reqrep 128B|reqrep --size 128|10000
 idle5000|idle ${idle_conns} conns (RSS)|idle --conns ${idle_conns} --hold 3|0
 route128|route pubsub 128B (pub A, sub B)|pubsub --size 128|2000000
 leaf128|leaf pubsub 128B (pub leaf, sub hub)|pubsub --size 128|2000000
+jspub128|js-pub 128B file, sync (window 1)|js-pub --size 128 --window 1|10000
+jspubasync128|js-pub 128B file, window 256|js-pub --size 128 --window 256|300000
+jspubasyncmem128|js-pub 128B mem, window 256|js-pub --size 128 --window 256 --storage memory|300000
+jsconsume128|js-consume 128B file, batch 256, +ACK|js-consume --size 128 --batch 256|300000
 "
 
 keys=()
@@ -167,6 +182,7 @@ done <<<"$scenario_table"
 # ---- process hygiene ------------------------------------------------------------------
 
 work=$(mktemp -d /tmp/meridian-bench.XXXXXX)
+store_parent=${store_parent:-$work}
 server_pid=
 bench_pid=
 # route128 and leaf128: the first server of the pair (route128: the publisher's; leaf128:
@@ -197,6 +213,7 @@ cleanup() {
     bench_pid=
     server_pid=
     first_pid=
+    drop_store
     if [ "$keep_work" = 0 ]; then
         rm -rf "$work"
     fi
@@ -245,7 +262,8 @@ server_conf=
 # server_log. Each attempt takes the next port, so a port lost to another process costs
 # one retry. $2 (optional) is appended to the arguments: CPORT and HPORT in it become
 # free ports too (cluster and monitoring), kept in server_cport and server_hport; CONF
-# becomes the file written from server_conf.
+# becomes the file written from server_conf; SDIR a new empty directory in store_parent,
+# kept in server_sdir (the JetStream store, removed by drop_store).
 start_server() {
     local which=$1 more=${2:-} bin argt attempt port log extra conf
     if [ "$which" = meridian ]; then bin=$meridian_bin; argt=$meridian_args
@@ -258,6 +276,10 @@ start_server() {
         if [[ "$extra" == *CPORT* ]]; then take_port; server_cport=$free_port; fi
         if [[ "$extra" == *HPORT* ]]; then take_port; server_hport=$free_port; fi
         if [[ "$server_conf" == *LPORT* ]]; then take_port; server_lport=$free_port; fi
+        if [[ "$extra" == *SDIR* ]]; then
+            server_sdir=$(mktemp -d "$store_parent/meridian-bench-store.XXXXXX")
+            extra=${extra//SDIR/$server_sdir}
+        fi
         extra=${extra//CPORT/${server_cport:-}}
         extra=${extra//HPORT/${server_hport:-}}
         if [ -n "$server_conf" ]; then
@@ -289,6 +311,7 @@ start_server() {
         fi
         stop_pid "$server_pid"
         server_pid=
+        drop_store
         echo "bench.sh: $which did not come up on port $port (attempt $attempt); log:" >&2
         tail -n 5 "$log" >&2 || true
     done
@@ -391,6 +414,14 @@ start_leaf_pair() {
     server_log="$hub_log $server_log"
 }
 
+# Removes the JetStream store of the last server started with SDIR (after it stopped).
+drop_store() {
+    if [ -n "${server_sdir:-}" ]; then
+        rm -rf "$server_sdir"
+        server_sdir=
+    fi
+}
+
 rss_kib() {
     awk '/^VmRSS:/ { print $2; exit }' "/proc/$1/status" 2>/dev/null || echo 0
 }
@@ -446,6 +477,14 @@ measure() {
         # connection, from the side that solicited it to the side that accepted it.
         cmd=("$bench_bin" "${scenario_args[@]}" --url "127.0.0.1:$server_port"
              --sub-url "127.0.0.1:$first_port" --json --quiet --duration-limit "$limit")
+    elif [[ "$key" == js* ]]; then
+        if ! start_server "$which" "-js -sd SDIR"; then
+            drop_store
+            fail_result "server did not start with JetStream (-js -sd)"
+            return
+        fi
+        cmd=("$bench_bin" "${scenario_args[@]}" --url "127.0.0.1:$server_port" --json --quiet
+             --duration-limit "$limit")
     else
         if ! start_server "$which"; then
             fail_result "server did not start"
@@ -498,6 +537,7 @@ measure() {
     stop_pid "$first_pid"
     server_pid=
     first_pid=
+    drop_store
     if [ "$rc" != 0 ]; then
         fail_result "rc=$rc $(tail -n 1 "$err") (server log: $server_log)"
         return
@@ -541,11 +581,11 @@ for key in "${keys[@]}"; do
             if [ "$res_ok" = 1 ]; then
                 vals1[$which.$key]+="$res_a "
                 vals2[$which.$key]+="$res_b "
-                printf 'bench.sh: %-11s round %d %-8s %s %s\n' "$key" "$r" "$which" \
+                printf 'bench.sh: %-16s round %d %-8s %s %s\n' "$key" "$r" "$which" \
                     "$res_a" "$res_b" >&2
             else
                 fails[$which.$key]+="round $r: $res_why; "
-                printf 'bench.sh: %-11s round %d %-8s FAILED: %s\n' "$key" "$r" "$which" \
+                printf 'bench.sh: %-16s round %d %-8s FAILED: %s\n' "$key" "$r" "$which" \
                     "$res_why" >&2
             fi
         done

@@ -13,6 +13,17 @@
  *   reqrep  1 requester, 1 responder; sequential round trips, latency percentiles.
  *   idle    N connections held open for a while (the caller samples the server's RSS).
  *   ping    connect, PING, PONG: a readiness probe for scripts.
+ *   js-pub      publish to a JetStream stream with a reply subject; rate of PubAcks, with
+ *               at most --window of them outstanding (1: a synchronous publisher).
+ *   js-consume  fill a stream (not measured), then read it through a durable pull
+ *               consumer (CONSUMER.MSG.NEXT, --batch per request), acking each message
+ *               with +ACK unless --ack none; rate of deliveries.
+ *
+ * JetStream: one connection does it all over the JSON API. It deletes a stream of the
+ * --stream name left by an earlier run, creates it ($JS.API.STREAM.CREATE, --storage file
+ * or memory, subject <--subject>.js), measures, and deletes it again. Every PubAck must
+ * name a distinct sequence 1..N, every delivery a distinct stream sequence (from its
+ * $JS.ACK reply subject); an API error or a status message fails the run.
  *
  * Across a route or a leaf link: --sub-url connects the subscribers (pubsub, fanout,
  * queue) to another server than the publishers (--url), so that every message crosses a
@@ -88,6 +99,15 @@
 #define PAYLOAD_BYTES_MAX (64 * 1024 * 1024)
 #define CONNS_MAX 100000
 #define ERRMSG_MAX 512
+/* JetStream: an API reply or PubAck is kept to be read (stream infos are a few KiB); a
+ * longer one is an error. Deliveries of the run are skipped without a copy instead. */
+#define JS_BODY_MAX (64 * 1024)
+#define JS_NAME_MAX 32
+/* js-consume: unacknowledged deliveries the consumer may have out, unless 4 batches are
+ * more. Large enough that acks in flight never stall a pull. */
+#define JS_ACK_PENDING_MIN 20000
+/* js-consume: the stream is filled with this many PubAcks outstanding (not measured). */
+#define JS_FILL_WINDOW 256
 /* --sub-url: how often the publisher offers a sync message while interest crosses. */
 #define SYNC_INTERVAL_MS 20
 /* The subscribers' sids for <subject>.fence and .sync; data subscriptions use 1 .. --subs. */
@@ -101,16 +121,29 @@ enum bench_exit {
     BENCH_EXIT_TIMEOUT = 3,
 };
 
-enum scenario { SC_PUB, SC_PUBSUB, SC_FANOUT, SC_QUEUE, SC_REQREP, SC_IDLE, SC_PING, SC_COUNT };
-
-static const char *const scenario_names[SC_COUNT] = {
-    "pub", "pubsub", "fanout", "queue", "reqrep", "idle", "ping",
+enum scenario {
+    SC_PUB,
+    SC_PUBSUB,
+    SC_FANOUT,
+    SC_QUEUE,
+    SC_REQREP,
+    SC_IDLE,
+    SC_PING,
+    SC_JS_PUB,
+    SC_JS_CONSUME,
+    SC_COUNT
 };
 
-enum role { ROLE_PUB, ROLE_SUB, ROLE_REQUESTER, ROLE_RESPONDER, ROLE_IDLE };
+static const char *const scenario_names[SC_COUNT] = {
+    "pub", "pubsub", "fanout", "queue", "reqrep", "idle", "ping", "js-pub", "js-consume",
+};
+
+/* ROLE_JS: the one connection of the JetStream scenarios; it makes the API requests,
+ * publishes with a reply subject, and pulls from the consumer. */
+enum role { ROLE_PUB, ROLE_SUB, ROLE_REQUESTER, ROLE_RESPONDER, ROLE_IDLE, ROLE_JS };
 
 static const char *const role_names[] = {"publisher", "subscriber", "requester", "responder",
-                                         "idle"};
+                                         "idle",      "jetstream"};
 
 enum conn_state { CS_INIT, CS_CONNECTING, CS_WAIT_INFO, CS_WAIT_PONG, CS_READY, CS_CLOSED };
 
@@ -123,8 +156,20 @@ enum parse_state { PS_LINE, PS_PAYLOAD };
  * waiting for a timeout. HOLD and CHECK: the idle scenario's wait and final liveness PING.
  * SYNC (only with --sub-url): waiting for the subscriptions to cross the link (see the
  * file comment); DRAIN then waits for the fence message instead of a PONG.
+ * SETUP and CLEANUP (JetStream scenarios): the API requests before and after the measured
+ * part (stream and consumer created, stream filled; stream deleted).
  */
-enum phase { PH_CONNECT, PH_SYNC, PH_RUN, PH_DRAIN, PH_HOLD, PH_CHECK, PH_DONE };
+enum phase {
+    PH_CONNECT,
+    PH_SYNC,
+    PH_SETUP,
+    PH_RUN,
+    PH_DRAIN,
+    PH_CLEANUP,
+    PH_HOLD,
+    PH_CHECK,
+    PH_DONE
+};
 
 /* --sub-url: what a subscriber's MSG is, by its subject. */
 enum msg_kind { MK_DATA, MK_SYNC, MK_FENCE };
@@ -179,6 +224,9 @@ struct conn {
     uint64_t last_ns;       /* ... and the latest */
     bool synced;            /* --sub-url subscriber: a sync message has arrived */
     enum msg_kind kind;     /* --sub-url subscriber: the MSG being read */
+    bool hdr;               /* ROLE_JS: the message being read is an HMSG */
+    bool keep;              /* ROLE_JS: its payload is copied into body */
+    GString *body;          /* ROLE_JS: that payload (API reply, PubAck, status), CRLF too */
 };
 
 struct options {
@@ -196,6 +244,39 @@ struct options {
     gchar *ready_file;
     gboolean json;
     gboolean quiet;
+    /* JetStream scenarios */
+    gint window;
+    gchar *storage;
+    gchar *stream;
+    gint batch;
+    gchar *ack;
+};
+
+/* Where the JetStream scenarios are: each step waits for one kind of answer. */
+enum js_step {
+    JS_NONE,
+    JS_DELETE_OLD, /* STREAM.DELETE of a stream left by an earlier run; not found is fine */
+    JS_CREATE,     /* STREAM.CREATE */
+    JS_FILL,       /* js-consume: publishing the messages to read, waiting for PubAcks */
+    JS_CONSUMER,   /* js-consume: CONSUMER.DURABLE.CREATE */
+    JS_PUBLISH,    /* js-pub: the measured publishing */
+    JS_PULL,       /* js-consume: the measured pulls */
+    JS_DELETE,     /* STREAM.DELETE after the run */
+    JS_FINISHED,
+};
+
+struct js_state {
+    enum js_step step;
+    char subject[SUBJECT_MAX];    /* the stream's one subject: <--subject>.js */
+    char api_reply[SUBJECT_MAX + 8];  /* <inbox>.api: API responses */
+    char ack_reply[SUBJECT_MAX + 8];  /* <inbox>.ack: PubAcks */
+    char pull_reply[SUBJECT_MAX + 8]; /* <inbox>.pull: pull requests' replies */
+    bool ack_explicit;            /* js-consume: +ACK each delivery (else ack_policy none) */
+    uint64_t acked;               /* PubAcks of the current publishing step */
+    uint64_t pulled;              /* messages asked for by MSG.NEXT requests */
+    uint64_t consumed;            /* deliveries read */
+    uint64_t unnumbered;          /* deliveries without a $JS.ACK reply to number them */
+    uint64_t last_ns;             /* the latest PubAck or delivery of the measured step */
 };
 
 struct bench {
@@ -256,6 +337,9 @@ struct bench {
     uint64_t req_sent_ns;
     uint64_t *lat_ns;
     uint64_t lat_count;
+
+    /* js-pub, js-consume; seen (above) marks stream sequences 1..msgs as bits 0..msgs-1 */
+    struct js_state js;
 
     bool failed;
     bool timed_out;
@@ -554,9 +638,13 @@ static void conn_on_info(struct bench *b, struct conn *c, const char *info, size
         return;
     }
     char line[SUBJECT_MAX * 2 + 64];
-    outbuf_str(&c->out, "CONNECT {\"verbose\":false,\"pedantic\":false,\"tls_required\":false,"
-                        "\"name\":\"meridian-bench\",\"lang\":\"c\",\"version\":\"" BENCH_VERSION
-                        "\",\"protocol\":1,\"echo\":true,\"headers\":false}\r\n");
+    /* Headers on for JetStream, so that a pull's status (404, 408, 409) arrives as HMSG. */
+    snprintf(line, sizeof(line),
+             "CONNECT {\"verbose\":false,\"pedantic\":false,\"tls_required\":false,"
+             "\"name\":\"meridian-bench\",\"lang\":\"c\",\"version\":\"" BENCH_VERSION "\","
+             "\"protocol\":1,\"echo\":true,\"headers\":%s,\"no_responders\":%s}\r\n",
+             c->role == ROLE_JS ? "true" : "false", c->role == ROLE_JS ? "true" : "false");
+    outbuf_str(&c->out, line);
     switch (c->role) {
     case ROLE_SUB:
         if (b->scenario == SC_QUEUE) {
@@ -577,6 +665,7 @@ static void conn_on_info(struct bench *b, struct conn *c, const char *info, size
         outbuf_str(&c->out, line);
         break;
     case ROLE_REQUESTER:
+    case ROLE_JS:
         snprintf(line, sizeof(line), "SUB %s.* 1\r\n", b->inbox);
         outbuf_str(&c->out, line);
         break;
@@ -614,11 +703,41 @@ static uint64_t received_floor(const struct bench *b)
     return floor == UINT64_MAX ? 0 : floor;
 }
 
+/* Whether this connection publishes now: core publishers while measuring, the JetStream
+ * connection while it fills the stream or measures publishing. */
+static bool pub_open(const struct bench *b, const struct conn *c)
+{
+    if (c->state != CS_READY) {
+        return false;
+    }
+    if (c->role == ROLE_JS) {
+        return b->js.step == JS_PUBLISH || b->js.step == JS_FILL;
+    }
+    return c->role == ROLE_PUB && b->phase == PH_RUN;
+}
+
+/* JetStream: at most a window of PubAcks outstanding (1 is a synchronous publisher). */
+static uint64_t js_pub_allowed(const struct bench *b, const struct conn *c)
+{
+    uint64_t window = (uint64_t)b->opt.window;
+    if (b->js.step == JS_FILL) {
+        window = MAX(window, (uint64_t)JS_FILL_WINDOW);
+    }
+    uint64_t in_flight = c->pub_sent - b->js.acked;
+    if (in_flight >= window) {
+        return 0;
+    }
+    return MIN(c->pub_target - c->pub_sent, window - in_flight);
+}
+
 /* How many more messages this publisher may hand to a chunk now. */
 static uint64_t pub_allowed(const struct bench *b, const struct conn *c)
 {
-    if (b->phase != PH_RUN || c->role != ROLE_PUB || c->state != CS_READY) {
+    if (!pub_open(b, c)) {
         return 0;
+    }
+    if (c->role == ROLE_JS) {
+        return js_pub_allowed(b, c);
     }
     uint64_t left = c->pub_target - c->pub_sent;
     if (left == 0 || b->window_msgs == 0 || b->sub_count == 0) {
@@ -639,8 +758,11 @@ static uint64_t pub_allowed(const struct bench *b, const struct conn *c)
  */
 static bool pub_generate(struct bench *b, struct conn *c)
 {
-    if (c->role != ROLE_PUB || b->phase != PH_RUN || c->pub_flush_sent) {
+    if (!pub_open(b, c) || c->pub_flush_sent) {
         return false;
+    }
+    if (c->pub_sent == c->pub_target && c->role == ROLE_JS) {
+        return false; /* the PubAcks, not a PONG, say when the server has them all */
     }
     if (c->pub_sent == c->pub_target) {
         outbuf_str(&c->out, "PING\r\n");
@@ -667,11 +789,14 @@ static bool pub_generate(struct bench *b, struct conn *c)
 /* Whether a publisher could write right now without waiting for the network. */
 static bool pub_busy(const struct bench *b, const struct conn *c)
 {
-    if (c->role != ROLE_PUB || c->state != CS_READY || c->write_blocked) {
+    if (c->block == NULL || c->state != CS_READY || c->write_blocked) {
         return false;
     }
     if (c->chunk_off < c->chunk_len || outbuf_pending(&c->out)) {
         return true;
+    }
+    if (c->pub_sent == c->pub_target && c->role == ROLE_JS) {
+        return false;
     }
     if (c->pub_sent == c->pub_target) {
         return !c->pub_flush_sent && b->phase == PH_RUN;
@@ -684,7 +809,7 @@ static bool pump_publishers(struct bench *b)
     bool busy = false;
     for (unsigned i = 0; i < b->conn_count && !b->failed; i++) {
         struct conn *c = &b->conns[i];
-        if (c->role != ROLE_PUB) {
+        if (c->block == NULL) {
             continue;
         }
         conn_flush(b, c);
@@ -766,6 +891,8 @@ static void begin_measuring(struct bench *b, uint64_t now)
     b->cpu_start_s = cpu_seconds();
 }
 
+static void js_start(struct bench *b);
+
 /* Every connection is through its handshake (and subscriptions are in place). */
 static void start_run(struct bench *b)
 {
@@ -808,6 +935,10 @@ static void start_run(struct bench *b)
     case SC_PING:
         b->run_end_ns = now;
         b->phase = PH_DONE;
+        break;
+    case SC_JS_PUB:
+    case SC_JS_CONSUME:
+        js_start(b);
         break;
     default:
         g_assert_not_reached();
@@ -949,6 +1080,278 @@ static void on_pong(struct bench *b, struct conn *c, uint64_t now)
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* JetStream                                                                            */
+/* ------------------------------------------------------------------------------------ */
+
+/* The durable consumer js-consume creates on the stream and reads from. */
+#define JS_CONSUMER_NAME "bench"
+
+static const char *const js_step_names[] = {
+    "none",     "deleting a leftover stream", "creating the stream", "filling the stream",
+    "creating the consumer", "publishing", "pulling", "deleting the stream", "finished",
+};
+
+/* Sends one API request on subject; its answer comes to <inbox>.api. */
+static void js_request(struct bench *b, struct conn *c, const char *subject, const char *body)
+{
+    char line[SUBJECT_MAX * 2 + 64];
+    size_t len = strlen(body);
+    int n = snprintf(line, sizeof(line), "PUB %s %s %zu\r\n", subject, b->js.api_reply, len);
+    outbuf_append(&c->out, line, (size_t)n);
+    outbuf_append(&c->out, body, len);
+    outbuf_str(&c->out, "\r\n");
+    conn_flush(b, c);
+}
+
+static void js_delete_stream(struct bench *b, struct conn *c, enum js_step step)
+{
+    char subject[SUBJECT_MAX];
+    snprintf(subject, sizeof(subject), "$JS.API.STREAM.DELETE.%s", b->opt.stream);
+    b->js.step = step;
+    js_request(b, c, subject, "");
+}
+
+static void js_create_stream(struct bench *b, struct conn *c)
+{
+    char subject[SUBJECT_MAX];
+    char body[SUBJECT_MAX * 2 + 256];
+    snprintf(subject, sizeof(subject), "$JS.API.STREAM.CREATE.%s", b->opt.stream);
+    snprintf(body, sizeof(body),
+             "{\"name\":\"%s\",\"subjects\":[\"%s\"],\"storage\":\"%s\",\"retention\":\"limits\","
+             "\"discard\":\"old\",\"num_replicas\":1}",
+             b->opt.stream, b->js.subject, b->opt.storage);
+    b->js.step = JS_CREATE;
+    js_request(b, c, subject, body);
+}
+
+/* A durable pull consumer from the first message. With explicit acks, max_ack_pending is
+ * raised above nats-server's default of 1000, so that acks in flight do not pace it. */
+static void js_create_consumer(struct bench *b, struct conn *c)
+{
+    char subject[SUBJECT_MAX];
+    char body[SUBJECT_MAX + 256];
+    char pending[48] = "";
+    if (b->js.ack_explicit) {
+        snprintf(pending, sizeof(pending), ",\"max_ack_pending\":%d",
+                 MAX(JS_ACK_PENDING_MIN, 4 * b->opt.batch));
+    }
+    snprintf(subject, sizeof(subject), "$JS.API.CONSUMER.DURABLE.CREATE.%s.%s", b->opt.stream,
+             JS_CONSUMER_NAME);
+    snprintf(body, sizeof(body),
+             "{\"stream_name\":\"%s\",\"config\":{\"durable_name\":\"%s\",\"deliver_policy\":"
+             "\"all\",\"ack_policy\":\"%s\"%s}}",
+             b->opt.stream, JS_CONSUMER_NAME, b->opt.ack, pending);
+    b->js.step = JS_CONSUMER;
+    js_request(b, c, subject, body);
+}
+
+/* Publishing starts over from the connection's first message (js-pub measures it). */
+static void js_start_publishing(struct bench *b, struct conn *c, enum js_step step)
+{
+    b->js.step = step;
+    b->js.acked = 0;
+    c->pub_sent = 0;
+    if (step == JS_PUBLISH) {
+        begin_measuring(b, now_ns());
+        b->phase = PH_RUN;
+    }
+}
+
+/* Keeps about two batches asked for ahead of what has arrived, so that the consumer always
+ * has a waiting pull request and never waits for the next one to cross the network. */
+static void js_pull_more(struct bench *b, struct conn *c)
+{
+    uint64_t want = (uint64_t)b->opt.msgs;
+    uint64_t batch = (uint64_t)b->opt.batch;
+    while (b->js.pulled < want && b->js.pulled - b->js.consumed < 2 * batch) {
+        uint64_t k = MIN(batch, want - b->js.pulled);
+        char line[SUBJECT_MAX * 2 + 128];
+        char body[64];
+        int len = snprintf(body, sizeof(body), "{\"batch\":%" PRIu64 "}", k);
+        int n = snprintf(line, sizeof(line), "PUB $JS.API.CONSUMER.MSG.NEXT.%s.%s %s %d\r\n%s\r\n",
+                         b->opt.stream, JS_CONSUMER_NAME, b->js.pull_reply, len, body);
+        outbuf_append(&c->out, line, (size_t)n);
+        b->js.pulled += k;
+    }
+}
+
+static void js_start_pulling(struct bench *b, struct conn *c)
+{
+    memset(b->seen, 0, ((size_t)b->opt.msgs + 7) / 8);
+    b->duplicates = 0;
+    b->js.step = JS_PULL;
+    begin_measuring(b, now_ns());
+    b->phase = PH_RUN;
+    js_pull_more(b, c);
+    conn_flush(b, c);
+}
+
+/* The measured step is over: delete the stream (not measured), then the run is done. */
+static void js_finish(struct bench *b, struct conn *c, uint64_t now)
+{
+    b->run_end_ns = now;
+    b->phase = PH_CLEANUP;
+    js_delete_stream(b, c, JS_DELETE);
+}
+
+/* Marks stream sequence seq as seen; false (and the run failed) if it is out of range. A
+ * second sighting counts as a duplicate, which verify() reports. */
+static bool js_mark(struct bench *b, uint64_t seq, const char *what)
+{
+    if (seq < 1 || seq > (uint64_t)b->opt.msgs) {
+        bench_fail(b, BENCH_EXIT_CHECK,
+                   "%s for stream sequence %" PRIu64 ", expected 1 .. %" PRId64
+                   " in a new stream",
+                   what, seq, b->opt.msgs);
+        return false;
+    }
+    uint64_t i = seq - 1;
+    uint8_t bit = (uint8_t)(1u << (i & 7));
+    if (b->seen[i >> 3] & bit) {
+        b->duplicates++;
+    }
+    b->seen[i >> 3] |= bit;
+    return true;
+}
+
+/* The stream sequence in a $JS.ACK reply subject, or 0 if it is not one. nats-server 2.9
+ * sends $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending> (9 tokens);
+ * the newer form puts <domain>.<account hash> after $JS.ACK and may add a final token. */
+static uint64_t ack_stream_seq(const char *reply)
+{
+    if (strncmp(reply, "$JS.ACK.", 8) != 0) {
+        return 0;
+    }
+    const char *tok[13];
+    unsigned n = 0;
+    for (const char *p = reply; *p != '\0' && n < G_N_ELEMENTS(tok); n++) {
+        tok[n] = p;
+        p = strchr(p, '.');
+        p = p == NULL ? "" : p + 1;
+    }
+    unsigned at = n == 9 ? 5 : n >= 11 ? 7 : 0;
+    return at == 0 ? 0 : g_ascii_strtoull(tok[at], NULL, 10);
+}
+
+/* An API answer to the request of the current step. */
+static void js_on_api_reply(struct bench *b, struct conn *c)
+{
+    const char *body = c->body->str;
+    bool error = strstr(body, "\"error\"") != NULL;
+    enum js_step step = b->js.step;
+    if (step == JS_DELETE_OLD && error && strstr(body, "\"err_code\":10059") == NULL) {
+        bench_fail(b, BENCH_EXIT_CHECK, "deleting stream %s left by an earlier run: %.300s",
+                   b->opt.stream, body);
+    } else if (step != JS_DELETE_OLD && error) {
+        bench_fail(b, BENCH_EXIT_CHECK, "%s %s: %.300s", js_step_names[step], b->opt.stream,
+                   body);
+    } else if (step == JS_DELETE_OLD) {
+        js_create_stream(b, c);
+    } else if (step == JS_CREATE) {
+        js_start_publishing(b, c, b->scenario == SC_JS_PUB ? JS_PUBLISH : JS_FILL);
+    } else if (step == JS_CONSUMER) {
+        js_start_pulling(b, c);
+    } else if (step == JS_DELETE) {
+        b->js.step = JS_FINISHED;
+        b->phase = PH_DONE;
+    } else {
+        bench_fail(b, BENCH_EXIT_CHECK, "API reply while %s: %.300s", js_step_names[step], body);
+    }
+}
+
+static void js_on_puback(struct bench *b, struct conn *c, uint64_t now)
+{
+    const char *body = c->body->str;
+    const char *seq = strstr(body, "\"seq\":");
+    if (strstr(body, "\"error\"") != NULL || seq == NULL) {
+        bench_fail(b, BENCH_EXIT_CHECK, "PubAck %" PRIu64 " while %s: %.300s", b->js.acked + 1,
+                   js_step_names[b->js.step], body);
+        return;
+    }
+    if (!js_mark(b, g_ascii_strtoull(seq + strlen("\"seq\":"), NULL, 10), "PubAck")) {
+        return;
+    }
+    b->js.acked++;
+    b->js.last_ns = now;
+    if (b->js.acked < c->pub_target) {
+        return;
+    }
+    if (b->js.step == JS_FILL) {
+        js_create_consumer(b, c);
+    } else {
+        js_finish(b, c, now);
+    }
+}
+
+static void js_on_delivery(struct bench *b, struct conn *c, uint64_t now)
+{
+    if (c->payload_size != (size_t)b->opt.size) {
+        bench_fail(b, BENCH_EXIT_CHECK, "the consumer delivered a %zu-byte message, expected %d",
+                   c->payload_size, b->opt.size);
+        return;
+    }
+    uint64_t seq = ack_stream_seq(c->reply);
+    if (seq == 0) {
+        b->js.unnumbered++;
+    } else if (!js_mark(b, seq, "delivery")) {
+        return;
+    }
+    if (b->js.ack_explicit) {
+        if (seq == 0) {
+            bench_fail(b, BENCH_EXIT_CHECK, "delivery without a $JS.ACK reply subject: '%s'",
+                       c->reply);
+            return;
+        }
+        char line[SUBJECT_MAX + 32];
+        int n = snprintf(line, sizeof(line), "PUB %s 4\r\n+ACK\r\n", c->reply);
+        outbuf_append(&c->out, line, (size_t)n);
+    }
+    b->js.consumed++;
+    b->js.last_ns = now;
+    if (b->js.consumed == (uint64_t)b->opt.msgs) {
+        js_finish(b, c, now);
+        return;
+    }
+    js_pull_more(b, c);
+}
+
+/* An HMSG here is a status: no responders (503: no JetStream, or no stream on the
+ * subject) or a pull request's 404/408/409. None is expected in a benchmark run. */
+static void js_on_status(struct bench *b, struct conn *c)
+{
+    const char *text = c->body->str;
+    size_t len = strcspn(text, "\r\n");
+    bench_fail(b, BENCH_EXIT_CHECK, "status on %s while %s: %.*s%s", c->subject,
+               js_step_names[b->js.step], (int)MIN(len, 200), text,
+               strstr(text, " 503") != NULL ? " (no responders: is JetStream enabled, -js?)" : "");
+}
+
+static void js_on_msg(struct bench *b, struct conn *c, uint64_t now)
+{
+    if (c->keep) {
+        g_string_truncate(c->body, c->payload_size); /* without the CRLF */
+    }
+    if (c->hdr) {
+        js_on_status(b, c);
+    } else if (strcmp(c->subject, b->js.subject) == 0) {
+        js_on_delivery(b, c, now);
+    } else if (strcmp(c->subject, b->js.ack_reply) == 0) {
+        js_on_puback(b, c, now);
+    } else if (strcmp(c->subject, b->js.api_reply) == 0) {
+        js_on_api_reply(b, c);
+    } else {
+        bench_fail(b, BENCH_EXIT_CHECK, "unexpected message on %s", c->subject);
+    }
+}
+
+/* Every JetStream run starts on a clean stream: delete a leftover one, then create it. */
+static void js_start(struct bench *b)
+{
+    b->phase = PH_SETUP;
+    js_delete_stream(b, &b->conns[0], JS_DELETE_OLD);
+}
+
+/* ------------------------------------------------------------------------------------ */
 /* Parsing what the server sends                                                        */
 /* ------------------------------------------------------------------------------------ */
 
@@ -970,6 +1373,10 @@ static void check_sequence(struct bench *b, struct conn *c)
 
 static void on_msg(struct bench *b, struct conn *c, uint64_t now)
 {
+    if (c->role == ROLE_JS) {
+        js_on_msg(b, c, now);
+        return;
+    }
     if (c->role == ROLE_SUB && c->kind != MK_DATA) {
         on_control_msg(b, c, now);
         return;
@@ -1066,7 +1473,7 @@ static void on_msg_line(struct bench *b, struct conn *c, const char *line, size_
         bench_fail(b, BENCH_EXIT_CHECK, "MSG of %" PRIu64 " bytes from server", size);
         return;
     }
-    if (c->role == ROLE_REQUESTER || c->role == ROLE_RESPONDER) {
+    if (c->role == ROLE_REQUESTER || c->role == ROLE_RESPONDER || c->role == ROLE_JS) {
         const char *tok[7];
         size_t tok_len[7];
         unsigned n = 0;
@@ -1100,6 +1507,18 @@ static void on_msg_line(struct bench *b, struct conn *c, const char *line, size_
     }
     if (b->cross && c->role == ROLE_SUB) {
         c->kind = msg_kind_of(b, line, len);
+    }
+    if (c->role == ROLE_JS) {
+        /* Keep what must be read: everything but the consumer's deliveries, which come to
+         * the pull's reply inbox under the stored message's own subject. */
+        c->hdr = hdr;
+        c->keep = hdr || strcmp(c->subject, b->js.subject) != 0;
+        g_string_truncate(c->body, 0);
+        if (c->keep && size > JS_BODY_MAX) {
+            bench_fail(b, BENCH_EXIT_CHECK, "%" PRIu64 "-byte message on %s, expected an API "
+                       "reply or PubAck", size, c->subject);
+            return;
+        }
     }
     c->payload_size = (size_t)size;
     c->payload_left = (size_t)size + 2;
@@ -1153,6 +1572,9 @@ static void conn_parse(struct bench *b, struct conn *c, uint64_t now)
             if (c->payload_seen < b->seq_width) {
                 size_t n = MIN(take, b->seq_width - c->payload_seen);
                 memcpy(c->seq_bytes + c->payload_seen, p, n);
+            }
+            if (c->keep) {
+                g_string_append_len(c->body, (const char *)p, (gssize)take);
             }
             c->payload_left -= take;
             c->payload_seen += take;
@@ -1282,9 +1704,19 @@ static void progress(struct bench *b, uint64_t now)
                 "(%u/%u subscribers seen)\n",
                 name, t, b->sub_addr_text, b->addr_text, b->subs_synced, b->sub_count);
         break;
+    case PH_SETUP:
+    case PH_CLEANUP:
+        fprintf(stderr, "meridian-bench: %s %.1f s: %s (%" PRIu64 " PubAcks)\n", name, t,
+                js_step_names[b->js.step], b->js.acked);
+        break;
     case PH_RUN:
     case PH_DRAIN:
-        if (b->scenario == SC_REQREP) {
+        if (b->scenario == SC_JS_PUB || b->scenario == SC_JS_CONSUME) {
+            fprintf(stderr,
+                    "meridian-bench: %s %.1f s: %" PRIu64 " PubAcks, %" PRIu64
+                    " deliveries of %" PRId64 "\n",
+                    name, t, b->js.acked, b->js.consumed, b->opt.msgs);
+        } else if (b->scenario == SC_REQREP) {
             fprintf(stderr, "meridian-bench: %s %.1f s: %" PRIu64 "/%" PRId64 " requests\n", name,
                     t, b->lat_count, b->opt.msgs);
         } else {
@@ -1419,6 +1851,15 @@ static void measured(const struct bench *b, uint64_t *msgs, double *seconds)
         *msgs = b->lat_count;
         *seconds = (double)(b->run_end_ns - b->run_start_ns) / 1e9;
         return;
+    case SC_JS_PUB:
+    case SC_JS_CONSUME:
+        /* From the first publish or pull of the measured step to the last PubAck or
+         * delivery: the server has stored (or delivered) every message by then. */
+        *msgs = b->scenario == SC_JS_PUB ? b->js.acked : b->js.consumed;
+        if (b->js.step >= JS_PUBLISH && b->js.last_ns > b->run_start_ns) {
+            *seconds = (double)(b->js.last_ns - b->run_start_ns) / 1e9;
+        }
+        return;
     default:
         return;
     }
@@ -1449,6 +1890,17 @@ static void verify(struct bench *b)
                        "queue group: %" PRIu64 " deliveries, %" PRIu64 " distinct of %" PRIu64
                        " sent, %" PRIu64 " duplicates, %" PRIu64 " missing",
                        total, distinct, want, b->duplicates, want - distinct);
+        }
+        return;
+    }
+    case SC_JS_PUB:
+    case SC_JS_CONSUME: {
+        uint64_t got = b->scenario == SC_JS_PUB ? b->js.acked : b->js.consumed;
+        if (got != want || b->duplicates > 0) {
+            bench_fail(b, BENCH_EXIT_CHECK,
+                       "%s: %" PRIu64 " of %" PRIu64 " messages, %" PRIu64 " duplicates",
+                       b->scenario == SC_JS_PUB ? "PubAcks" : "deliveries", got, want,
+                       b->duplicates);
         }
         return;
     }
@@ -1557,6 +2009,13 @@ static void result_json(const struct bench *b, const struct result *r, GString *
     if (b->scenario == SC_QUEUE) {
         g_string_append_printf(out, ",\"duplicates\":%" PRIu64, b->duplicates);
     }
+    if (b->scenario == SC_JS_PUB) {
+        g_string_append_printf(out, ",\"storage\":\"%s\",\"window\":%d", b->opt.storage,
+                               b->opt.window);
+    } else if (b->scenario == SC_JS_CONSUME) {
+        g_string_append_printf(out, ",\"storage\":\"%s\",\"batch\":%d,\"ack\":\"%s\"",
+                               b->opt.storage, b->opt.batch, b->opt.ack);
+    }
     g_string_append_printf(out, ",\"client_cpu_pct\":%.1f,\"complete\":%s", r->cpu_pct,
                            r->complete ? "true" : "false");
     if (b->timed_out) {
@@ -1588,6 +2047,20 @@ static void result_text(const struct bench *b, const struct result *r, GString *
                                "us p50 %.1f p90 %.1f p99 %.1f p99.9 %.1f max %.1f",
                                b->opt.size, r->msgs, r->seconds, r->rate, r->p50, r->p90, r->p99,
                                r->p999, r->pmax);
+        break;
+    case SC_JS_PUB:
+        g_string_append_printf(out,
+                               "%d B to a %s stream, window %d: %" PRIu64 " msgs acknowledged "
+                               "in %.3f s: %.0f msgs/s, %.2f MB/s (client cpu %.0f%%)",
+                               b->opt.size, b->opt.storage, b->opt.window, r->msgs, r->seconds,
+                               r->rate, r->mbps, r->cpu_pct);
+        break;
+    case SC_JS_CONSUME:
+        g_string_append_printf(out,
+                               "%d B from a %s stream, batch %d, ack %s: %" PRIu64 " msgs "
+                               "consumed in %.3f s: %.0f msgs/s, %.2f MB/s (client cpu %.0f%%)",
+                               b->opt.size, b->opt.storage, b->opt.batch, b->opt.ack, r->msgs,
+                               r->seconds, r->rate, r->mbps, r->cpu_pct);
         break;
     case SC_PUB:
         g_string_append_printf(out,
@@ -1710,6 +2183,15 @@ static bool check_options(struct bench *b, GError **error)
     if (o->subject == NULL) {
         o->subject = g_strdup("bench");
     }
+    if (o->storage == NULL) {
+        o->storage = g_strdup("file");
+    }
+    if (o->stream == NULL) {
+        o->stream = g_strdup("BENCH");
+    }
+    if (o->ack == NULL) {
+        o->ack = g_strdup("explicit");
+    }
     const char *bad = NULL;
     if (o->msgs < 1 || o->msgs > (gint64)1 << 40) {
         bad = "--msgs must be 1 .. 2^40";
@@ -1733,6 +2215,18 @@ static bool check_options(struct bench *b, GError **error)
     } else if (o->sub_url != NULL && b->scenario != SC_PUBSUB && b->scenario != SC_FANOUT &&
                b->scenario != SC_QUEUE) {
         bad = "--sub-url applies to pubsub, fanout and queue (the scenarios with subscribers)";
+    } else if (o->window < 1 || o->window > 1000000) {
+        bad = "--window must be 1 .. 1000000 PubAcks outstanding";
+    } else if (o->batch < 1 || o->batch > 1000000) {
+        bad = "--batch must be 1 .. 1000000";
+    } else if (strcmp(o->storage, "file") != 0 && strcmp(o->storage, "memory") != 0) {
+        bad = "--storage must be file or memory";
+    } else if (strcmp(o->ack, "explicit") != 0 && strcmp(o->ack, "none") != 0) {
+        bad = "--ack must be explicit or none";
+    } else if (strlen(o->stream) == 0 || strlen(o->stream) > JS_NAME_MAX ||
+               strspn(o->stream, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                 "0123456789_-") != strlen(o->stream)) {
+        bad = "--stream must be 1 .. 32 letters, digits, _ or -";
     } else if (b->scenario == SC_QUEUE && seq_width_for(o->msgs) > (unsigned)o->size) {
         bad = "queue carries a sequence number in the payload: --size must be at least 1 byte "
               "up to 256 messages, 2 up to 65536, 3 up to 16M, 4 up to 4G";
@@ -1755,6 +2249,8 @@ static bool parse_options(struct bench *b, int *argc, char ***argv, GError **err
     o->duration_limit_s = 60.0;
     o->hold_s = 3.0;
     o->window_bytes = 8 * 1024 * 1024;
+    o->window = 1;
+    o->batch = 256;
 
     GOptionEntry entries[] = {
         {"url", 'u', 0, G_OPTION_ARG_STRING, &o->url, "Server address (default 127.0.0.1:4222)",
@@ -1784,6 +2280,20 @@ static bool parse_options(struct bench *b, int *argc, char ***argv, GError **err
          "PREFIX"},
         {"ready-file", 0, 0, G_OPTION_ARG_FILENAME, &o->ready_file,
          "idle: create this file once every connection is up", "PATH"},
+        {"window", 'w', 0, G_OPTION_ARG_INT, &o->window,
+         "js-pub: PubAcks outstanding at most; 1 publishes synchronously (default 1)", "N"},
+        {"storage", 0, 0, G_OPTION_ARG_STRING, &o->storage,
+         "js-pub, js-consume: the stream's storage, file or memory (default file)", "KIND"},
+        {"stream", 0, 0, G_OPTION_ARG_STRING, &o->stream,
+         "js-pub, js-consume: the stream to create (on <--subject>.js) and delete after; one "
+         "of that name is deleted first (default BENCH)",
+         "NAME"},
+        {"batch", 0, 0, G_OPTION_ARG_INT, &o->batch,
+         "js-consume: messages per pull request (default 256)", "N"},
+        {"ack", 0, 0, G_OPTION_ARG_STRING, &o->ack,
+         "js-consume: the consumer's ack_policy, explicit (+ACK each message) or none "
+         "(default explicit)",
+         "POLICY"},
         {"json", 'j', 0, G_OPTION_ARG_NONE, &o->json, "One JSON object per result line", NULL},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, "No progress on stderr", NULL},
         {NULL, 0, 0, G_OPTION_ARG_NONE, NULL, NULL, NULL},
@@ -1797,7 +2307,9 @@ static bool parse_options(struct bench *b, int *argc, char ***argv, GError **err
              "  queue   1 publisher, --subs M queue subscribers (each message exactly once)\n"
              "  reqrep  sequential request/reply, latency percentiles (--msgs requests)\n"
              "  idle    hold --conns N connections for --hold seconds\n"
-             "  ping    connect and PING once (readiness probe)");
+             "  ping    connect and PING once (readiness probe)\n"
+             "  js-pub      publish to a JetStream stream, --window PubAcks outstanding\n"
+             "  js-consume  fill a stream, then read it with a pull consumer (--batch)");
     g_option_context_set_description(
         ctx, "Exit status: 0 ok, 1 usage or connection error, 2 a check failed, 3 timeout.");
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -1806,7 +2318,8 @@ static bool parse_options(struct bench *b, int *argc, char ***argv, GError **err
     }
     if (*argc != 2) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
-                    "give one SCENARIO (pub, pubsub, fanout, queue, reqrep, idle, ping); "
+                    "give one SCENARIO (pub, pubsub, fanout, queue, reqrep, idle, ping, js-pub, "
+                    "js-consume); "
                     "see --help");
         return false;
     }
@@ -1855,8 +2368,15 @@ static void raise_fd_limit(unsigned needed)
 /* Builds the block of identical PUBs publishers write from. */
 static void build_block(struct bench *b, struct conn *c)
 {
-    char line[SUBJECT_MAX + 32];
-    int hdr = snprintf(line, sizeof(line), "PUB %s %d\r\n", b->pub_subject, b->opt.size);
+    char line[SUBJECT_MAX * 2 + 32];
+    int hdr;
+    if (c->role == ROLE_JS) {
+        /* One reply subject for every PubAck: they are told apart by their sequence. */
+        hdr = snprintf(line, sizeof(line), "PUB %s %s %d\r\n", b->pub_subject,
+                       b->js.ack_reply, b->opt.size);
+    } else {
+        hdr = snprintf(line, sizeof(line), "PUB %s %d\r\n", b->pub_subject, b->opt.size);
+    }
     b->payload_offset = (size_t)hdr;
     b->msg_bytes = (size_t)hdr + (size_t)b->opt.size + 2;
     c->block_msgs = MAX((size_t)1, CHUNK_BYTES_TARGET / b->msg_bytes);
@@ -1894,6 +2414,8 @@ static void setup(struct bench *b)
         b->conn_count = (unsigned)o->conns;
         break;
     case SC_PING:
+    case SC_JS_PUB:
+    case SC_JS_CONSUME:
         b->conn_count = 1;
         break;
     default:
@@ -1918,6 +2440,16 @@ static void setup(struct bench *b)
     if (b->scenario == SC_REQREP) {
         b->lat_ns = g_new(uint64_t, (size_t)o->msgs);
     }
+    bool js = b->scenario == SC_JS_PUB || b->scenario == SC_JS_CONSUME;
+    if (js) {
+        b->seen = g_malloc0(((size_t)o->msgs + 7) / 8);
+        b->js.ack_explicit = strcmp(o->ack, "explicit") == 0;
+        snprintf(b->js.subject, sizeof(b->js.subject), "%s.js", o->subject);
+        snprintf(b->js.api_reply, sizeof(b->js.api_reply), "%s.api", b->inbox);
+        snprintf(b->js.ack_reply, sizeof(b->js.ack_reply), "%s.ack", b->inbox);
+        snprintf(b->js.pull_reply, sizeof(b->js.pull_reply), "%s.pull", b->inbox);
+        snprintf(b->pub_subject, sizeof(b->pub_subject), "%s", b->js.subject);
+    }
 
     raise_fd_limit(b->conn_count + 64);
     b->conns = g_new0(struct conn, b->conn_count);
@@ -1927,6 +2459,8 @@ static void setup(struct bench *b)
         c->index = i;
         if (b->scenario == SC_IDLE || b->scenario == SC_PING) {
             c->role = ROLE_IDLE;
+        } else if (js) {
+            c->role = ROLE_JS;
         } else if (b->scenario == SC_REQREP) {
             c->role = i == 0 ? ROLE_RESPONDER : ROLE_REQUESTER;
         } else {
@@ -1937,6 +2471,11 @@ static void setup(struct bench *b)
         if (c->role == ROLE_PUB) {
             unsigned p = i - subs;
             c->pub_target = (uint64_t)o->msgs / pubs + (p < (uint64_t)o->msgs % pubs ? 1 : 0);
+            build_block(b, c);
+        }
+        if (c->role == ROLE_JS) {
+            c->pub_target = (uint64_t)o->msgs;
+            c->body = g_string_sized_new(256);
             build_block(b, c);
         }
     }
@@ -1953,6 +2492,9 @@ static void teardown(struct bench *b)
         g_free(c->rbuf);
         g_free(c->out.data);
         g_free(c->block);
+        if (c->body != NULL) {
+            g_string_free(c->body, TRUE);
+        }
     }
     g_free(b->conns);
     g_free(b->payload);
@@ -1962,6 +2504,9 @@ static void teardown(struct bench *b)
     g_free(b->opt.sub_url);
     g_free(b->opt.subject);
     g_free(b->opt.ready_file);
+    g_free(b->opt.storage);
+    g_free(b->opt.stream);
+    g_free(b->opt.ack);
     if (b->epfd >= 0) {
         close(b->epfd);
     }
