@@ -1446,6 +1446,42 @@ static enum msg_kind msg_kind_of(const struct bench *b, const char *line, size_t
     return MK_DATA;
 }
 
+/* Copies a MSG line's subject and reply (empty if none) into the connection, for the
+ * roles that need them; false (and the run failed) if the line is malformed. */
+static bool msg_line_names(struct bench *b, struct conn *c, const char *line, size_t len,
+                           bool hdr)
+{
+    const char *tok[7];
+    size_t tok_len[7];
+    unsigned n = 0;
+    size_t i = 0;
+    while (i < len && n < 7) {
+        while (i < len && is_blank(line[i])) {
+            i++;
+        }
+        if (i == len) {
+            break;
+        }
+        tok[n] = line + i;
+        while (i < len && !is_blank(line[i])) {
+            i++;
+        }
+        tok_len[n] = (size_t)(line + i - tok[n]);
+        n++;
+    }
+    unsigned plain = hdr ? 5 : 4; /* token count without a reply subject */
+    if ((n != plain && n != plain + 1) || !copy_token(c->subject, tok[1], tok_len[1])) {
+        bench_fail(b, BENCH_EXIT_CHECK, "bad MSG line from server: %.*s", (int)MIN(len, 200), line);
+        return false;
+    }
+    c->reply[0] = '\0';
+    if (n == plain + 1 && !copy_token(c->reply, tok[3], tok_len[3])) {
+        bench_fail(b, BENCH_EXIT_CHECK, "reply subject too long: %.*s", (int)tok_len[3], tok[3]);
+        return false;
+    }
+    return true;
+}
+
 /*
  * `MSG <subject> <sid> [reply] <#bytes>` or `HMSG <subject> <sid> [reply] <#hdr> <#total>`.
  * The payload length is always the last token, so the hot path reads only the line's tail.
@@ -1473,37 +1509,9 @@ static void on_msg_line(struct bench *b, struct conn *c, const char *line, size_
         bench_fail(b, BENCH_EXIT_CHECK, "MSG of %" PRIu64 " bytes from server", size);
         return;
     }
-    if (c->role == ROLE_REQUESTER || c->role == ROLE_RESPONDER || c->role == ROLE_JS) {
-        const char *tok[7];
-        size_t tok_len[7];
-        unsigned n = 0;
-        size_t i = 0;
-        while (i < len && n < 7) {
-            while (i < len && is_blank(line[i])) {
-                i++;
-            }
-            if (i == len) {
-                break;
-            }
-            tok[n] = line + i;
-            while (i < len && !is_blank(line[i])) {
-                i++;
-            }
-            tok_len[n] = (size_t)(line + i - tok[n]);
-            n++;
-        }
-        unsigned plain = hdr ? 5 : 4; /* token count without a reply subject */
-        if ((n != plain && n != plain + 1) || !copy_token(c->subject, tok[1], tok_len[1])) {
-            bench_fail(b, BENCH_EXIT_CHECK, "bad MSG line from server: %.*s", (int)MIN(len, 200),
-                       line);
-            return;
-        }
-        c->reply[0] = '\0';
-        if (n == plain + 1 && !copy_token(c->reply, tok[3], tok_len[3])) {
-            bench_fail(b, BENCH_EXIT_CHECK, "reply subject too long: %.*s", (int)tok_len[3],
-                       tok[3]);
-            return;
-        }
+    bool named = c->role == ROLE_REQUESTER || c->role == ROLE_RESPONDER || c->role == ROLE_JS;
+    if (named && !msg_line_names(b, c, line, len, hdr)) {
+        return;
     }
     if (b->cross && c->role == ROLE_SUB) {
         c->kind = msg_kind_of(b, line, len);
@@ -1515,8 +1523,9 @@ static void on_msg_line(struct bench *b, struct conn *c, const char *line, size_
         c->keep = hdr || strcmp(c->subject, b->js.subject) != 0;
         g_string_truncate(c->body, 0);
         if (c->keep && size > JS_BODY_MAX) {
-            bench_fail(b, BENCH_EXIT_CHECK, "%" PRIu64 "-byte message on %s, expected an API "
-                       "reply or PubAck", size, c->subject);
+            bench_fail(b, BENCH_EXIT_CHECK,
+                       "%" PRIu64 "-byte message on %s, expected an API reply or PubAck", size,
+                       c->subject);
             return;
         }
     }
@@ -2389,6 +2398,49 @@ static void build_block(struct bench *b, struct conn *c)
     }
 }
 
+/* The JetStream scenarios' subjects and sequence bitmap (after the inbox is named). */
+static void setup_js(struct bench *b)
+{
+    const struct options *o = &b->opt;
+    b->seen = g_malloc0(((size_t)o->msgs + 7) / 8);
+    b->js.ack_explicit = strcmp(o->ack, "explicit") == 0;
+    snprintf(b->js.subject, sizeof(b->js.subject), "%s.js", o->subject);
+    snprintf(b->js.api_reply, sizeof(b->js.api_reply), "%s.api", b->inbox);
+    snprintf(b->js.ack_reply, sizeof(b->js.ack_reply), "%s.ack", b->inbox);
+    snprintf(b->js.pull_reply, sizeof(b->js.pull_reply), "%s.pull", b->inbox);
+    snprintf(b->pub_subject, sizeof(b->pub_subject), "%s", b->js.subject);
+}
+
+/* Connection i: its role (subscribers first, then publishers), buffers, PUB block. */
+static void setup_conn(struct bench *b, struct conn *c, unsigned i)
+{
+    const struct options *o = &b->opt;
+    c->fd = -1;
+    c->index = i;
+    if (b->scenario == SC_IDLE || b->scenario == SC_PING) {
+        c->role = ROLE_IDLE;
+    } else if (b->scenario == SC_JS_PUB || b->scenario == SC_JS_CONSUME) {
+        c->role = ROLE_JS;
+    } else if (b->scenario == SC_REQREP) {
+        c->role = i == 0 ? ROLE_RESPONDER : ROLE_REQUESTER;
+    } else {
+        c->role = i < b->sub_count ? ROLE_SUB : ROLE_PUB;
+    }
+    c->rbuf_cap = c->role == ROLE_IDLE ? IDLE_READ_BUF_BYTES : READ_BUF_BYTES;
+    c->rbuf = g_malloc(c->rbuf_cap);
+    if (c->role == ROLE_PUB) {
+        unsigned p = i - b->sub_count;
+        uint64_t pubs = b->pub_count;
+        c->pub_target = (uint64_t)o->msgs / pubs + (p < (uint64_t)o->msgs % pubs ? 1 : 0);
+        build_block(b, c);
+    }
+    if (c->role == ROLE_JS) {
+        c->pub_target = (uint64_t)o->msgs;
+        c->body = g_string_sized_new(256);
+        build_block(b, c);
+    }
+}
+
 static void setup(struct bench *b)
 {
     const struct options *o = &b->opt;
@@ -2440,44 +2492,14 @@ static void setup(struct bench *b)
     if (b->scenario == SC_REQREP) {
         b->lat_ns = g_new(uint64_t, (size_t)o->msgs);
     }
-    bool js = b->scenario == SC_JS_PUB || b->scenario == SC_JS_CONSUME;
-    if (js) {
-        b->seen = g_malloc0(((size_t)o->msgs + 7) / 8);
-        b->js.ack_explicit = strcmp(o->ack, "explicit") == 0;
-        snprintf(b->js.subject, sizeof(b->js.subject), "%s.js", o->subject);
-        snprintf(b->js.api_reply, sizeof(b->js.api_reply), "%s.api", b->inbox);
-        snprintf(b->js.ack_reply, sizeof(b->js.ack_reply), "%s.ack", b->inbox);
-        snprintf(b->js.pull_reply, sizeof(b->js.pull_reply), "%s.pull", b->inbox);
-        snprintf(b->pub_subject, sizeof(b->pub_subject), "%s", b->js.subject);
+    if (b->scenario == SC_JS_PUB || b->scenario == SC_JS_CONSUME) {
+        setup_js(b);
     }
 
     raise_fd_limit(b->conn_count + 64);
     b->conns = g_new0(struct conn, b->conn_count);
     for (unsigned i = 0; i < b->conn_count; i++) {
-        struct conn *c = &b->conns[i];
-        c->fd = -1;
-        c->index = i;
-        if (b->scenario == SC_IDLE || b->scenario == SC_PING) {
-            c->role = ROLE_IDLE;
-        } else if (js) {
-            c->role = ROLE_JS;
-        } else if (b->scenario == SC_REQREP) {
-            c->role = i == 0 ? ROLE_RESPONDER : ROLE_REQUESTER;
-        } else {
-            c->role = i < subs ? ROLE_SUB : ROLE_PUB;
-        }
-        c->rbuf_cap = c->role == ROLE_IDLE ? IDLE_READ_BUF_BYTES : READ_BUF_BYTES;
-        c->rbuf = g_malloc(c->rbuf_cap);
-        if (c->role == ROLE_PUB) {
-            unsigned p = i - subs;
-            c->pub_target = (uint64_t)o->msgs / pubs + (p < (uint64_t)o->msgs % pubs ? 1 : 0);
-            build_block(b, c);
-        }
-        if (c->role == ROLE_JS) {
-            c->pub_target = (uint64_t)o->msgs;
-            c->body = g_string_sized_new(256);
-            build_block(b, c);
-        }
+        setup_conn(b, &b->conns[i], i);
     }
     if (b->sub_count > 0 && o->window_bytes > 0) {
         b->window_msgs = MAX((uint64_t)1, (uint64_t)o->window_bytes / b->msg_bytes);
