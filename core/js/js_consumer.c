@@ -634,6 +634,12 @@ struct mr_js_consumer {
     int64_t ldt_wall;        /* last delivery */
     int64_t lat_wall;        /* last ack */
     uint64_t armed_ns;
+    /* nats-server's num pending cache: npc messages the filter takes from sseq on, as
+     * counted up to stream sequence npcm. Counting anew walks the stream, so it is kept
+     * up to date by deliveries and new messages and counted again only after a purge. */
+    uint64_t npc;
+    uint64_t npcm;
+    bool npc_ok;
 };
 
 enum cand_kind {
@@ -757,7 +763,7 @@ static void pending_remove(struct mr_js_consumer *c, uint64_t seq)
 
 /* nats-server's numPending: messages after the delivered position that the filter
  * takes (for last_per_subject, the start sequences still to go first). */
-static uint64_t num_pending(const struct mr_js_consumer *c)
+static uint64_t num_pending(struct mr_js_consumer *c)
 {
     size_t flen;
     const char *f = filter(c, &flen);
@@ -766,8 +772,21 @@ static uint64_t num_pending(const struct mr_js_consumer *c)
         mr_js_store_filtered(store(c), f, flen, c->lss_resume + 1, &fs);
         return (uint64_t)(c->lss_n - c->lss_i) + fs.msgs;
     }
-    mr_js_store_filtered(store(c), f, flen, c->sseq, &fs);
-    return fs.msgs;
+    struct mr_js_store_state ss;
+    mr_js_store_state(store(c), &ss);
+    if (!c->npc_ok) {
+        mr_js_store_filtered(store(c), f, flen, c->sseq, &fs);
+        c->npc = fs.msgs;
+        c->npcm = ss.last_seq;
+        c->npc_ok = true;
+    } else if (ss.last_seq > c->npcm) {
+        /* Only what came since the last count. */
+        uint64_t from = c->npcm + 1 > c->sseq ? c->npcm + 1 : c->sseq;
+        mr_js_store_filtered(store(c), f, flen, from, &fs);
+        c->npc += fs.msgs;
+        c->npcm = ss.last_seq;
+    }
+    return c->npc;
 }
 
 /* ---- sending ---- */
@@ -904,6 +923,7 @@ static void lss_done(struct mr_js_consumer *c)
     c->lss = NULL;
     c->lss_n = 0;
     c->lss_i = 0;
+    c->npc_ok = false;
 }
 
 static int peek_lss(struct mr_js_consumer *c, struct cand *cd, struct copy *out)
@@ -954,6 +974,7 @@ static int peek(struct mr_js_consumer *c, struct cand *cd, struct copy *out)
         }
         if (rc == MR_E_IO) {
             c->sseq = m.seq + 1; /* a corrupt record is not served: skip it */
+            c->npc_ok = false;
             continue;
         }
         if (rc != 0) {
@@ -962,6 +983,9 @@ static int peek(struct mr_js_consumer *c, struct cand *cd, struct copy *out)
             if (c->sseq < ss.last_seq + 1) {
                 c->sseq = ss.last_seq + 1;
             }
+            c->npc = 0; /* caught up: nothing is pending, whatever was counted */
+            c->npcm = ss.last_seq;
+            c->npc_ok = true;
             return MR_E_NOT_FOUND;
         }
         copy_of(out, &m);
@@ -990,6 +1014,9 @@ static void commit(struct mr_js_consumer *c, const struct cand *cd)
         break;
     case CAND_NEXT:
         c->sseq = cd->seq + 1;
+        if (c->npc_ok && c->npc > 0) {
+            c->npc--;
+        }
         break;
     }
 }
@@ -1775,6 +1802,7 @@ void mr_js_consumer_on_purge(struct mr_js_consumer *c)
     if (c->sseq < first) {
         c->sseq = first;
     }
+    c->npc_ok = false;
     check_pending(c);
     floor_update(c);
     mr_js_consumer_pump(c);
@@ -1922,6 +1950,7 @@ bool mr_js_consumer_restore(struct mr_js_consumer *c, json_t *state)
     c->lss_i = 0;
     c->sseq = (uint64_t)sseq;
     c->dseq = (uint64_t)dseq;
+    c->npc_ok = false;
     c->adflr = (uint64_t)adflr;
     c->asflr = (uint64_t)asflr;
     return restore_pending(c, pend);
