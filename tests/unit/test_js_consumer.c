@@ -408,6 +408,38 @@ START_TEST(advisories_go_to_listeners)
 }
 END_TEST
 
+START_TEST(nak_delay_next_and_pull_heartbeats_run_on_the_clock)
+{
+    struct fx f;
+    fx_start(&f, 31, with_js_mem);
+    struct sim_client *c = client(&f, "c", "{\"verbose\":false,\"headers\":true}");
+    create_stream(&f, c, "N", ",\"storage\":\"memory\"");
+    g_free(create_consumer(&f, c, "N", "d", ",\"ack_policy\":\"explicit\""));
+    publish(&f, c, "N.a", "one");
+    publish(&f, c, "N.a", "two");
+    sim_client_clear(c);
+    say(c, "SUB pulls 900\r\nSUB more 903\r\n");
+    /* A waiting request with a heartbeat every 500ms. */
+    pull(c, "N", "d", "{\"batch\":3,\"expires\":3000000000,\"idle_heartbeat\":500000000}");
+    wait_count(&f, c, "$JS.ACK.N.d.1.2.2.", 1, SEC);
+    /* -NAK 1s: redelivered to the still waiting request after a second, not before. */
+    say(c, "PUB $JS.ACK.N.d.1.1.1.0.1 7\r\n-NAK 1s\r\n");
+    uint64_t t0 = sim_world_now_ns(f.w);
+    sim_world_run_until(f.w, t0 + 900 * MS);
+    ck_assert_uint_eq(count(c, "$JS.ACK.N.d.2.1.3."), 0);
+    wait_count(&f, c, "MSG N.a 900 $JS.ACK.N.d.2.1.3.", 1, 300 * MS);
+    /* The request is done (3 messages); +NXT acks and pulls on its own reply. */
+    publish(&f, c, "N.a", "three");
+    say(c, "PUB $JS.ACK.N.d.2.1.3.0.0 more 4\r\n+NXT\r\n");
+    wait_count(&f, c, "MSG N.a 903 $JS.ACK.N.d.1.3.4.", 1, SEC);
+    sim_client_clear(c);
+    pull(c, "N", "d", "{\"batch\":1,\"expires\":2000000000,\"idle_heartbeat\":500000000}");
+    sim_world_run_until(f.w, after(&f, 1200 * MS));
+    ck_assert_uint_eq(count(c, "NATS/1.0 100 Idle Heartbeat\r\n"), 2);
+    fx_finish(&f);
+}
+END_TEST
+
 static Suite *js_consumer_suite(void)
 {
     Suite *s = suite_create("js_consumer");
@@ -423,6 +455,7 @@ static Suite *js_consumer_suite(void)
     tcase_add_test(tc, bad_consumer_requests_get_errors);
     tcase_add_test(tc, flow_control_stalls_until_the_reply);
     tcase_add_test(tc, advisories_go_to_listeners);
+    tcase_add_test(tc, nak_delay_next_and_pull_heartbeats_run_on_the_clock);
     suite_add_tcase(s, tc);
     return s;
 }
