@@ -176,6 +176,11 @@ static void send_error(struct mr_js *js, struct js_account *ja, const char *repl
         json_object_set_new(o, "limit", json_integer(0));
     } else if (extra != NULL && strcmp(extra, "purged") == 0) {
         json_object_set_new(o, "purged", json_integer(0));
+    } else if (extra != NULL && strcmp(extra, "consumers") == 0) {
+        json_object_set_new(o, "total", json_integer(0));
+        json_object_set_new(o, "offset", json_integer(0));
+        json_object_set_new(o, "limit", json_integer(0));
+        json_object_set_new(o, "consumers", json_array());
     } else if (extra != NULL && strcmp(extra, "names") == 0) {
         json_object_set_new(o, "total", json_integer(0));
         json_object_set_new(o, "offset", json_integer(0));

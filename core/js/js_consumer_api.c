@@ -384,7 +384,9 @@ static void reply_error(struct mr_js *js, struct js_account *ja, const struct wo
 {
     struct mr_js_err e;
     mr_js_err_set(&e, code, err_code, "%s", text);
-    mr_js_api_send_error(js, ja, w->reply, type, &e, NULL);
+    /* NAMES and LIST errors carry an empty page, as nats-server's do. */
+    bool paged = strcmp(type, "consumer_names") == 0 || strcmp(type, "consumer_list") == 0;
+    mr_js_api_send_error(js, ja, w->reply, type, &e, paged ? "consumers" : NULL);
 }
 
 static void send_info(struct mr_js *js, struct js_account *ja, const char *reply,
@@ -470,8 +472,9 @@ static struct js_consumer *add_consumer(struct js_account *ja, struct js_stream 
         do {
             mr_js_random_id(js->srv->env, gen, EPHEMERAL_NAME_LEN);
         } while (consumer_find(js_st, gen) != NULL);
-        cfg->name = g_strdup(gen);
-        name = cfg->name;
+        /* Not written into the configuration: nats-server's echo of a generated
+         * ephemeral has no "name" in its config. */
+        name = gen;
     }
     if (cfg->durable_name != NULL && strlen(name) > MR_JS_NAME_MAX) {
         mr_js_err_set(e, 400, 10102, "consumer name is too long, maximum allowed is %d",
@@ -537,10 +540,12 @@ static bool create_decode(const struct work *w, char **stream_name,
                           struct mr_js_consumer_cfg *cfg, struct mr_js_err *e)
 {
     size_t len = w->len - w->hdr_len;
-    json_t *o = json_loadb((const char *)w->payload + w->hdr_len, len, 0, NULL);
+    json_t *o = json_loadb((const char *)w->payload + w->hdr_len, len, JSON_DECODE_ANY, NULL);
     json_t *jc = json_is_object(o) ? json_object_get(o, "config") : NULL;
     *stream_name = NULL;
-    bool ok = json_is_object(o) && mr_js_json_str(o, "stream_name", stream_name);
+    /* "null" decodes as an empty request in Go: it fails on the stream name later. */
+    bool ok = json_is_null(o) || (json_is_object(o) && mr_js_json_str(o, "stream_name",
+                                                                      stream_name));
     if (ok && (jc == NULL || json_is_null(jc))) {
         memset(cfg, 0, sizeof(*cfg)); /* Go decodes a missing config as all zero */
     } else if (ok) {
@@ -611,6 +616,9 @@ static void api_list(struct mr_js *js, struct js_account *ja, const struct work 
     }
     int64_t limit = names ? NAMES_LIMIT : LIST_LIMIT;
     GPtrArray *all = consumers_of(js_st);
+    if (offset > (int64_t)all->len) {
+        offset = all->len; /* nats-server answers past the end with the end */
+    }
     json_t *arr = json_array();
     for (guint i = 0; i < all->len; i++) {
         struct js_consumer *jc = g_ptr_array_index(all, i);

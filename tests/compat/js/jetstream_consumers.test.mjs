@@ -168,6 +168,16 @@ describe('JetStream consumers', () => {
         const dn = jc.decode((await nc.request('$JS.API.CONSUMER.CREATE.C2',
             jc.encode({ stream_name: 'C2', config: { durable_name: 'x' } }))).data);
         assert.equal(dn.error.err_code, 10020);
+        // JSON null is an empty request: the stream name is what fails.
+        const nul = jc.decode((await nc.request('$JS.API.CONSUMER.CREATE.C2', sc.encode('null'))).data);
+        assert.equal(nul.error.err_code, 10056);
+        // A page past the end answers with the end.
+        const page = jc.decode((await nc.request('$JS.API.CONSUMER.NAMES.C2', jc.encode({ offset: 50 }))).data);
+        assert.equal(page.offset, page.total);
+        assert.deepEqual(page.consumers, []);
+        const nost = jc.decode((await nc.request('$JS.API.CONSUMER.NAMES.NOSTREAM', sc.encode(''))).data);
+        assert.equal(nost.error.err_code, 10059);
+        assert.deepEqual(nost.consumers, []);
     });
 
     test('pull: fetch, next, acks move the floor', { timeout: 10000 }, async () => {
