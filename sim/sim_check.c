@@ -1497,6 +1497,320 @@ void sim_check_account_scoping(const struct sim_history *h, const struct sim_che
 }
 
 /* ------------------------------------------------------------------------------------
+ * no_acked_loss
+ */
+
+struct js_ack {
+    uint64_t t_ns;
+    uint32_t pub;
+    uint64_t seq;
+    uint64_t sseq;
+    const char *stream; /* in the model's names */
+    int32_t server;     /* index into o->js_servers, -1 = unknown */
+};
+
+struct js_read {
+    uint32_t pub; /* UINT32_MAX: no id */
+    uint64_t seq;
+    const char *text;
+};
+
+/* One stream as the reader saw it: its info and reads, by sequence. */
+struct js_stream {
+    bool info;
+    uint64_t info_ns;
+    uint64_t last_seq;
+    GHashTable *reads; /* sseq (uint64 *) -> struct js_read *; lookup only */
+};
+
+struct js_model {
+    const struct sim_history *h;
+    const struct sim_check_opts *o;
+    GArray *acks;          /* struct js_ack, in history order */
+    GArray *store_events;  /* struct sim_check_crash (power unused): JS_STORE by server */
+    GHashTable *streams;   /* name -> struct js_stream *; lookup only */
+    GStringChunk *names;   /* stream names of acks */
+    GHashTable *published; /* (pub << 40 | seq) -> sseq acked + 1, or 1; lookup only */
+    const char **attached; /* by actor: server of the last CONNECT */
+    /* Counts for the note. */
+    uint64_t lost, bounded, detected, reported;
+    uint64_t lost_from_ns, lost_to_ns;
+};
+
+static uint64_t id_key(uint32_t pub, uint64_t seq)
+{
+    return ((uint64_t)pub << 40) ^ seq;
+}
+
+static int32_t js_server(const struct sim_check_opts *o, const char *name)
+{
+    for (size_t i = 0; name != NULL && i < o->js_servers_len; i++) {
+        if (strcmp(o->js_servers[i].name, name) == 0) {
+            return (int32_t)i;
+        }
+    }
+    return -1;
+}
+
+static void js_stream_free(gpointer p)
+{
+    struct js_stream *s = p;
+    g_hash_table_destroy(s->reads);
+    g_free(s);
+}
+
+static struct js_stream *js_stream_get(struct js_model *m, const char *name)
+{
+    struct js_stream *s = g_hash_table_lookup(m->streams, name);
+    if (s == NULL) {
+        s = g_new0(struct js_stream, 1);
+        s->reads = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+        g_hash_table_insert(m->streams, (gpointer)name, s);
+    }
+    return s;
+}
+
+/* The stream name of an ack's text ("S" or "S duplicate"). */
+static const char *ack_stream(struct js_model *m, const char *text, bool *dup)
+{
+    const char *sp = strchr(text, ' ');
+    *dup = sp != NULL;
+    if (sp == NULL) {
+        return text;
+    }
+    return g_string_chunk_insert_len(m->names, text, sp - text);
+}
+
+static void js_model_add(struct js_model *m, const struct sim_hist_event *e)
+{
+    switch (e->kind) {
+    case SIM_H_CONNECT:
+        m->attached[e->actor] = e->server;
+        break;
+    case SIM_H_PUB:
+        g_hash_table_insert(m->published, g_memdup2(&(uint64_t){id_key(e->pub, e->seq)}, 8),
+                            GSIZE_TO_POINTER(1));
+        break;
+    case SIM_H_JS_ACK: {
+        bool dup = false;
+        struct js_ack a = {e->t_ns, e->pub, e->seq, e->sseq, ack_stream(m, e->text, &dup),
+                           js_server(m->o, m->attached[e->actor])};
+        if (!dup) {
+            g_array_append_val(m->acks, a);
+        }
+        break;
+    }
+    case SIM_H_JS_STORE: {
+        struct sim_check_crash c = {(uint32_t)js_server(m->o, e->server), e->t_ns, false};
+        g_array_append_val(m->store_events, c);
+        m->reported++;
+        break;
+    }
+    case SIM_H_JS_INFO: {
+        struct js_stream *s = js_stream_get(m, e->text);
+        s->info = true;
+        s->info_ns = e->t_ns;
+        s->last_seq = e->sseq;
+        g_hash_table_remove_all(s->reads); /* a new read-back starts */
+        break;
+    }
+    case SIM_H_JS_READ: {
+        struct js_read *r = g_new0(struct js_read, 1);
+        *r = (struct js_read){e->pub, e->seq, e->text};
+        g_hash_table_replace(js_stream_get(m, e->subject)->reads,
+                             g_memdup2(&e->sseq, sizeof(e->sseq)), r);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+static void js_model_build(struct js_model *m, const struct sim_history *h,
+                           const struct sim_check_opts *o)
+{
+    memset(m, 0, sizeof(*m));
+    m->h = h;
+    m->o = o;
+    m->acks = g_array_new(FALSE, FALSE, sizeof(struct js_ack));
+    m->store_events = g_array_new(FALSE, FALSE, sizeof(struct sim_check_crash));
+    m->streams = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, js_stream_free);
+    m->names = g_string_chunk_new(256);
+    m->published = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    m->attached = g_new0(const char *, sim_history_actors(h) + 1);
+    for (size_t i = 0; i < sim_history_len(h); i++) {
+        js_model_add(m, sim_history_at(h, i));
+    }
+    /* Which sequence each published message was acked at, for reads of another one. */
+    for (guint i = 0; i < m->acks->len; i++) {
+        const struct js_ack *a = &g_array_index(m->acks, struct js_ack, i);
+        uint64_t k = id_key(a->pub, a->seq);
+        g_hash_table_replace(m->published, g_memdup2(&k, 8), GSIZE_TO_POINTER(a->sseq + 1));
+    }
+}
+
+static void js_model_free(struct js_model *m)
+{
+    g_array_free(m->acks, TRUE);
+    g_array_free(m->store_events, TRUE);
+    g_hash_table_destroy(m->streams);
+    g_hash_table_destroy(m->published);
+    g_string_chunk_free(m->names);
+    g_free(m->attached);
+}
+
+/* Whether the loss of a is explained by a power loss of its server within the sync
+ * interval (plus settle) after the ack, on a server that does not sync always. */
+static bool loss_bounded(const struct js_model *m, const struct js_ack *a)
+{
+    const struct sim_check_opts *o = m->o;
+    if (a->server < 0 || o->js_servers[a->server].sync_always) {
+        return false;
+    }
+    uint64_t bound = o->js_servers[a->server].sync_interval_ns + o->settle_ns;
+    for (size_t i = 0; i < o->crashes_len; i++) {
+        const struct sim_check_crash *c = &o->crashes[i];
+        if (c->power && c->server == (uint32_t)a->server && c->t_ns >= a->t_ns &&
+            c->t_ns - a->t_ns <= bound) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Whether a's server's store reported a problem after the ack. */
+static bool loss_detected(const struct js_model *m, const struct js_ack *a)
+{
+    for (guint i = 0; i < m->store_events->len; i++) {
+        const struct sim_check_crash *c =
+            &g_array_index(m->store_events, struct sim_check_crash, i);
+        if (a->server >= 0 && c->server == (uint32_t)a->server && c->t_ns >= a->t_ns) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void js_lost(struct js_model *m, struct sim_verdict *v, const struct js_ack *a,
+                    const char *how)
+{
+    bool bounded = loss_bounded(m, a);
+    bool detected = !bounded && loss_detected(m, a);
+    m->lost++;
+    m->bounded += bounded ? 1 : 0;
+    m->detected += detected ? 1 : 0;
+    if (m->lost == 1 || a->t_ns < m->lost_from_ns) {
+        m->lost_from_ns = a->t_ns;
+    }
+    if (a->t_ns > m->lost_to_ns) {
+        m->lost_to_ns = a->t_ns;
+    }
+    int allowed = bounded ? SIM_CHECK_LOSS_BOUNDED : detected ? SIM_CHECK_LOSS_DETECTED : 99;
+    if (allowed <= m->o->acked_loss) {
+        return;
+    }
+    char t[32];
+    fmt_time(t, sizeof(t), a->t_ns);
+    violation(v, "t=%s %s:%" PRIu64 " acked as %s seq %" PRIu64 " is lost (%s)%s", t,
+              actor(m->h, a->pub), a->seq, a->stream, a->sseq, how,
+              bounded    ? ", within the sync interval of a power loss"
+              : detected ? ", the store reported damage"
+                         : "");
+}
+
+static void js_judge_ack(struct js_model *m, struct sim_verdict *v, const struct js_ack *a)
+{
+    struct js_stream *s = g_hash_table_lookup(m->streams, a->stream);
+    if (s == NULL || !s->info || a->t_ns > s->info_ns) {
+        v->exempt++; /* not read back, or acked after the read-back began */
+        return;
+    }
+    v->checked++;
+    const struct js_read *r = g_hash_table_lookup(s->reads, &a->sseq);
+    if (r == NULL) {
+        js_lost(m, v, a, a->sseq > s->last_seq ? "past the stream's last sequence" : "not read");
+        return;
+    }
+    if (strcmp(r->text, "ok") != 0) {
+        if (strcmp(r->text, "corrupt") != 0) {
+            js_lost(m, v, a, r->text);
+        }
+        return; /* corruption served is judged per read */
+    }
+    if (r->pub == a->pub && r->seq == a->seq) {
+        return;
+    }
+    uint64_t k = id_key(r->pub, r->seq);
+    gpointer acked = g_hash_table_lookup(m->published, &k);
+    if (acked != NULL && (GPOINTER_TO_SIZE(acked) == 1 || GPOINTER_TO_SIZE(acked) - 1 == a->sseq)) {
+        js_lost(m, v, a, "its sequence reused");
+        return;
+    }
+    violation(v, "%s seq %" PRIu64 " acked for %s:%" PRIu64 " reads %s:%" PRIu64
+              ", a message stored elsewhere or never published",
+              a->stream, a->sseq, actor(m->h, a->pub), a->seq, actor(m->h, r->pub), r->seq);
+}
+
+/* Reads that returned bytes no publisher sent: corruption served (in history order, so
+ * the first one reported is the earliest). */
+static void js_judge_reads(struct js_model *m, struct sim_verdict *v)
+{
+    for (size_t i = 0; i < sim_history_len(m->h); i++) {
+        const struct sim_hist_event *e = sim_history_at(m->h, i);
+        if (e->kind == SIM_H_JS_READ && strcmp(e->text, "corrupt") == 0) {
+            char t[32];
+            fmt_time(t, sizeof(t), e->t_ns);
+            violation(v, "t=%s %s seq %" PRIu64 " served bytes no publisher sent (corruption "
+                      "not detected)", t, e->subject, e->sseq);
+        }
+    }
+}
+
+static void js_note(const struct js_model *m, struct sim_verdict *v)
+{
+    char from[32];
+    char to[32];
+    fmt_time(from, sizeof(from), m->lost_from_ns);
+    fmt_time(to, sizeof(to), m->lost_to_ns);
+    if (m->lost == 0) {
+        snprintf(v->first, sizeof(v->first), "no acked message lost; store reports %" PRIu64,
+                 m->reported);
+        return;
+    }
+    snprintf(v->first, sizeof(v->first),
+             "%" PRIu64 " acked lost (bounded by the sync interval %" PRIu64 ", detected %" PRIu64
+             ", unexplained %" PRIu64 "), acked in t=%s..%s; store reports %" PRIu64,
+             m->lost, m->bounded, m->detected, m->lost - m->bounded - m->detected, from, to,
+             m->reported);
+}
+
+void sim_check_no_acked_loss(const struct sim_history *h, const struct sim_check_opts *o,
+                             struct sim_verdict *v)
+{
+    verdict_init(v, "no_acked_loss", h);
+    struct js_model m;
+    js_model_build(&m, h, o);
+    js_judge_reads(&m, v);
+    for (guint i = 0; i < m.acks->len; i++) {
+        js_judge_ack(&m, v, &g_array_index(m.acks, struct js_ack, i));
+    }
+    if (g_hash_table_size(m.streams) == 0) {
+        violation(v, "no stream was read back (a js_read client records JS_INFO and JS_READ)");
+    }
+    if (v->ok) {
+        js_note(&m, v);
+    } else if (m.lost > 0) {
+        /* The count goes with the first violation, so a failure says how much was lost. */
+        char note[64];
+        snprintf(note, sizeof(note), " [%" PRIu64 " acked lost of %" PRIu64 " checked]", m.lost,
+                 v->checked);
+        g_strlcat(v->first, note, sizeof(v->first));
+    }
+    js_model_free(&m);
+    verdict_finish(v, h);
+}
+
+/* ------------------------------------------------------------------------------------
  * By name
  */
 

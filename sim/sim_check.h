@@ -27,6 +27,22 @@
  *  account_scoping      a message published by a client of account A reaches no client of
  *                       another account B unless opts.crossings allows A -> B (accounts
  *                       from opts.accounts; actors without one are exempt).
+ *  no_acked_loss        JetStream: every message whose PubAck was received (JS_ACK) is
+ *                       read back (JS_READ) at the acknowledged sequence with its own
+ *                       payload, unless opts.acked_loss allows its loss (see below); no
+ *                       read ever returns bytes no publisher sent.
+ *
+ * no_acked_loss in detail. An ack belongs to the server of its publisher's last CONNECT.
+ * It is judged against the last JS_INFO of its stream (the reader's view at the end);
+ * acks after that are exempt, and so are duplicate acks (they name an earlier message).
+ * An acked message is lost when its sequence reads "missing", an error, or another
+ * published message (the sequence was reused after the loss); a read of bytes no
+ * publisher sent, or of a published message acked at another sequence, is corruption
+ * served: always a violation. A loss is "bounded" when its server does not sync always
+ * (opts.js_servers) and lost power (opts.crashes) within its sync interval plus settle
+ * after the ack, and "detected" when its server's store reported a problem (JS_STORE)
+ * after the ack. opts.acked_loss 0 allows no loss, 1 bounded ones, 2 bounded and
+ * detected ones. Every loss is counted in the verdict's note (first) whatever it allows.
  *
  * local_delivery in detail. A publisher is attached to the server of its last CONNECT
  * until its next DISCONNECT or STOP; a subscription to the server named by its SUB
@@ -124,6 +140,25 @@ struct sim_check_crossing {
     const char *to;
 };
 
+/* opts.acked_loss levels (the values of enum sim_sc_acked_loss). */
+#define SIM_CHECK_LOSS_NONE 0
+#define SIM_CHECK_LOSS_BOUNDED 1
+#define SIM_CHECK_LOSS_DETECTED 2
+
+/* A JetStream server for no_acked_loss (as clients name it in CONNECT events). */
+struct sim_check_js_server {
+    const char *name; /* borrowed */
+    bool sync_always;
+    uint64_t sync_interval_ns;
+};
+
+/* A crash of a server (index into opts.js_servers) at t: power lost or process killed. */
+struct sim_check_crash {
+    uint32_t server;
+    uint64_t t_ns;
+    bool power;
+};
+
 struct sim_check_opts {
     const struct sim_window *faults; /* borrowed; may be NULL when faults_len == 0 */
     size_t faults_len;
@@ -149,6 +184,13 @@ struct sim_check_opts {
     size_t accounts_len;
     const struct sim_check_crossing *crossings;
     size_t crossings_len;
+    /* no_acked_loss (borrowed): the servers, their crashes, what loss is allowed (0
+     * none, 1 bounded, 2 detected; enum sim_sc_acked_loss). */
+    const struct sim_check_js_server *js_servers;
+    size_t js_servers_len;
+    const struct sim_check_crash *crashes;
+    size_t crashes_len;
+    int acked_loss;
 };
 
 /* Defaults: no faults, settle 500 ms, sub_settle 100 ms, end 0 (last event), heal 0,
@@ -169,6 +211,10 @@ void sim_check_local_delivery(const struct sim_history *h, const struct sim_chec
                               struct sim_verdict *v);
 void sim_check_account_scoping(const struct sim_history *h, const struct sim_check_opts *o,
                                struct sim_verdict *v);
+/* no_acked_loss; not among SIM_CHECKERS (a scenario asks for it when it reads a stream
+ * back), run on its own. */
+void sim_check_no_acked_loss(const struct sim_history *h, const struct sim_check_opts *o,
+                             struct sim_verdict *v);
 
 /* The checkers by name, in the order above (for scenario files). */
 #define SIM_CHECKERS 7

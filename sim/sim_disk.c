@@ -52,6 +52,7 @@ struct sim_disk {
     GHashTable *handles; /* int64 id -> struct sim_handle *; lookup only */
     int64_t handle_next;
     uint64_t unsynced_bytes;
+    uint64_t bit_rots;
 };
 
 static bool ratio_hit(struct sim_disk *d, struct sim_ratio r)
@@ -425,19 +426,53 @@ static void file_power_loss(struct sim_disk *d, struct sim_file *f)
     image_copy(f->current, f->durable);
 }
 
+/* The bit_rot fault: one bit of one eligible file, both images (drawn from the
+ * disk's stream over the files in path order, so the same seed rots the same bit). */
+static void bit_rot(struct sim_disk *d)
+{
+    if (!ratio_hit(d, d->faults.bit_rot)) {
+        return;
+    }
+    const char *suffix = d->faults.bit_rot_suffix;
+    size_t sl = strnlen(suffix, sizeof(d->faults.bit_rot_suffix));
+    GPtrArray *files = files_in_order(d);
+    GPtrArray *eligible = g_ptr_array_new();
+    for (guint i = 0; i < files->len; i++) {
+        struct sim_file *f = g_ptr_array_index(files, i);
+        size_t pl = strlen(f->path);
+        if (f->current->len > 0 && pl >= sl && memcmp(f->path + pl - sl, suffix, sl) == 0) {
+            g_ptr_array_add(eligible, f);
+        }
+    }
+    if (eligible->len > 0) {
+        struct sim_file *f = g_ptr_array_index(eligible, sim_rng_below(&d->rng, eligible->len));
+        uint64_t bit = sim_rng_below(&d->rng, (uint64_t)f->current->len * 8);
+        int rc = sim_disk_flip_bit(d, f->path, bit);
+        mr_assert(rc == 0);
+        d->bit_rots++;
+    }
+    g_ptr_array_free(eligible, TRUE);
+    g_ptr_array_free(files, TRUE);
+}
+
 void sim_disk_crash(struct sim_disk *d, enum sim_crash_kind kind)
 {
     mr_assert(kind == SIM_CRASH_PROCESS || kind == SIM_CRASH_POWER);
     close_all(d);
-    if (kind == SIM_CRASH_PROCESS) {
-        return;
+    if (kind == SIM_CRASH_POWER) {
+        GPtrArray *files = files_in_order(d);
+        for (guint i = 0; i < files->len; i++) {
+            file_power_loss(d, g_ptr_array_index(files, i));
+        }
+        g_ptr_array_free(files, TRUE);
+        mr_assert(d->unsynced_bytes == 0);
     }
-    GPtrArray *files = files_in_order(d);
-    for (guint i = 0; i < files->len; i++) {
-        file_power_loss(d, g_ptr_array_index(files, i));
-    }
-    g_ptr_array_free(files, TRUE);
-    mr_assert(d->unsynced_bytes == 0);
+    bit_rot(d);
+}
+
+uint64_t sim_disk_bit_rots(const struct sim_disk *d)
+{
+    return d->bit_rots;
 }
 
 bool sim_disk_exists(const struct sim_disk *d, const char *path)

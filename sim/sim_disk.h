@@ -59,6 +59,11 @@ struct sim_disk_faults {
     /* Per sim_disk_read returning at least one byte: one random bit of the returned
      * copy is flipped (the stored bytes stay intact). */
     struct sim_ratio read_corrupt;
+    /* Per crash (either kind), after its losses: one random bit of one random non-empty
+     * file whose path ends with bit_rot_suffix ("" = any file) is flipped in both
+     * images: stored corruption that the next reader must detect. */
+    struct sim_ratio bit_rot;
+    char bit_rot_suffix[16];
 };
 
 struct sim_disk;
@@ -99,7 +104,8 @@ int64_t sim_disk_list(struct sim_disk *d, const char *dir, uint8_t **out, size_t
 
 /* The crash of the disk's host: closes every handle; SIM_CRASH_POWER drops (or tears)
  * the unsynced writes of every file; SIM_CRASH_PROCESS keeps them, still unsynced (a
- * later power loss before a sync can still lose them). */
+ * later power loss before a sync can still lose them). Either may then rot a bit
+ * (bit_rot fault). */
 void sim_disk_crash(struct sim_disk *d, enum sim_crash_kind kind);
 
 /* Inspection for tests and checkers (no faults applied): true if path exists; its
@@ -111,6 +117,8 @@ uint8_t *sim_disk_contents(const struct sim_disk *d, const char *path, bool dura
 /* Flips bit `bit` (counted from the file's first byte) of both images of path: stored
  * corruption (bit rot). Returns 0 or MR_E_NOT_FOUND / MR_E_INVAL (past the end). */
 int sim_disk_flip_bit(struct sim_disk *d, const char *path, uint64_t bit);
+/* Bits flipped by the bit_rot fault so far. */
+uint64_t sim_disk_bit_rots(const struct sim_disk *d);
 /* Bytes written but not yet durable, over all files. */
 uint64_t sim_disk_unsynced_bytes(const struct sim_disk *d);
 /* Asserts the disk's invariants. O(files). */

@@ -299,6 +299,9 @@ struct sim_host {
     GHashTable *timers; /* timer id -> struct sim_event *; lookup only */
     GString *log;
     uint64_t log_dropped;
+    sim_host_log_fn log_fn; /* observer of every log line; NULL = none */
+    void *log_ctx;
+    char *file_root; /* prefix of every file path the host's env is given; NULL = none */
     uint64_t inputs_dropped;
     uint16_t next_listen_port;
     uint16_t next_ephemeral_port;
@@ -1269,6 +1272,9 @@ static void env_log(void *ctx, enum mr_log_level level, const char *module, cons
     fold_u64(w, (uint64_t)level);
     fold_bytes(w, (const uint8_t *)module, strlen(module));
     fold_bytes(w, (const uint8_t *)msg, strlen(msg));
+    if (h->log_fn != NULL) {
+        h->log_fn(h->log_ctx, level, module, msg);
+    }
     if (level > w->opts.log_level) {
         return;
     }
@@ -1513,10 +1519,24 @@ static struct sim_event *file_done(struct sim_host *h, uint64_t req_id, int64_t 
     return ev;
 }
 
+/* The disk path of an env path: under the host's file root when it has one (a
+ * server's store directory, as the real env roots its files). "" and "." name the
+ * root itself. Freed by the caller. */
+static char *disk_path(const struct sim_host *h, const char *path)
+{
+    bool root = path[0] == '\0' || strcmp(path, ".") == 0;
+    if (h->file_root == NULL) {
+        return g_strdup(path);
+    }
+    return root ? g_strdup(h->file_root) : g_strconcat(h->file_root, "/", path, NULL);
+}
+
 static void env_file_open(void *ctx, uint64_t req_id, const char *path, int flags)
 {
     struct sim_host *h = ctx;
-    (void)file_done(h, req_id, h->up ? sim_disk_open(h->disk, path, flags) : MR_E_IO);
+    char *p = disk_path(h, path);
+    (void)file_done(h, req_id, h->up ? sim_disk_open(h->disk, p, flags) : MR_E_IO);
+    g_free(p);
 }
 
 static void env_file_write(void *ctx, uint64_t req_id, int64_t file, uint64_t offset,
@@ -1552,13 +1572,19 @@ static void env_file_close(void *ctx, uint64_t req_id, int64_t file)
 static void env_file_rename(void *ctx, uint64_t req_id, const char *from, const char *to)
 {
     struct sim_host *h = ctx;
-    (void)file_done(h, req_id, h->up ? sim_disk_rename(h->disk, from, to) : MR_E_IO);
+    char *f = disk_path(h, from);
+    char *t = disk_path(h, to);
+    (void)file_done(h, req_id, h->up ? sim_disk_rename(h->disk, f, t) : MR_E_IO);
+    g_free(f);
+    g_free(t);
 }
 
 static void env_file_remove(void *ctx, uint64_t req_id, const char *path)
 {
     struct sim_host *h = ctx;
-    (void)file_done(h, req_id, h->up ? sim_disk_remove(h->disk, path) : MR_E_IO);
+    char *p = disk_path(h, path);
+    (void)file_done(h, req_id, h->up ? sim_disk_remove(h->disk, p) : MR_E_IO);
+    g_free(p);
 }
 
 static void env_file_list(void *ctx, uint64_t req_id, const char *dir)
@@ -1566,7 +1592,9 @@ static void env_file_list(void *ctx, uint64_t req_id, const char *dir)
     struct sim_host *h = ctx;
     uint8_t *data = NULL;
     size_t len = 0;
-    int64_t n = h->up ? sim_disk_list(h->disk, dir, &data, &len) : MR_E_IO;
+    char *p = disk_path(h, dir);
+    int64_t n = h->up ? sim_disk_list(h->disk, p, &data, &len) : MR_E_IO;
+    g_free(p);
     struct sim_event *ev = file_done(h, req_id, n);
     ev->data = data;
     ev->data_len = len;
@@ -1639,6 +1667,7 @@ static void host_free(struct sim_host *h)
 {
     g_hash_table_destroy(h->timers);
     g_string_free(h->log, TRUE);
+    g_free(h->file_root);
     sim_disk_destroy(h->disk);
     g_free(h->name);
     g_free(h);
@@ -2034,6 +2063,27 @@ void sim_host_set_check(struct sim_host *h, void (*check)(void *ctx), void *ctx)
 {
     h->check = check;
     h->check_ctx = ctx;
+}
+
+void sim_host_set_log_fn(struct sim_host *h, sim_host_log_fn fn, void *ctx)
+{
+    h->log_fn = fn;
+    h->log_ctx = ctx;
+}
+
+void sim_host_set_file_root(struct sim_host *h, const char *root)
+{
+    g_free(h->file_root);
+    h->file_root = NULL;
+    if (root == NULL || root[0] == '\0') {
+        return;
+    }
+    /* Paths are compared as plain strings on the disk: no trailing slash. */
+    size_t len = strlen(root);
+    while (len > 1 && root[len - 1] == '/') {
+        len--;
+    }
+    h->file_root = g_strndup(root, len);
 }
 
 const char *sim_host_log(const struct sim_host *h, size_t *len)

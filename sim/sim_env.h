@@ -122,6 +122,16 @@ const struct mr_env *sim_host_env(struct sim_host *h);
 void sim_host_set_sink(struct sim_host *h, const struct mr_env_sink *sink);
 /* A check run after every event delivered to this host (e.g. mr_server_check). */
 void sim_host_set_check(struct sim_host *h, void (*check)(void *ctx), void *ctx);
+/* An observer of a host's log lines (every level, whatever the world keeps). It may
+ * read the world and append to a history, never change the host. */
+typedef void (*sim_host_log_fn)(void *ctx, enum mr_log_level level, const char *module,
+                                const char *msg);
+void sim_host_set_log_fn(struct sim_host *h, sim_host_log_fn fn, void *ctx);
+/* Roots the host's file paths at root on its disk (a server's store directory,
+ * store_dir/jetstream, as the real env does): the env's "a/b" is the disk's
+ * "root/a/b", its "" or "." the root itself. NULL or "" = the disk's own root. The
+ * string is copied. */
+void sim_host_set_file_root(struct sim_host *h, const char *root);
 /* The kept log lines, "<sec>.<ns> <host> <level> <module>: <msg>\n" each; bounded,
  * later lines are counted in log_dropped. */
 const char *sim_host_log(const struct sim_host *h, size_t *len);

@@ -46,6 +46,16 @@ enum sim_hist_kind {
     SIM_H_ERR,        /* actor got -ERR; text = the error text */
     SIM_H_SUB,        /* actor's subscription gen to subject [queue] is active (PONG back) */
     SIM_H_STOP,       /* actor's workload stopped (stop time, max count, or stopped) */
+    /* JetStream (docs/scenarios.md): */
+    SIM_H_JS_ACK,     /* actor's publish seq got a PubAck: sseq in stream text (with
+                         " duplicate" appended when the ack said so) */
+    SIM_H_JS_NAK,     /* actor's publish seq got an API error; text = its description */
+    SIM_H_JS_INFO,    /* reader actor learnt stream text's last sequence: sseq */
+    SIM_H_JS_READ,    /* reader actor read sseq of stream subject: id (pub, seq) and
+                         text "ok", "missing", "corrupt" (bytes no publisher sent) or
+                         "error: <description>" */
+    SIM_H_JS_STORE,   /* server's store reported a problem (damage found at recovery, a
+                         failed read or sync); text = the log line */
 };
 
 struct sim_hist_event {
@@ -56,6 +66,7 @@ struct sim_hist_event {
     uint32_t pub;            /* PUB, MSG, REQ, REPLY, TIMEOUT: publisher actor index;
                                 UINT32_MAX when a MSG payload carried no parseable id */
     uint64_t seq;            /* the publisher's counter, from 1 */
+    uint64_t sseq;           /* JS_ACK, JS_INFO, JS_READ: a stream sequence; else 0 */
     const char *subject;     /* interned; PUB/MSG/REQ/SUB subject; "" otherwise */
     const char *queue;       /* interned; SUB of a queue member; "" otherwise */
     const char *server;      /* interned; CONNECT/DISCONNECT server host; "" otherwise */
@@ -107,7 +118,7 @@ const char *sim_hist_kind_name(enum sim_hist_kind kind);
  * void * to keep glib out of this header), keys in a fixed order:
  *   {"t":<ns>,"kind":"MSG","actor":"sub1","gen":1,"pub":"pub1","seq":17,
  *    "subject":"foo","queue":"","server":"","text":""}
- * "pub" is "" when the event has no id.
+ * "pub" is "" when the event has no id. JetStream kinds add "sseq":<n> after "seq".
  */
 void sim_history_event_json(const struct sim_history *h, size_t i, void *gstring_out);
 /* Writes every event as JSON lines, then, when truncated, one line

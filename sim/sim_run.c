@@ -42,8 +42,13 @@ enum server_state {
     SRV_PAUSED,
 };
 
+struct run;
+
 struct run_server {
+    struct run *run;
     const struct sim_sc_server *conf; /* borrowed from the scenario */
+    /* The options the server is created with: the config's, with JetStream's. */
+    struct mr_server_opts opts;
     struct sim_host *host;
     struct mr_server *srv; /* NULL while the host is down */
     enum server_state state;
@@ -78,6 +83,7 @@ struct run {
     bool cuts;              /* a partition or isolate may still be in force */
     size_t latency_changed; /* latency overrides in force */
 
+    GArray *crashes;     /* struct sim_check_crash, for no_acked_loss */
     GArray *trace_lines; /* struct trace_line */
     GString *timeline;
 
@@ -123,12 +129,50 @@ static void check_server(void *ctx)
     }
 }
 
+/* The store's errors (damage found at recovery, a failed read, write or sync) go into
+ * the history, where no_acked_loss tells detected losses from silent ones. Warnings
+ * (an unclean close, a torn tail dropped) are expected after any crash: not recorded. */
+static void server_log(void *ctx, enum mr_log_level level, const char *module, const char *msg)
+{
+    struct run_server *s = ctx;
+    if (level != MR_LOG_ERROR || strcmp(module, "js_store") != 0) {
+        return;
+    }
+    struct sim_hist_event ev = {0};
+    ev.t_ns = sim_world_now_ns(s->run->w);
+    ev.kind = SIM_H_JS_STORE;
+    ev.actor = sim_history_actor(s->run->h, s->conf->name);
+    ev.server = s->conf->name;
+    ev.text = msg;
+    (void)sim_history_append(s->run->h, &ev); /* a full history marks itself truncated */
+    s->run->res->js_store_errors++;
+}
+
+/* JetStream as the real server sets it up: store_dir/jetstream is the store's root
+ * (here on the host's simulated disk). */
+static void server_js_setup(struct run_server *s)
+{
+    const struct mr_config *cf = &s->conf->config;
+    s->opts = cf->server;
+    if (!cf->jetstream.enabled) {
+        return;
+    }
+    s->opts.jetstream = &cf->jetstream;
+    s->opts.account_jetstream = cf->account_jetstream;
+    s->opts.account_jetstream_count = cf->account_jetstream_count;
+    const char *dir = cf->jetstream.store_dir;
+    char *root = g_strconcat(dir != NULL && dir[0] != '\0' ? dir : "/tmp/nats", "/jetstream",
+                             NULL);
+    sim_host_set_file_root(s->host, root);
+    g_free(root);
+    sim_host_set_log_fn(s->host, server_log, s);
+}
+
 static int server_boot(struct run *r, struct run_server *s)
 {
     char errmsg[MR_ERRMSG_MAX] = "";
     mr_assert(s->srv == NULL);
-    int rc = mr_server_create(&s->conf->config.server, sim_host_env(s->host), &s->srv, errmsg,
-                              sizeof(errmsg));
+    int rc = mr_server_create(&s->opts, sim_host_env(s->host), &s->srv, errmsg, sizeof(errmsg));
     if (rc != 0) {
         snprintf(r->res->err, sizeof(r->res->err), "%s: server \"%s\": %s", s->conf->where,
                  s->conf->name, errmsg);
@@ -158,6 +202,9 @@ static void server_crash(struct run_server *s, enum sim_crash_kind kind)
     if (s->state == SRV_PAUSED) {
         sim_host_resume(s->host);
     }
+    struct sim_check_crash c = {(uint32_t)(s - s->run->servers), sim_world_now_ns(s->run->w),
+                                kind == SIM_CRASH_POWER};
+    g_array_append_val(s->run->crashes, c);
     sim_host_crash(s->host, kind);
     sim_host_set_check(s->host, NULL, NULL);
     mr_server_destroy(s->srv);
@@ -864,9 +911,12 @@ static int build_servers(struct run *r)
     r->servers = g_new0(struct run_server, sc->servers_count + 1);
     for (size_t i = 0; i < sc->servers_count; i++) {
         struct run_server *s = &r->servers[i];
+        s->run = r;
         s->conf = &sc->servers[i];
         s->host = sim_host_create_in(r->w, s->conf->name, s->conf->region);
         s->check_every = r->o->server_check_every;
+        sim_disk_set_faults(sim_host_disk(s->host), &s->conf->disk);
+        server_js_setup(s);
     }
     for (size_t i = 0; i < sc->names_count; i++) {
         for (size_t j = 0; j < sc->names[i].servers.count; j++) {
@@ -905,7 +955,16 @@ static int build_workloads(struct run *r)
         case SIM_SC_CLIENT_REPLY:
             spec.kind = SIM_WL_REPLY;
             break;
+        case SIM_SC_CLIENT_JS_PUBLISH:
+            spec.kind = SIM_WL_JS_PUBLISH;
+            break;
+        case SIM_SC_CLIENT_JS_READ:
+            spec.kind = SIM_WL_JS_READ;
+            break;
         }
+        g_strlcpy(spec.stream, c->stream != NULL ? c->stream : "", sizeof(spec.stream));
+        g_strlcpy(spec.stream_json, c->stream_json != NULL ? c->stream_json : "",
+                  sizeof(spec.stream_json));
         for (size_t j = 0; j < c->at.count && j < SIM_WL_SERVERS_MAX; j++) {
             g_strlcpy(spec.servers[j], c->at.items[j], sizeof(spec.servers[j]));
             spec.servers_len++;
@@ -1056,9 +1115,20 @@ static void judge(struct run *r, uint64_t end)
     co.crossings = crossings;
     co.crossings_len = sc->crossings_count;
     r->res->ok = !r->res->budget_exceeded;
+    struct sim_check_js_server *js = g_new0(struct sim_check_js_server, sc->servers_count + 1);
+    for (size_t i = 0; i < sc->servers_count; i++) {
+        const struct mr_jetstream_opts *j = &sc->servers[i].config.jetstream;
+        js[i] = (struct sim_check_js_server){sc->servers[i].name, j->sync_always,
+                                             j->sync_interval_ns};
+    }
+    co.js_servers = js;
+    co.js_servers_len = sc->servers_count;
+    co.crashes = (const struct sim_check_crash *)(void *)r->crashes->data;
+    co.crashes_len = r->crashes->len;
+    co.acked_loss = (int)sc->acked_loss;
     int wanted = 0;
     for (int k = 0; k < SIM_CHECK_COUNT; k++) {
-        wanted += sc->checks[k] && k != SIM_CHECK_INTEREST_ONLY ? 1 : 0;
+        wanted += sc->checks[k] && k != SIM_CHECK_INTEREST_ONLY && k != SIM_CHECK_NO_ACKED_LOSS;
     }
     /* Several checkers share one model of the history: build it once when more than one
      * is asked for. */
@@ -1075,8 +1145,12 @@ static void judge(struct run *r, uint64_t end)
         }
         struct sim_verdict *v = &r->res->verdicts[k];
         const char *name = sim_sc_check_name((enum sim_sc_check)k);
-        if (k == SIM_CHECK_INTEREST_ONLY) {
-            check_quiet_links(r, v);
+        if (k == SIM_CHECK_INTEREST_ONLY || k == SIM_CHECK_NO_ACKED_LOSS) {
+            if (k == SIM_CHECK_INTEREST_ONLY) {
+                check_quiet_links(r, v);
+            } else {
+                sim_check_no_acked_loss(r->h, &co, v);
+            }
             r->res->verdict_run[k] = true;
             r->res->ok = r->res->ok && v->ok;
             continue;
@@ -1097,6 +1171,7 @@ static void judge(struct run *r, uint64_t end)
     }
     g_free(accounts);
     g_free(crossings);
+    g_free(js);
     if (r->res->budget_exceeded) {
         snprintf(r->res->err, sizeof(r->res->err),
                  "event budget exceeded: %" PRIu64 " events by %" PRIu64 " ns",
@@ -1137,6 +1212,16 @@ static void count(struct run *r)
         r->res->connects += st.connects;
         r->res->disconnects += st.disconnects;
         r->res->errors += st.errors + st.protocol_errors;
+        enum sim_workload_kind kind = sim_workload_spec(r->workloads[i])->kind;
+        if (kind == SIM_WL_JS_PUBLISH) {
+            r->res->js_acked += st.js_acked;
+        } else if (kind == SIM_WL_JS_READ) {
+            r->res->js_read += st.js_acked;
+        }
+        r->res->js_clients += kind == SIM_WL_JS_PUBLISH || kind == SIM_WL_JS_READ;
+    }
+    for (size_t i = 0; i < r->sc->servers_count; i++) {
+        r->res->bit_rots += sim_disk_bit_rots(sim_host_disk(r->servers[i].host));
     }
     r->res->history_events = sim_history_len(r->h);
     r->res->client_errors = g_string_free(errors, errors->len == 0);
@@ -1207,6 +1292,7 @@ static void teardown(struct run *r)
     if (r->servers != NULL) {
         for (size_t i = 0; i < r->sc->servers_count; i++) {
             struct run_server *s = &r->servers[i];
+            sim_host_set_log_fn(s->host, NULL, NULL);
             if (s->srv != NULL) {
                 sim_host_set_check(s->host, NULL, NULL);
                 sim_host_set_sink(s->host, NULL);
@@ -1225,6 +1311,7 @@ static void teardown(struct run *r)
         g_free(g_array_index(r->trace_lines, struct trace_line, i).json);
     }
     g_array_free(r->trace_lines, TRUE);
+    g_array_free(r->crashes, TRUE);
     g_array_free(r->windows, TRUE);
     g_free(r->check_servers);
     if (r->outages != NULL) {
@@ -1303,6 +1390,7 @@ int sim_run(const struct sim_scenario *sc, const struct sim_run_opts *o,
     r.events_max = o->events_max != 0 ? o->events_max : SIM_RUN_EVENTS_MAX_DEFAULT;
     r.windows = g_array_new(FALSE, TRUE, sizeof(struct sim_window));
     r.trace_lines = g_array_new(FALSE, TRUE, sizeof(struct trace_line));
+    r.crashes = g_array_new(FALSE, TRUE, sizeof(struct sim_check_crash));
     r.timeline = g_string_new(NULL);
 
     struct sim_world_opts wo;
@@ -1391,6 +1479,12 @@ void sim_run_result_print(const struct sim_run_result *r, FILE *out)
             ", errors %" PRIu64 "\n",
             r->published, r->received, r->replies, r->timeouts, r->connects, r->disconnects,
             r->errors);
+    if (r->js_clients > 0) {
+        fprintf(out,
+                "jetstream: acked %" PRIu64 ", read back %" PRIu64 ", store errors %" PRIu64
+                ", bits rotted %" PRIu64 "\n",
+                r->js_acked, r->js_read, r->js_store_errors, r->bit_rots);
+    }
     fprintf(out, "faults applied: %" PRIu64 ", events: %" PRIu64 ", virtual time: %" PRIu64
                  ".%03" PRIu64 "s\n",
             r->faults, r->events, r->virtual_ns / NS_PER_S, (r->virtual_ns % NS_PER_S) / NS_PER_MS);

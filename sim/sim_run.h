@@ -25,6 +25,12 @@
  * account_crossings (sim_check.h). Workloads send the clients' credentials, and the
  * result lists every client that saw an -ERR (client_errors).
  *
+ * JetStream: a server whose config enables it gets the config's jetstream options and
+ * its host's files rooted at store_dir/jetstream (sim_host_set_file_root), its disk
+ * gets the scenario's disk {} faults, and its store's error lines become JS_STORE
+ * history events; every crash is recorded (power or process) for no_acked_loss, which
+ * runs with the scenario's expect { acked_loss }.
+ *
  * Liveness mode (sim { mode: liveness } with a quiesce; simulation.md section 7): the
  * run draws a core from the seed (sim_scenario_choose_core: a majority of each
  * cluster). At quiesce only the core is healed, restarted and resumed; faults outside
@@ -113,6 +119,13 @@ struct sim_run_result {
     uint64_t disconnects;
     uint64_t errors;
     uint64_t history_events;
+    /* JetStream (printed when js_clients > 0): PubAcks received, sequences read back,
+     * store error lines (JS_STORE events) and bits the disks' bit_rot flipped. */
+    uint64_t js_clients;
+    uint64_t js_acked;
+    uint64_t js_read;
+    uint64_t js_store_errors;
+    uint64_t bit_rots;
 
     uint64_t events;     /* world events dispatched */
     uint64_t virtual_ns; /* virtual time at the end */

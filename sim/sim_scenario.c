@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <glib.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -608,6 +609,61 @@ static int load_server_options(struct loader *l, struct mr_conf_value *opts,
     return check_unknown(l, opts, "options", "test_drop_every, test_gateway_send_all");
 }
 
+/* A probability in a disk {} block: "1/100" or an integer percent (0 to 100). */
+static int get_ratio(struct loader *l, const struct mr_conf_value *v, const char *what,
+                     struct sim_ratio *out)
+{
+    if (v->type == MR_CONF_INT && v->u.i >= 0 && v->u.i <= 100) {
+        *out = (struct sim_ratio){(uint32_t)v->u.i, 100};
+        return 0;
+    }
+    unsigned num = 0;
+    unsigned den = 0;
+    char tail = '\0';
+    if (v->type == MR_CONF_STRING &&
+        sscanf(v->u.str.s, "%u/%u%c", &num, &den, &tail) == 2 && den > 0 && num <= den) {
+        *out = (struct sim_ratio){num, den};
+        return 0;
+    }
+    return fail_at(l, &v->pos, "%s: expected a probability \"N/D\" (N <= D) or a percent "
+                               "0 to 100", what);
+}
+
+/* disk { torn_write, fsync_error, read_corrupt, bit_rot, bit_rot_suffix }: the faults of
+ * the server's disk (sim_disk.h). */
+static int load_server_disk(struct loader *l, struct mr_conf_value *m, struct sim_sc_server *s)
+{
+    int rc = want_type(l, m, MR_CONF_MAP, "disk");
+    if (rc != 0) {
+        return rc;
+    }
+    struct {
+        const char *key;
+        struct sim_ratio *out;
+    } ratios[] = {
+        {"torn_write", &s->disk.torn_write},
+        {"fsync_error", &s->disk.fsync_error},
+        {"read_corrupt", &s->disk.read_corrupt},
+        {"bit_rot", &s->disk.bit_rot},
+    };
+    for (size_t i = 0; i < sizeof(ratios) / sizeof(ratios[0]); i++) {
+        struct mr_conf_value *v = mr_conf_get(m, ratios[i].key);
+        if (v != NULL && (rc = get_ratio(l, v, ratios[i].key, ratios[i].out)) != 0) {
+            return rc;
+        }
+    }
+    struct mr_conf_value *v = mr_conf_get(m, "bit_rot_suffix");
+    if (v != NULL) {
+        if (v->type != MR_CONF_STRING || v->u.str.len >= sizeof(s->disk.bit_rot_suffix)) {
+            return fail_at(l, &v->pos, "bit_rot_suffix: expected a string of at most %zu bytes",
+                           sizeof(s->disk.bit_rot_suffix) - 1);
+        }
+        g_strlcpy(s->disk.bit_rot_suffix, v->u.str.s, sizeof(s->disk.bit_rot_suffix));
+    }
+    return check_unknown(l, m, "disk",
+                         "torn_write, fsync_error, read_corrupt, bit_rot, bit_rot_suffix");
+}
+
 static int load_server(struct loader *l, struct mr_conf_entry *e, struct sim_sc_server *s)
 {
     struct sim_scenario *sc = l->sc;
@@ -620,6 +676,10 @@ static int load_server(struct loader *l, struct mr_conf_entry *e, struct sim_sc_
     struct mr_conf_value *region = mr_conf_get(block, "region");
     struct mr_conf_value *options = mr_conf_get(block, "options");
     struct mr_conf_value *config = mr_conf_get(block, "config");
+    struct mr_conf_value *disk = mr_conf_get(block, "disk");
+    if (disk != NULL && (rc = load_server_disk(l, disk, s)) != 0) {
+        return rc;
+    }
     if (region != NULL) {
         if ((rc = get_name(l, region, "region", &s->region)) != 0) {
             return rc;
@@ -640,7 +700,7 @@ static int load_server(struct loader *l, struct mr_conf_entry *e, struct sim_sc_
         if ((rc = want_type(l, config, MR_CONF_MAP, "config")) != 0) {
             return rc;
         }
-        if ((rc = check_unknown(l, block, "server", "region, options, config")) != 0) {
+        if ((rc = check_unknown(l, block, "server", "region, options, config, disk")) != 0) {
             return rc;
         }
         root = config;
@@ -708,6 +768,8 @@ static int client_role(struct loader *l, struct mr_conf_value *m, struct sim_sc_
         {"subscribe", SIM_SC_CLIENT_SUBSCRIBE},
         {"request", SIM_SC_CLIENT_REQUEST},
         {"reply", SIM_SC_CLIENT_REPLY},
+        {"js_publish", SIM_SC_CLIENT_JS_PUBLISH},
+        {"js_read", SIM_SC_CLIENT_JS_READ},
     };
     for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
         struct mr_conf_value *v = mr_conf_get(m, roles[i].key);
@@ -717,7 +779,7 @@ static int client_role(struct loader *l, struct mr_conf_value *m, struct sim_sc_
         if (c->kind != 0) {
             return fail_at(l, &v->pos,
                            "client \"%s\": expected only one of publish, subscribe, request, "
-                           "reply",
+                           "reply, js_publish, js_read",
                            c->name);
         }
         c->kind = roles[i].kind;
@@ -731,8 +793,17 @@ static int client_role(struct loader *l, struct mr_conf_value *m, struct sim_sc_
     }
     if (c->kind == 0) {
         return fail_at(l, &m->pos, "client \"%s\": expected one of publish, subscribe, request, "
-                                   "reply",
+                                   "reply, js_publish, js_read",
                        c->name);
+    }
+    if (c->kind == SIM_SC_CLIENT_JS_READ) {
+        /* The value is a stream name: it goes into API subjects as one token. */
+        if (!valid_ident(c->subject, false)) {
+            return fail_at(l, &mr_conf_get(m, "js_read")->pos,
+                           "js_read: expected a stream name of 1 to %d letters, digits, - or _",
+                           SIM_SC_NAME_MAX - 1);
+        }
+        c->stream = g_strdup(c->subject);
     }
     return 0;
 }
@@ -789,6 +860,71 @@ static int load_client_auth(struct loader *l, struct mr_conf_value *m, struct si
     return 0;
 }
 
+/* A config value as JSON: maps keep their order, sizes are already integers. */
+static json_t *conf_to_json(const struct mr_conf_value *v)
+{
+    switch (v->type) {
+    case MR_CONF_MAP: {
+        json_t *o = json_object();
+        for (size_t i = 0; i < v->u.map.count; i++) {
+            const struct mr_conf_entry *e = &v->u.map.entries[i];
+            json_object_set_new(o, e->key, conf_to_json(e->value));
+        }
+        return o;
+    }
+    case MR_CONF_ARRAY: {
+        json_t *a = json_array();
+        for (size_t i = 0; i < v->u.array.count; i++) {
+            json_array_append_new(a, conf_to_json(v->u.array.items[i]));
+        }
+        return a;
+    }
+    case MR_CONF_STRING:
+        return json_stringn(v->u.str.s, v->u.str.len);
+    case MR_CONF_INT:
+        return json_integer(v->u.i);
+    case MR_CONF_FLOAT:
+        return json_real(v->u.f);
+    case MR_CONF_BOOL:
+        return json_boolean(v->u.b);
+    }
+    return json_null();
+}
+
+/* stream {}: a js_publish client's STREAM.CREATE request, written in config syntax;
+ * name is required (it names the API subject), the rest goes to the server as is. */
+static int load_client_stream(struct loader *l, struct mr_conf_value *v, struct sim_sc_client *c)
+{
+    if (c->kind != SIM_SC_CLIENT_JS_PUBLISH) {
+        return fail_at(l, &v->pos, "stream: expected only with js_publish");
+    }
+    int rc = want_type(l, v, MR_CONF_MAP, "stream");
+    if (rc != 0) {
+        return rc;
+    }
+    for (size_t i = 0; i < v->u.map.count; i++) {
+        v->u.map.entries[i].used = true; /* the server judges the fields */
+    }
+    const struct mr_conf_value *name = mr_conf_get(v, "name");
+    if (name == NULL || name->type != MR_CONF_STRING || !valid_ident(name->u.str.s, false)) {
+        return fail_at(l, name != NULL ? &name->pos : &v->pos,
+                       "stream: expected name: a stream name of 1 to %d letters, digits, - or _",
+                       SIM_SC_NAME_MAX - 1);
+    }
+    json_t *j = conf_to_json(v);
+    char *text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    if (text == NULL || strlen(text) >= SIM_SC_STREAM_JSON_MAX) {
+        free(text);
+        return fail_at(l, &v->pos, "stream: expected at most %d bytes of JSON",
+                       SIM_SC_STREAM_JSON_MAX - 1);
+    }
+    c->stream_json = g_strdup(text);
+    free(text);
+    c->stream = g_strdup(name->u.str.s);
+    return 0;
+}
+
 static int load_client(struct loader *l, struct mr_conf_value *m, struct sim_sc_client *c)
 {
     int rc = want_type(l, m, MR_CONF_MAP, "client");
@@ -840,6 +976,9 @@ static int load_client(struct loader *l, struct mr_conf_value *m, struct sim_sc_
     if ((rc = load_client_auth(l, m, c)) != 0) {
         return rc;
     }
+    if ((v = mr_conf_get(m, "stream")) != NULL && (rc = load_client_stream(l, v, c)) != 0) {
+        return rc;
+    }
     if ((v = mr_conf_get(m, "start")) != NULL &&
         (rc = get_duration(l, v, "start", &c->start_ns)) != 0) {
         return rc;
@@ -853,8 +992,8 @@ static int load_client(struct loader *l, struct mr_conf_value *m, struct sim_sc_
         }
     }
     return check_unknown(l, m, "client",
-                         "at, publish, subscribe, request, reply, queue, rate, size, start, "
-                         "stop, user, password, token, account");
+                         "at, publish, subscribe, request, reply, js_publish, js_read, stream, "
+                         "queue, rate, size, start, stop, user, password, token, account");
 }
 
 static int load_clients(struct loader *l, struct mr_conf_value *clients)
@@ -1254,7 +1393,7 @@ static int load_checks(struct loader *l, struct mr_conf_value *v)
         if (!found) {
             return fail_at(l, &c->pos, "check: expected no_duplicates, per_publisher_order, "
                                        "delivery, queue_once, liveness, interest_only, "
-                                       "local_delivery or account_scoping");
+                                       "local_delivery, account_scoping or no_acked_loss");
         }
     }
     return 0;
@@ -1360,6 +1499,18 @@ static int load_crossings(struct loader *l, struct mr_conf_value *v)
     return 0;
 }
 
+static int load_acked_loss(struct loader *l, const struct mr_conf_value *v)
+{
+    static const char *const names[] = {"none", "bounded", "detected"};
+    for (size_t i = 0; v->type == MR_CONF_STRING && i < 3; i++) {
+        if (strcmp(v->u.str.s, names[i]) == 0) {
+            l->sc->acked_loss = (enum sim_sc_acked_loss)i;
+            return 0;
+        }
+    }
+    return fail_at(l, &v->pos, "acked_loss: expected none, bounded or detected");
+}
+
 static int load_expect(struct loader *l, struct mr_conf_value *m)
 {
     int rc = want_type(l, m, MR_CONF_MAP, "expect");
@@ -1392,7 +1543,11 @@ static int load_expect(struct loader *l, struct mr_conf_value *m)
         (rc = load_crossings(l, v)) != 0) {
         return rc;
     }
-    return check_unknown(l, m, "expect", "converge, settle, quiet_links, account_crossings");
+    if ((v = mr_conf_get(m, "acked_loss")) != NULL && (rc = load_acked_loss(l, v)) != 0) {
+        return rc;
+    }
+    return check_unknown(l, m, "expect",
+                         "converge, settle, quiet_links, account_crossings, acked_loss");
 }
 
 /* ---- client accounts ---------------------------------------------------------------- */
@@ -1684,6 +1839,16 @@ static int resolve_accounts(struct loader *l)
 
 /* ---- the whole file ---------------------------------------------------------------- */
 
+static bool has_reader(const struct sim_scenario *sc)
+{
+    for (size_t i = 0; i < sc->clients_count; i++) {
+        if (sc->clients[i].kind == SIM_SC_CLIENT_JS_READ) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static int load_root(struct loader *l, struct mr_conf_value *root)
 {
     struct sim_scenario *sc = l->sc;
@@ -1748,10 +1913,16 @@ static int load_root(struct loader *l, struct mr_conf_value *root)
             return rc;
         }
     } else {
-        /* Every check; interest_only only where quiet_links says what to measure. */
+        /* Every check; interest_only only where quiet_links says what to measure, and
+         * no_acked_loss only where a js_read client reads a stream back. */
         for (int k = 0; k < SIM_CHECK_COUNT; k++) {
             sc->checks[k] = k != SIM_CHECK_INTEREST_ONLY || sc->quiet_links_count > 0;
         }
+        sc->checks[SIM_CHECK_NO_ACKED_LOSS] = has_reader(sc);
+    }
+    if (sc->checks[SIM_CHECK_NO_ACKED_LOSS] && !has_reader(sc)) {
+        return fail_at(l, &root->pos, "check: no_acked_loss needs a js_read client (the stream "
+                                      "read back at the end)");
     }
     return check_unknown(l, root, "scenario",
                          "sim, regions, links, names, servers, clients, timeline, random, "
@@ -1871,6 +2042,8 @@ void sim_scenario_destroy(struct sim_scenario *sc)
         g_free(sc->clients[i].token);
         g_free(sc->clients[i].account_declared);
         g_free(sc->clients[i].account);
+        g_free(sc->clients[i].stream_json);
+        g_free(sc->clients[i].stream);
         strings_free(&sc->clients[i].at);
     }
     g_free(sc->clients);

@@ -29,6 +29,7 @@
 
 #include "core/conf/conf.h"
 #include "core/conf/conf_server.h"
+#include "sim/sim_disk.h"
 
 /* Bounds on what a scenario may declare; over one: a load error naming it. */
 #define SIM_SC_SERVERS_MAX 64
@@ -43,6 +44,7 @@
 #define SIM_SC_SIZE_MAX (1024 * 1024)
 #define SIM_SC_ERR_MAX 1024
 #define SIM_SC_CRED_MAX 256 /* user, password, token, account: bytes with the NUL */
+#define SIM_SC_STREAM_JSON_MAX 4096 /* a js_publish client's stream {} as JSON, with NUL */
 
 /* Durations used when a scenario leaves them out. */
 #define SIM_SC_DURATION_DEFAULT_NS (60ULL * 1000000000ULL)
@@ -89,7 +91,8 @@ enum sim_sc_action {
     X(SIM_CHECK_LIVENESS, "liveness")                                                      \
     X(SIM_CHECK_INTEREST_ONLY, "interest_only")                                            \
     X(SIM_CHECK_LOCAL_DELIVERY, "local_delivery")                                          \
-    X(SIM_CHECK_ACCOUNT_SCOPING, "account_scoping")
+    X(SIM_CHECK_ACCOUNT_SCOPING, "account_scoping")                                        \
+    X(SIM_CHECK_NO_ACKED_LOSS, "no_acked_loss")
 
 enum sim_sc_check {
 #define SIM_SC_CHECK_ENUM(name, text) name,
@@ -143,6 +146,7 @@ struct sim_sc_server {
     char *region;
     size_t region_index;
     struct mr_config config; /* loaded with mr_conf_server_load; options applied */
+    struct sim_disk_faults disk; /* disk {}: the host's disk faults; all zero = none */
     char where[MR_CONF_WHERE_MAX];
 };
 
@@ -151,6 +155,17 @@ enum sim_sc_client_kind {
     SIM_SC_CLIENT_SUBSCRIBE,
     SIM_SC_CLIENT_REQUEST,
     SIM_SC_CLIENT_REPLY,
+    SIM_SC_CLIENT_JS_PUBLISH, /* js_publish: SUBJ (PubAcks recorded) */
+    SIM_SC_CLIENT_JS_READ,    /* js_read: STREAM (read back by sequence at start) */
+};
+
+/* expect { acked_loss }: what no_acked_loss lets pass (each level allows the ones
+ * before it); lost acknowledged messages are counted and shown whatever the level. */
+enum sim_sc_acked_loss {
+    SIM_SC_ACKED_LOSS_NONE = 0, /* every acknowledged message must be read back */
+    SIM_SC_ACKED_LOSS_BOUNDED,  /* interval sync: losses acked within sync_interval of a
+                                   power loss of their server */
+    SIM_SC_ACKED_LOSS_DETECTED, /* also losses the store reported (damage at recovery) */
 };
 
 struct sim_sc_client {
@@ -168,6 +183,10 @@ struct sim_sc_client {
     char *password;
     char *token;
     char *account_declared; /* account: as written; NULL = not declared */
+    /* JetStream: js_publish's stream {} as the STREAM.CREATE request (JSON, NULL = no
+     * stream created) and its name; js_read's stream name. */
+    char *stream_json;
+    char *stream;
     /* The account the client's servers bind it to (see sim_scenario_load_text), as the
      * account_scoping check names it: "LEAF", or "A@hub" when two unrelated accounts
      * share a name; NULL when every server it lists refuses its credentials. */
@@ -243,6 +262,7 @@ struct sim_scenario {
     struct sim_sc_crossing *crossings;
     size_t crossings_count;
     bool checks[SIM_CHECK_COUNT];
+    enum sim_sc_acked_loss acked_loss; /* expect { acked_loss } */
     /* Server config warnings ("file:line:col: text"), e.g. blocks not active yet. */
     struct sim_sc_strings warnings;
 };

@@ -27,6 +27,7 @@
 #include "core/limits.h"
 #include "core/proto/parser.h"
 #include "core/proto/subject.h"
+#include "sim/sim_jsapi.h"
 
 enum member_state {
     M_IDLE = 0,
@@ -93,6 +94,14 @@ struct member {
     uint32_t memo_pub_actors[MEMO_MAX];
     uint32_t memo_pubs_count; /* slots filled */
     uint32_t memo_pubs_next;
+    /* JetStream: JS_PUBLISH's stream answered its create; JS_READ's progress (the last
+     * sequence from STREAM.INFO once known, the next sequence to read, and whether a
+     * request is out). */
+    bool js_created;
+    bool read_info;
+    uint64_t read_last;
+    uint64_t read_next;
+    bool read_out;
 };
 
 struct sim_workload {
@@ -161,7 +170,13 @@ static bool has_sub(enum sim_workload_kind kind)
 
 static bool sends(enum sim_workload_kind kind)
 {
-    return kind == SIM_WL_PUBLISH || kind == SIM_WL_REQUEST;
+    return kind == SIM_WL_PUBLISH || kind == SIM_WL_REQUEST || kind == SIM_WL_JS_PUBLISH;
+}
+
+/* Kinds that wait for answers on "_INBOX.<actor>.*" (sid 2). */
+static bool has_inbox(enum sim_workload_kind kind)
+{
+    return kind == SIM_WL_REQUEST || kind == SIM_WL_JS_PUBLISH || kind == SIM_WL_JS_READ;
 }
 
 static void send_bytes(struct member *m, const void *buf, size_t len)
@@ -372,7 +387,7 @@ static void send_handshake(struct member *m)
             g_string_append_printf(s, "SUB %s 1\r\n", sp->subject);
         }
     }
-    if (sp->kind == SIM_WL_REQUEST) {
+    if (has_inbox(sp->kind)) {
         g_string_append_printf(s, "SUB _INBOX.%s.* 2\r\n", m->name);
     }
     g_string_append(s, "PING\r\n");
@@ -382,11 +397,27 @@ static void send_handshake(struct member *m)
     m->state = M_AWAIT_PONG;
 }
 
+static void js_on_ready(struct member *m);
+
+static void start_ticking(struct member *m)
+{
+    if (!m->ticking && !m->done) {
+        m->ticking = true;
+        m->tick_base_ns = now(m->wl);
+        m->tick = 0;
+        arm(m, T_TICK, m->tick_base_ns);
+    }
+}
+
 static void on_ready(struct member *m)
 {
     const struct sim_workload_spec *sp = &m->wl->spec;
     m->state = M_READY;
     m->attempts = 0;
+    if (sp->kind == SIM_WL_JS_PUBLISH || sp->kind == SIM_WL_JS_READ) {
+        js_on_ready(m);
+        return;
+    }
     if (has_sub(sp->kind)) {
         struct sim_hist_event ev = {0};
         ev.gen = m->gen;
@@ -395,11 +426,8 @@ static void on_ready(struct member *m)
         ev.server = server_name(m);
         record(m, SIM_H_SUB, &ev);
     }
-    if (sends(sp->kind) && !m->ticking && !m->done) {
-        m->ticking = true;
-        m->tick_base_ns = now(m->wl);
-        m->tick = 0;
-        arm(m, T_TICK, m->tick_base_ns);
+    if (sends(sp->kind)) {
+        start_ticking(m);
     }
 }
 
@@ -499,8 +527,10 @@ static void send_one(struct member *m)
         int n = snprintf(inbox, sizeof(inbox), "_INBOX.%s.%" PRIu64, m->name, seq);
         mr_assert(n > 0 && (size_t)n < sizeof(inbox));
         send_pub(m, sp->subject, inbox, seq);
-        ev.text = inbox;
-        record(m, SIM_H_REQ, &ev);
+        /* A JetStream publish is a PUB of the message (delivery judges it like any);
+         * its PubAck is the answer awaited. */
+        ev.text = sp->kind == SIM_WL_REQUEST ? inbox : "";
+        record(m, sp->kind == SIM_WL_REQUEST ? SIM_H_REQ : SIM_H_PUB, &ev);
         struct request *r = g_new0(struct request, 1);
         r->seq = seq;
         r->deadline_ns = now(m->wl) + sp->request_timeout_ns;
@@ -550,9 +580,20 @@ static void request_free(struct member *m, struct request *r)
     g_free(r);
 }
 
+static void read_send(struct member *m);
+
 static void on_request_timer(struct member *m)
 {
     uint64_t t = now(m->wl);
+    if (m->wl->spec.kind == SIM_WL_JS_READ) {
+        /* The answer is late: ask again (the server may have been restarting). */
+        m->wl->stats.timeouts++;
+        m->read_out = false;
+        if (m->state == M_READY) {
+            read_send(m);
+        }
+        return;
+    }
     GList *head;
     while ((head = g_queue_peek_head_link(&m->pending)) != NULL) {
         struct request *r = head->data;
@@ -567,6 +608,209 @@ static void on_request_timer(struct member *m)
         request_free(m, r);
     }
     arm_request_timer(m);
+}
+
+/* ------------------------------------------------------------------------------------
+ * JetStream clients
+ */
+
+/* Sends "PUB <api subject> _INBOX.<actor>.<token> <len>\r\n<body>\r\n". */
+static void js_api_send(struct member *m, const char *subject, const char *token,
+                        const char *body)
+{
+    GString *s = g_string_sized_new(128 + strlen(body));
+    g_string_append_printf(s, "PUB %s _INBOX.%s.%s %zu\r\n%s\r\n", subject, m->name, token,
+                           strlen(body), body);
+    send_bytes(m, s->str, s->len);
+    g_string_free(s, TRUE);
+}
+
+/* The reader's next request: the stream's info until known, then the next sequence;
+ * each armed with the request timeout, after which it is sent again. */
+static void read_send(struct member *m)
+{
+    const struct sim_workload_spec *sp = &m->wl->spec;
+    mr_assert(m->state == M_READY);
+    if (m->read_out) {
+        return;
+    }
+    char subject[SIM_WL_NAME_MAX + 64];
+    if (!m->read_info) {
+        snprintf(subject, sizeof(subject), "$JS.API.STREAM.INFO.%s", sp->stream);
+        js_api_send(m, subject, "i", "");
+    } else {
+        /* The sequence in the inbox tells a late answer to an earlier request apart. */
+        char body[48];
+        char token[32];
+        snprintf(body, sizeof(body), "{\"seq\":%" PRIu64 "}", m->read_next);
+        snprintf(token, sizeof(token), "r%" PRIu64, m->read_next);
+        snprintf(subject, sizeof(subject), "$JS.API.STREAM.MSG.GET.%s", sp->stream);
+        js_api_send(m, subject, token, body);
+    }
+    m->read_out = true;
+    arm(m, T_REQ, now(m->wl) + sp->request_timeout_ns);
+}
+
+static void read_finish_if_done(struct member *m)
+{
+    if (m->read_info && m->read_next > m->read_last) {
+        stop_member(m);
+    }
+}
+
+static void js_on_ready(struct member *m)
+{
+    const struct sim_workload_spec *sp = &m->wl->spec;
+    if (sp->kind == SIM_WL_JS_READ) {
+        m->read_out = false; /* an answer to a request on the old connection is lost */
+        read_send(m);
+        return;
+    }
+    if (sp->stream_json[0] == '\0') {
+        start_ticking(m);
+        return;
+    }
+    char subject[SIM_WL_NAME_MAX + 64];
+    snprintf(subject, sizeof(subject), "$JS.API.STREAM.CREATE.%s", sp->stream);
+    js_api_send(m, subject, "c", sp->stream_json);
+}
+
+static void note_error(struct member *m, const char *text);
+
+static void js_note_error(struct member *m, const char *what, const struct sim_js_reply *r)
+{
+    char text[SIM_JS_TEXT_MAX + 32];
+    snprintf(text, sizeof(text), "%s: %s", what, r->description);
+    record_simple(m, SIM_H_ERR, server_name(m), text);
+    m->wl->stats.errors++;
+    note_error(m, text);
+}
+
+static void js_on_create(struct member *m, const uint8_t *body, size_t len)
+{
+    struct sim_js_reply r;
+    if (sim_js_parse_info(body, len, &r) == 0 && r.error) {
+        js_note_error(m, "stream create", &r);
+    }
+    sim_js_reply_clear(&r);
+    m->js_created = true;
+    start_ticking(m);
+}
+
+static void js_on_puback(struct member *m, uint64_t seq, const uint8_t *body, size_t len)
+{
+    struct request *r = g_hash_table_lookup(m->pending_by_seq, &seq);
+    if (r == NULL) {
+        return; /* after its timeout: recorded as one already */
+    }
+    struct sim_js_reply a;
+    struct sim_hist_event ev = {0};
+    ev.pub = m->actor;
+    ev.seq = seq;
+    int rc = sim_js_parse_puback(body, len, &a);
+    if (rc != 0 || a.error) {
+        ev.text = rc != 0 ? "malformed PubAck" : a.description;
+        record(m, SIM_H_JS_NAK, &ev);
+    } else {
+        char text[SIM_JS_TEXT_MAX + 16];
+        snprintf(text, sizeof(text), "%s%s", a.stream, a.duplicate ? " duplicate" : "");
+        ev.sseq = a.seq;
+        ev.text = text;
+        record(m, SIM_H_JS_ACK, &ev);
+        m->wl->stats.js_acked++;
+    }
+    sim_js_reply_clear(&a);
+    request_free(m, r);
+    arm_request_timer(m);
+}
+
+static void js_on_info(struct member *m, const uint8_t *body, size_t len)
+{
+    struct sim_js_reply r;
+    int rc = sim_js_parse_info(body, len, &r);
+    if (rc != 0 || r.error) {
+        /* The stream is gone (or never was): nothing to read, and say so. */
+        if (rc == 0) {
+            js_note_error(m, "stream info", &r);
+        }
+        r.last_seq = 0;
+    }
+    struct sim_hist_event ev = {0};
+    ev.sseq = r.last_seq;
+    ev.text = m->wl->spec.stream;
+    record(m, SIM_H_JS_INFO, &ev);
+    sim_js_reply_clear(&r);
+    m->read_info = true;
+    m->read_last = ev.sseq;
+    m->read_next = 1;
+}
+
+static void js_on_read(struct member *m, const uint8_t *body, size_t len)
+{
+    struct sim_js_reply r;
+    struct sim_hist_event ev = {0};
+    ev.sseq = m->read_next;
+    ev.pub = UINT32_MAX;
+    ev.subject = m->wl->spec.stream;
+    int rc = sim_js_parse_msg_get(body, len, &r);
+    char text[SIM_JS_TEXT_MAX + 16] = "ok";
+    char pub[ACTOR_MAX];
+    if (rc != 0) {
+        snprintf(text, sizeof(text), "error: malformed reply");
+    } else if (r.error && r.code == 404) {
+        snprintf(text, sizeof(text), "missing");
+    } else if (r.error) {
+        snprintf(text, sizeof(text), "error: %s", r.description);
+    } else if (r.seq != m->read_next ||
+               !sim_js_payload_id(r.data, r.data_len, pub, sizeof(pub), &ev.seq)) {
+        snprintf(text, sizeof(text), "corrupt");
+    } else {
+        ev.pub = publisher_actor(m, pub, strlen(pub));
+    }
+    ev.text = text;
+    record(m, SIM_H_JS_READ, &ev);
+    m->wl->stats.js_acked++;
+    sim_js_reply_clear(&r);
+    m->read_next++;
+}
+
+/* An answer on the inbox: "c" the stream create, "i" the info, "r" a read, a number
+ * the PubAck of that publish. */
+static void js_on_inbox(struct member *m, const char *subject, size_t sl, const uint8_t *body,
+                        size_t len)
+{
+    size_t dot = sl;
+    while (dot > 0 && subject[dot - 1] != '.') {
+        dot--;
+    }
+    const char *token = subject + dot;
+    if (m->wl->spec.kind == SIM_WL_JS_PUBLISH) {
+        if (strcmp(token, "c") == 0) {
+            js_on_create(m, body, len);
+        } else {
+            js_on_puback(m, g_ascii_strtoull(token, NULL, 10), body, len);
+        }
+        return;
+    }
+    /* Only the answer to the request out counts: a late one to a request sent again
+     * is dropped. */
+    bool info = strcmp(token, "i") == 0 && !m->read_info;
+    bool read = token[0] == 'r' && m->read_info &&
+                g_ascii_strtoull(token + 1, NULL, 10) == m->read_next;
+    if (!m->read_out || (!info && !read)) {
+        return;
+    }
+    if (info) {
+        js_on_info(m, body, len);
+    } else {
+        js_on_read(m, body, len);
+    }
+    m->read_out = false;
+    disarm(m, T_REQ);
+    read_finish_if_done(m);
+    if (m->state == M_READY) {
+        read_send(m);
+    }
 }
 
 /* ------------------------------------------------------------------------------------
@@ -585,6 +829,10 @@ static void on_msg(struct member *m, const struct mr_proto_op *op)
     struct sim_hist_event ev = {0};
     ev.subject = subject;
     bool inbox = op->sid.len == 1 && op->sid.ptr[0] == '2';
+    if (inbox && (sp->kind == SIM_WL_JS_PUBLISH || sp->kind == SIM_WL_JS_READ)) {
+        js_on_inbox(m, subject, sl, body, body_len);
+        return;
+    }
     if (inbox && sp->kind == SIM_WL_REQUEST) {
         /* The inbox's last token is the request counter. */
         size_t dot = sl;
@@ -935,7 +1183,7 @@ static int spec_validate(const struct sim_workload_spec *sp, char *errmsg, size_
         !token_safe(sp->name)) {
         return invalid(errmsg, errmsg_len, n, "name must be a subject token without ':'");
     }
-    if (sp->kind < SIM_WL_PUBLISH || sp->kind > SIM_WL_REPLY) {
+    if (sp->kind < SIM_WL_PUBLISH || sp->kind > SIM_WL_JS_READ) {
         return invalid(errmsg, errmsg_len, n, "unknown kind");
     }
     if (sp->servers_len == 0 || sp->servers_len > SIM_WL_SERVERS_MAX) {
@@ -971,6 +1219,17 @@ static int spec_validate(const struct sim_workload_spec *sp, char *errmsg, size_
     }
     if (memchr(sp->region, '\0', sizeof(sp->region)) == NULL) {
         return invalid(errmsg, errmsg_len, n, "region name too long");
+    }
+    bool js = sp->kind == SIM_WL_JS_PUBLISH || sp->kind == SIM_WL_JS_READ;
+    size_t stl = strnlen(sp->stream, sizeof(sp->stream));
+    if (stl == sizeof(sp->stream) || (stl > 0 && !token_safe(sp->stream)) ||
+        (sp->kind == SIM_WL_JS_READ && stl == 0) ||
+        (!js && stl > 0)) {
+        return invalid(errmsg, errmsg_len, n, "stream: a name for JetStream kinds only");
+    }
+    if (memchr(sp->stream_json, '\0', sizeof(sp->stream_json)) == NULL ||
+        (sp->stream_json[0] != '\0' && (sp->kind != SIM_WL_JS_PUBLISH || stl == 0))) {
+        return invalid(errmsg, errmsg_len, n, "stream_json: js_publish with a stream only");
     }
     if (sp->stop_ns != 0 && sp->stop_ns < sp->start_ns) {
         return invalid(errmsg, errmsg_len, n, "stop before start");

@@ -40,6 +40,16 @@
  *    "PUB subject _INBOX.<actor>.<counter> size\r\n<actor>:<counter>..." (REQ event),
  *    records the first reply to each (REPLY) and a TIMEOUT when none came within
  *    request_timeout_ns (default 2 s).
+ *  - JS_PUBLISH: publishes like a requester, a PUB event each, to a stream's subject
+ *    with the reply inbox "_INBOX.<actor>.<counter>", and records each PubAck (JS_ACK:
+ *    stream, sequence, duplicate), API error (JS_NAK) or TIMEOUT. With stream_json it
+ *    first sends it to $JS.API.STREAM.CREATE.<stream> (on every connect: the stream is
+ *    ensured, as applications do) and starts publishing at the first answer; an API
+ *    error there is recorded as an ERR "stream create: <description>".
+ *  - JS_READ: at start_ns reads stream back: STREAM.INFO for its last sequence (JS_INFO),
+ *    then STREAM.MSG.GET of every sequence from 1, one at a time (JS_READ each: the
+ *    payload's id, or missing / corrupt / error), re-sending a request that timed out
+ *    or was cut by a reconnect; then STOP and disconnect.
  *
  * Invariants: a member has at most one connection; timer ids are member * 4 + slot
  * on the workload's host; history events of one member are appended in time order.
@@ -78,7 +88,11 @@ enum sim_workload_kind {
     SIM_WL_QUEUE,
     SIM_WL_REQUEST,
     SIM_WL_REPLY,
+    SIM_WL_JS_PUBLISH,
+    SIM_WL_JS_READ,
 };
+
+#define SIM_WL_STREAM_JSON_MAX 4096 /* a STREAM.CREATE request, with the NUL */
 
 struct sim_workload_spec {
     char name[SIM_WL_NAME_MAX];  /* unique host name in the world; subject-token safe */
@@ -101,13 +115,18 @@ struct sim_workload_spec {
     char user[SIM_WL_CRED_MAX];
     char password[SIM_WL_CRED_MAX];
     char token[SIM_WL_CRED_MAX];
+    /* JetStream: the stream (JS_READ: the one read; JS_PUBLISH: the one created), and
+     * JS_PUBLISH's STREAM.CREATE request; "" = none. */
+    char stream[SIM_WL_NAME_MAX];
+    char stream_json[SIM_WL_STREAM_JSON_MAX];
 };
 
 struct sim_workload_stats {
     uint64_t published;      /* PUBs sent (PUBLISH) or requests sent (REQUEST) */
     uint64_t received;       /* MSGs on the workload's subscription */
     uint64_t replies;        /* REQUEST: first replies; REPLY: replies sent */
-    uint64_t timeouts;       /* REQUEST */
+    uint64_t timeouts;       /* REQUEST, JS_PUBLISH, JS_READ */
+    uint64_t js_acked;       /* JS_PUBLISH: PubAcks; JS_READ: sequences read */
     uint64_t connects;       /* handshakes (INFO received) */
     uint64_t connect_fails;  /* failed connects */
     uint64_t disconnects;

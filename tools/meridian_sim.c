@@ -284,18 +284,6 @@ static bool write_file(const char *path, const char *text)
     return ok;
 }
 
-/* Says which configured blocks are validated but not active yet, once per server:
- * jetstream {} (clusters, gateways, leaf nodes and websocket listeners are live). */
-static void print_inactive(const struct sim_scenario *sc)
-{
-    for (size_t i = 0; i < sc->servers_count; i++) {
-        if (sc->servers[i].config.jetstream.present) {
-            printf("note: server %s: jetstream validated, not active yet\n",
-                   sc->servers[i].name);
-        }
-    }
-}
-
 static int run_one(const struct cli *c, const struct sim_scenario *sc, uint64_t seed)
 {
     printf("seed: 0x%016" PRIx64 "\n", seed);
@@ -360,7 +348,6 @@ static int run_one(const struct cli *c, const struct sim_scenario *sc, uint64_t 
         for (size_t i = 0; i < sc->warnings.count; i++) {
             printf("note: %s\n", sc->warnings.items[i]);
         }
-        print_inactive(sc);
         printf("schedule:\n%s", r.schedule);
         printf("fault timeline:\n%s", r.timeline);
         printf("verdicts:\n");

@@ -4,7 +4,8 @@
  * hand-built histories: each checker passes a clean history and fails one holding
  * exactly its violation, with the violation described by time and ids; fault windows,
  * settle margins and subscription spans exempt what they should; the online checker
- * agrees with the offline ones; truncation is reported; JSON lines are stable.
+ * agrees with the offline ones; truncation is reported; JSON lines are stable;
+ * no_acked_loss tells bounded, detected and unexplained losses and corruption apart.
  *
  * Histories here are plain data: no world runs. Times are in milliseconds (MS).
  */
@@ -766,6 +767,218 @@ START_TEST(online_checker_finds_violations_as_they_are_appended)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------------------
+ * no_acked_loss
+ */
+
+static void js_ev(struct sim_history *h, uint64_t t, enum sim_hist_kind kind, const char *who,
+                  uint64_t seq, uint64_t sseq, const char *subject, const char *text)
+{
+    struct sim_hist_event e = {0};
+    e.t_ns = t;
+    e.kind = kind;
+    e.actor = sim_history_actor(h, who);
+    e.pub = kind == SIM_H_JS_READ && text != NULL && strcmp(text, "ok") != 0
+                ? UINT32_MAX
+                : sim_history_actor(h, kind == SIM_H_JS_READ ? "p" : who);
+    e.seq = seq;
+    e.sseq = sseq;
+    e.subject = subject;
+    e.text = text;
+    e.server = kind == SIM_H_JS_STORE ? "js1" : NULL;
+    ck_assert_int_eq(sim_history_append(h, &e), 0);
+}
+
+/* Publisher p on js1 publishes and gets acks for 1..n (seq i at t = i * 10 ms, stream
+ * sequence i), then a reader reads 1..last back at 10 s: message i reads as read[i]
+ * ("ok" = its own id; NULL = the read is left out). */
+static struct sim_history *js_history(uint64_t n, uint64_t last, const char *const *read)
+{
+    struct sim_history *h = sim_history_create(0);
+    conn(h, 0, "p", "js1");
+    for (uint64_t i = 1; i <= n; i++) {
+        js_ev(h, i * 10 * MS, SIM_H_PUB, "p", i, 0, "orders.new", NULL);
+        js_ev(h, i * 10 * MS + 1, SIM_H_JS_ACK, "p", i, i, NULL, "ORDERS");
+    }
+    js_ev(h, 10 * SEC, SIM_H_JS_INFO, "r", 0, last, NULL, "ORDERS");
+    for (uint64_t i = 1; i <= last; i++) {
+        const char *text = read != NULL && read[i] != NULL ? read[i] : "ok";
+        js_ev(h, 10 * SEC + i * MS, SIM_H_JS_READ, "r", i, i, "ORDERS", text);
+    }
+    return h;
+}
+
+static const struct sim_check_js_server js_always[] = {{"js1", true, 0}};
+static const struct sim_check_js_server js_interval[] = {{"js1", false, 100 * MS}};
+
+static void js_opts(struct sim_check_opts *o, const struct sim_check_js_server *srv,
+                    const struct sim_check_crash *crashes, size_t crashes_len, int mode)
+{
+    sim_check_opts_default(o);
+    o->js_servers = srv;
+    o->js_servers_len = 1;
+    o->crashes = crashes;
+    o->crashes_len = crashes_len;
+    o->acked_loss = mode;
+}
+
+START_TEST(every_acked_message_read_back_passes_no_acked_loss)
+{
+    struct sim_history *h = js_history(20, 20, NULL);
+    struct sim_check_opts o;
+    js_opts(&o, js_always, NULL, 0, SIM_CHECK_LOSS_NONE);
+    struct sim_verdict v;
+    sim_check_no_acked_loss(h, &o, &v);
+    ck_assert_msg(v.ok, "%s", v.first);
+    ck_assert_uint_eq(v.checked, 20);
+    ck_assert_ptr_nonnull(strstr(v.first, "no acked message lost"));
+    ck_assert_int_eq(sim_check_run("no_acked_loss", h, &o, &v), MR_E_NOT_FOUND);
+    sim_history_destroy(h);
+}
+END_TEST
+
+START_TEST(lost_tail_fails_unless_bounded_by_a_power_loss)
+{
+    /* Acks up to 20, the stream recovered to 17: 18..20 (acked at 180..200 ms) lost. */
+    struct sim_history *h = js_history(20, 17, NULL);
+    struct sim_check_crash power = {0, 250 * MS, true};
+    struct sim_check_opts o;
+    struct sim_verdict v;
+    js_opts(&o, js_always, &power, 1, SIM_CHECK_LOSS_BOUNDED);
+    sim_check_no_acked_loss(h, &o, &v);
+    ck_assert(!v.ok); /* sync always: no loss is bounded */
+    ck_assert_uint_eq(v.violations, 3);
+    ck_assert_ptr_nonnull(strstr(v.first, "p:18 acked as ORDERS seq 18 is lost"));
+    js_opts(&o, js_interval, &power, 1, SIM_CHECK_LOSS_NONE);
+    sim_check_no_acked_loss(h, &o, &v);
+    ck_assert(!v.ok); /* interval sync, but the scenario allows no loss */
+    js_opts(&o, js_interval, &power, 1, SIM_CHECK_LOSS_BOUNDED);
+    sim_check_no_acked_loss(h, &o, &v);
+    ck_assert_msg(v.ok, "%s", v.first);
+    ck_assert_ptr_nonnull(strstr(v.first, "3 acked lost (bounded by the sync interval 3"));
+    /* A process crash keeps the page cache: it explains nothing. */
+    struct sim_check_crash kill = {0, 250 * MS, false};
+    js_opts(&o, js_interval, &kill, 1, SIM_CHECK_LOSS_BOUNDED);
+    sim_check_no_acked_loss(h, &o, &v);
+    ck_assert(!v.ok);
+    /* A power loss long after the acks (beyond interval + settle) explains nothing. */
+    struct sim_check_crash late = {0, 2 * SEC, true};
+    js_opts(&o, js_interval, &late, 1, SIM_CHECK_LOSS_BOUNDED);
+    sim_check_no_acked_loss(h, &o, &v);
+    ck_assert(!v.ok);
+    sim_history_destroy(h);
+}
+END_TEST
+
+START_TEST(loss_after_a_store_report_passes_only_when_detected_is_allowed)
+{
+    const char *read[21] = {0};
+    read[5] = "missing";
+    struct sim_history *h = sim_history_create(0);
+    conn(h, 0, "p", "js1");
+    for (uint64_t i = 1; i <= 6; i++) {
+        js_ev(h, i * 10 * MS, SIM_H_PUB, "p", i, 0, "orders.new", NULL);
+        js_ev(h, i * 10 * MS + 1, SIM_H_JS_ACK, "p", i, i, NULL, "ORDERS");
+    }
+    js_ev(h, 5 * SEC, SIM_H_JS_STORE, "js1", 0, 0, NULL, "damaged stretch, never served");
+    js_ev(h, 10 * SEC, SIM_H_JS_INFO, "r", 0, 6, NULL, "ORDERS");
+    for (uint64_t i = 1; i <= 6; i++) {
+        js_ev(h, 10 * SEC + i * MS, SIM_H_JS_READ, "r", i, i, "ORDERS", read[i] ? read[i] : "ok");
+    }
+    struct sim_check_opts o;
+    struct sim_verdict v;
+    js_opts(&o, js_always, NULL, 0, SIM_CHECK_LOSS_BOUNDED);
+    sim_check_no_acked_loss(h, &o, &v);
+    ck_assert(!v.ok);
+    ck_assert_ptr_nonnull(strstr(v.first, "the store reported damage"));
+    js_opts(&o, js_always, NULL, 0, SIM_CHECK_LOSS_DETECTED);
+    sim_check_no_acked_loss(h, &o, &v);
+    ck_assert_msg(v.ok, "%s", v.first);
+    ck_assert_ptr_nonnull(strstr(v.first, "detected 1"));
+    sim_history_destroy(h);
+}
+END_TEST
+
+START_TEST(corrupt_read_fails_whatever_is_allowed)
+{
+    const char *read[11] = {0};
+    read[4] = "corrupt";
+    struct sim_history *h = js_history(10, 10, read);
+    struct sim_check_opts o;
+    struct sim_verdict v;
+    js_opts(&o, js_interval, NULL, 0, SIM_CHECK_LOSS_DETECTED);
+    sim_check_no_acked_loss(h, &o, &v);
+    ck_assert(!v.ok);
+    ck_assert_uint_eq(v.violations, 1);
+    ck_assert_ptr_nonnull(strstr(v.first, "ORDERS seq 4 served bytes no publisher sent"));
+    sim_history_destroy(h);
+}
+END_TEST
+
+START_TEST(reused_sequence_is_a_loss_and_a_misplaced_message_is_corruption)
+{
+    /* Seq 3 acked for p:3 then, after a loss, reused for p:4 (acked at seq 3 too). */
+    struct sim_history *h = sim_history_create(0);
+    conn(h, 0, "p", "js1");
+    js_ev(h, 10 * MS, SIM_H_PUB, "p", 3, 0, "orders.new", NULL);
+    js_ev(h, 11 * MS, SIM_H_JS_ACK, "p", 3, 3, NULL, "ORDERS");
+    js_ev(h, 20 * MS, SIM_H_PUB, "p", 4, 0, "orders.new", NULL);
+    js_ev(h, 21 * MS, SIM_H_JS_ACK, "p", 4, 3, NULL, "ORDERS");
+    js_ev(h, 30 * MS, SIM_H_PUB, "p", 5, 0, "orders.new", NULL);
+    js_ev(h, 31 * MS, SIM_H_JS_ACK, "p", 5, 4, NULL, "ORDERS");
+    js_ev(h, 10 * SEC, SIM_H_JS_INFO, "r", 0, 4, NULL, "ORDERS");
+    js_ev(h, 10 * SEC + 1, SIM_H_JS_READ, "r", 4, 3, "ORDERS", "ok");
+    js_ev(h, 10 * SEC + 2, SIM_H_JS_READ, "r", 3, 4, "ORDERS", "ok"); /* p:3 at 4: wrong */
+    struct sim_check_opts o;
+    struct sim_verdict v;
+    struct sim_check_crash power = {0, 15 * MS, true};
+    js_opts(&o, js_interval, &power, 1, SIM_CHECK_LOSS_DETECTED);
+    sim_check_no_acked_loss(h, &o, &v);
+    ck_assert(!v.ok);
+    ck_assert_uint_eq(v.violations, 1); /* p:3's loss is bounded; seq 4 holding p:3 is not */
+    ck_assert_ptr_nonnull(strstr(v.first, "ORDERS seq 4 acked for p:5 reads p:3"));
+    sim_history_destroy(h);
+}
+END_TEST
+
+START_TEST(no_read_back_fails_and_late_acks_are_exempt)
+{
+    struct sim_history *h = sim_history_create(0);
+    conn(h, 0, "p", "js1");
+    js_ev(h, 10 * MS, SIM_H_PUB, "p", 1, 0, "orders.new", NULL);
+    js_ev(h, 11 * MS, SIM_H_JS_ACK, "p", 1, 1, NULL, "ORDERS");
+    struct sim_check_opts o;
+    struct sim_verdict v;
+    js_opts(&o, js_always, NULL, 0, SIM_CHECK_LOSS_NONE);
+    sim_check_no_acked_loss(h, &o, &v);
+    ck_assert(!v.ok);
+    ck_assert_ptr_nonnull(strstr(v.first, "no stream was read back"));
+    js_ev(h, 1 * SEC, SIM_H_JS_INFO, "r", 0, 0, NULL, "ORDERS");
+    js_ev(h, 2 * SEC, SIM_H_PUB, "p", 2, 0, "orders.new", NULL);
+    js_ev(h, 2 * SEC + 1, SIM_H_JS_ACK, "p", 2, 2, NULL, "ORDERS duplicate");
+    js_ev(h, 3 * SEC, SIM_H_JS_ACK, "p", 3, 3, NULL, "ORDERS");
+    sim_check_no_acked_loss(h, &o, &v);
+    ck_assert(!v.ok); /* seq 1 acked before the read-back reported an empty stream */
+    ck_assert_uint_eq(v.checked, 1);
+    ck_assert_uint_eq(v.exempt, 1); /* the ack after it; the duplicate is not judged */
+    sim_history_destroy(h);
+}
+END_TEST
+
+START_TEST(js_events_have_sseq_in_json)
+{
+    struct sim_history *h = sim_history_create(0);
+    js_ev(h, 1, SIM_H_JS_ACK, "p", 5, 9, NULL, "ORDERS");
+    GString *s = g_string_new(NULL);
+    sim_history_event_json(h, 0, s);
+    ck_assert_str_eq(s->str, "{\"t\":1,\"kind\":\"JS_ACK\",\"actor\":\"p\",\"gen\":0,\"pub\":\"p\","
+                             "\"seq\":5,\"sseq\":9,\"subject\":\"\",\"queue\":\"\",\"server\":\"\","
+                             "\"text\":\"ORDERS\"}");
+    g_string_free(s, TRUE);
+    sim_history_destroy(h);
+}
+END_TEST
+
 static Suite *sim_check_suite(void)
 {
     Suite *s = suite_create("sim_check");
@@ -798,6 +1011,13 @@ static Suite *sim_check_suite(void)
     tcase_add_test(ck, local_delivery_exempts_the_leafs_own_outage);
     tcase_add_test(ck, local_delivery_counts_a_resubscription_from_its_sub);
     tcase_add_test(ck, account_scoping_fails_a_crossing_unless_allowed);
+    tcase_add_test(ck, every_acked_message_read_back_passes_no_acked_loss);
+    tcase_add_test(ck, lost_tail_fails_unless_bounded_by_a_power_loss);
+    tcase_add_test(ck, loss_after_a_store_report_passes_only_when_detected_is_allowed);
+    tcase_add_test(ck, corrupt_read_fails_whatever_is_allowed);
+    tcase_add_test(ck, reused_sequence_is_a_loss_and_a_misplaced_message_is_corruption);
+    tcase_add_test(ck, no_read_back_fails_and_late_acks_are_exempt);
+    tcase_add_test(ck, js_events_have_sseq_in_json);
     suite_add_tcase(s, ck);
     return s;
 }

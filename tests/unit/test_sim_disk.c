@@ -435,6 +435,69 @@ START_TEST(power_crash_before_completion_loses_the_write)
 }
 END_TEST
 
+START_TEST(bit_rot_flips_one_bit_of_a_matching_file_per_crash)
+{
+    for (uint64_t seed = 1; seed <= 10; seed++) {
+        struct sim_disk *d = sim_disk_create(seed, 3);
+        struct sim_disk_faults f = {.bit_rot = {1, 1}};
+        g_strlcpy(f.bit_rot_suffix, ".blk", sizeof(f.bit_rot_suffix));
+        sim_disk_set_faults(d, &f);
+        const char *text = "0123456789abcdef";
+        int64_t a = sim_disk_open(d, "s/1.blk", RWC);
+        int64_t b = sim_disk_open(d, "s/meta.json", RWC);
+        append_str(d, a, text);
+        append_str(d, b, text);
+        ck_assert_int_eq(sim_disk_sync(d, a), 0);
+        ck_assert_int_eq(sim_disk_sync(d, b), 0);
+        sim_disk_crash(d, seed % 2 == 0 ? SIM_CRASH_POWER : SIM_CRASH_PROCESS);
+        ck_assert_uint_eq(sim_disk_bit_rots(d), 1);
+        g_autofree char *blk = read_all(d, "s/1.blk");
+        g_autofree char *durable = contents(d, "s/1.blk", true);
+        g_autofree char *meta = read_all(d, "s/meta.json");
+        ck_assert_str_eq(meta, text); /* not a .blk: never rots */
+        ck_assert_str_eq(blk, durable); /* both images */
+        size_t diff = 0;
+        for (size_t i = 0; i < strlen(text); i++) {
+            diff += (size_t)__builtin_popcount((unsigned)(blk[i] ^ text[i]) & 0xffu);
+        }
+        ck_assert_uint_eq(diff, 1);
+        sim_disk_destroy(d);
+    }
+}
+END_TEST
+
+START_TEST(bit_rot_never_by_default_and_not_on_empty_files)
+{
+    struct sim_disk *d = disk_new();
+    int64_t a = sim_disk_open(d, "x.blk", RWC);
+    append_str(d, a, "data");
+    sim_disk_crash(d, SIM_CRASH_POWER);
+    ck_assert_uint_eq(sim_disk_bit_rots(d), 0);
+    struct sim_disk_faults f = {.bit_rot = {1, 1}};
+    sim_disk_set_faults(d, &f);
+    ck_assert_int_ge(sim_disk_open(d, "empty.blk", RWC), 1);
+    sim_disk_crash(d, SIM_CRASH_PROCESS); /* x.blk lost its unsynced bytes: empty too */
+    ck_assert_uint_eq(sim_disk_bit_rots(d), 0);
+    sim_disk_destroy(d);
+}
+END_TEST
+
+START_TEST(file_root_prefixes_every_env_path)
+{
+    struct sim_world_opts wo;
+    sim_world_opts_default(&wo);
+    struct sim_world *w = sim_world_create(&wo);
+    struct sim_host *h = sim_host_create(w, "n1");
+    sim_host_set_file_root(h, "/data/js/jetstream/");
+    const struct mr_env *env = sim_host_env(h);
+    env->file_open(env->ctx, 1, "a/b.blk", RWC);
+    env->file_list(env->ctx, 2, "");
+    ck_assert(sim_disk_exists(sim_host_disk(h), "/data/js/jetstream/a/b.blk"));
+    ck_assert(!sim_disk_exists(sim_host_disk(h), "a/b.blk"));
+    sim_world_destroy(w);
+}
+END_TEST
+
 static Suite *sim_disk_suite(void)
 {
     Suite *s = suite_create("sim_disk");
@@ -449,12 +512,15 @@ static Suite *sim_disk_suite(void)
     tcase_add_test(tc, torn_write_keeps_a_strict_prefix);
     tcase_add_test(tc, fsync_error_reports_io_and_drops_unsynced);
     tcase_add_test(tc, read_corruption_is_caught_by_a_checksum);
+    tcase_add_test(tc, bit_rot_flips_one_bit_of_a_matching_file_per_crash);
+    tcase_add_test(tc, bit_rot_never_by_default_and_not_on_empty_files);
     suite_add_tcase(s, tc);
     TCase *env = tcase_create("env");
     tcase_set_timeout(env, 30);
     tcase_add_test(env, env_file_calls_complete_later_in_order);
     tcase_add_test(env, host_crash_loses_unsynced_keeps_synced);
     tcase_add_test(env, power_crash_before_completion_loses_the_write);
+    tcase_add_test(env, file_root_prefixes_every_env_path);
     suite_add_tcase(s, env);
     return s;
 }

@@ -695,6 +695,77 @@ START_TEST(liveness_run_is_deterministic)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------------------
+ * JetStream scenarios
+ */
+
+static void run_js(const char *path, struct sim_run_result *r)
+{
+    struct sim_scenario *sc = load_file(path);
+    struct sim_run_opts o;
+    sim_run_opts_default(&o);
+    o.seed = sc->seed;
+    ck_assert_int_eq(sim_run(sc, &o, r), 0);
+    ck_assert(r->verdict_run[SIM_CHECK_NO_ACKED_LOSS]);
+    ck_assert_uint_gt(r->js_acked, 100);
+    ck_assert_uint_gt(r->js_read, 100);
+    sim_scenario_destroy(sc);
+}
+
+/* A power failure with interval sync loses acknowledged messages: judged as if the
+ * server synced always, the run must fail no_acked_loss. */
+START_TEST(canary_fails_no_acked_loss)
+{
+    struct sim_run_result r;
+    run_js("scenarios/canary_js_interval_loss.conf", &r);
+    ck_assert(!r.ok);
+    ck_assert(!r.verdicts[SIM_CHECK_NO_ACKED_LOSS].ok);
+    ck_assert_uint_gt(r.verdicts[SIM_CHECK_NO_ACKED_LOSS].violations, 10);
+    ck_assert_ptr_nonnull(strstr(r.verdicts[SIM_CHECK_NO_ACKED_LOSS].first,
+                                 "within the sync interval of a power loss"));
+    sim_run_result_deinit(&r);
+}
+END_TEST
+
+START_TEST(sync_always_loses_no_acked_message_across_crashes)
+{
+    struct sim_run_result r;
+    run_js("scenarios/js_single_sync_always.conf", &r);
+    const struct sim_verdict *v = &r.verdicts[SIM_CHECK_NO_ACKED_LOSS];
+    ck_assert_msg(r.ok, "%s", v->first);
+    ck_assert_ptr_nonnull(strstr(v->first, "no acked message lost"));
+    ck_assert_uint_eq(v->checked, r.js_acked);
+    sim_run_result_deinit(&r);
+}
+END_TEST
+
+/* Interval sync passes with its loss bounded, and says how much it lost. */
+START_TEST(interval_sync_loss_is_bounded_and_reported)
+{
+    struct sim_run_result r;
+    run_js("scenarios/js_single_interval.conf", &r);
+    const struct sim_verdict *v = &r.verdicts[SIM_CHECK_NO_ACKED_LOSS];
+    ck_assert_msg(r.ok, "%s", v->first);
+    ck_assert_ptr_nonnull(strstr(v->first, "acked lost (bounded by the sync interval"));
+    ck_assert_ptr_nonnull(strstr(v->first, "unexplained 0)"));
+    ck_assert_uint_lt(r.js_read, r.js_acked); /* the loss is real: fewer read back */
+    sim_run_result_deinit(&r);
+}
+END_TEST
+
+/* Rotted bits are found by the store and reported, never served. */
+START_TEST(disk_damage_is_detected_not_served)
+{
+    struct sim_run_result r;
+    run_js("scenarios/js_disk_faults.conf", &r);
+    const struct sim_verdict *v = &r.verdicts[SIM_CHECK_NO_ACKED_LOSS];
+    ck_assert_msg(r.ok, "%s", v->first);
+    ck_assert_uint_gt(r.bit_rots, 0);
+    ck_assert_uint_gt(r.js_store_errors, 0);
+    sim_run_result_deinit(&r);
+}
+END_TEST
+
 static Suite *sim_run_suite(void)
 {
     Suite *s = suite_create("sim_run");
@@ -712,6 +783,10 @@ static Suite *sim_run_suite(void)
     tcase_add_test(tv, canary_fails_interest_only);
     tcase_add_test(tv, canary_fails_local_delivery);
     tcase_add_test(tv, canary_fails_account_scoping);
+    tcase_add_test(tv, canary_fails_no_acked_loss);
+    tcase_add_test(tv, sync_always_loses_no_acked_message_across_crashes);
+    tcase_add_test(tv, interval_sync_loss_is_bounded_and_reported);
+    tcase_add_test(tv, disk_damage_is_detected_not_served);
     tcase_add_test(tv, refused_client_is_reported_and_not_live);
     tcase_add_loop_test(tv, shipped_scenarios_pass, 0,
                         (int)(sizeof(passing) / sizeof(passing[0])));

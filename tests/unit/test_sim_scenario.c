@@ -178,11 +178,45 @@ START_TEST(defaults_fill_what_is_left_out)
     ck_assert_uint_eq(sc->regions_count, 1);
     ck_assert_str_eq(sc->servers[0].region, "local");
     ck_assert_int_eq(sc->servers[0].config.server.port, 4222);
-    /* Every check but interest_only, which needs expect { quiet_links }. */
+    /* Every check but interest_only, which needs expect { quiet_links }, and
+     * no_acked_loss, which needs a js_read client. */
     for (int k = 0; k < SIM_CHECK_COUNT; k++) {
-        ck_assert(sc->checks[k] == (k != SIM_CHECK_INTEREST_ONLY));
+        ck_assert(sc->checks[k] ==
+                  (k != SIM_CHECK_INTEREST_ONLY && k != SIM_CHECK_NO_ACKED_LOSS));
     }
+    ck_assert_int_eq(sc->acked_loss, SIM_SC_ACKED_LOSS_NONE);
     ck_assert_uint_eq(sc->converge_ns, SIM_SC_CONVERGE_DEFAULT_NS);
+    sim_scenario_destroy(sc);
+}
+END_TEST
+
+START_TEST(jetstream_clients_and_disk_faults_load)
+{
+    struct sim_scenario *sc = load_ok(
+        "servers { s1 { config { port: 4222, jetstream { store_dir: /d } }\n"
+        "  disk { torn_write: \"1/4\", read_corrupt: 5, bit_rot: \"1/1\",\n"
+        "         bit_rot_suffix: \".blk\" } } }\n"
+        "clients {\n"
+        "  p { at: [s1], js_publish: o.n, rate: 50, stream { name: S, subjects: [\"o.>\"],\n"
+        "      storage: file, max_bytes: 1MB, allow_direct: true } }\n"
+        "  r { at: [s1], js_read: S, start: \"5s\" }\n"
+        "}\n"
+        "expect { acked_loss: detected }\n");
+    ck_assert(sc->servers[0].config.jetstream.enabled);
+    ck_assert_uint_eq(sc->servers[0].disk.torn_write.num, 1);
+    ck_assert_uint_eq(sc->servers[0].disk.torn_write.den, 4);
+    ck_assert_uint_eq(sc->servers[0].disk.read_corrupt.num, 5);
+    ck_assert_uint_eq(sc->servers[0].disk.read_corrupt.den, 100);
+    ck_assert_str_eq(sc->servers[0].disk.bit_rot_suffix, ".blk");
+    ck_assert_int_eq(sc->clients[0].kind, SIM_SC_CLIENT_JS_PUBLISH);
+    ck_assert_str_eq(sc->clients[0].stream, "S");
+    ck_assert_str_eq(sc->clients[0].stream_json,
+                     "{\"name\":\"S\",\"subjects\":[\"o.>\"],\"storage\":\"file\","
+                     "\"max_bytes\":1048576,\"allow_direct\":true}");
+    ck_assert_int_eq(sc->clients[1].kind, SIM_SC_CLIENT_JS_READ);
+    ck_assert_str_eq(sc->clients[1].stream, "S");
+    ck_assert_int_eq(sc->acked_loss, SIM_SC_ACKED_LOSS_DETECTED);
+    ck_assert(sc->checks[SIM_CHECK_NO_ACKED_LOSS]); /* by default with a reader */
     sim_scenario_destroy(sc);
 }
 END_TEST
@@ -341,6 +375,24 @@ static const struct {
      "t.conf:2:31: account_crossings: no server imports from account A into B"},
     {ONE_SERVER "expect { account_crossings: [ { from: A } ] }\n",
      "account_crossings: expected { from: ACCOUNT, to: ACCOUNT }"},
+    {ONE_SERVER "clients { c { at: [s1], js_publish: o, stream { subjects: [o] } } }\n",
+     "t.conf:2:47: stream: expected name: a stream name"},
+    {ONE_SERVER "clients { c { at: [s1], subscribe: o, stream { name: S } } }\n",
+     "t.conf:2:46: stream: expected only with js_publish"},
+    {ONE_SERVER "clients { c { at: [s1], js_read: \"A.B\" } }\n",
+     "t.conf:2:34: js_read: expected a stream name"},
+    {ONE_SERVER "clients { c { at: [s1], js_read: S, publish: o } }\n",
+     "client \"c\": expected only one of publish, subscribe, request, reply, js_publish, "
+     "js_read"},
+    {ONE_SERVER "expect { acked_loss: some }\n",
+     "t.conf:2:22: acked_loss: expected none, bounded or detected"},
+    {ONE_SERVER "check [ no_acked_loss ]\n", "no_acked_loss needs a js_read client"},
+    {"servers { s1 { config { port: 4222 }, disk { torn_write: \"3/2\" } } }\n",
+     "t.conf:1:58: torn_write: expected a probability"},
+    {"servers { s1 { config { port: 4222 }, disk { bit_rot: 101 } } }\n",
+     "bit_rot: expected a probability"},
+    {"servers { s1 { config { port: 4222 }, disk { rot: 1 } } }\n",
+     "t.conf:1:46: unknown key \"rot\" in disk"},
 };
 
 START_TEST(every_error_names_its_position)
@@ -592,6 +644,7 @@ static Suite *sim_scenario_suite(void)
     tcase_add_test(tc, every_key_is_loaded);
     tcase_add_test(tc, defaults_fill_what_is_left_out);
     tcase_add_test(tc, seed_forms);
+    tcase_add_test(tc, jetstream_clients_and_disk_faults_load);
     tcase_add_test(tc, include_blocks_of_features_not_landed_are_accepted);
     tcase_add_loop_test(tc, every_error_names_its_position, 0, (int)(sizeof(bad) / sizeof(bad[0])));
     suite_add_tcase(s, tc);

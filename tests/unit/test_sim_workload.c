@@ -5,7 +5,8 @@
  * request/reply, -ERR and reconnect, a server crash and restart with reconnect and
  * re-subscription, stop times, the checkers end to end (a server that drops every
  * 100th delivery must fail `delivery`; the same run without it passes everything),
- * history truncation, spec validation, and determinism (same seed, same history).
+ * history truncation, spec validation, determinism (same seed, same history), and
+ * the JetStream kinds (PubAcks recorded, a stream read back, a missing stream).
  *
  * Each test uses the server fixture (one host "srv"); workloads are stopped, their
  * connections drained and the workloads destroyed before fx_finish.
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/conf/conf_server.h"
 #include "core/err.h"
 #include "core/server/server.h"
 #include "sim/sim_check.h"
@@ -568,6 +570,112 @@ START_TEST(same_seed_gives_same_history)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------------------
+ * JetStream clients
+ */
+
+static struct mr_jetstream_opts js_opts;
+
+static void with_jetstream(struct mr_server_opts *o)
+{
+    memset(&js_opts, 0, sizeof(js_opts));
+    js_opts.present = true;
+    js_opts.enabled = true;
+    js_opts.max_memory_store = -1;
+    js_opts.max_file_store = -1;
+    js_opts.sync_interval_ns = MR_JETSTREAM_SYNC_INTERVAL_DEFAULT_NS;
+    o->jetstream = &js_opts;
+}
+
+/* Events of kind with that text (NULL = any text). */
+static size_t count_text(const struct sim_history *h, enum sim_hist_kind kind, const char *text)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sim_history_len(h); i++) {
+        const struct sim_hist_event *e = sim_history_at(h, i);
+        n += e->kind == kind && (text == NULL || strcmp(e->text, text) == 0);
+    }
+    return n;
+}
+
+START_TEST(js_publisher_records_pubacks_and_reader_reads_them_back)
+{
+    struct wfx x;
+    wfx_start(&x, 11, with_jetstream);
+    struct sim_workload_spec p = spec("jp", SIM_WL_JS_PUBLISH, "orders.new");
+    snprintf(p.stream, sizeof(p.stream), "ORDERS");
+    snprintf(p.stream_json, sizeof(p.stream_json),
+             "{\"name\":\"ORDERS\",\"subjects\":[\"orders.>\"],\"storage\":\"memory\"}");
+    p.rate = 100;
+    p.payload_bytes = 40;
+    p.stop_ns = 2 * SEC;
+    struct sim_workload *pw = add(&x, &p);
+    struct sim_workload_spec r = spec("rd", SIM_WL_JS_READ, "ORDERS");
+    snprintf(r.stream, sizeof(r.stream), "ORDERS");
+    r.start_ns = 3 * SEC;
+    struct sim_workload *rw = add(&x, &r);
+    sim_world_run_until(x.f.w, 6 * SEC);
+    struct sim_workload_stats ps;
+    struct sim_workload_stats rs;
+    sim_workload_stats(pw, &ps);
+    sim_workload_stats(rw, &rs);
+    ck_assert_uint_gt(ps.js_acked, 150);
+    ck_assert_uint_eq(ps.js_acked, ps.published);
+    ck_assert_uint_eq(rs.js_acked, ps.js_acked);
+    ck_assert_uint_eq(count_text(x.h, SIM_H_JS_ACK, "ORDERS"), ps.js_acked);
+    ck_assert_uint_eq(count_text(x.h, SIM_H_JS_READ, "ok"), ps.js_acked);
+    ck_assert_uint_eq(count_text(x.h, SIM_H_JS_INFO, "ORDERS"), 1);
+    struct sim_check_js_server srv = {"srv", false, SEC};
+    struct sim_check_opts o;
+    sim_check_opts_default(&o);
+    o.js_servers = &srv;
+    o.js_servers_len = 1;
+    struct sim_verdict v;
+    sim_check_no_acked_loss(x.h, &o, &v);
+    ck_assert_msg(v.ok, "%s", v.first);
+    ck_assert_uint_eq(v.checked, ps.js_acked);
+    wfx_finish(&x);
+}
+END_TEST
+
+START_TEST(js_reader_of_a_missing_stream_says_so_and_stops)
+{
+    struct wfx x;
+    wfx_start(&x, 12, with_jetstream);
+    struct sim_workload_spec r = spec("rd", SIM_WL_JS_READ, "NOPE");
+    snprintf(r.stream, sizeof(r.stream), "NOPE");
+    struct sim_workload *rw = add(&x, &r);
+    sim_world_run_until(x.f.w, 2 * SEC);
+    struct sim_workload_stats rs;
+    sim_workload_stats(rw, &rs);
+    ck_assert_uint_eq(rs.errors, 1);
+    ck_assert_ptr_nonnull(strstr(rs.first_error, "stream info: stream not found"));
+    ck_assert_uint_eq(count_text(x.h, SIM_H_JS_INFO, "NOPE"), 1);
+    ck_assert_uint_eq(count_text(x.h, SIM_H_JS_READ, NULL), 0);
+    ck_assert_uint_eq(count_text(x.h, SIM_H_STOP, NULL), 1);
+    wfx_finish(&x);
+}
+END_TEST
+
+/* Without JetStream nobody answers: publishes time out, nothing is acked. */
+START_TEST(js_publisher_without_jetstream_times_out)
+{
+    struct wfx x;
+    wfx_start(&x, 13, NULL);
+    struct sim_workload_spec p = spec("jp", SIM_WL_JS_PUBLISH, "orders.new");
+    p.rate = 10;
+    p.max_count = 10; /* then it stays connected, waiting for its answers */
+    struct sim_workload *pw = add(&x, &p);
+    sim_world_run_until(x.f.w, 4 * SEC);
+    struct sim_workload_stats ps;
+    sim_workload_stats(pw, &ps);
+    ck_assert_uint_eq(ps.published, 10);
+    ck_assert_uint_eq(ps.js_acked, 0);
+    ck_assert_uint_eq(ps.timeouts, ps.published);
+    wfx_finish(&x);
+}
+END_TEST
+
 static Suite *sim_workload_suite(void)
 {
     Suite *s = suite_create("sim_workload");
@@ -592,6 +700,9 @@ static Suite *sim_workload_suite(void)
     tcase_set_timeout(det, 60);
     tcase_add_test(det, invalid_specs_are_rejected_with_a_reason);
     tcase_add_test(det, same_seed_gives_same_history);
+    tcase_add_test(det, js_publisher_records_pubacks_and_reader_reads_them_back);
+    tcase_add_test(det, js_reader_of_a_missing_stream_says_so_and_stops);
+    tcase_add_test(det, js_publisher_without_jetstream_times_out);
     suite_add_tcase(s, det);
     return s;
 }
