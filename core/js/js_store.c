@@ -845,12 +845,35 @@ uint64_t mr_js_store_subject_count(const struct mr_js_store *s, const char *subj
     return subj != NULL ? subj->count : 0;
 }
 
+/* Live messages in [from, to) that match filter (or are on subject want, if set). */
+static uint64_t count_matching(struct mr_js_store *s, const char *filter, size_t filter_len,
+                               const struct js_subj *want, uint64_t from, uint64_t to)
+{
+    uint64_t n = 0;
+    for (uint64_t q = from; q < to; q++) {
+        struct js_entry *e = ent_at(s, (size_t)(q - s->base_seq));
+        if (e->subj != NULL &&
+            (want != NULL ? e->subj == want : subj_matches(e->subj, filter, filter_len))) {
+            n++;
+        }
+    }
+    return n;
+}
+
+/*
+ * A consumer asks this for every message it delivers (the pending count in the ack
+ * reply), so it must not walk the stream each time. Without a filter and without holes
+ * (the usual case: deletes at the front leave none) the count is the distance to
+ * last_seq. Otherwise, when the total is known (no filter: msgs; a literal subject: its
+ * count), the shorter side of start_seq is counted and subtracted if need be.
+ */
 void mr_js_store_filtered(struct mr_js_store *s, const char *filter, size_t filter_len,
                           uint64_t start_seq, struct mr_js_filtered *out)
 {
     memset(out, 0, sizeof(*out));
     uint64_t first = mr_js_store_index_first(s);
-    if (filter_all(filter, filter_len) && start_seq <= first) {
+    bool all = filter_all(filter, filter_len);
+    if (all && start_seq <= first) {
         out->msgs = s->msgs;
         out->first_seq = s->msgs > 0 ? first : 0;
         out->last_seq = s->msgs > 0 ? last_match(s, NULL, 0) : 0;
@@ -860,26 +883,30 @@ void mr_js_store_filtered(struct mr_js_store *s, const char *filter, size_t filt
     if (q == 0) {
         return;
     }
+    out->first_seq = q;
+    out->last_seq = last_match(s, filter, filter_len);
+    mr_assert(out->last_seq >= q);
+    if (all && s->ents_count == s->msgs) {
+        out->msgs = s->last_seq - q + 1; /* no holes: every sequence from q on is live */
+        return;
+    }
     const struct js_subj *want = NULL;
-    if (filter_literal(filter, filter_len)) {
+    uint64_t total = s->msgs;
+    if (!all && filter_literal(filter, filter_len)) {
         want = subj_find(s, filter, filter_len);
-        if (start_seq <= q && q == want->first_hint) {
-            /* From the subject's oldest message on: its count is the answer. */
-            out->msgs = want->count;
-            out->first_seq = q;
-            out->last_seq = last_match(s, filter, filter_len);
+        total = want->count;
+        if (q == want->first_hint) {
+            out->msgs = total; /* from the subject's oldest message on */
             return;
         }
     }
-    out->first_seq = q;
-    for (; q <= s->last_seq; q++) {
-        struct js_entry *e = ent_at(s, (size_t)(q - s->base_seq));
-        if (e->subj != NULL &&
-            (want != NULL ? e->subj == want : subj_matches(e->subj, filter, filter_len))) {
-            out->msgs++;
-            out->last_seq = q;
-        }
+    bool known = all || want != NULL;
+    if (known && q - first < out->last_seq - q) {
+        out->msgs = total - count_matching(s, filter, filter_len, want, first, q);
+    } else {
+        out->msgs = count_matching(s, filter, filter_len, want, q, out->last_seq + 1);
     }
+    mr_assert(out->msgs >= 1 && out->msgs <= total);
 }
 
 static gint subj_cmp(gconstpointer a, gconstpointer b)
