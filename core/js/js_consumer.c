@@ -640,6 +640,9 @@ struct mr_js_consumer {
     uint64_t npc;
     uint64_t npcm;
     bool npc_ok;
+    /* rate_limit_bps: the theoretical arrival time of the bytes sent so far (GCRA, the
+     * same schedule as nats-server's token bucket with a burst of one message). */
+    uint64_t rl_tat_ns;
 };
 
 enum cand_kind {
@@ -1135,6 +1138,37 @@ static void track(struct mr_js_consumer *c, const struct cand *cd, uint64_t dseq
     p->due_ns = now_ns(c) + ack_wait_for(c, cd->dc);
 }
 
+/* rate_limit_bps: how long a burst may run ahead of the rate, in ns. The burst is one
+ * message of the stream's largest size (nats-server's limiter burst). */
+static uint64_t rate_burst_ns(const struct mr_js_consumer *c)
+{
+    int64_t burst = mr_js_stream_cfg(c->st)->max_msg_size;
+    if (burst <= 0) {
+        burst = MR_JS_RATE_BURST_DEFAULT;
+    }
+    return (uint64_t)burst * 8 * NS_PER_S / (uint64_t)c->cfg.rate_limit_bps;
+}
+
+/* When the rate limit lets the next message go (0 = no limit). */
+static uint64_t rate_next_ns(const struct mr_js_consumer *c)
+{
+    if (c->cfg.rate_limit_bps <= 0 || !is_push(c)) {
+        return 0;
+    }
+    uint64_t burst = rate_burst_ns(c);
+    return c->rl_tat_ns > burst ? c->rl_tat_ns - burst : 0;
+}
+
+static void rate_account(struct mr_js_consumer *c, int64_t sz)
+{
+    if (c->cfg.rate_limit_bps <= 0 || !is_push(c)) {
+        return;
+    }
+    uint64_t now = now_ns(c);
+    uint64_t cost = (uint64_t)sz * 8 * NS_PER_S / (uint64_t)c->cfg.rate_limit_bps;
+    c->rl_tat_ns = (c->rl_tat_ns > now ? c->rl_tat_ns : now) + cost;
+}
+
 static void flow_control_account(struct mr_js_consumer *c, int64_t sz)
 {
     if (c->maxpb == 0) {
@@ -1200,6 +1234,7 @@ static bool deliver(struct mr_js_consumer *c, const struct cand *cd, struct copy
     c->ldt_wall = wall_ns(c);
     track(c, cd, dseq);
     flow_control_account(c, sz);
+    rate_account(c, sz);
     c->io.dirty(c->io.ctx);
     return true;
 }
@@ -1235,6 +1270,9 @@ static uint64_t next_deadline(struct mr_js_consumer *c)
 {
     uint64_t now = now_ns(c);
     uint64_t due = c->more ? now : 0;
+    if (is_push(c) && c->active && rate_next_ns(c) > now) {
+        due = earlier(due, rate_next_ns(c)); /* the rate limit holds the rest back */
+    }
     g_tree_foreach(c->pending, min_due, &due);
     for (GList *l = c->waiting.head; l != NULL; l = l->next) {
         const struct waiting *w = l->data;
@@ -1279,7 +1317,8 @@ static void push_interest(struct mr_js_consumer *c)
 static bool can_send(const struct mr_js_consumer *c)
 {
     if (is_push(c)) {
-        return c->active && (c->maxpb == 0 || c->pbytes <= c->maxpb);
+        return c->active && (c->maxpb == 0 || c->pbytes <= c->maxpb) &&
+               rate_next_ns(c) <= now_ns(c);
     }
     return c->waiting.length > 0;
 }

@@ -47,6 +47,9 @@
 /* Flow control: the most bytes in flight without a flow control reply (nats-server's
  * JsFlowControlMaxPending); the window starts at 1/16 of it and doubles per reply. */
 #define MR_JS_FC_MAX_PENDING (32LL * 1024 * 1024)
+/* rate_limit_bps lets one message of the stream's max_msg_size through at once, or of
+ * this size when the stream has none (nats-server's default max_payload). */
+#define MR_JS_RATE_BURST_DEFAULT (1024 * 1024)
 /* How often a push consumer without interest on its deliver subject looks again. */
 #define MR_JS_INTEREST_POLL_NS (100ULL * 1000000ULL)
 

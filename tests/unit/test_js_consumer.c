@@ -440,6 +440,35 @@ START_TEST(nak_delay_next_and_pull_heartbeats_run_on_the_clock)
 }
 END_TEST
 
+START_TEST(push_rate_limit_spreads_deliveries)
+{
+    struct fx f;
+    fx_start(&f, 32, with_js_mem);
+    struct sim_client *c = client(&f, "c", "{\"verbose\":false,\"headers\":true}");
+    create_stream(&f, c, "L", ",\"storage\":\"memory\",\"max_msg_size\":200");
+    char body[101];
+    memset(body, 'b', 100);
+    body[100] = '\0';
+    for (int i = 0; i < 10; i++) {
+        publish(&f, c, "L.x", body);
+    }
+    sim_client_clear(c);
+    say(c, "SUB deliver.l 904\r\n");
+    barrier(&f, c);
+    /* 8000 bits/s: 1000 bytes a second, after a burst of one 200-byte message. */
+    g_free(create_consumer(&f, c, "L", "r",
+                           ",\"deliver_subject\":\"deliver.l\",\"rate_limit_bps\":8000"));
+    uint64_t t0 = sim_world_now_ns(f.w);
+    sim_world_run_until(f.w, t0 + 500 * MS);
+    size_t early = count(c, "MSG L.x 904 ");
+    ck_assert_uint_ge(early, 2);
+    ck_assert_uint_le(early, 6);
+    wait_count(&f, c, "MSG L.x 904 ", 10, 2 * SEC);
+    ck_assert_uint_gt(sim_world_now_ns(f.w) - t0, 1000 * MS);
+    fx_finish(&f);
+}
+END_TEST
+
 static Suite *js_consumer_suite(void)
 {
     Suite *s = suite_create("js_consumer");
@@ -456,6 +485,7 @@ static Suite *js_consumer_suite(void)
     tcase_add_test(tc, flow_control_stalls_until_the_reply);
     tcase_add_test(tc, advisories_go_to_listeners);
     tcase_add_test(tc, nak_delay_next_and_pull_heartbeats_run_on_the_clock);
+    tcase_add_test(tc, push_rate_limit_spreads_deliveries);
     suite_add_tcase(s, tc);
     return s;
 }

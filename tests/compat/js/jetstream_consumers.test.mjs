@@ -384,6 +384,24 @@ describe('JetStream consumers', () => {
         assert.equal(beats[0].headers.get('Nats-Last-Stream'), '24');
     });
 
+    test('push: rate_limit_bps spreads deliveries', { timeout: 10000 }, async () => {
+        await jsm.streams.add({ name: 'RL', subjects: ['rl'], storage: 'memory', max_msg_size: 1000 });
+        for (let i = 0; i < 15; i++) {
+            await js.publish('rl', new Uint8Array(900));
+        }
+        const inbox = createInbox();
+        const sub = nc.subscribe(inbox);
+        const t0 = Date.now();
+        // 80 kbit/s = 10 kB/s: 15 messages of ~1 kB take more than a second.
+        await jsm.consumers.add('RL', {
+            durable_name: 'r', deliver_subject: inbox, ack_policy: AckPolicy.None, rate_limit_bps: 80_000,
+        });
+        const got = await take(sub, 15, 5000);
+        assert.equal(got.length, 15);
+        assert.ok(Date.now() - t0 >= 1000, `all in ${Date.now() - t0} ms`);
+        sub.unsubscribe();
+    });
+
     test('ordered consumers: push subscribe and js.consumers.get(stream)', { timeout: 15000 }, async () => {
         await jsm.streams.add({ name: 'OR', subjects: ['or.*'], storage: 'memory' });
         await publishN(js, 'or.a', 50);
