@@ -1285,6 +1285,7 @@ enum api_op {
     OP_MSG_DELETE,
     OP_DIRECT,
     OP_CONSUMER,
+    OP_STEPDOWN,
 };
 
 
@@ -1308,6 +1309,7 @@ static const struct {
     {"STREAM.MSG.DELETE.", OP_MSG_DELETE, "stream_msg_delete", NULL},
     {"DIRECT.GET.", OP_DIRECT, "direct_get", NULL},
     {"CONSUMER.", OP_CONSUMER, "consumer", NULL},
+    {"STREAM.LEADER.STEPDOWN.", OP_STEPDOWN, "stream_leader_stepdown", NULL},
 };
 
 /* Parses subject ("$JS.API.…"); false for a subject nats-server does not serve (no
@@ -1460,6 +1462,11 @@ static bool api_run(struct mr_js *js, struct js_account *ja, const struct work *
         break;
     case OP_CONSUMER:
         mr_js_api_consumer_request(js, ja, w, &r);
+        break;
+    case OP_STEPDOWN:
+        /* One server has no leaders to change: nats-server's answer without a cluster. */
+        mr_js_err_set(&err, 503, 10010, "JetStream clustering support required");
+        send_error(js, ja, w->reply, r.type, &err, NULL);
         break;
     default:
         done = api_stream_op(js, ja, w, &r);

@@ -664,21 +664,27 @@ static bool creq_parse(const char *subject, struct creq *q)
         {"CREATE", 0, "consumer_create"},  {"DURABLE", 7, "consumer_create"},
         {"INFO", 6, "consumer_info"},       {"NAMES", 5, "consumer_names"},
         {"LIST", 5, "consumer_list"},       {"DELETE", 6, "consumer_delete"},
-        {"MSG", 7, "consumer_msg_next"},
+        {"MSG", 7, "consumer_msg_next"},    {"LEADER", 7, "consumer_leader_stepdown"},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(forms); i++) {
         if (strcmp(op, forms[i].op) != 0) {
             continue;
         }
         bool fits = forms[i].n == 0 ? q->n >= 5 : q->n == forms[i].n;
-        if (strcmp(op, "DURABLE") == 0 || strcmp(op, "MSG") == 0) {
-            fits = fits && strcmp(q->t[4], strcmp(op, "MSG") == 0 ? "NEXT" : "CREATE") == 0;
+        static const struct {
+            const char *op;
+            const char *second;
+        } seconds[] = {{"DURABLE", "CREATE"}, {"MSG", "NEXT"}, {"LEADER", "STEPDOWN"}};
+        for (size_t k = 0; k < G_N_ELEMENTS(seconds); k++) {
+            if (strcmp(op, seconds[k].op) == 0) {
+                fits = fits && strcmp(q->t[4], seconds[k].second) == 0;
+            }
         }
         if (!fits) {
             return false;
         }
         q->type = forms[i].type;
-        bool shifted = strcmp(op, "DURABLE") == 0 || strcmp(op, "MSG") == 0;
+        bool shifted = forms[i].n == 7; /* two-token operations */
         q->stream = q->t[shifted ? 5 : 4];
         q->consumer = q->n > (shifted ? 6u : 5u) ? q->t[shifted ? 6 : 5] : NULL;
         q->kind = strcmp(op, "DURABLE") == 0 ? CREQ_DURABLE
@@ -703,6 +709,11 @@ void mr_js_api_consumer_request(struct mr_js *js, struct js_account *ja, const s
     }
     if (strcmp(q.type, "consumer_create") == 0) {
         api_create(js, ja, w, &q);
+        goto done;
+    }
+    if (strcmp(q.type, "consumer_leader_stepdown") == 0) {
+        /* One server has no leaders to change: nats-server's answer without a cluster. */
+        reply_error(js, ja, w, q.type, 503, 10010, "JetStream clustering support required");
         goto done;
     }
     struct js_stream *js_st = mr_js_api_stream_find(ja, q.stream);

@@ -321,6 +321,8 @@ START_TEST(bad_consumer_requests_get_errors)
         {"$JS.API.CONSUMER.INFO.B.none", "", "\"err_code\":10014"},
         {"$JS.API.CONSUMER.DELETE.B.none", "", "\"err_code\":10014"},
         {"$JS.API.CONSUMER.NAMES.B", "{\"offset\":\"x\"}", "\"err_code\":10025"},
+        {"$JS.API.CONSUMER.LEADER.STEPDOWN.B.d", "", "\"err_code\":10010"},
+        {"$JS.API.STREAM.LEADER.STEPDOWN.B", "", "stream_leader_stepdown_response"},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         char *r = request(&f, c, cases[i].subject, cases[i].body);
