@@ -292,7 +292,8 @@ static void store_on_open(void *ctx, int status)
         const struct mr_env *env = js_st->js->srv->env;
         mr_js_stream_rebuild_dedup(js_st->st, env->wall_ns(env->ctx));
         arm_expiry(js_st, mr_js_stream_expire(js_st->st, env->wall_ns(env->ctx)));
-        mr_js_api_consumers_pump(js_st);
+        /* Consumers recovered with the stream line up with what the store has. */
+        mr_js_api_consumers_purged(js_st);
     }
     js_st->js->blocked = false;
     kick(js_st->js);
@@ -430,7 +431,9 @@ void mr_js_api_job_queue(struct mr_js *js, struct job *j)
         js->recovering++;
     }
     g_queue_push_tail(&js->jobs, j);
-    if (js->job_req == 0) {
+    /* Only a job alone on the queue starts here: one queued from inside a step of the
+     * head job (its request done, the next not sent yet) waits for it. */
+    if (js->job_req == 0 && g_queue_get_length(&js->jobs) == 1) {
         job_next(js);
     }
 }

@@ -1833,6 +1833,34 @@ void mr_js_consumer_on_delete(struct mr_js_consumer *c)
     }
 }
 
+static gboolean collect_above(gpointer key, gpointer value, gpointer data)
+{
+    (void)value;
+    struct below_ctx *b = data;
+    uint64_t seq = *(const uint64_t *)key;
+    if (seq > b->upto) {
+        g_array_append_val(b->seqs, seq);
+    }
+    return FALSE;
+}
+
+/* The stream lost its tail (a crash before a sync, with interval sync): positions and
+ * pending acks past its last message describe messages that are gone, and the
+ * sequences will be used again by new messages, which must not be skipped. */
+static void clamp_to_last(struct mr_js_consumer *c, uint64_t last)
+{
+    struct below_ctx b = {last, g_array_new(FALSE, FALSE, sizeof(uint64_t))};
+    g_tree_foreach(c->pending, collect_above, &b);
+    for (guint i = 0; i < b.seqs->len; i++) {
+        pending_remove(c, g_array_index(b.seqs, uint64_t, i));
+    }
+    g_array_free(b.seqs, TRUE);
+    c->sseq = last + 1;
+    if (c->asflr > last) {
+        c->asflr = last;
+    }
+}
+
 void mr_js_consumer_on_purge(struct mr_js_consumer *c)
 {
     struct mr_js_store_state ss;
@@ -1840,6 +1868,10 @@ void mr_js_consumer_on_purge(struct mr_js_consumer *c)
     uint64_t first = ss.msgs > 0 ? ss.first_seq : ss.last_seq + 1;
     if (c->sseq < first) {
         c->sseq = first;
+    }
+    if (c->sseq > ss.last_seq + 1 && c->lss == NULL) {
+        clamp_to_last(c, ss.last_seq);
+        c->io.dirty(c->io.ctx);
     }
     c->npc_ok = false;
     check_pending(c);

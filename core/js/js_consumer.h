@@ -173,7 +173,8 @@ void mr_js_consumer_on_next(struct mr_js_consumer *c, const char *reply, const u
 void mr_js_consumer_on_fc(struct mr_js_consumer *c, const char *subject);
 /* The stream is about to delete the consumer: pull requests get 409 Consumer Deleted. */
 void mr_js_consumer_on_delete(struct mr_js_consumer *c);
-/* The stream was purged: drops pending state below the stream's first sequence. */
+/* The stream was purged, or its store (re)opened: drops pending state below the
+ * stream's first sequence, and above its last one when the stream lost its tail. */
 void mr_js_consumer_on_purge(struct mr_js_consumer *c);
 
 /* Interest retention: whether this consumer still has to acknowledge seq (on subject). */

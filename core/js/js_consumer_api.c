@@ -349,6 +349,11 @@ void mr_js_api_consumer_recover(struct js_stream *js_st, const char *name, const
         if (!mr_js_consumer_restore(jc->c, state)) {
             why = "its state does not read: delivery starts over";
         }
+        if (!js_st->opening && !js_st->open_failed) {
+            /* The store is open already: line the state up with it now (else its
+             * on_open does). */
+            mr_js_consumer_on_purge(jc->c);
+        }
         mr_server_log(js->srv, MR_LOG_INFO, "Restored consumer '%s > %s > %s'",
                       js_st->ja->acc->name, mr_js_stream_cfg(js_st->st)->name, name);
     }

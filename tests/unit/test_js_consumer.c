@@ -471,6 +471,59 @@ START_TEST(push_rate_limit_spreads_deliveries)
 }
 END_TEST
 
+/* The server's host loses power: unsynced writes are gone. A new server boots on the
+ * same disk. */
+static void power_loss(struct fx *f)
+{
+    sim_host_crash(f->host, SIM_CRASH_POWER);
+    sim_host_set_check(f->host, NULL, NULL);
+    mr_server_destroy(f->srv);
+    sim_host_restart(f->host);
+    char errmsg[MR_ERRMSG_MAX];
+    ck_assert_int_eq(mr_server_create(&f->opts, sim_host_env(f->host), &f->srv, errmsg,
+                                      sizeof(errmsg)),
+                     0);
+    sim_host_set_sink(f->host, mr_server_sink(f->srv));
+    sim_host_set_check(f->host, check_server, f->srv);
+    ck_assert_int_eq(mr_server_start(f->srv), 0);
+}
+
+START_TEST(durable_past_a_lost_stream_tail_takes_the_new_messages)
+{
+    struct fx f;
+    fx_start(&f, 33, with_js_file);
+    struct sim_client *c = client(&f, "c", "{\"verbose\":false,\"headers\":true}");
+    create_stream(&f, c, "T", "");
+    g_free(create_consumer(&f, c, "T", "d", ",\"ack_policy\":\"explicit\""));
+    sim_world_run_until(f.w, after(&f, SEC)); /* meta.json and consumer.json are synced */
+    for (int i = 0; i < 3; i++) {
+        publish(&f, c, "T.x", "unsynced");
+    }
+    sim_client_clear(c);
+    say(c, "SUB pulls 900\r\n");
+    pull(c, "T", "d", "{\"batch\":3}");
+    wait_count(&f, c, "$JS.ACK.T.d.1.3.3.", 1, SEC);
+    g_free(request(&f, c, "$JS.ACK.T.d.1.3.3.0.0", "+ACK"));
+    sim_world_run_until(f.w, after(&f, SEC)); /* the consumer's state is synced, not the stream */
+    power_loss(&f);
+    c = client(&f, "c2", "{\"verbose\":false,\"headers\":true}");
+    char *r = request(&f, c, "$JS.API.STREAM.INFO.T", "");
+    assert_contains(r, "\"last_seq\":0");
+    g_free(r);
+    r = request(&f, c, "$JS.API.CONSUMER.INFO.T.d", "");
+    assert_contains(r, "\"delivered\":{\"consumer_seq\":3,\"stream_seq\":0");
+    assert_contains(r, "\"num_ack_pending\":0");
+    g_free(r);
+    /* Sequence 1 again, a new message: delivered, not taken for one already seen. */
+    publish(&f, c, "T.x", "after");
+    sim_client_clear(c);
+    say(c, "SUB pulls 900\r\n");
+    pull(c, "T", "d", "");
+    wait_count(&f, c, "MSG T.x 900 $JS.ACK.T.d.1.1.4.", 1, SEC);
+    fx_finish(&f);
+}
+END_TEST
+
 static Suite *js_consumer_suite(void)
 {
     Suite *s = suite_create("js_consumer");
@@ -488,6 +541,7 @@ static Suite *js_consumer_suite(void)
     tcase_add_test(tc, advisories_go_to_listeners);
     tcase_add_test(tc, nak_delay_next_and_pull_heartbeats_run_on_the_clock);
     tcase_add_test(tc, push_rate_limit_spreads_deliveries);
+    tcase_add_test(tc, durable_past_a_lost_stream_tail_takes_the_new_messages);
     suite_add_tcase(s, tc);
     return s;
 }
