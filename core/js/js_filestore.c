@@ -740,18 +740,25 @@ static int start_load(struct mr_js_store *s, struct js_blk *b)
 {
     mr_assert(b->buf == NULL && !b->loading);
     mr_assert(b->size > 0);
-    b->buf = mr_mem_alloc(s->mem, b->size);
+    struct js_fs *fs = fs_of(s);
+    if (fs->spare != NULL && b->size <= fs->block_bytes) {
+        /* A consumer reading old blocks cycles them through the cache: reuse. */
+        b->buf = fs->spare;
+        b->buf_cap = fs->block_bytes;
+        fs->spare = NULL;
+    } else {
+        b->buf = mr_mem_alloc(s->mem, b->size);
+        b->buf_cap = b->size;
+    }
     if (b->buf == NULL) {
+        b->buf_cap = 0;
         return MR_E_NOMEM;
     }
-    b->buf_cap = b->size;
     b->loaded = 0;
     b->loading = true;
     int rc = load_chunk(s, b);
     if (rc != 0) {
-        mr_mem_free(s->mem, b->buf, b->buf_cap);
-        b->buf = NULL;
-        b->buf_cap = 0;
+        buf_drop(s, b);
         b->loading = false;
     }
     return rc;
@@ -787,9 +794,7 @@ static void load_done(struct mr_js_store *s, struct js_req *r, int64_t result,
     b->loading = false;
     if (!ok || b->loaded < b->size) {
         b->load_failed = true;
-        mr_mem_free(s->mem, b->buf, b->buf_cap);
-        b->buf = NULL;
-        b->buf_cap = 0;
+        buf_drop(s, b);
     }
     b->lru = ++fs->lru_tick;
     evict(s);
@@ -832,9 +837,7 @@ int mr_js_filestore_load(struct mr_js_store *s, const struct js_entry *e, uint64
                fs->dir, b->num, (unsigned long long)seq, off);
         if (b != wblk(fs)) {
             /* Maybe a bad read: the next load reads the disk again. */
-            mr_mem_free(s->mem, b->buf, b->buf_cap);
-            b->buf = NULL;
-            b->buf_cap = 0;
+            buf_drop(s, b);
         }
         return MR_E_IO;
     }
