@@ -643,6 +643,13 @@ struct mr_js_consumer {
     /* rate_limit_bps: the theoretical arrival time of the bytes sent so far (GCRA, the
      * same schedule as nats-server's token bucket with a burst of one message). */
     uint64_t rl_tat_ns;
+    /* replay_policy original: up to stream sequence replay_until (the last one at
+     * creation) messages keep their original spacing: the next goes replay_gap after
+     * the previous delivery (replay_sent_ns), its stored time minus the previous one's. */
+    uint64_t replay_until;
+    int64_t replay_lts;
+    uint64_t replay_sent_ns;
+    uint64_t replay_hold_ns; /* armed: a message waits for its time */
 };
 
 enum cand_kind {
@@ -1270,6 +1277,7 @@ static uint64_t next_deadline(struct mr_js_consumer *c)
 {
     uint64_t now = now_ns(c);
     uint64_t due = c->more ? now : 0;
+    due = earlier(due, c->replay_hold_ns);
     if (is_push(c) && c->active && rate_next_ns(c) > now) {
         due = earlier(due, rate_next_ns(c)); /* the rate limit holds the rest back */
     }
@@ -1314,6 +1322,25 @@ static void push_interest(struct mr_js_consumer *c)
     c->active = now_active;
 }
 
+/* replay_policy original: whether m must wait for its original spacing (nats-server
+ * waits only for gaps over a millisecond, and only while catching up). */
+static bool replay_hold(struct mr_js_consumer *c, const struct cand *cd, const struct copy *m)
+{
+    c->replay_hold_ns = 0;
+    if (c->replay_until == 0 || cd->seq > c->replay_until) {
+        return false;
+    }
+    uint64_t now = now_ns(c);
+    if (c->replay_lts != 0 && m->ts_ns - c->replay_lts > NS_PER_MS &&
+        now < c->replay_sent_ns + (uint64_t)(m->ts_ns - c->replay_lts)) {
+        c->replay_hold_ns = c->replay_sent_ns + (uint64_t)(m->ts_ns - c->replay_lts);
+        return true;
+    }
+    c->replay_lts = m->ts_ns;
+    c->replay_sent_ns = now;
+    return false;
+}
+
 static bool can_send(const struct mr_js_consumer *c)
 {
     if (is_push(c)) {
@@ -1343,6 +1370,10 @@ void mr_js_consumer_pump(struct mr_js_consumer *c)
         }
         if (rc != 0) {
             break; /* MR_AGAIN: the owner pumps again when the store has read */
+        }
+        if (replay_hold(c, &cd, &m)) {
+            copy_free(&m);
+            break; /* its time comes on the timer */
         }
         bool sent = deliver(c, &cd, &m);
         copy_free(&m);
@@ -2124,6 +2155,9 @@ static void select_start(struct mr_js_consumer *c)
     c->dseq = 1;
     c->adflr = 0;
     c->asflr = c->sseq - 1;
+    if (c->cfg.replay_policy == 1 && ss.last_seq >= c->sseq) {
+        c->replay_until = ss.last_seq;
+    }
 }
 
 static void pending_free(gpointer p)

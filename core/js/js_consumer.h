@@ -81,7 +81,7 @@ struct mr_js_consumer_cfg {
     int64_t *backoff_ns;
     size_t backoff_count;
     char *filter_subject;
-    int replay_policy; /* 0 instant, 1 original (accepted, replayed instantly) */
+    int replay_policy; /* 0 instant, 1 original (the stored spacing while catching up) */
     int64_t rate_limit_bps;
     char *sample_freq;
     int64_t max_waiting;

@@ -524,6 +524,35 @@ START_TEST(durable_past_a_lost_stream_tail_takes_the_new_messages)
 }
 END_TEST
 
+START_TEST(replay_original_keeps_the_stored_spacing)
+{
+    struct fx f;
+    fx_start(&f, 34, with_js_mem);
+    struct sim_client *c = client(&f, "c", "{\"verbose\":false,\"headers\":true}");
+    create_stream(&f, c, "O", ",\"storage\":\"memory\"");
+    for (int i = 0; i < 3; i++) {
+        publish(&f, c, "O.x", "m");
+        sim_world_run_until(f.w, after(&f, SEC));
+    }
+    sim_client_clear(c);
+    say(c, "SUB deliver.o 905\r\n");
+    barrier(&f, c);
+    g_free(create_consumer(&f, c, "O", "r",
+                           ",\"deliver_subject\":\"deliver.o\",\"replay_policy\":\"original\""));
+    uint64_t t0 = sim_world_now_ns(f.w);
+    ck_assert_uint_eq(count(c, "MSG O.x 905 "), 1);
+    sim_world_run_until(f.w, t0 + 900 * MS);
+    ck_assert_uint_eq(count(c, "MSG O.x 905 "), 1);
+    sim_world_run_until(f.w, t0 + 1100 * MS);
+    ck_assert_uint_eq(count(c, "MSG O.x 905 "), 2);
+    wait_count(&f, c, "MSG O.x 905 ", 3, SEC);
+    /* Caught up: a new message goes at once. */
+    publish(&f, c, "O.x", "new");
+    wait_count(&f, c, "MSG O.x 905 $JS.ACK.O.r.1.4.4.", 1, 100 * MS);
+    fx_finish(&f);
+}
+END_TEST
+
 static Suite *js_consumer_suite(void)
 {
     Suite *s = suite_create("js_consumer");
@@ -542,6 +571,7 @@ static Suite *js_consumer_suite(void)
     tcase_add_test(tc, nak_delay_next_and_pull_heartbeats_run_on_the_clock);
     tcase_add_test(tc, push_rate_limit_spreads_deliveries);
     tcase_add_test(tc, durable_past_a_lost_stream_tail_takes_the_new_messages);
+    tcase_add_test(tc, replay_original_keeps_the_stored_spacing);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -402,6 +402,24 @@ describe('JetStream consumers', () => {
         sub.unsubscribe();
     });
 
+    test('push: replay_policy original keeps the stored spacing', { timeout: 10000 }, async () => {
+        await jsm.streams.add({ name: 'RO', subjects: ['ro'], storage: 'memory' });
+        for (let i = 0; i < 3; i++) {
+            await js.publish('ro', sc.encode(`r${i}`));
+            await sleep(300);
+        }
+        const inbox = createInbox();
+        const sub = nc.subscribe(inbox);
+        const t0 = Date.now();
+        await jsm.consumers.add('RO', {
+            durable_name: 'o', deliver_subject: inbox, ack_policy: AckPolicy.None, replay_policy: 'original',
+        });
+        const got = await take(sub, 3, 3000);
+        assert.equal(got.length, 3);
+        assert.ok(Date.now() - t0 >= 500, `all in ${Date.now() - t0} ms`);
+        sub.unsubscribe();
+    });
+
     test('ordered consumers: push subscribe and js.consumers.get(stream)', { timeout: 15000 }, async () => {
         await jsm.streams.add({ name: 'OR', subjects: ['or.*'], storage: 'memory' });
         await publishN(js, 'or.a', 50);
