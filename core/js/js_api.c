@@ -103,7 +103,10 @@ void mr_js_api_advise(struct mr_js *js, struct js_account *ja, const char *subje
     char t[64];
     mr_js_time_format(env->wall_ns(env->ctx), t, sizeof(t));
     json_t *o = json_object();
-    char *full = g_strdup_printf("io.nats.jetstream.advisory.v1.%s", type);
+    /* A full type (metrics: "io.nats.jetstream.metric.v1.…") is taken as it is. */
+    char *full = g_str_has_prefix(type, "io.") ? g_strdup(type)
+                                              : g_strdup_printf("io.nats.jetstream.advisory.v1.%s",
+                                                                type);
     json_object_set_new(o, "type", json_string(full));
     g_free(full);
     json_object_set_new(o, "id", json_string(id));

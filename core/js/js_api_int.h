@@ -159,7 +159,8 @@ void mr_js_api_send_error(struct mr_js *js, struct js_account *ja, const char *r
                           const char *type, const struct mr_js_err *e, const char *extra);
 struct js_stream *mr_js_api_stream_find(struct js_account *ja, const char *name);
 /* Publishes an advisory on subject when someone listens: {"type":
- * "io.nats.jetstream.advisory.v1.<type>","id","timestamp", fields (taken)..., "domain"}. */
+ * "io.nats.jetstream.advisory.v1.<type>" (or type itself when it starts with "io."),
+ * "id","timestamp", fields (taken)..., "domain"}. */
 void mr_js_api_advise(struct mr_js *js, struct js_account *ja, const char *subject,
                       const char *type, json_t *fields);
 /* A file job (dir and content are taken), then queued: it runs when those before it

@@ -586,6 +586,7 @@ struct pending {
     uint64_t dseq;   /* of its first delivery: acks use it for the floor */
     uint64_t dc;     /* deliveries so far */
     uint64_t due_ns; /* monotonic: redelivered when not acknowledged by then */
+    uint64_t sent_ns; /* monotonic: its last delivery (ack metrics) */
     bool queued;     /* on the redelivery queue */
 };
 
@@ -1142,7 +1143,8 @@ static void track(struct mr_js_consumer *c, const struct cand *cd, uint64_t dseq
     }
     p->dc = cd->dc;
     p->queued = false;
-    p->due_ns = now_ns(c) + ack_wait_for(c, cd->dc);
+    p->sent_ns = now_ns(c);
+    p->due_ns = p->sent_ns + ack_wait_for(c, cd->dc);
 }
 
 /* rate_limit_bps: how long a burst may run ahead of the rate, in ns. The burst is one
@@ -1550,11 +1552,49 @@ static bool ack_info(const char *subject, uint64_t *sseq, uint64_t *dseq, uint64
     return ok;
 }
 
-static void ack_explicit(struct mr_js_consumer *c, uint64_t sseq)
+/* sample_freq: nats-server's shouldSample, on the env's randomness. */
+static bool should_sample(struct mr_js_consumer *c)
+{
+    if (c->cfg.sample_freq == NULL) {
+        return false;
+    }
+    long freq = strtol(c->cfg.sample_freq, NULL, 10);
+    if (freq <= 0) {
+        return false;
+    }
+    if (freq >= 100) {
+        return true;
+    }
+    uint8_t r;
+    c->env->random(c->env->ctx, &r, 1);
+    return r % 100 <= freq;
+}
+
+/* $JS.EVENT.METRIC.CONSUMER.ACK: how long an acknowledged message took. */
+static void ack_metric(struct mr_js_consumer *c, const struct pending *p)
+{
+    if (!should_sample(c)) {
+        return;
+    }
+    json_t *f = json_object();
+    json_object_set_new(f, "stream", json_string(c->stream_name));
+    json_object_set_new(f, "consumer", json_string(c->name));
+    json_object_set_new(f, "consumer_seq", json_integer((json_int_t)p->dseq));
+    json_object_set_new(f, "stream_seq", json_integer((json_int_t)p->sseq));
+    json_object_set_new(f, "ack_time", json_integer((json_int_t)(now_ns(c) - p->sent_ns)));
+    json_object_set_new(f, "deliveries", json_integer((json_int_t)p->dc));
+    c->io.metric(c->io.ctx, f);
+}
+
+static void ack_explicit(struct mr_js_consumer *c, uint64_t sseq, bool sample)
 {
     g_tree_remove(c->dropped, &sseq);
-    if (pending_get(c, sseq) == NULL) {
+    struct pending *p = pending_get(c, sseq);
+    if (p == NULL) {
         return;
+    }
+    if (sample) {
+        ack_metric(c, p);
     }
     pending_remove(c, sseq);
     floor_update(c);
@@ -1598,7 +1638,7 @@ static void ack_all(struct mr_js_consumer *c, uint64_t sseq, uint64_t dseq)
 }
 
 /* nats-server's processAckMsg. */
-static void process_ack(struct mr_js_consumer *c, uint64_t sseq, uint64_t dseq)
+static void process_ack(struct mr_js_consumer *c, uint64_t sseq, uint64_t dseq, bool sample)
 {
     if (c->cfg.ack_policy == MR_JS_ACK_NONE) {
         return;
@@ -1606,7 +1646,7 @@ static void process_ack(struct mr_js_consumer *c, uint64_t sseq, uint64_t dseq)
     bool was_full = c->cfg.max_ack_pending > 0 &&
                     g_tree_nnodes(c->pending) >= c->cfg.max_ack_pending;
     if (c->cfg.ack_policy == MR_JS_ACK_EXPLICIT) {
-        ack_explicit(c, sseq);
+        ack_explicit(c, sseq, sample);
     } else {
         ack_all(c, sseq, dseq);
     }
@@ -1670,9 +1710,9 @@ void mr_js_consumer_on_ack(struct mr_js_consumer *c, const char *subject, const 
     }
     bool confirm = reply != NULL && reply[0] != '\0';
     if (len == 0 || body_is(body, len, "+ACK") || body_is(body, len, "+OK")) {
-        process_ack(c, sseq, dseq);
+        process_ack(c, sseq, dseq, true);
     } else if (body_starts(body, len, "+NXT")) {
-        process_ack(c, sseq, dseq);
+        process_ack(c, sseq, dseq, true);
         if (confirm) {
             mr_js_consumer_on_next(c, reply, body + 4, len - 4);
         }
@@ -1682,7 +1722,7 @@ void mr_js_consumer_on_ack(struct mr_js_consumer *c, const char *subject, const 
     } else if (body_is(body, len, "+WPI")) {
         process_progress(c, sseq);
     } else if (body_starts(body, len, "+TERM")) {
-        process_ack(c, sseq, dseq); /* no more redeliveries */
+        process_ack(c, sseq, dseq, false); /* no more redeliveries */
         advise(c, "MSG_TERMINATED", "terminated", dseq, sseq, dc);
     }
     if (confirm) {

@@ -138,6 +138,9 @@ struct mr_js_consumer_io {
     /* An advisory on $JS.EVENT.ADVISORY.CONSUMER.<kind>.<stream>.<consumer> of type
      * io.nats.jetstream.advisory.v1.<type> with fields (taken). */
     void (*advise)(void *ctx, const char *kind, const char *type, json_t *fields);
+    /* A sampled ack metric on $JS.EVENT.METRIC.CONSUMER.ACK.<stream>.<consumer> of type
+     * io.nats.jetstream.metric.v1.consumer_ack with fields (taken). */
+    void (*metric)(void *ctx, json_t *fields);
 };
 
 struct mr_js_consumer;

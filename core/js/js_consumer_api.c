@@ -135,6 +135,17 @@ static void io_advise(void *ctx, const char *kind, const char *type, json_t *fie
     g_free(subject);
 }
 
+static void io_metric(void *ctx, json_t *fields)
+{
+    struct js_consumer *jc = ctx;
+    char *subject = g_strdup_printf("$JS.EVENT.METRIC.CONSUMER.ACK.%s.%s",
+                                    mr_js_stream_cfg(jc->js_st->st)->name,
+                                    mr_js_consumer_name(jc->c));
+    mr_js_api_advise(js_of(jc), jc->js_st->ja, subject,
+                     "io.nats.jetstream.metric.v1.consumer_ack", fields);
+    g_free(subject);
+}
+
 /* consumer_action: CREATED / DELETED. */
 static void advise_action(struct js_consumer *jc, const char *kind, const char *action)
 {
@@ -195,6 +206,7 @@ static struct js_consumer *consumer_add(struct js_stream *js_st, const char *nam
         .acked = io_acked,
         .dirty = io_dirty,
         .advise = io_advise,
+        .metric = io_metric,
     };
     jc->c = mr_js_consumer_create(js->srv->env, js_st->st, mr_js_stream_cfg(js_st->st)->name,
                                   name, cfg, created, &io);

@@ -553,6 +553,31 @@ START_TEST(replay_original_keeps_the_stored_spacing)
 }
 END_TEST
 
+START_TEST(sampled_acks_send_metrics)
+{
+    struct fx f;
+    fx_start(&f, 35, with_js_mem);
+    struct sim_client *c = client(&f, "c", "{\"verbose\":false,\"headers\":true}");
+    create_stream(&f, c, "M", ",\"storage\":\"memory\"");
+    g_free(create_consumer(&f, c, "M", "d",
+                           ",\"ack_policy\":\"explicit\",\"sample_freq\":\"100%\""));
+    publish(&f, c, "M.x", "m");
+    sim_client_clear(c);
+    say(c, "SUB $JS.EVENT.METRIC.> 906\r\nSUB pulls 900\r\n");
+    pull(c, "M", "d", "");
+    wait_count(&f, c, "$JS.ACK.M.d.1.1.1.", 1, SEC);
+    sim_world_run_until(f.w, after(&f, 250 * MS));
+    g_free(request(&f, c, "$JS.ACK.M.d.1.1.1.0.0", "+ACK"));
+    ck_assert_uint_eq(count(c, "MSG $JS.EVENT.METRIC.CONSUMER.ACK.M.d 906 "), 1);
+    char *all = received_str(c);
+    assert_contains(all, "\"type\":\"io.nats.jetstream.metric.v1.consumer_ack\"");
+    assert_contains(all, "\"consumer_seq\":1,\"stream_seq\":1,\"ack_time\":2");
+    assert_contains(all, "\"deliveries\":1}");
+    g_free(all);
+    fx_finish(&f);
+}
+END_TEST
+
 static Suite *js_consumer_suite(void)
 {
     Suite *s = suite_create("js_consumer");
@@ -572,6 +597,7 @@ static Suite *js_consumer_suite(void)
     tcase_add_test(tc, push_rate_limit_spreads_deliveries);
     tcase_add_test(tc, durable_past_a_lost_stream_tail_takes_the_new_messages);
     tcase_add_test(tc, replay_original_keeps_the_stored_spacing);
+    tcase_add_test(tc, sampled_acks_send_metrics);
     suite_add_tcase(s, tc);
     return s;
 }

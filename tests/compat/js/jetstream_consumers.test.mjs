@@ -545,6 +545,31 @@ describe('JetStream consumers', () => {
             assert.equal(a.subject, '$JS.API.CONSUMER.CREATE.AD.ac');
             assert.equal(typeof a.client, 'object');
         });
+
+    test('sample_freq: ack metrics', { timeout: 10000 }, async () => {
+        await jsm.streams.add({ name: 'SM', subjects: ['sm'], storage: 'memory' });
+        await jsm.consumers.add('SM', { durable_name: 's', ack_policy: AckPolicy.Explicit, sample_freq: '100%' });
+        const metrics = [];
+        const sub = nc.subscribe('$JS.EVENT.METRIC.CONSUMER.ACK.SM.s', {
+            callback: (_, m) => metrics.push(jc.decode(m.data)),
+        });
+        await nc.flush();
+        await js.publish('sm', sc.encode('x'));
+        const m = await (await js.consumers.get('SM', 's')).next({ expires: 1000 });
+        await sleep(20);
+        await m.ackAck();
+        await nc.flush();
+        await sleep(100);
+        sub.unsubscribe();
+        assert.equal(metrics.length, 1);
+        assert.equal(metrics[0].type, 'io.nats.jetstream.metric.v1.consumer_ack');
+        assert.equal(metrics[0].stream, 'SM');
+        assert.equal(metrics[0].consumer, 's');
+        assert.equal(metrics[0].stream_seq, 1);
+        assert.equal(metrics[0].consumer_seq, 1);
+        assert.equal(metrics[0].deliveries, 1);
+        assert.ok(metrics[0].ack_time >= 10_000_000, `ack_time ${metrics[0].ack_time}`);
+    });
 });
 
 describe('JetStream consumers across a restart', () => {
