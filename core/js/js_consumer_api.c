@@ -78,15 +78,27 @@ static GPtrArray *consumers_of(struct js_stream *js_st)
 /* Whether some consumer of the stream still has to acknowledge seq. */
 static bool still_wanted(struct js_stream *js_st, uint64_t seq)
 {
-    struct mr_js_msg m;
-    int rc = mr_js_store_load(mr_js_stream_store(js_st->st), seq, &m);
-    if (rc != 0) {
-        /* Gone already, or its block is not in memory: kept then (a later ack or the
-         * limits remove it). */
-        return rc != MR_E_NOT_FOUND;
-    }
-    char *subject = g_strndup(m.subject, m.subject_len);
     GPtrArray *all = consumers_of(js_st);
+    bool filtered = false;
+    for (guint i = 0; i < all->len && !filtered; i++) {
+        struct js_consumer *o = g_ptr_array_index(all, i);
+        filtered = mr_js_consumer_cfg(o->c)->filter_subject != NULL;
+    }
+    char *subject = g_strdup("");
+    if (filtered) {
+        /* Whether a filtered consumer takes it depends on its subject. */
+        struct mr_js_msg m;
+        int rc = mr_js_store_load(mr_js_stream_store(js_st->st), seq, &m);
+        if (rc != 0) {
+            /* Gone already, or its block is not in memory: kept then (a later ack or
+             * the limits remove it). */
+            g_ptr_array_free(all, TRUE);
+            g_free(subject);
+            return rc != MR_E_NOT_FOUND;
+        }
+        g_free(subject);
+        subject = g_strndup(m.subject, m.subject_len);
+    }
     bool wanted = false;
     for (guint i = 0; i < all->len && !wanted; i++) {
         struct js_consumer *o = g_ptr_array_index(all, i);
