@@ -482,7 +482,10 @@ static void persist(struct mr_js *js, struct js_stream *js_st)
     json_object_set_new(o, "created", json_integer(mr_js_stream_created(js_st->st)));
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
-    job_push(js, JOB_WRITE, js_st->ja, stream_dir(js_st->ja, cfg->name), g_strdup(text));
+    struct job *j = mr_js_api_job_new(JOB_WRITE, js_st->ja, stream_dir(js_st->ja, cfg->name),
+                                      g_strdup(text));
+    j->sync = true;
+    mr_js_api_job_queue(js, j);
     free(text);
 }
 
@@ -537,8 +540,12 @@ static bool write_step(struct mr_js *js, struct job *j, const char *file, int64_
                         strlen(j->content));
         return true;
     case 2:
-        env->file_sync(env->ctx, job_req(js), j->fh);
-        return true;
+        if (j->sync) {
+            env->file_sync(env->ctx, job_req(js), j->fh);
+            return true;
+        }
+        j->step++; /* no fsync asked for: close at once */
+        /* fall through */
     case 3:
         env->file_close(env->ctx, job_req(js), j->fh);
         return true;

@@ -51,6 +51,8 @@ struct js_consumer {
     uint64_t id; /* timer id (with JS_CONSUMER_TIMER) and lookup key */
     struct mr_js_consumer *c;
     bool write_queued; /* a JOB_WRITE_CONSUMER for it waits: later changes ride along */
+    bool flush_armed;  /* its state changed: written when the flush timer fires */
+    bool written;      /* consumer.json was written once (with an fsync) */
     bool saved;        /* a durable of a file stream: its state goes to disk */
 };
 
@@ -104,6 +106,7 @@ struct job {
     GPtrArray *names; /* listed names still to visit */
     GString *read;    /* JOB_RECOVER: meta.json bytes read so far */
     uint64_t consumer_id; /* JOB_WRITE_CONSUMER */
+    bool sync;            /* JOB_WRITE, JOB_WRITE_CONSUMER: fsync before the rename */
     char *stream;         /* JOB_RECOVER: the stream whose consumers are being read */
     GPtrArray *obs;       /* JOB_RECOVER: its consumer names still to read */
 };
@@ -130,8 +133,14 @@ struct mr_js {
     uint64_t api_errors;
 };
 
-/* Timer ids (above the kind bits): consumers have this bit set, their id below it. */
+/* Timer ids (above the kind bits): consumers have this bit set, their id below it;
+ * with JS_CONSUMER_FLUSH too, the timer that writes a durable's state. */
 #define JS_CONSUMER_TIMER (UINT64_C(1) << 56)
+#define JS_CONSUMER_FLUSH (UINT64_C(1) << 55)
+/* A durable's state is written at most this often (nats-server's cadence), without an
+ * fsync (unless sync: always): a crash can lose its last acknowledgements, which are
+ * then delivered again. Its first write, which makes it exist, is synced. */
+#define JS_CONSUMER_FLUSH_NS (100ULL * 1000000ULL)
 
 /* A request subject taken apart (js_api.c parses, both files serve). */
 struct api_req {

@@ -125,16 +125,34 @@ static void io_acked(void *ctx, uint64_t seq)
     (void)mr_js_store_delete(mr_js_stream_store(js_st->st), seq, false); /* may be gone */
 }
 
-static void io_dirty(void *ctx)
+static uint64_t flush_timer(const struct js_consumer *jc)
 {
-    struct js_consumer *jc = ctx;
-    if (!jc->saved || jc->write_queued) {
-        return;
-    }
+    return mr_js_api_timer(JS_CONSUMER_TIMER | JS_CONSUMER_FLUSH | jc->id);
+}
+
+static void write_state(struct js_consumer *jc)
+{
     jc->write_queued = true;
     struct job *j = mr_js_api_job_new(JOB_WRITE_CONSUMER, jc->js_st->ja, NULL, NULL);
     j->consumer_id = jc->id;
     mr_js_api_job_queue(js_of(jc), j);
+}
+
+/* The state changed: written now the first time, else at most every
+ * JS_CONSUMER_FLUSH_NS (the write takes the state as it is then). */
+static void io_dirty(void *ctx)
+{
+    struct js_consumer *jc = ctx;
+    if (!jc->saved || jc->write_queued || jc->flush_armed) {
+        return;
+    }
+    if (!jc->written) {
+        write_state(jc);
+        return;
+    }
+    const struct mr_env *env = js_of(jc)->srv->env;
+    jc->flush_armed = true;
+    env->timer_arm(env->ctx, flush_timer(jc), env->now_ns(env->ctx) + JS_CONSUMER_FLUSH_NS);
 }
 
 static void io_advise(void *ctx, const char *kind, const char *type, json_t *fields)
@@ -183,6 +201,8 @@ char *mr_js_api_consumer_snapshot(struct mr_js *js, struct job *j)
         return NULL;
     }
     jc->write_queued = false; /* changes from now on need another write */
+    j->sync = !jc->written || js->opts->sync_always;
+    jc->written = true;
     g_free(j->dir);
     j->dir = consumer_dir(jc);
     json_t *o = mr_js_consumer_save_json(jc->c);
@@ -207,7 +227,7 @@ static struct js_consumer *consumer_add(struct js_stream *js_st, const char *nam
     struct js_consumer *jc = g_new0(struct js_consumer, 1);
     jc->js_st = js_st;
     jc->id = ++js->next_consumer_id;
-    mr_assert(jc->id < JS_CONSUMER_TIMER);
+    mr_assert(jc->id < JS_CONSUMER_FLUSH);
     jc->saved = cfg->durable_name != NULL && mr_js_api_file_streams(js) &&
                 mr_js_stream_cfg(js_st->st)->storage == MR_JS_STORAGE_FILE;
     struct mr_js_consumer_io io = {
@@ -232,6 +252,9 @@ static void consumer_free(struct js_consumer *jc, bool remove_files)
 {
     struct js_stream *js_st = jc->js_st;
     struct mr_js *js = js_st->js;
+    if (jc->flush_armed) {
+        js->srv->env->timer_cancel(js->srv->env->ctx, flush_timer(jc));
+    }
     if (remove_files && jc->saved) {
         char *dir = consumer_dir(jc);
         struct job *j = mr_js_api_job_new(JOB_REMOVE_FILES, js_st->ja, NULL, NULL);
@@ -296,9 +319,18 @@ void mr_js_api_retention_on_publish(struct js_stream *js_st, uint64_t seq, const
 
 void mr_js_api_consumer_on_timer(struct mr_js *js, uint64_t id)
 {
+    bool flush = (id & JS_CONSUMER_FLUSH) != 0;
+    id &= ~JS_CONSUMER_FLUSH;
     struct js_consumer *jc = g_hash_table_lookup(js->consumers_by_id, &id);
     if (jc == NULL) {
         return; /* deleted after the timer was due */
+    }
+    if (flush) {
+        jc->flush_armed = false;
+        if (!jc->write_queued) {
+            write_state(jc);
+        }
+        return;
     }
     if (mr_js_consumer_on_timer(jc->c)) {
         mr_server_log(js->srv, MR_LOG_DEBUG, "JetStream consumer '%s > %s > %s' inactive: deleted",
@@ -370,6 +402,7 @@ void mr_js_api_consumer_recover(struct js_stream *js_st, const char *name, const
     }
     if (why == NULL) {
         struct js_consumer *jc = consumer_add(js_st, name, &cfg, json_integer_value(created));
+        jc->written = true; /* its file exists: later writes need no fsync */
         if (!mr_js_consumer_restore(jc->c, state)) {
             why = "its state does not read: delivery starts over";
         }
