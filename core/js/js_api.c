@@ -22,6 +22,7 @@
 #include "core/conf/conf_server.h"
 #include "core/err.h"
 #include "core/js/js_stream.h"
+#include "core/proto/decimal.h"
 #include "core/proto/subject.h"
 #include "core/server/account.h"
 #include "core/server/server_int.h"
@@ -193,35 +194,78 @@ static void send_error(struct mr_js *js, struct js_account *ja, const char *repl
     send_json(js, ja->acc, reply, o);
 }
 
-static void send_pub_ack(struct mr_js *js, struct mr_account *acc, const char *reply,
-                         const char *stream, const struct mr_js_pub_result *r)
+/* The stream name as a JSON string (quotes and escapes), made once per stream. */
+static char *quoted_name(const char *name)
+{
+    json_t *j = json_string(name);
+    char *q = json_dumps(j, JSON_ENCODE_ANY);
+    json_decref(j);
+    mr_assert(q != NULL);
+    char *out = g_strdup(q);
+    free(q);
+    return out;
+}
+
+static void append_dec(GString *b, uint64_t v)
+{
+    char d[20];
+    g_string_append_len(b, d, (gssize)mr_u64_to_dec(d, v));
+}
+
+/* The success PubAck as nats-server 2.9 writes it by hand, with its spaces. */
+static size_t pub_ack_ok(const struct mr_js *js, const char *qname, size_t qlen,
+                         const struct mr_js_pub_result *r, char *out, size_t cap)
+{
+    static const char dup[] = ",\"duplicate\": true";
+    const char *domain = js->opts->domain;
+    size_t dlen = domain != NULL ? strlen(domain) : 0;
+    if (dlen > 0 || qlen + sizeof(dup) + 64 > cap) {
+        return 0; /* rare: the GString path */
+    }
+    size_t n = 0;
+    memcpy(out + n, "{\"stream\":", 10);
+    n += 10;
+    memcpy(out + n, qname, qlen);
+    n += qlen;
+    memcpy(out + n, ", \"seq\":", 8);
+    n += 8;
+    n += mr_u64_to_dec(out + n, r->seq);
+    if (r->duplicate) {
+        memcpy(out + n, dup, sizeof(dup) - 1);
+        n += sizeof(dup) - 1;
+    }
+    out[n++] = '}';
+    mr_assert(n <= cap);
+    return n;
+}
+
+static void send_pub_ack(struct mr_js *js, struct js_stream *js_st, const char *reply,
+                         const struct mr_js_pub_result *r)
 {
     if (reply == NULL || reply[0] == '\0') {
         return;
     }
+    struct mr_account *acc = js_st->ja->acc;
+    size_t qlen = strlen(js_st->qname);
+    char buf[256];
+    size_t n = r->err.code == 0 ? pub_ack_ok(js, js_st->qname, qlen, r, buf, sizeof(buf)) : 0;
+    if (n > 0) {
+        send_raw(js, acc, reply, NULL, 0, (const uint8_t *)buf, n);
+        return;
+    }
     GString *b = g_string_new(NULL);
-    json_t *name = json_string(stream);
-    char *qname = json_dumps(name, JSON_ENCODE_ANY);
-    json_decref(name);
     if (r->err.code != 0) {
         json_t *e = mr_js_err_json(&r->err);
         char *et = json_dumps(e, JSON_COMPACT);
         json_decref(e);
-        g_string_append_printf(b, "{\"error\":%s,\"stream\":%s,\"seq\":0}", et, qname);
+        g_string_append_printf(b, "{\"error\":%s,\"stream\":%s,\"seq\":0}", et, js_st->qname);
         free(et);
     } else {
-        /* nats-server 2.9 writes the PubAck by hand, with these spaces. */
-        const char *dup = r->duplicate ? ",\"duplicate\": true" : "";
-        const char *domain = js->opts->domain;
-        if (domain != NULL && domain[0] != '\0') {
-            g_string_append_printf(b, "{\"stream\":%s, \"domain\":\"%s\", \"seq\":%llu%s}",
-                                   qname, domain, (unsigned long long)r->seq, dup);
-        } else {
-            g_string_append_printf(b, "{\"stream\":%s, \"seq\":%llu%s}", qname,
-                                   (unsigned long long)r->seq, dup);
-        }
+        g_string_append_printf(b, "{\"stream\":%s, \"domain\":\"%s\", \"seq\":", js_st->qname,
+                               js->opts->domain);
+        append_dec(b, r->seq);
+        g_string_append(b, r->duplicate ? ",\"duplicate\": true}" : "}");
     }
-    free(qname);
     send_raw(js, acc, reply, NULL, 0, (const uint8_t *)b->str, b->len);
     g_string_free(b, TRUE);
 }
@@ -260,7 +304,6 @@ static bool stream_subscribe(struct js_stream *js_st)
 
 static void acks_flush(struct js_stream *js_st, uint64_t upto, bool failed)
 {
-    const char *name = mr_js_stream_cfg(js_st->st)->name;
     while (!g_queue_is_empty(&js_st->acks)) {
         struct js_ack *a = g_queue_peek_head(&js_st->acks);
         if (!failed && a->seq > upto) {
@@ -272,7 +315,7 @@ static void acks_flush(struct js_stream *js_st, uint64_t upto, bool failed)
             r.seq = 0;
             mr_js_err_set(&r.err, 503, 10077, "%s", mr_err_text(MR_E_IO));
         }
-        send_pub_ack(js_st->js, js_st->ja->acc, a->reply, name, &r);
+        send_pub_ack(js_st->js, js_st, a->reply, &r);
         g_free(a->reply);
         g_free(a);
     }
@@ -337,6 +380,7 @@ static void stream_free(struct js_stream *js_st)
     env->timer_cancel(env->ctx, timer_of(2 * js_st->id + 1));
     g_hash_table_remove(js_st->js->by_id, &js_st->id);
     mr_js_stream_destroy(js_st->st);
+    g_free(js_st->qname);
     g_free(js_st);
 }
 
@@ -361,6 +405,8 @@ static void arm_expiry(struct js_stream *js_st, int64_t due)
     uint64_t delay = wait > 0 ? (uint64_t)wait : 0;
     env->timer_arm(env->ctx, timer_of(2 * js_st->id), env->now_ns(env->ctx) + delay);
 }
+
+static bool account_admits(void *ctx, enum mr_js_storage storage, struct mr_js_err *err);
 
 static struct js_stream *stream_open(struct mr_js *js, struct js_account *ja,
                                      const struct mr_js_stream_cfg *cfg, int64_t created,
@@ -400,6 +446,8 @@ static struct js_stream *stream_open(struct mr_js *js, struct js_account *ja,
         g_free(js_st);
         return NULL;
     }
+    mr_js_stream_set_admit(js_st->st, account_admits, js_st);
+    js_st->qname = quoted_name(cfg->name);
     g_hash_table_insert(js->by_id, &js_st->id, js_st);
     if (!stream_subscribe(js_st)) {
         mr_js_err_set(err, 500, 10049, "%s", mr_err_text(MR_E_NOMEM));
@@ -407,6 +455,7 @@ static struct js_stream *stream_open(struct mr_js *js, struct js_account *ja,
         mr_js_stream_destroy(js_st->st);
         g_ptr_array_free(js_st->isubs, TRUE);
         g_tree_destroy(js_st->consumers);
+        g_free(js_st->qname);
         g_free(js_st);
         return NULL;
     }
@@ -897,6 +946,172 @@ static int64_t limit_or(const struct js_account *ja, size_t off)
     return *(const int64_t *)((const char *)ja->limits + off);
 }
 
+/* ---- resource limits, as nats-server 2.9's checkBytesLimits and friends ---- */
+
+/* One storage type's bytes in use and max_bytes reserved; skip: a stream whose
+ * reservation is left out (the one being created or updated). */
+struct usage_sum {
+    enum mr_js_storage storage;
+    const char *skip;
+    uint64_t bytes;
+    int64_t reserved;
+};
+
+static gboolean usage_sum_one(gpointer key, gpointer value, gpointer data)
+{
+    (void)key;
+    const struct js_stream *js_st = value;
+    struct usage_sum *u = data;
+    const struct mr_js_stream_cfg *cfg = mr_js_stream_cfg(js_st->st);
+    if (cfg->storage != u->storage) {
+        return FALSE;
+    }
+    struct mr_js_store_state ss;
+    mr_js_store_state(mr_js_stream_store(js_st->st), &ss);
+    u->bytes += ss.bytes;
+    if (cfg->max_bytes > 0 && (u->skip == NULL || strcmp(cfg->name, u->skip) != 0)) {
+        u->reserved += cfg->max_bytes;
+    }
+    return FALSE;
+}
+
+static void usage_sum_server(const struct mr_js *js, struct usage_sum *u)
+{
+    for (guint i = 0; i < js->accounts->len; i++) {
+        struct js_account *ja = g_ptr_array_index(js->accounts, i);
+        if (ja->enabled) {
+            g_tree_foreach(ja->streams, usage_sum_one, u);
+        }
+    }
+}
+
+/* The account's limit for a storage type; -1 = none. */
+static int64_t account_max(const struct js_account *ja, enum mr_js_storage storage)
+{
+    if (ja->limits == NULL) {
+        return -1;
+    }
+    return storage == MR_JS_STORAGE_MEMORY ? ja->limits->max_memory : ja->limits->max_store;
+}
+
+/* max_memory_store / max_file_store; -1 (not set) is no limit: Meridian does not
+ * measure the machine as nats-server does. */
+static int64_t server_max(const struct mr_js *js, enum mr_js_storage storage)
+{
+    return storage == MR_JS_STORAGE_MEMORY ? js->opts->max_memory_store
+                                           : js->opts->max_file_store;
+}
+
+static bool resources_err(enum mr_js_storage storage, struct mr_js_err *err)
+{
+    if (storage == MR_JS_STORAGE_MEMORY) {
+        return mr_js_err_set(err, 500, 10028, "insufficient memory resources available");
+    }
+    return mr_js_err_set(err, 500, 10047, "insufficient storage resources available");
+}
+
+/* add more bytes reserved on top of reserved_acc (the account's) and the server's. */
+static bool bytes_fit(const struct mr_js *js, const struct js_account *ja,
+                      enum mr_js_storage storage, int64_t add, int64_t reserved_acc,
+                      struct mr_js_err *err)
+{
+    if (add < 0) {
+        add = 1; /* an unlimited stream still needs room for one byte */
+    }
+    int64_t acc_max = account_max(ja, storage);
+    if (acc_max >= 0 && reserved_acc + add > acc_max) {
+        return resources_err(storage, err);
+    }
+    struct usage_sum srv = {.storage = storage};
+    usage_sum_server(js, &srv);
+    int64_t srv_max = server_max(js, storage);
+    if (srv_max >= 0 && srv.reserved + add > srv_max) {
+        return resources_err(storage, err);
+    }
+    return true;
+}
+
+/* A stream's max_consumers and max_bytes against the account and the server; old: the
+ * configuration an update replaces (only the growth of max_bytes is new). */
+static bool stream_fits(const struct mr_js *js, const struct js_account *ja,
+                        const struct mr_js_stream_cfg *cfg, const struct mr_js_stream_cfg *old,
+                        struct mr_js_err *err)
+{
+    int64_t max_consumers = ja->limits != NULL ? ja->limits->max_consumers : -1;
+    if (cfg->max_consumers > 0 && max_consumers > 0 && cfg->max_consumers > max_consumers) {
+        return mr_js_err_set(err, 400, 10026, "maximum consumers limit reached");
+    }
+    struct usage_sum acc = {.storage = cfg->storage, .skip = cfg->name};
+    g_tree_foreach(ja->streams, usage_sum_one, &acc);
+    int64_t add = cfg->max_bytes;
+    if (old != NULL) {
+        add = cfg->max_bytes > old->max_bytes ? cfg->max_bytes - old->max_bytes : 0;
+        /* nats-server adds the old value as it is, -1 included. */
+        acc.reserved += old->max_bytes;
+    }
+    return bytes_fit(js, ja, cfg->storage, add, acc.reserved, err);
+}
+
+/* checkStreamCfg's account checks: max_bytes_required and *_max_stream_bytes. */
+static bool max_bytes_ok(const struct js_account *ja, const struct mr_js_stream_cfg *cfg,
+                         struct mr_js_err *err)
+{
+    if (ja->limits == NULL) {
+        return true;
+    }
+    int64_t max = cfg->storage == MR_JS_STORAGE_MEMORY ? ja->limits->memory_max_stream_bytes
+                                                       : ja->limits->store_max_stream_bytes;
+    if (ja->limits->max_bytes_required && cfg->max_bytes <= 0) {
+        return mr_js_err_set(err, 400, 10113,
+                             "account requires a stream config to have max bytes set");
+    }
+    if (max > 0 && cfg->max_bytes > max) {
+        return mr_js_err_set(err, 400, 10122,
+                             "stream max bytes exceeds account limit max stream bytes");
+    }
+    return true;
+}
+
+/* Before storing: the server already over max_*_store refuses every publish. */
+static bool server_has_room(const struct mr_js *js, enum mr_js_storage storage,
+                            struct mr_js_err *err)
+{
+    int64_t max = server_max(js, storage);
+    if (max < 0) {
+        return true;
+    }
+    struct usage_sum srv = {.storage = storage};
+    usage_sum_server(js, &srv);
+    if (srv.bytes > (uint64_t)max) {
+        return mr_js_err_set(err, 503, 10023, "insufficient resources");
+    }
+    return true;
+}
+
+/* After storing (mr_js_stream_admit_fn): the account's usage including the message. */
+static bool account_admits(void *ctx, enum mr_js_storage storage, struct mr_js_err *err)
+{
+    const struct js_stream *js_st = ctx;
+    const struct js_account *ja = js_st->ja;
+    int64_t max = account_max(ja, storage);
+    int64_t stream_max = 0;
+    if (ja->limits != NULL) {
+        stream_max = storage == MR_JS_STORAGE_MEMORY ? ja->limits->memory_max_stream_bytes
+                                                     : ja->limits->store_max_stream_bytes;
+    }
+    if (max < 0 && stream_max <= 0) {
+        return true;
+    }
+    struct usage_sum acc = {.storage = storage};
+    g_tree_foreach(ja->streams, usage_sum_one, &acc);
+    /* nats-server compares the account's total with the per-stream limit too. */
+    if ((stream_max > 0 && acc.bytes > (uint64_t)stream_max) ||
+        (max >= 0 && acc.bytes > (uint64_t)max)) {
+        return mr_js_err_set(err, 400, 10002, "resource limits exceeded for account");
+    }
+    return true;
+}
+
 static void api_info(struct mr_js *js, struct js_account *ja, const char *reply)
 {
     uint64_t mem;
@@ -961,8 +1176,8 @@ static bool overlaps_other(struct js_account *ja, const struct mr_js_stream_cfg 
 }
 
 /* Decodes and checks a create/update body for stream name; false with err set. */
-static bool request_cfg(struct mr_js *js, const struct work *w, const char *name,
-                        struct mr_js_stream_cfg *cfg, struct mr_js_err *err)
+static bool request_cfg(struct mr_js *js, const struct js_account *ja, const struct work *w,
+                        const char *name, struct mr_js_stream_cfg *cfg, struct mr_js_err *err)
 {
     if (!mr_js_stream_cfg_decode(w->payload + w->hdr_len, w->len - w->hdr_len, cfg, err)) {
         return false;
@@ -971,7 +1186,8 @@ static bool request_cfg(struct mr_js *js, const struct work *w, const char *name
         mr_js_stream_cfg_free(cfg);
         return mr_js_err_set(err, 400, 10056, "stream name in subject does not match request");
     }
-    if (!mr_js_stream_cfg_check(cfg, js->opts->limits.duplicate_window_ns, err)) {
+    if (!mr_js_stream_cfg_check(cfg, js->opts->limits.duplicate_window_ns, err) ||
+        !max_bytes_ok(ja, cfg, err)) {
         mr_js_stream_cfg_free(cfg);
         return false;
     }
@@ -984,8 +1200,17 @@ static void api_create(struct mr_js *js, struct js_account *ja, const struct wor
     struct mr_js_stream_cfg cfg;
     struct mr_js_err err = {0};
     const char *type = "stream_create";
-    if (!request_cfg(js, w, name, &cfg, &err)) {
+    if (!request_cfg(js, ja, w, name, &cfg, &err)) {
         send_error(js, ja, w->reply, type, &err, NULL);
+        return;
+    }
+    /* nats-server counts streams before it looks for this one: at the limit, even the
+     * same configuration again is refused. */
+    int64_t max_streams = limit_or(ja, offsetof(struct mr_account_jetstream_opts, max_streams));
+    if (max_streams > 0 && g_tree_nnodes(ja->streams) >= max_streams) {
+        mr_js_err_set(&err, 400, 10027, "maximum number of streams reached");
+        send_error(js, ja, w->reply, type, &err, NULL);
+        mr_js_stream_cfg_free(&cfg);
         return;
     }
     struct js_stream *js_st = stream_find(ja, name);
@@ -1002,13 +1227,12 @@ static void api_create(struct mr_js *js, struct js_account *ja, const struct wor
         mr_js_stream_cfg_free(&cfg);
         return;
     }
-    int64_t max_streams = limit_or(ja, offsetof(struct mr_account_jetstream_opts, max_streams));
     if (cfg.sealed) {
         mr_js_err_set(&err, 500, 10052, "stream configuration for create can not be sealed");
     } else if (overlaps_other(ja, &cfg)) {
         mr_js_err_set(&err, 400, 10065, "subjects overlap with an existing stream");
-    } else if (max_streams > 0 && g_tree_nnodes(ja->streams) >= max_streams) {
-        mr_js_err_set(&err, 400, 10027, "maximum number of streams reached");
+    } else if (!stream_fits(js, ja, &cfg, NULL, &err)) {
+        /* err set */
     } else if (cfg.storage == MR_JS_STORAGE_FILE && !file_streams(js)) {
         mr_js_err_set(&err, 500, 10049, "file storage needs a store_dir (jetstream { store_dir })");
     }
@@ -1034,7 +1258,7 @@ static void api_update(struct mr_js *js, struct js_account *ja, const struct wor
     struct mr_js_stream_cfg cfg;
     struct mr_js_err err = {0};
     const char *type = "stream_update";
-    if (!request_cfg(js, w, name, &cfg, &err)) {
+    if (!request_cfg(js, ja, w, name, &cfg, &err)) {
         send_error(js, ja, w->reply, type, &err, NULL);
         return;
     }
@@ -1044,6 +1268,8 @@ static void api_update(struct mr_js *js, struct js_account *ja, const struct wor
     } else if (mr_js_stream_cfg_update_check(mr_js_stream_cfg(js_st->st), &cfg, &err) &&
                overlaps_other(ja, &cfg)) {
         mr_js_err_set(&err, 400, 10065, "subjects overlap with an existing stream");
+    } else if (err.code == 0) {
+        (void)stream_fits(js, ja, &cfg, mr_js_stream_cfg(js_st->st), &err); /* sets err */
     }
     if (err.code != 0) {
         mr_js_stream_cfg_free(&cfg);
@@ -1519,11 +1745,14 @@ static void pub_run(struct mr_js *js, struct js_account *ja, const struct work *
     }
     const struct mr_env *env = js->srv->env;
     struct mr_js_pub_result r;
-    const char *name = mr_js_stream_cfg(js_st->st)->name;
+    memset(&r, 0, sizeof(r));
     if (js_st->open_failed) {
-        memset(&r, 0, sizeof(r));
         mr_js_err_set(&r.err, 503, 10077, "%s", mr_js_store_errmsg(mr_js_stream_store(js_st->st)));
-        send_pub_ack(js, ja->acc, w->reply, name, &r);
+        send_pub_ack(js, js_st, w->reply, &r);
+        return;
+    }
+    if (!server_has_room(js, mr_js_stream_cfg(js_st->st)->storage, &r.err)) {
+        send_pub_ack(js, js_st, w->reply, &r);
         return;
     }
     int64_t now = env->wall_ns(env->ctx);
@@ -1545,7 +1774,7 @@ static void pub_run(struct mr_js *js, struct js_account *ja, const struct work *
         g_queue_push_tail(&js_st->acks, a);
         return;
     }
-    send_pub_ack(js, ja->acc, w->reply, name, &r);
+    send_pub_ack(js, js_st, w->reply, &r);
 }
 
 /* ---- the FIFO ---- */
@@ -1877,11 +2106,14 @@ static json_t *jsz_account(struct mr_js *js, struct js_account *ja, uint64_t mem
     json_object_set_new(a, "id", json_string(ja->acc->name));
     json_object_set_new(a, "memory", json_integer((json_int_t)mem));
     json_object_set_new(a, "storage", json_integer((json_int_t)sto));
-    static const char *const zeros[] = {"reserved_memory", "reserved_storage", "accounts",
-                                        "ha_assets"};
-    for (size_t i = 0; i < G_N_ELEMENTS(zeros); i++) {
-        json_object_set_new(a, zeros[i], json_integer(0));
-    }
+    /* nats-server shows the account's limits here (unsigned: -1 becomes 2^64-1, which
+     * JSON integers here cannot hold; 0 stands for no limit). */
+    int64_t rm = account_max(ja, MR_JS_STORAGE_MEMORY);
+    int64_t rs = account_max(ja, MR_JS_STORAGE_FILE);
+    json_object_set_new(a, "reserved_memory", json_integer(rm > 0 ? rm : 0));
+    json_object_set_new(a, "reserved_storage", json_integer(rs > 0 ? rs : 0));
+    json_object_set_new(a, "accounts", json_integer(0));
+    json_object_set_new(a, "ha_assets", json_integer(0));
     json_object_set_new(a, "api", api_counts(ja->api_total, ja->api_errors));
     if (streams) {
         json_object_set_new(a, "stream_detail", jsz_streams(js, ja, config));
@@ -1937,8 +2169,12 @@ json_t *mr_js_api_jsz(struct mr_js *js, bool accounts, bool streams, bool config
     json_object_set_new(j, "config", jsz_config(js->opts));
     json_object_set_new(j, "memory", json_integer((json_int_t)mem));
     json_object_set_new(j, "storage", json_integer((json_int_t)sto));
-    json_object_set_new(j, "reserved_memory", json_integer(0));
-    json_object_set_new(j, "reserved_storage", json_integer(0));
+    struct usage_sum rm = {.storage = MR_JS_STORAGE_MEMORY};
+    struct usage_sum rs = {.storage = MR_JS_STORAGE_FILE};
+    usage_sum_server(js, &rm);
+    usage_sum_server(js, &rs);
+    json_object_set_new(j, "reserved_memory", json_integer(rm.reserved));
+    json_object_set_new(j, "reserved_storage", json_integer(rs.reserved));
     json_object_set_new(j, "accounts", json_integer((json_int_t)naccounts));
     json_object_set_new(j, "ha_assets", json_integer(0));
     json_object_set_new(j, "api", api_counts(js->api_total, js->api_errors));

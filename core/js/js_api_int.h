@@ -42,6 +42,7 @@ struct js_stream {
     GQueue acks;      /* struct js_ack waiting for the store's acknowledgement */
     int64_t expiry_due; /* wall time of the armed expiry timer, 0 if none */
     GTree *consumers;   /* name -> struct js_consumer, bytewise order */
+    char *qname;        /* the name as a JSON string, for PubAcks; names never change */
 };
 
 /* A consumer on the server: the state machine (js_consumer.h) and what ties it to the

@@ -35,6 +35,8 @@ struct mr_js_stream {
     GHashTable *dedup; /* id -> struct dedup; lookup only */
     GQueue dedup_fifo; /* the same entries, oldest first */
     char *last_msg_id; /* the last stored Nats-Msg-Id, NULL if none */
+    mr_js_stream_admit_fn admit; /* NULL: every stored message stays */
+    void *admit_ctx;
 };
 
 bool mr_js_err_set(struct mr_js_err *e, int code, int err_code, const char *fmt, ...)
@@ -861,6 +863,15 @@ void mr_js_stream_publish(struct mr_js_stream *st, const char *subject, size_t s
         mr_js_err_set(&res->err, 503, 10077, "%s", mr_err_text(rc));
         return;
     }
+    /* The stream's own limits first: the account's usage is judged after them, as
+     * nats-server's store applies them inside StoreMsg. */
+    enforce_per_subject(st, subject, subject_len);
+    enforce_limits(st);
+    if (st->admit != NULL && !st->admit(st->admit_ctx, st->cfg.storage, &res->err)) {
+        /* Refused after storing: the sequence stays used, as in nats-server. */
+        (void)mr_js_store_delete(st->store, seq, false);
+        return;
+    }
     res->seq = seq;
     /* Nats-Expected-Last-Msg-Id compares with the last stored message's id, which is
      * empty when that message had none (nats-server's lmsgId). */
@@ -875,8 +886,12 @@ void mr_js_stream_publish(struct mr_js_stream *st, const char *subject, size_t s
     } else if (rollup == 2) {
         (void)mr_js_store_purge(st->store, NULL, 0, seq, 0, &purged);
     }
-    enforce_per_subject(st, subject, subject_len);
-    enforce_limits(st);
+}
+
+void mr_js_stream_set_admit(struct mr_js_stream *st, mr_js_stream_admit_fn fn, void *ctx)
+{
+    st->admit = fn;
+    st->admit_ctx = ctx;
 }
 
 int64_t mr_js_stream_expire(struct mr_js_stream *st, int64_t now)

@@ -161,6 +161,13 @@ void mr_js_stream_update(struct mr_js_stream *st, const struct mr_js_stream_cfg 
 void mr_js_stream_publish(struct mr_js_stream *st, const char *subject, size_t subject_len,
                           const uint8_t *hdr, size_t hdr_len, const uint8_t *data,
                           size_t data_len, int64_t now_wall_ns, struct mr_js_pub_result *res);
+/* Asked after a message is stored and the stream's limits applied: false (with err
+ * set) refuses it and the message is removed again, as nats-server does when an
+ * account goes over its storage limit. */
+typedef bool (*mr_js_stream_admit_fn)(void *ctx, enum mr_js_storage storage,
+                                      struct mr_js_err *err);
+void mr_js_stream_set_admit(struct mr_js_stream *st, mr_js_stream_admit_fn fn, void *ctx);
+
 /* Drops messages older than max_age and message ids older than the duplicate window.
  * Returns the wall time at which the next one is due, 0 when nothing is. */
 int64_t mr_js_stream_expire(struct mr_js_stream *st, int64_t now_wall_ns);

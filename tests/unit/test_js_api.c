@@ -381,6 +381,154 @@ START_TEST(domain_shows_in_puback_and_infos)
 }
 END_TEST
 
+START_TEST(puback_bytes_are_exact)
+{
+    struct fx f;
+    fx_start(&f, 14, with_js_mem);
+    struct sim_client *c = client(&f, "c", "{\"verbose\":false,\"headers\":true}");
+    /* A name with a quote and a backslash: the cached name is JSON-escaped once. */
+    char *r = request(&f, c, "$JS.API.STREAM.CREATE.q\"\\n",
+                      "{\"name\":\"q\\\"\\\\n\",\"subjects\":[\"q\"],\"storage\":\"memory\"}");
+    assert_contains(r, "\"did_create\":true");
+    g_free(r);
+    r = request(&f, c, "q", "x");
+    ck_assert_str_eq(r, "{\"stream\":\"q\\\"\\\\n\", \"seq\":1}");
+    g_free(r);
+    sim_client_clear(c);
+    say(c, "SUB _INBOX.d 99\r\nHPUB q _INBOX.d 28 29\r\nNATS/1.0\r\nNats-Msg-Id: a\r\n\r\nx\r\n"
+           "HPUB q _INBOX.d 28 29\r\nNATS/1.0\r\nNats-Msg-Id: a\r\n\r\nx\r\n");
+    ck_assert(sim_client_wait_for(c, "\"duplicate\": true}", after(&f, 2 * SEC)));
+    barrier(&f, c);
+    char *all = received_str(c);
+    assert_contains(all, "{\"stream\":\"q\\\"\\\\n\", \"seq\":2}\r\n");
+    assert_contains(all, "{\"stream\":\"q\\\"\\\\n\", \"seq\":2,\"duplicate\": true}\r\n");
+    g_free(all);
+    fx_finish(&f);
+}
+END_TEST
+
+static struct mr_account_jetstream_opts limits_js[] = {
+    {.account = "JS", .max_memory = 1000, .max_store = -1, .max_streams = 2,
+     .max_consumers = 1, .max_ack_pending = -1, .memory_max_stream_bytes = -1,
+     .store_max_stream_bytes = -1},
+};
+
+static void with_js_limits(struct mr_server_opts *o)
+{
+    with_js_mem(o);
+    o->auth = &js_auth;
+    o->account_jetstream = limits_js;
+    o->account_jetstream_count = 1;
+}
+
+static void assert_request_has(struct fx *f, struct sim_client *c, const char *subject,
+                               const char *body, const char *want)
+{
+    char *r = request(f, c, subject, body);
+    assert_contains(r, want);
+    g_free(r);
+}
+
+START_TEST(account_limits_reserve_max_bytes)
+{
+    struct fx f;
+    fx_start(&f, 15, with_js_limits);
+    struct sim_client *j = client(&f, "j", "{\"verbose\":false,\"user\":\"j\",\"pass\":\"pj\"}");
+    const char *mem = "\"storage\":\"memory\"";
+    char *a = g_strdup_printf("{\"name\":\"A\",%s,\"max_bytes\":600}", mem);
+    assert_request_has(&f, j, "$JS.API.STREAM.CREATE.A", a, "\"did_create\":true");
+    char *b = g_strdup_printf("{\"name\":\"B\",%s,\"max_bytes\":500}", mem);
+    assert_request_has(&f, j, "$JS.API.STREAM.CREATE.B", b,
+                       "{\"code\":500,\"err_code\":10028,"
+                       "\"description\":\"insufficient memory resources available\"}");
+    g_free(b);
+    b = g_strdup_printf("{\"name\":\"B\",%s,\"max_bytes\":400}", mem);
+    assert_request_has(&f, j, "$JS.API.STREAM.CREATE.B", b, "\"did_create\":true");
+    g_free(b);
+    /* An update reserves only the growth. */
+    b = g_strdup_printf("{\"name\":\"B\",%s,\"max_bytes\":401}", mem);
+    assert_request_has(&f, j, "$JS.API.STREAM.UPDATE.B", b, "\"err_code\":10028");
+    g_free(b);
+    b = g_strdup_printf("{\"name\":\"B\",%s,\"max_bytes\":300}", mem);
+    assert_request_has(&f, j, "$JS.API.STREAM.UPDATE.B", b, "\"max_bytes\":300");
+    g_free(b);
+    /* At max_streams even the same configuration again is refused, as in nats-server. */
+    assert_request_has(&f, j, "$JS.API.STREAM.CREATE.C", "{\"name\":\"C\",\"storage\":\"memory\"}",
+                       "\"err_code\":10027");
+    assert_request_has(&f, j, "$JS.API.STREAM.CREATE.A", a, "\"err_code\":10027");
+    g_free(a);
+    const char *eph = "{\"stream_name\":\"A\",\"config\":{}}";
+    assert_request_has(&f, j, "$JS.API.CONSUMER.CREATE.A", eph, "\"delivered\"");
+    assert_request_has(&f, j, "$JS.API.CONSUMER.CREATE.A", eph, "\"err_code\":10026");
+    assert_request_has(&f, j, "$JS.API.INFO", "", "\"max_memory\":1000");
+    char *body = NULL;
+    const char *ctype = NULL;
+    ck_assert_int_eq(mr_monitor_render(f.srv, "/jsz", "accounts=true", &body, &ctype), 200);
+    assert_contains(body, "\"reserved_memory\": 900");
+    assert_contains(body, "\"reserved_memory\": 1000"); /* the account's detail */
+    free(body);
+    fx_finish(&f);
+}
+END_TEST
+
+START_TEST(publish_over_the_account_limit_is_refused)
+{
+    struct fx f;
+    limits_js[0].max_memory = 100;
+    fx_start(&f, 16, with_js_limits);
+    struct sim_client *j = client(&f, "j", "{\"verbose\":false,\"user\":\"j\",\"pass\":\"pj\"}");
+    assert_request_has(&f, j, "$JS.API.STREAM.CREATE.P", "{\"name\":\"P\",\"storage\":\"memory\"}",
+                       "\"did_create\":true");
+    char fifty[51];
+    memset(fifty, 'x', 50);
+    fifty[50] = '\0';
+    char *r = request(&f, j, "P", fifty); /* 1 + 50 + 16 = 67 bytes */
+    ck_assert_str_eq(r, "{\"stream\":\"P\", \"seq\":1}");
+    g_free(r);
+    r = request(&f, j, "P", fifty); /* 134 > 100 */
+    ck_assert_str_eq(r, "{\"error\":{\"code\":400,\"err_code\":10002,\"description\":"
+                        "\"resource limits exceeded for account\"},\"stream\":\"P\",\"seq\":0}");
+    g_free(r);
+    /* The refused message used its sequence, as in nats-server. */
+    r = request(&f, j, "P", "small");
+    ck_assert_str_eq(r, "{\"stream\":\"P\", \"seq\":3}");
+    g_free(r);
+    assert_request_has(&f, j, "$JS.API.STREAM.INFO.P", "", "\"messages\":2");
+    assert_request_has(&f, j, "$JS.API.INFO", "", "\"memory\":89");
+    fx_finish(&f);
+    limits_js[0].max_memory = 1000; /* the server borrowed the table until now */
+}
+END_TEST
+
+static void with_js_small_server(struct mr_server_opts *o)
+{
+    with_js_mem(o);
+    js_mem_opts.max_memory_store = 100;
+}
+
+START_TEST(server_limits_refuse_streams_and_publishes)
+{
+    struct fx f;
+    fx_start(&f, 17, with_js_small_server);
+    struct sim_client *c = plain_client(&f, "c");
+    assert_request_has(&f, c, "$JS.API.STREAM.CREATE.R",
+                       "{\"name\":\"R\",\"storage\":\"memory\",\"max_bytes\":101}",
+                       "\"err_code\":10028");
+    assert_request_has(&f, c, "$JS.API.STREAM.CREATE.R", "{\"name\":\"R\",\"storage\":\"memory\"}",
+                       "\"did_create\":true");
+    char fifty[51];
+    memset(fifty, 'x', 50);
+    fifty[50] = '\0';
+    g_free(request(&f, c, "R", fifty));
+    g_free(request(&f, c, "R", fifty)); /* stored: 134 bytes, over the server's 100 */
+    char *r = request(&f, c, "R", fifty);
+    ck_assert_str_eq(r, "{\"error\":{\"code\":503,\"err_code\":10023,\"description\":"
+                        "\"insufficient resources\"},\"stream\":\"R\",\"seq\":0}");
+    g_free(r);
+    fx_finish(&f);
+}
+END_TEST
+
 static Suite *js_api_suite(void)
 {
     Suite *s = suite_create("js_api");
@@ -399,6 +547,10 @@ static Suite *js_api_suite(void)
     tcase_add_test(api, sealed_stream_refuses_writes);
     tcase_add_test(api, max_age_applies_to_recovered_messages);
     tcase_add_test(api, domain_shows_in_puback_and_infos);
+    tcase_add_test(api, puback_bytes_are_exact);
+    tcase_add_test(api, account_limits_reserve_max_bytes);
+    tcase_add_test(api, publish_over_the_account_limit_is_refused);
+    tcase_add_test(api, server_limits_refuse_streams_and_publishes);
     suite_add_tcase(s, api);
     return s;
 }

@@ -16,7 +16,7 @@ import test, { after, before, describe } from 'node:test';
 import { headers, JSONCodec, StringCodec } from 'nats';
 
 import { connectTo } from '../lib/client.mjs';
-import { sleep, startServer } from '../lib/server.mjs';
+import { HOST, reservePort, sleep, startServer } from '../lib/server.mjs';
 
 const sc = StringCodec();
 const jc = JSONCodec();
@@ -397,4 +397,109 @@ describe('JetStream file streams across a restart', () => {
             fs.rmSync(dir, { recursive: true, force: true });
         }
     });
+});
+
+describe('JetStream resource limits', () => {
+    let srv;
+    let mon;
+    let dir;
+    const conns = {};
+    const config = (storeDir) => `
+jetstream { store_dir: "${storeDir}", max_memory_store: 10000 }
+accounts {
+  L { jetstream { max_memory: 1000, max_streams: 2, max_consumers: 1 }, users [{ user: l, password: l }] }
+  P { jetstream { max_memory: 100 }, users [{ user: p, password: p }] }
+  S { jetstream: enabled, users [{ user: s, password: s }] }
+}
+`;
+    before(async () => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meridian-js-'));
+        mon = await reservePort();
+        srv = await startServer(['-m', String(mon.port)], { config: config(dir) });
+        for (const u of ['l', 'p', 's']) {
+            conns[u] = await connectTo(srv, { user: u, pass: u });
+        }
+    }, { timeout: 20000 });
+    after(async () => {
+        for (const nc of Object.values(conns)) {
+            await nc.close();
+        }
+        await srv?.stop();
+        mon?.release();
+        fs.rmSync(dir, { recursive: true, force: true });
+    }, { timeout: 20000 });
+
+    const create = (nc, cfg, op = 'CREATE') =>
+        raw(nc, `$JS.API.STREAM.${op}.${cfg.name}`, JSON.stringify({ storage: 'memory', ...cfg }));
+
+    test('max_bytes is reserved against the account; max_streams and max_consumers',
+        { timeout: 15000 }, async () => {
+            const nc = conns.l;
+            assert.equal((await create(nc, { name: 'A', max_bytes: 600 })).did_create, true);
+            assert.deepEqual((await create(nc, { name: 'B', max_bytes: 500 })).error,
+                { code: 500, err_code: 10028, description: 'insufficient memory resources available' });
+            assert.equal((await create(nc, { name: 'B', max_bytes: 400 })).did_create, true);
+            // An update reserves only what it adds.
+            assert.equal((await create(nc, { name: 'B', max_bytes: 401 }, 'UPDATE')).error?.err_code,
+                10028);
+            const up = await create(nc, { name: 'B', max_bytes: 300 }, 'UPDATE');
+            assert.equal(up.config.max_bytes, 300);
+            assert.deepEqual((await create(nc, { name: 'C' })).error,
+                { code: 400, err_code: 10027, description: 'maximum number of streams reached' });
+            // At the limit, the same configuration again is refused too.
+            assert.equal((await create(nc, { name: 'A', max_bytes: 600 })).error?.err_code, 10027);
+            const info = await raw(nc, '$JS.API.INFO');
+            assert.equal(info.limits.max_memory, 1000);
+            assert.equal(info.limits.max_consumers, 1);
+            const eph = JSON.stringify({ stream_name: 'A', config: {} });
+            assert.equal(typeof (await raw(nc, '$JS.API.CONSUMER.CREATE.A', eph)).name, 'string');
+            assert.deepEqual((await raw(nc, '$JS.API.CONSUMER.CREATE.A', eph)).error,
+                { code: 400, err_code: 10026, description: 'maximum consumers limit reached' });
+            const jsz = await (await fetch(`http://${HOST}:${mon.port}/jsz?accounts=true`)).json();
+            assert.equal(jsz.reserved_memory, 900);
+            const acc = jsz.account_details.find((a) => a.name === 'L');
+            assert.equal(acc.reserved_memory, 1000);
+        });
+
+    test('a publish over the account limit is refused and its sequence stays used',
+        { timeout: 15000 }, async () => {
+            const nc = conns.p;
+            assert.equal((await create(nc, { name: 'P' })).did_create, true);
+            const fifty = 'x'.repeat(50); // 1 + 50 + 16 = 67 bytes in memory
+            const ack = async (body) =>
+                jc.decode((await nc.request('P', sc.encode(body), { timeout: 3000 })).data);
+            assert.deepEqual(await ack(fifty), { stream: 'P', seq: 1 });
+            assert.deepEqual(await ack(fifty), {
+                error: { code: 400, err_code: 10002, description: 'resource limits exceeded for account' },
+                stream: 'P', seq: 0,
+            });
+            assert.deepEqual(await ack('small'), { stream: 'P', seq: 3 });
+            const si = await raw(nc, '$JS.API.STREAM.INFO.P');
+            assert.equal(si.state.messages, 2);
+            assert.equal(si.state.last_seq, 3);
+            assert.equal((await raw(nc, '$JS.API.INFO')).memory, 89);
+        });
+
+    test('the server limit: a stream larger than it, publishes once it is used up',
+        { timeout: 15000 }, async () => {
+            const nc = conns.s;
+            assert.deepEqual((await create(nc, { name: 'BIG', max_bytes: 10001 })).error,
+                { code: 500, err_code: 10028, description: 'insufficient memory resources available' });
+            assert.equal((await create(nc, { name: 'S' })).did_create, true);
+            const body = sc.encode('y'.repeat(1100));
+            let answer;
+            for (let i = 0; i < 12; i++) {
+                answer = jc.decode((await nc.request('S', body, { timeout: 3000 })).data);
+                if (answer.error !== undefined) {
+                    break;
+                }
+            }
+            assert.deepEqual(answer, {
+                error: { code: 503, err_code: 10023, description: 'insufficient resources' },
+                stream: 'S', seq: 0,
+            });
+            // The 9th message of 1117 bytes took the server over its 10000; the 10th is refused.
+            const si = await raw(nc, '$JS.API.STREAM.INFO.S');
+            assert.equal(si.state.messages, 9);
+        });
 });
