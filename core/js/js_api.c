@@ -1880,6 +1880,26 @@ static void on_api_msg(void *ctx, struct mr_account *acc, const struct mr_msg *m
     enqueue(ja->js, ja, WORK_API, m);
 }
 
+/* With a domain, nats-server maps $JS.<domain>.API.> onto $JS.API.> in every account so
+ * clients can name the domain explicitly (nats.js jetstream({domain})): the request is
+ * served as if sent on $JS.API.<rest>, answered on its own reply subject. */
+static void on_domain_api_msg(void *ctx, struct mr_account *acc, const struct mr_msg *m)
+{
+    struct js_account *ja = ctx;
+    mr_assert(ja->acc == acc);
+    size_t skip = strlen("$JS.") + strlen(ja->js->opts->domain) + strlen(".API.");
+    if (m->subject.len <= skip) {
+        return; /* "$JS.<domain>.API" alone: no token to serve */
+    }
+    GString *subject = g_string_new(JS_API_PREFIX);
+    g_string_append_len(subject, m->subject.ptr + skip, (gssize)(m->subject.len - skip));
+    struct mr_msg mapped = *m;
+    mapped.subject.ptr = subject->str;
+    mapped.subject.len = subject->len;
+    enqueue(ja->js, ja, WORK_API, &mapped);
+    g_string_free(subject, TRUE);
+}
+
 static void on_ack_msg(void *ctx, struct mr_account *acc, const struct mr_msg *m)
 {
     struct js_account *ja = ctx;
@@ -1949,6 +1969,15 @@ int mr_js_api_create(struct mr_server *s, struct mr_js **out, char *err, size_t 
         ja->streams = g_tree_new((GCompareFunc)strcmp);
         g_ptr_array_add(js->accounts, ja);
         ja->api_sub = mr_account_isub_add(s, acc, JS_API_PREFIX ">", on_api_msg, ja);
+        if (js->opts->domain != NULL && js->opts->domain[0] != '\0') {
+            char *domain_api = g_strdup_printf("$JS.%s.API.>", js->opts->domain);
+            ja->domain_sub = mr_account_isub_add(s, acc, domain_api, on_domain_api_msg, ja);
+            g_free(domain_api);
+            if (ja->domain_sub == NULL) {
+                (void)snprintf(err, err_len, "JetStream: %s", mr_err_text(MR_E_NOMEM));
+                return MR_E_NOMEM;
+            }
+        }
         ja->ack_sub = mr_account_isub_add(s, acc, "$JS.ACK.>", on_ack_msg, ja);
         ja->fc_sub = mr_account_isub_add(s, acc, "$JS.FC.>", on_fc_msg, ja);
         if (ja->api_sub == NULL || ja->ack_sub == NULL || ja->fc_sub == NULL) {
@@ -2004,7 +2033,7 @@ void mr_js_api_destroy(struct mr_js *js)
             stream_free(g_ptr_array_index(all, k));
         }
         g_ptr_array_free(all, TRUE);
-        struct mr_isub *subs[] = {ja->api_sub, ja->ack_sub, ja->fc_sub};
+        struct mr_isub *subs[] = {ja->api_sub, ja->ack_sub, ja->fc_sub, ja->domain_sub};
         for (size_t k = 0; k < G_N_ELEMENTS(subs); k++) {
             if (subs[k] != NULL) {
                 mr_account_isub_remove(s, subs[k]);

@@ -64,6 +64,7 @@ struct js_account {
     const struct mr_account_jetstream_opts *limits; /* NULL = unlimited */
     GTree *streams; /* name -> struct js_stream, bytewise order */
     struct mr_isub *api_sub;
+    struct mr_isub *domain_sub; /* $JS.<domain>.API.>, NULL without a domain */
     struct mr_isub *ack_sub; /* $JS.ACK.> */
     struct mr_isub *fc_sub;  /* $JS.FC.> */
     uint64_t api_total;

@@ -381,6 +381,35 @@ START_TEST(domain_shows_in_puback_and_infos)
 }
 END_TEST
 
+/* As nats-server maps $JS.<domain>.API.> onto $JS.API.>: the same requests, answered. */
+START_TEST(domain_prefixed_api_is_served)
+{
+    struct fx f;
+    fx_start(&f, 14, with_js_domain);
+    struct sim_client *c = plain_client(&f, "c");
+    char *r = request(&f, c, "$JS.hub.API.STREAM.CREATE.D",
+                      "{\"name\":\"D\",\"storage\":\"memory\"}");
+    assert_contains(r, "\"type\":\"io.nats.jetstream.api.v1.stream_create_response\"");
+    assert_contains(r, "\"name\":\"D\"");
+    g_free(r);
+    r = request(&f, c, "D", "x");
+    ck_assert_str_eq(r, "{\"stream\":\"D\", \"domain\":\"hub\", \"seq\":1}");
+    g_free(r);
+    r = request(&f, c, "$JS.hub.API.STREAM.INFO.D", "");
+    assert_contains(r, "\"messages\":1");
+    g_free(r);
+    r = request(&f, c, "$JS.hub.API.INFO", "");
+    assert_contains(r, "\"streams\":1");
+    g_free(r);
+    /* Another domain's prefix is not ours: nobody answers. */
+    sim_client_clear(c);
+    say(c, "SUB _INBOX.other 99\r\nPUB $JS.leaf.API.INFO _INBOX.other 0\r\n\r\n");
+    barrier(&f, c);
+    ck_assert_uint_eq(count(c, "MSG _INBOX.other"), 0);
+    fx_finish(&f);
+}
+END_TEST
+
 START_TEST(puback_bytes_are_exact)
 {
     struct fx f;
@@ -547,6 +576,7 @@ static Suite *js_api_suite(void)
     tcase_add_test(api, sealed_stream_refuses_writes);
     tcase_add_test(api, max_age_applies_to_recovered_messages);
     tcase_add_test(api, domain_shows_in_puback_and_infos);
+    tcase_add_test(api, domain_prefixed_api_is_served);
     tcase_add_test(api, puback_bytes_are_exact);
     tcase_add_test(api, account_limits_reserve_max_bytes);
     tcase_add_test(api, publish_over_the_account_limit_is_refused);

@@ -361,6 +361,33 @@ accounts {
     });
 });
 
+describe('JetStream domain', () => {
+    test('the API answers on $JS.<domain>.API too', { timeout: 30000 }, async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meridian-js-'));
+        const config = `jetstream { store_dir: "${dir}", domain: hub }\n`;
+        const srv = await startServer([], { config });
+        try {
+            const nc = await connectTo(srv);
+            const jsm = await nc.jetstreamManager({ domain: 'hub' });
+            const ai = await jsm.getAccountInfo();
+            assert.equal(ai.domain, 'hub');
+            await jsm.streams.add({ name: 'DOM', subjects: ['dom.>'], storage: 'memory' });
+            const js = nc.jetstream({ domain: 'hub' });
+            const pa = await js.publish('dom.a', sc.encode('x'));
+            assert.equal(pa.domain, 'hub');
+            assert.equal(pa.seq, 1);
+            const si = await (await nc.jetstreamManager()).streams.info('DOM');
+            assert.equal(si.state.messages, 1);
+            // Another domain's prefix is nobody's here.
+            await assert.rejects(nc.request('$JS.leaf.API.INFO', new Uint8Array(), { timeout: 500 }));
+            await nc.close();
+        } finally {
+            await srv.stop();
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
+
 describe('JetStream file streams across a restart', () => {
     test('a file stream keeps its config and messages', { timeout: 30000 }, async () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meridian-js-'));
