@@ -2139,29 +2139,6 @@ static void start_last_per_subject(struct mr_js_consumer *c, uint64_t last_seq)
     c->sseq = c->lss[0];
 }
 
-/* The first message stored at or after wall time t. The store indexes timestamps but
- * offers no lookup by time, so this walks the messages; when a body is not in memory
- * the walk stops there and delivery starts a little early rather than waiting. */
-static uint64_t seq_from_time(struct mr_js_consumer *c, int64_t t)
-{
-    struct mr_js_store_state ss;
-    mr_js_store_state(store(c), &ss);
-    uint64_t seq = ss.first_seq;
-    while (seq <= ss.last_seq) {
-        struct mr_js_msg m;
-        memset(&m, 0, sizeof(m));
-        int rc = mr_js_store_load_next(store(c), NULL, 0, seq, &m);
-        if (rc == MR_E_NOT_FOUND) {
-            return ss.last_seq + 1;
-        }
-        if (rc == MR_AGAIN || (rc == 0 && m.ts_ns >= t)) {
-            return m.seq;
-        }
-        seq = m.seq + 1;
-    }
-    return ss.last_seq + 1;
-}
-
 /* nats-server's selectStartingSeqNo. */
 static void select_start(struct mr_js_consumer *c)
 {
@@ -2181,7 +2158,7 @@ static void select_start(struct mr_js_consumer *c)
     } else if (cfg->deliver_policy == MR_JS_DELIVER_LAST_PER_SUBJECT) {
         start_last_per_subject(c, ss.last_seq);
     } else if (cfg->deliver_policy == MR_JS_DELIVER_BY_START_TIME) {
-        c->sseq = seq_from_time(c, cfg->opt_start_time_ns);
+        c->sseq = mr_js_store_seq_from_time(store(c), cfg->opt_start_time_ns);
     } else {
         c->sseq = ss.last_seq + 1;
     }

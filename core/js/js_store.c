@@ -673,6 +673,43 @@ int mr_js_store_load_last(struct mr_js_store *s, const char *filter, size_t filt
     return load_entry(s, q, mr_js_store_index_get(s, q), out);
 }
 
+/* The first live sequence at or after seq, last_seq + 1 if none. */
+static uint64_t live_from(struct mr_js_store *s, uint64_t seq)
+{
+    seq = seq > s->base_seq ? seq : s->base_seq;
+    while (seq <= s->last_seq && mr_js_store_index_get(s, seq)->subj == NULL) {
+        seq++;
+    }
+    return seq;
+}
+
+/*
+ * A binary search over the index, which keeps every message's time in memory, so no
+ * block is read. It assumes times grow with the sequence, as nats-server does. A probe
+ * that lands on deleted sequences moves on to the next live one below hi; when there is
+ * none, the answer (if any) is below the probe, or is hi itself.
+ */
+uint64_t mr_js_store_seq_from_time(struct mr_js_store *s, int64_t t_ns)
+{
+    uint64_t lo = mr_js_store_index_first(s);
+    uint64_t hi = s->last_seq + 1;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        uint64_t p = live_from(s, mid);
+        if (p >= hi) {
+            hi = mid;
+        } else if (mr_js_store_index_get(s, p)->ts_ns >= t_ns) {
+            hi = p;
+        } else {
+            lo = p + 1;
+        }
+    }
+    uint64_t seq = live_from(s, lo);
+    mr_assert(seq >= mr_js_store_index_first(s));
+    mr_assert(seq <= s->last_seq + 1);
+    return seq;
+}
+
 uint64_t mr_js_store_first_of(struct mr_js_store *s, const char *subject, size_t subject_len)
 {
     if (usable(s, false) != 0 || !filter_literal(subject, subject_len)) {

@@ -151,6 +151,10 @@ int mr_js_store_append(struct mr_js_store *s, const char *subject, size_t subjec
 /* The highest sequence whose append is acknowledged. */
 uint64_t mr_js_store_acked_seq(const struct mr_js_store *s);
 
+/* The first live message stored at or after wall time t_ns (times are taken to grow
+ * with the sequence), last_seq + 1 if none. Never reads a block: the index has every
+ * message's time. */
+uint64_t mr_js_store_seq_from_time(struct mr_js_store *s, int64_t t_ns);
 /* Loads message seq. Returns 0, MR_E_NOT_FOUND (never stored, deleted or purged),
  * MR_AGAIN (block being read: wait for on_ready), or MR_E_IO (its record failed its
  * checksum: not served; counted in corrupt_records; the cached copy is dropped so a
