@@ -32,16 +32,18 @@
  *    delivered because the sink paused reading or the per-turn read bound was hit).
  *    Such connections are listed in tls_kick and read in the next turn, which then does
  *    not wait in epoll_wait.
+ *  - File calls are the I/O worker's (fileio.c): its completions enter the done queue
+ *    only on the loop thread, when its eventfd is readable, in request order.
  *
  * Ownership: the realenv owns every descriptor, timer, queued completion and buffer it
  * allocates (counted in its own mr_mem, checked to be zero at destroy), and its SSL_CTX
- * and SSL objects (OpenSSL's allocator, not counted). Views passed to the sink
+ * and SSL objects (OpenSSL's allocator, not counted). A file completion's data is
+ * fileio's (counted there) and goes back to it after delivery. Views passed to the sink
  * (on_bytes, on_file_done, on_tls subjects, host strings) are valid only during the
  * call.
  */
 #include "core/realenv/realenv.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
@@ -75,6 +77,8 @@
 #include "core/heap.h"
 #include "core/limits.h"
 #include "core/mem.h"
+#include "core/realenv/fileio.h"
+#include "core/realenv/oserr.h"
 
 /* epoll data: the top two bits say what the low bits name. Connection ids come from
  * a counter and stay far below 2^62. */
@@ -82,14 +86,9 @@
 #define TAG_CONN 0ULL
 #define TAG_LISTENER 1ULL
 #define TAG_SIGNAL 2ULL
+#define TAG_FILEIO 3ULL /* the I/O worker's eventfd: file completions are waiting */
 #define KEY_MASK ((1ULL << TAG_SHIFT) - 1)
 
-/* Permissions for files and the directories file_open creates, as nats-server's
- * JetStream store uses. */
-#define FILE_MODE 0640
-#define DIR_MODE 0750
-/* Longest relative path a file call accepts (Linux PATH_MAX). */
-#define PATH_BYTES_MAX 4096
 
 enum conn_state {
     CONN_CONNECTING, /* outbound connect in flight; no on_connected yet */
@@ -165,13 +164,8 @@ struct done {
     enum done_kind kind;
     uint64_t id; /* conn id or file request id */
     int64_t result;
-    uint8_t *data; /* owned; freed after delivery */
+    uint8_t *data; /* owned (DONE_FILE: fileio's); freed after delivery by done_free */
     size_t len;
-};
-
-struct file {
-    int64_t handle; /* hash key; never reused */
-    int fd;
 };
 
 struct mr_realenv {
@@ -197,9 +191,7 @@ struct mr_realenv {
 
     GQueue *done; /* struct done (owned), delivered in order */
 
-    GHashTable *files; /* int64 handle -> struct file (owned) */
-    int64_t file_handle_next;
-    int dirfd; /* store directory; -1 = not set */
+    struct mr_fileio *fio; /* file calls and their worker thread (owned) */
 
     int log_fd;        /* 2 or an owned log file */
     bool log_debug;    /* -D */
@@ -226,48 +218,6 @@ struct mr_realenv {
 /* ----------------------------------------------------------------------------------
  * Helpers
  * ---------------------------------------------------------------------------------- */
-
-/* errno never enters the core: this is the boundary where it becomes an mr_err. */
-static int err_from_errno(int e)
-{
-    switch (e) {
-    case ENOENT:
-        return MR_E_NOT_FOUND;
-    case EEXIST:
-    case ENOTEMPTY:
-        return MR_E_EXISTS;
-    case ENOMEM:
-    case ENOBUFS:
-        return MR_E_NOMEM;
-    case EMFILE:
-    case ENFILE:
-    case ENOSPC:
-    case EDQUOT:
-    case EFBIG:
-        return MR_E_LIMIT;
-    case EINVAL:
-    case EBADF:
-    case ENAMETOOLONG:
-        return MR_E_INVAL;
-    case EADDRINUSE:
-        return MR_E_ADDR_IN_USE;
-    case EADDRNOTAVAIL:
-    case EAFNOSUPPORT:
-    case ENETUNREACH:
-    case EHOSTUNREACH:
-        return MR_E_ADDR;
-    case ECONNREFUSED:
-        return MR_E_REFUSED;
-    case ETIMEDOUT:
-        return MR_E_TIMEOUT;
-    case ECONNRESET:
-    case EPIPE:
-    case ENOTCONN:
-        return MR_E_CLOSED;
-    default:
-        return MR_E_IO;
-    }
-}
 
 static uint64_t clock_ns(clockid_t clock)
 {
@@ -296,6 +246,16 @@ static void queue_done(struct mr_realenv *re, enum done_kind kind, uint64_t id, 
     d->data = data;
     d->len = len;
     g_queue_push_tail(re->done, d);
+}
+
+static void done_free(struct mr_realenv *re, struct done *d)
+{
+    if (d->kind == DONE_FILE) {
+        mr_fileio_data_free(re->fio, d->data, d->len);
+    } else if (d->data != NULL) {
+        mr_mem_free(&re->mem, d->data, d->len);
+    }
+    mr_mem_free(&re->mem, d, sizeof(*d));
 }
 
 static void log_line(struct mr_realenv *re, const char *tag, const char *msg)
@@ -1081,7 +1041,7 @@ static int connect_next(struct mr_realenv *re, struct conn *c, int err)
         int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
                         ai->ai_protocol);
         if (fd < 0) {
-            err = err_from_errno(errno);
+            err = mr_oserr_from_errno(errno);
             continue;
         }
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
@@ -1098,7 +1058,7 @@ static int connect_next(struct mr_realenv *re, struct conn *c, int err)
                 return 1;
             }
         }
-        err = err_from_errno(errno);
+        err = mr_oserr_from_errno(errno);
         close(fd);
     }
     return err;
@@ -1133,7 +1093,7 @@ static void connect_ready(struct mr_realenv *re, struct conn *c)
     }
     conn_close_fd(c);
     /* The next candidate may work (localhost: ::1 refused, then 127.0.0.1). */
-    int rc = connect_next(re, c, err_from_errno(soerr));
+    int rc = connect_next(re, c, mr_oserr_from_errno(soerr));
     if (rc == 0) {
         connect_up(re, c);
     } else if (rc < 0) {
@@ -1226,7 +1186,7 @@ static int tls_handshake_error(SSL *ssl, int ssl_err, int sys_errno, char *reaso
     }
     if (ssl_err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
         snprintf(reason, reason_len, "%s", sys_errno != 0 ? strerror(sys_errno) : "EOF");
-        return sys_errno != 0 ? err_from_errno(sys_errno) : MR_E_CLOSED;
+        return sys_errno != 0 ? mr_oserr_from_errno(sys_errno) : MR_E_CLOSED;
     }
     char cause[MR_ERRMSG_MAX / 2]; /* leaves room for the verifier's cause */
     tls_reason(cause, sizeof(cause), "TLS protocol error");
@@ -1545,7 +1505,7 @@ static int listen_one(const struct addrinfo *ai)
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
                     ai->ai_protocol);
     if (fd < 0) {
-        return err_from_errno(errno);
+        return mr_oserr_from_errno(errno);
     }
     int one = 1;
     /* A restarted server must rebind while old connections sit in TIME_WAIT. */
@@ -2014,311 +1974,60 @@ static void env_stream_start_tls_client(void *ctx, uint64_t conn_id, uint64_t tl
 }
 
 /* ----------------------------------------------------------------------------------
- * Files: executed inside the call, completed in the next loop turn
+ * Files: run by the I/O worker (fileio.c), completed through the done queue
  * ---------------------------------------------------------------------------------- */
-
-/* Paths stay inside the store directory: relative, and no ".." component. */
-static bool path_ok(const char *path, bool empty_ok)
-{
-    if (path == NULL || path[0] == '/' || strlen(path) >= PATH_BYTES_MAX) {
-        return false;
-    }
-    if (path[0] == '\0') {
-        return empty_ok;
-    }
-    const char *p = path;
-    while (*p != '\0') {
-        const char *end = strchr(p, '/');
-        size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
-        if (n == 2 && p[0] == '.' && p[1] == '.') {
-            return false;
-        }
-        p += n;
-        if (*p == '/') {
-            p++;
-        }
-    }
-    return true;
-}
-
-static struct file *file_lookup(struct mr_realenv *re, int64_t handle)
-{
-    return g_hash_table_lookup(re->files, &handle);
-}
-
-static void file_done(struct mr_realenv *re, uint64_t req_id, int64_t result)
-{
-    queue_done(re, DONE_FILE, req_id, result, NULL, 0);
-}
-
-/* Creates the missing parent directories of path (mkdir -p of its dirname): the env
- * has no mkdir call, so creating a file creates where it lives. */
-static int make_parents(struct mr_realenv *re, const char *path)
-{
-    char buf[PATH_BYTES_MAX];
-    size_t len = strlen(path);
-    mr_assert(len < sizeof(buf)); /* path_ok checked */
-    memcpy(buf, path, len + 1);
-    for (char *p = strchr(buf, '/'); p != NULL; p = strchr(p + 1, '/')) {
-        *p = '\0';
-        if (buf[0] != '\0' && mkdirat(re->dirfd, buf, DIR_MODE) != 0 && errno != EEXIST) {
-            return err_from_errno(errno);
-        }
-        *p = '/';
-    }
-    return 0;
-}
 
 static void env_file_open(void *ctx, uint64_t req_id, const char *path, int flags)
 {
-    struct mr_realenv *re = ctx;
-    if (re->dirfd < 0) {
-        file_done(re, req_id, MR_E_UNSUPPORTED);
-        return;
-    }
-    if (!path_ok(path, false)) {
-        file_done(re, req_id, MR_E_INVAL);
-        return;
-    }
-    int oflags = O_CLOEXEC;
-    if ((flags & MR_FILE_READ) && (flags & MR_FILE_WRITE)) {
-        oflags |= O_RDWR;
-    } else if (flags & MR_FILE_WRITE) {
-        oflags |= O_WRONLY;
-    } else {
-        oflags |= O_RDONLY;
-    }
-    if (flags & MR_FILE_CREATE) {
-        oflags |= O_CREAT;
-        int rc = make_parents(re, path);
-        if (rc != 0) {
-            file_done(re, req_id, rc);
-            return;
-        }
-    }
-    if (flags & MR_FILE_TRUNCATE) {
-        oflags |= O_TRUNC;
-    }
-    int fd = openat(re->dirfd, path, oflags, FILE_MODE);
-    if (fd < 0) {
-        file_done(re, req_id, err_from_errno(errno));
-        return;
-    }
-    struct file *f = mr_mem_alloc(&re->mem, sizeof(*f));
-    mr_assert(f != NULL);
-    f->handle = re->file_handle_next++;
-    f->fd = fd;
-    g_hash_table_insert(re->files, &f->handle, f);
-    file_done(re, req_id, f->handle);
+    mr_fileio_open(((struct mr_realenv *)ctx)->fio, req_id, path, flags);
 }
 
 static void env_file_write(void *ctx, uint64_t req_id, int64_t file, uint64_t offset,
                            const uint8_t *buf, size_t len)
 {
-    struct mr_realenv *re = ctx;
-    struct file *f = file_lookup(re, file);
-    if (f == NULL) {
-        file_done(re, req_id, MR_E_INVAL);
-        return;
-    }
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = pwrite(f->fd, buf + done, len - done, (off_t)(offset + done));
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            file_done(re, req_id, n < 0 ? err_from_errno(errno) : MR_E_IO);
-            return;
-        }
-        done += (size_t)n;
-    }
-    file_done(re, req_id, (int64_t)done);
+    mr_fileio_write(((struct mr_realenv *)ctx)->fio, req_id, file, offset, buf, len);
 }
 
 static void env_file_read(void *ctx, uint64_t req_id, int64_t file, uint64_t offset, size_t len)
 {
-    struct mr_realenv *re = ctx;
-    struct file *f = file_lookup(re, file);
-    if (f == NULL) {
-        file_done(re, req_id, MR_E_INVAL);
-        return;
-    }
-    if (len > MR_REALENV_FILE_READ_MAX) {
-        file_done(re, req_id, MR_E_LIMIT);
-        return;
-    }
-    if (len == 0) {
-        file_done(re, req_id, 0);
-        return;
-    }
-    uint8_t *data = mr_mem_alloc(&re->mem, len);
-    mr_assert(data != NULL);
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = pread(f->fd, data + got, len - got, (off_t)(offset + got));
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            mr_mem_free(&re->mem, data, len);
-            file_done(re, req_id, err_from_errno(errno));
-            return;
-        }
-        if (n == 0) {
-            break; /* end of file: a short read */
-        }
-        got += (size_t)n;
-    }
-    if (got == 0) {
-        mr_mem_free(&re->mem, data, len);
-        file_done(re, req_id, 0);
-        return;
-    }
-    if (got < len) {
-        data = mr_mem_realloc(&re->mem, data, len, got);
-        mr_assert(data != NULL);
-    }
-    queue_done(re, DONE_FILE, req_id, (int64_t)got, data, got);
+    mr_fileio_read(((struct mr_realenv *)ctx)->fio, req_id, file, offset, len);
 }
 
 static void env_file_sync(void *ctx, uint64_t req_id, int64_t file)
 {
-    struct mr_realenv *re = ctx;
-    struct file *f = file_lookup(re, file);
-    if (f == NULL) {
-        file_done(re, req_id, MR_E_INVAL);
-        return;
-    }
-    file_done(re, req_id, fsync(f->fd) == 0 ? 0 : err_from_errno(errno));
+    mr_fileio_sync(((struct mr_realenv *)ctx)->fio, req_id, file);
 }
 
 static void env_file_close(void *ctx, uint64_t req_id, int64_t file)
 {
-    struct mr_realenv *re = ctx;
-    struct file *f = file_lookup(re, file);
-    if (f == NULL) {
-        file_done(re, req_id, MR_E_INVAL);
-        return;
-    }
-    int rc = close(f->fd) == 0 ? 0 : err_from_errno(errno);
-    g_hash_table_remove(re->files, &f->handle);
-    mr_mem_free(&re->mem, f, sizeof(*f));
-    file_done(re, req_id, rc);
-}
-
-/* Makes a rename durable: the directory entry lives in the parent directory. */
-static int sync_parent(struct mr_realenv *re, const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[PATH_BYTES_MAX];
-    if (slash == NULL) {
-        snprintf(dir, sizeof(dir), ".");
-    } else {
-        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-    }
-    int fd = openat(re->dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return err_from_errno(errno);
-    }
-    int rc = fsync(fd) == 0 ? 0 : err_from_errno(errno);
-    close(fd);
-    return rc;
+    mr_fileio_close(((struct mr_realenv *)ctx)->fio, req_id, file);
 }
 
 static void env_file_rename(void *ctx, uint64_t req_id, const char *from, const char *to)
 {
-    struct mr_realenv *re = ctx;
-    if (re->dirfd < 0) {
-        file_done(re, req_id, MR_E_UNSUPPORTED);
-        return;
-    }
-    if (!path_ok(from, false) || !path_ok(to, false)) {
-        file_done(re, req_id, MR_E_INVAL);
-        return;
-    }
-    if (renameat(re->dirfd, from, re->dirfd, to) != 0) {
-        file_done(re, req_id, err_from_errno(errno));
-        return;
-    }
-    file_done(re, req_id, sync_parent(re, to));
+    mr_fileio_rename(((struct mr_realenv *)ctx)->fio, req_id, from, to);
 }
 
 static void env_file_remove(void *ctx, uint64_t req_id, const char *path)
 {
-    struct mr_realenv *re = ctx;
-    if (re->dirfd < 0) {
-        file_done(re, req_id, MR_E_UNSUPPORTED);
-        return;
-    }
-    if (!path_ok(path, false)) {
-        file_done(re, req_id, MR_E_INVAL);
-        return;
-    }
-    int rc = unlinkat(re->dirfd, path, 0);
-    if (rc != 0 && errno == EISDIR) {
-        /* Directories go too (only when empty), so a store can clean up what
-         * file_open's parent creation made. */
-        rc = unlinkat(re->dirfd, path, AT_REMOVEDIR);
-    }
-    file_done(re, req_id, rc == 0 ? 0 : err_from_errno(errno));
-}
-
-static gint compare_names(gconstpointer a, gconstpointer b)
-{
-    /* strcmp compares as unsigned char: bytewise order. */
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    mr_fileio_remove(((struct mr_realenv *)ctx)->fio, req_id, path);
 }
 
 static void env_file_list(void *ctx, uint64_t req_id, const char *dir)
 {
-    struct mr_realenv *re = ctx;
-    if (re->dirfd < 0) {
-        file_done(re, req_id, MR_E_UNSUPPORTED);
-        return;
-    }
-    if (!path_ok(dir, true)) {
-        file_done(re, req_id, MR_E_INVAL);
-        return;
-    }
-    int fd = openat(re->dirfd, dir[0] != '\0' ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        file_done(re, req_id, err_from_errno(errno));
-        return;
-    }
-    DIR *d = fdopendir(fd);
-    if (d == NULL) {
-        close(fd);
-        file_done(re, req_id, err_from_errno(errno));
-        return;
-    }
-    GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
-    size_t bytes = 0;
-    for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-            continue;
-        }
-        g_ptr_array_add(names, g_strdup(e->d_name));
-        bytes += strlen(e->d_name) + 1;
-    }
-    closedir(d);
-    g_ptr_array_sort(names, compare_names);
-    uint8_t *data = NULL;
-    if (bytes > 0) {
-        data = mr_mem_alloc(&re->mem, bytes);
-        mr_assert(data != NULL);
-        size_t at = 0;
-        for (guint i = 0; i < names->len; i++) {
-            const char *name = g_ptr_array_index(names, i);
-            size_t n = strlen(name) + 1;
-            memcpy(data + at, name, n);
-            at += n;
-        }
-        mr_assert(at == bytes);
-    }
-    int64_t count = names->len;
-    g_ptr_array_free(names, TRUE);
-    queue_done(re, DONE_FILE, req_id, count, data, bytes);
+    mr_fileio_list(((struct mr_realenv *)ctx)->fio, req_id, dir);
+}
+
+/* A finished file request joins the done queue; its data stays the worker side's
+ * (counted in fileio's mem) and goes back there after delivery (done_free). */
+static void file_collected(void *arg, struct mr_fileio_done *fd)
+{
+    queue_done(arg, DONE_FILE, fd->req_id, fd->result, fd->data, fd->len);
+}
+
+static void collect_files(struct mr_realenv *re)
+{
+    mr_fileio_collect(re->fio);
 }
 
 /* ----------------------------------------------------------------------------------
@@ -2399,10 +2108,7 @@ static void deliver_done(struct mr_realenv *re)
     for (guint i = 0; i < n; i++) {
         struct done *d = g_queue_pop_head(re->done);
         deliver_one(re, d);
-        if (d->data != NULL) {
-            mr_mem_free(&re->mem, d->data, d->len);
-        }
-        mr_mem_free(&re->mem, d, sizeof(*d));
+        done_free(re, d);
     }
 }
 
@@ -2465,6 +2171,9 @@ static void dispatch(struct mr_realenv *re, int n)
         }
         case TAG_SIGNAL:
             read_signals(re);
+            break;
+        case TAG_FILEIO:
+            collect_files(re);
             break;
         default:
             mr_assert(0);
@@ -2552,6 +2261,25 @@ static const struct mr_env env_template = {
     .file_list = env_file_list,
 };
 
+/* The file worker's queues and its eventfd, watched by epoll (its thread comes later,
+ * with the first file call). */
+static int fileio_setup(struct mr_realenv *re, char *errmsg, size_t errmsg_len)
+{
+    struct mr_fileio **out = &re->fio;
+    if (mr_fileio_create(out, file_collected, re) != 0) {
+        set_errmsg(errmsg, errmsg_len, "cannot create the file I/O eventfd", "", errno);
+        return MR_E_IO;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_FILEIO << TAG_SHIFT};
+    if (epoll_ctl(re->epfd, EPOLL_CTL_ADD, mr_fileio_wake_fd(*out), &ev) != 0) {
+        set_errmsg(errmsg, errmsg_len, "epoll_ctl", "file I/O eventfd", errno);
+        mr_fileio_destroy(*out);
+        *out = NULL;
+        return MR_E_IO;
+    }
+    return 0;
+}
+
 int mr_realenv_create(struct mr_realenv **out, char *errmsg, size_t errmsg_len)
 {
     mr_assert(out != NULL);
@@ -2578,9 +2306,6 @@ int mr_realenv_create(struct mr_realenv **out, char *errmsg, size_t errmsg_len)
     re->timers = g_hash_table_new(g_int64_hash, g_int64_equal);
     mr_heap_init(&re->heap, &re->mem);
     re->done = g_queue_new();
-    re->files = g_hash_table_new(g_int64_hash, g_int64_equal);
-    re->file_handle_next = 1;
-    re->dirfd = -1;
     re->log_fd = STDERR_FILENO;
     re->log_time = true;
     re->pid = (int)getpid();
@@ -2592,6 +2317,10 @@ int mr_realenv_create(struct mr_realenv **out, char *errmsg, size_t errmsg_len)
     re->tls_kick_spare = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     re->tls_wbuf = mr_mem_alloc(&re->mem, MR_REALENV_TLS_WRITE_BYTES);
     mr_assert(re->tls_wbuf != NULL);
+    if (fileio_setup(re, errmsg, errmsg_len) != 0) {
+        mr_realenv_destroy(re); /* closes epfd too */
+        return MR_E_IO;
+    }
     *out = re;
     return 0;
 }
@@ -2602,12 +2331,11 @@ void mr_realenv_destroy(struct mr_realenv *re)
         return;
     }
     while (!g_queue_is_empty(re->done)) {
-        struct done *d = g_queue_pop_head(re->done);
-        if (d->data != NULL) {
-            mr_mem_free(&re->mem, d->data, d->len);
-        }
-        mr_mem_free(&re->mem, d, sizeof(*d));
+        done_free(re, g_queue_pop_head(re->done));
     }
+    /* Drains the worker (submitted writes still reach their files) and frees what it
+     * finished but the loop never collected. */
+    mr_fileio_destroy(re->fio);
     GList *conns = g_hash_table_get_values(re->conns);
     for (GList *it = conns; it != NULL; it = it->next) {
         struct conn *c = it->data;
@@ -2621,13 +2349,6 @@ void mr_realenv_destroy(struct mr_realenv *re)
         timer_free(re, t);
     }
     mr_heap_deinit(&re->heap);
-    GList *files = g_hash_table_get_values(re->files);
-    for (GList *it = files; it != NULL; it = it->next) {
-        struct file *f = it->data;
-        close(f->fd);
-        mr_mem_free(&re->mem, f, sizeof(*f));
-    }
-    g_list_free(files);
     for (guint i = 0; i < re->listeners->len; i++) {
         struct listener *l = g_ptr_array_index(re->listeners, i);
         if (l->fd >= 0) {
@@ -2648,15 +2369,11 @@ void mr_realenv_destroy(struct mr_realenv *re)
     g_ptr_array_free(re->listeners, TRUE);
     g_hash_table_destroy(re->conns);
     g_hash_table_destroy(re->timers);
-    g_hash_table_destroy(re->files);
     g_queue_free(re->done);
     g_array_free(re->dirty, TRUE);
     g_array_free(re->dirty_spare, TRUE);
     if (re->sigfd >= 0) {
         close(re->sigfd);
-    }
-    if (re->dirfd >= 0) {
-        close(re->dirfd);
     }
     if (re->log_fd != STDERR_FILENO) {
         close(re->log_fd);
@@ -2691,7 +2408,7 @@ int mr_realenv_set_log_file(struct mr_realenv *re, const char *path, char *errms
 {
     int fd = STDERR_FILENO;
     if (path != NULL) {
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, FILE_MODE);
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, MR_FILEIO_FILE_MODE);
         if (fd < 0) {
             set_errmsg(errmsg, errmsg_len, "cannot open log file", path, errno);
             return MR_E_IO;
@@ -2718,10 +2435,7 @@ int mr_realenv_set_file_dir(struct mr_realenv *re, const char *dir, char *errmsg
         set_errmsg(errmsg, errmsg_len, "cannot open store directory", dir, e);
         return e == ENOENT ? MR_E_NOT_FOUND : MR_E_IO;
     }
-    if (re->dirfd >= 0) {
-        close(re->dirfd);
-    }
-    re->dirfd = fd;
+    mr_fileio_set_dir(re->fio, fd);
     return 0;
 }
 

@@ -7,13 +7,13 @@
  * One loop turn (mr_realenv_run_once) is, in order: wait in epoll_wait (not at all
  * when work is queued; otherwise until the earliest timer, TLS handshake deadline or
  * the caller's bound), accept and read what is ready (on_accept, on_connected,
- * on_bytes) and step TLS handshakes, read TLS connections whose decrypted bytes
- * OpenSSL still holds, close handshakes past their deadline, fire the timers that are
- * due (on_timer), deliver the completions queued earlier (on_closed, on_connected
- * failures, on_tls, on_file_done), then flush every connection marked by
- * stream_want_write with one sendmsg over the sink's out_peek views (SSL_write for
- * TLS), and finish the stream_close requests. Nothing is ever delivered inside the
- * env call that caused it: an input always comes from the loop.
+ * on_bytes), step TLS handshakes, take the file worker's finished requests, read TLS
+ * connections whose decrypted bytes OpenSSL still holds, close handshakes past their
+ * deadline, fire the timers that are due (on_timer), deliver the completions queued
+ * earlier (on_closed, on_connected failures, on_tls, on_file_done), then flush every
+ * connection marked by stream_want_write with one sendmsg over the sink's out_peek
+ * views (SSL_write for TLS), and finish the stream_close requests. Nothing is ever
+ * delivered inside the env call that caused it: an input always comes from the loop.
  *
  * Invariants: connection ids come from a counter and are never reused in a run; each
  * connection gets exactly one on_closed (or, for a failed connect, one on_connected
@@ -58,9 +58,16 @@
  * does so after the client has finished: the client then sees on_tls(0) and, at its
  * next read, the alert closes the stream (on_closed, no bytes), as Go's client does.
  *
- * Ownership: the realenv owns its sockets, files, timers and queued completions, and
- * frees them all in mr_realenv_destroy. It borrows the sink, which must outlive it or
- * be replaced. Single-threaded: every function must be called from the loop's thread.
+ * fsyncs run off the loop: file_sync and file_rename (and calls queued behind them) go
+ * to one I/O worker thread (fileio.h), started with the first of them, so an fsync
+ * stalls only the file requests behind it, not the clients. The worker's completions
+ * wake epoll through an eventfd and join the completion queue in request order; they
+ * are delivered on the loop's thread like every other input.
+ *
+ * Ownership: the realenv owns its sockets, files, timers, the file worker and queued
+ * completions, and frees them all in mr_realenv_destroy. It borrows the sink, which
+ * must outlive it or be replaced. Every function must be called from the loop's thread
+ * (the worker is internal).
  */
 #ifndef MR_REALENV_H
 #define MR_REALENV_H
@@ -128,7 +135,8 @@ struct mr_realenv_stats {
  * Returns 0 and *out, or MR_E_IO with errmsg filled.
  */
 int mr_realenv_create(struct mr_realenv **out, char *errmsg, size_t errmsg_len);
-/* Closes every socket and file and frees everything, without delivering inputs. */
+/* Closes every socket and file and frees everything, without delivering inputs. File
+ * calls already made still run first (the worker drains its queue, then is joined). */
 void mr_realenv_destroy(struct mr_realenv *re);
 
 /* The env to hand to the core; owned by re, valid until mr_realenv_destroy. */
@@ -157,12 +165,18 @@ void mr_realenv_log_fatal(struct mr_realenv *re, const char *msg);
  * exist. Until it is set, every file call completes with MR_E_UNSUPPORTED. Returns 0,
  * MR_E_NOT_FOUND or MR_E_IO (errmsg says why).
  *
- * File calls run synchronously inside the call and complete in the next turn. Paths
- * must be relative without ".." (else MR_E_INVAL). Beyond env.h: file_open with
- * MR_FILE_CREATE also creates missing parent directories (0750; files 0640);
- * file_remove also removes an empty directory; file_rename syncs the target's
- * directory; file_list's result is the number of names ("" lists the store
- * directory); an unknown file handle completes with MR_E_INVAL.
+ * File calls run one at a time in the order they were made (so a sync covers the writes
+ * before it, a rename follows them) and complete in a later turn in that same order.
+ * file_sync and file_rename run on the I/O worker, and so does every call made while
+ * the worker still has one of ours (not yet delivered); the others run inside the call,
+ * as a write to the page cache costs less than a handoff. buf is only borrowed: a
+ * queued file_write copies it. Setting the directory is ordered the same way.
+ * mr_realenv_destroy lets calls already made finish (their completions are dropped)
+ * and joins the worker. Paths must be relative without ".." (else MR_E_INVAL).
+ * Beyond env.h: file_open with MR_FILE_CREATE also creates missing parent directories
+ * (0750; files 0640); file_remove also removes an empty directory; file_rename syncs
+ * the target's directory; file_list's result is the number of names ("" lists the
+ * store directory); an unknown file handle completes with MR_E_INVAL.
  */
 int mr_realenv_set_file_dir(struct mr_realenv *re, const char *dir, char *errmsg,
                             size_t errmsg_len);

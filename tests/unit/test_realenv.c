@@ -1200,6 +1200,278 @@ START_TEST(file_errors_are_reported_as_values)
 }
 END_TEST
 
+/* The files cases below issue many calls before running a turn, as the JetStream store
+ * does, then wait for a count and check the whole completion sequence. */
+static struct file_result *file_nth(struct tsink *t, guint i)
+{
+    return g_ptr_array_index(t->files, i);
+}
+
+static int64_t open_wait(struct tsink *t, uint64_t req_id, const char *path, int flags)
+{
+    guint i = t->files->len;
+    CALL(t, t->env->file_open(t->env->ctx, req_id, path, flags));
+    int64_t h = file_wait(t, i, req_id)->result;
+    ck_assert_int_gt(h, 0);
+    return h;
+}
+
+/* The file's bytes as the OS has them, read beside the env. */
+static GByteArray *os_read_file(const struct tmpdir *d, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", d->path, name);
+    gchar *bytes = NULL;
+    gsize len = 0;
+    ck_assert_msg(g_file_get_contents(path, &bytes, &len, NULL), "cannot read %s", path);
+    GByteArray *a = g_byte_array_new_take((guint8 *)bytes, len);
+    return a;
+}
+
+#define MANY_WRITES 2000
+#define MANY_CHUNK 64
+
+START_TEST(many_file_calls_in_flight_complete_in_request_order)
+{
+    struct tsink *t = tsink_new();
+    struct tmpdir d;
+    tmpdir_make(&d);
+    ck_assert_int_eq(mr_realenv_set_file_dir(t->re, d.path, NULL, 0), 0);
+    const struct mr_env *e = t->env;
+    int64_t h = open_wait(t, 1, "many.blk", MR_FILE_READ | MR_FILE_WRITE | MR_FILE_CREATE);
+
+    /* A sync goes to the I/O worker, and so does everything behind it until the loop
+     * has its completion: writes, a sync, a read of everything and a close, all queued
+     * before one turn. */
+    CALL(t, e->file_sync(e->ctx, 99, h));
+    GByteArray *want = g_byte_array_new();
+    fill_pattern(want, MANY_WRITES * MANY_CHUNK);
+    for (uint64_t k = 0; k < MANY_WRITES; k++) {
+        CALL(t, e->file_write(e->ctx, 100 + k, h, k * MANY_CHUNK, want->data + k * MANY_CHUNK,
+                              MANY_CHUNK));
+    }
+    uint64_t last = 100 + MANY_WRITES;
+    CALL(t, e->file_sync(e->ctx, last, h));
+    CALL(t, e->file_read(e->ctx, last + 1, h, 0, want->len + 100));
+    CALL(t, e->file_close(e->ctx, last + 2, h));
+    CALL(t, e->file_sync(e->ctx, last + 3, h)); /* the handle is gone by now */
+    ck_assert_uint_eq(t->files->len, 1);        /* nothing completed inside a call */
+    run_until(t, files_at_least, (void *)(uintptr_t)(MANY_WRITES + 6), 5000);
+    ck_assert_uint_eq(t->files->len, MANY_WRITES + 6);
+    ck_assert_uint_eq(file_nth(t, 1)->req_id, 99);
+    g_ptr_array_remove_index(t->files, 1); /* the rest as without it */
+
+    for (guint k = 0; k < MANY_WRITES; k++) {
+        ck_assert_uint_eq(file_nth(t, 1 + k)->req_id, 100 + k);
+        ck_assert_int_eq(file_nth(t, 1 + k)->result, MANY_CHUNK);
+    }
+    ck_assert_uint_eq(file_nth(t, 1 + MANY_WRITES)->req_id, last);
+    ck_assert_int_eq(file_nth(t, 1 + MANY_WRITES)->result, 0);
+    struct file_result *r = file_nth(t, 2 + MANY_WRITES);
+    ck_assert_uint_eq(r->req_id, last + 1);
+    ck_assert_int_eq(r->result, (int64_t)want->len); /* short read: the file's end */
+    ck_assert_uint_eq(r->data->len, want->len);
+    ck_assert_int_eq(memcmp(r->data->data, want->data, want->len), 0);
+    ck_assert_uint_eq(file_nth(t, 3 + MANY_WRITES)->req_id, last + 2);
+    ck_assert_int_eq(file_nth(t, 3 + MANY_WRITES)->result, 0);
+    ck_assert_uint_eq(file_nth(t, 4 + MANY_WRITES)->req_id, last + 3);
+    ck_assert_int_eq(file_nth(t, 4 + MANY_WRITES)->result, MR_E_INVAL);
+    g_byte_array_free(want, TRUE);
+    tsink_free(t);
+    tmpdir_remove(&d);
+}
+END_TEST
+
+START_TEST(file_sync_completes_after_the_writes_before_it)
+{
+    struct tsink *t = tsink_new();
+    struct tmpdir d;
+    tmpdir_make(&d);
+    ck_assert_int_eq(mr_realenv_set_file_dir(t->re, d.path, NULL, 0), 0);
+    const struct mr_env *e = t->env;
+    int64_t h = open_wait(t, 1, "s/state.json", MR_FILE_WRITE | MR_FILE_CREATE);
+    GByteArray *want = g_byte_array_new();
+    fill_pattern(want, 3 * 256 * 1024);
+    for (uint64_t k = 0; k < 3; k++) {
+        CALL(t, e->file_write(e->ctx, 10 + k, h, k * 256 * 1024, want->data + k * 256 * 1024,
+                              256 * 1024));
+    }
+    CALL(t, e->file_sync(e->ctx, 20, h));
+    run_until(t, files_at_least, (void *)(uintptr_t)5, 5000);
+    /* When the sync's completion arrives, every write queued before it is in the file. */
+    ck_assert_uint_eq(file_nth(t, 4)->req_id, 20);
+    ck_assert_int_eq(file_nth(t, 4)->result, 0);
+    GByteArray *got = os_read_file(&d, "s/state.json");
+    ck_assert_uint_eq(got->len, want->len);
+    ck_assert_int_eq(memcmp(got->data, want->data, want->len), 0);
+    g_byte_array_free(got, TRUE);
+    /* The consumer-state pattern goes on: close, then rename over the old state. */
+    CALL(t, e->file_close(e->ctx, 21, h));
+    CALL(t, e->file_rename(e->ctx, 22, "s/state.json", "s/state.json.done"));
+    run_until(t, files_at_least, (void *)(uintptr_t)7, 5000);
+    ck_assert_uint_eq(file_nth(t, 6)->req_id, 22);
+    ck_assert_int_eq(file_nth(t, 6)->result, 0);
+    g_byte_array_free(want, TRUE);
+    tsink_free(t);
+    tmpdir_remove(&d);
+}
+END_TEST
+
+START_TEST(file_write_copies_the_callers_buffer)
+{
+    struct tsink *t = tsink_new();
+    struct tmpdir d;
+    tmpdir_make(&d);
+    ck_assert_int_eq(mr_realenv_set_file_dir(t->re, d.path, NULL, 0), 0);
+    const struct mr_env *e = t->env;
+    int64_t h = open_wait(t, 1, "copy.blk", MR_FILE_WRITE | MR_FILE_CREATE);
+    /* The store hands scratch space it reuses at once; the call must not keep it, also
+     * when the write waits for the worker behind a sync. */
+    CALL(t, e->file_sync(e->ctx, 2, h));
+    uint8_t scratch[8];
+    memcpy(scratch, "original", 8);
+    CALL(t, e->file_write(e->ctx, 3, h, 0, scratch, sizeof(scratch)));
+    memcpy(scratch, "CLOBBER!", 8);
+    CALL(t, e->file_close(e->ctx, 4, h));
+    run_until(t, files_at_least, (void *)(uintptr_t)4, 2000);
+    ck_assert_uint_eq(file_nth(t, 2)->req_id, 3);
+    ck_assert_int_eq(file_nth(t, 2)->result, 8);
+    GByteArray *got = os_read_file(&d, "copy.blk");
+    ck_assert_uint_eq(got->len, 8);
+    ck_assert_int_eq(memcmp(got->data, "original", 8), 0);
+    g_byte_array_free(got, TRUE);
+    tsink_free(t);
+    tmpdir_remove(&d);
+}
+END_TEST
+
+/* Error cases, issued back to back from id base; checks values and order (their results
+ * start at index at). */
+static void expect_file_errors(struct tsink *t, guint at, uint64_t base, int64_t full,
+                               int64_t closed, int64_t ro)
+{
+    const struct mr_env *e = t->env;
+    CALL(t, e->file_write(e->ctx, base, full, 0, (const uint8_t *)"x", 1));
+    CALL(t, e->file_write(e->ctx, base + 1, closed, 0, (const uint8_t *)"x", 1));
+    CALL(t, e->file_write(e->ctx, base + 2, ro, 0, (const uint8_t *)"x", 1)); /* EBADF */
+    CALL(t, e->file_write(e->ctx, base + 3, 0, 0, (const uint8_t *)"x", 1));  /* no handle */
+    CALL(t, e->file_rename(e->ctx, base + 4, "missing", "other"));
+    CALL(t, e->file_read(e->ctx, base + 5, ro, 0, (size_t)MR_REALENV_FILE_READ_MAX + 1));
+    CALL(t, e->file_open(e->ctx, base + 6, NULL, MR_FILE_READ));
+    CALL(t, e->file_rename(e->ctx, base + 7, "ro", "../out"));
+    CALL(t, e->file_read(e->ctx, base + 8, ro, 0, 10)); /* empty file: 0, no data */
+    const int64_t want[] = {MR_E_LIMIT, MR_E_INVAL, MR_E_INVAL, MR_E_INVAL, MR_E_NOT_FOUND,
+                            MR_E_LIMIT, MR_E_INVAL, MR_E_INVAL, 0};
+    guint n = G_N_ELEMENTS(want);
+    run_until(t, files_at_least, (void *)(uintptr_t)(at + n), 2000);
+    for (guint k = 0; k < n; k++) {
+        ck_assert_uint_eq(file_nth(t, at + k)->req_id, base + k);
+        ck_assert_int_eq(file_nth(t, at + k)->result, want[k]);
+    }
+    ck_assert_uint_eq(file_nth(t, at + n - 1)->data->len, 0);
+}
+
+START_TEST(file_errors_keep_their_values_and_their_place)
+{
+    struct tsink *t = tsink_new();
+    struct tmpdir d;
+    tmpdir_make(&d);
+    ck_assert_int_eq(mr_realenv_set_file_dir(t->re, d.path, NULL, 0), 0);
+    const struct mr_env *e = t->env;
+    /* ENOSPC, from /dev/full behind a link in the store directory. */
+    char link[256];
+    snprintf(link, sizeof(link), "%s/full", d.path);
+    ck_assert_int_eq(symlink("/dev/full", link), 0);
+    int64_t full = open_wait(t, 1, "full", MR_FILE_WRITE);
+    int64_t h = open_wait(t, 2, "ro", MR_FILE_WRITE | MR_FILE_CREATE);
+    CALL(t, e->file_close(e->ctx, 3, h));
+    ck_assert_int_eq(file_wait(t, t->files->len, 3)->result, 0);
+    int64_t ro = open_wait(t, 4, "ro", MR_FILE_READ);
+    expect_file_errors(t, t->files->len, 10, full, h, ro); /* run inside the calls */
+    guint at = t->files->len;
+    CALL(t, e->file_sync(e->ctx, 19, ro));
+    expect_file_errors(t, at + 1, 20, full, h, ro); /* queued behind the sync */
+    ck_assert_uint_eq(file_nth(t, at)->req_id, 19);
+    ck_assert_int_eq(file_nth(t, at)->result, 0);
+    tsink_free(t); /* full and ro are still open: destroy closes them */
+    tmpdir_remove(&d);
+}
+END_TEST
+
+/* Destroy with calls still queued: they run to the end (what the core wrote reaches
+ * the file), the worker is joined, and the completions nobody took are freed (the
+ * realenv's and the worker's byte counters must end at zero; ASan sees the rest). */
+START_TEST(file_destroy_with_calls_in_flight_drains_them)
+{
+    struct tsink *t = tsink_new();
+    struct tmpdir d;
+    tmpdir_make(&d);
+    ck_assert_int_eq(mr_realenv_set_file_dir(t->re, d.path, NULL, 0), 0);
+    const struct mr_env *e = t->env;
+    int64_t h = open_wait(t, 1, "drain.blk", MR_FILE_READ | MR_FILE_WRITE | MR_FILE_CREATE);
+    CALL(t, e->file_sync(e->ctx, 2, h)); /* what follows queues behind it */
+    GByteArray *want = g_byte_array_new();
+    fill_pattern(want, 64 * 64 * 1024);
+    for (uint64_t k = 0; k < 64; k++) {
+        CALL(t, e->file_write(e->ctx, 10 + k, h, k * 64 * 1024, want->data + k * 64 * 1024,
+                              64 * 1024));
+        CALL(t, e->file_read(e->ctx, 100 + k, h, 0, 4096)); /* data left undelivered */
+    }
+    CALL(t, e->file_sync(e->ctx, 200, h));
+    CALL(t, e->file_list(e->ctx, 201, ""));
+    run_turns(t, 1, 0); /* some may be delivered, most are not */
+    tsink_free(t);
+    GByteArray *got = os_read_file(&d, "drain.blk");
+    ck_assert_uint_eq(got->len, want->len);
+    ck_assert_int_eq(memcmp(got->data, want->data, want->len), 0);
+    g_byte_array_free(got, TRUE);
+    g_byte_array_free(want, TRUE);
+    tmpdir_remove(&d);
+}
+END_TEST
+
+static void fifo_open_waits_beside_the_loop(struct tsink *t, struct tmpdir *d)
+{
+    /* The worker is stuck in open(2) of a FIFO until a writer appears: the loop must
+     * still fire timers meanwhile (before, the open ran inside the call and the
+     * test would hang there). */
+    uint64_t now = t->env->now_ns(t->env->ctx);
+    arm(t, 7, now + 20 * MR_NS_PER_MS);
+    run_until(t, timers_at_least, (void *)(uintptr_t)1, 2000);
+    ck_assert_uint_le(t->files->len, 2); /* the open and what follows it wait */
+    char path[256];
+    snprintf(path, sizeof(path), "%s/fifo", d->path);
+    int w = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC); /* a reader waits: succeeds */
+    ck_assert_int_ge(w, 0);
+    run_until(t, files_at_least, (void *)(uintptr_t)4, 2000);
+    close(w);
+}
+
+START_TEST(a_blocked_file_call_does_not_stall_the_loop)
+{
+    struct tsink *t = tsink_new();
+    struct tmpdir d;
+    tmpdir_make(&d);
+    ck_assert_int_eq(mr_realenv_set_file_dir(t->re, d.path, NULL, 0), 0);
+    char path[256];
+    snprintf(path, sizeof(path), "%s/fifo", d.path);
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    const struct mr_env *e = t->env;
+    int64_t h = open_wait(t, 1, "f", MR_FILE_WRITE | MR_FILE_CREATE);
+    CALL(t, e->file_sync(e->ctx, 2, h));                  /* to the worker ... */
+    CALL(t, e->file_open(e->ctx, 3, "fifo", MR_FILE_READ)); /* ... and so behind it */
+    CALL(t, e->file_list(e->ctx, 4, ""));                 /* queued behind the stuck open */
+    fifo_open_waits_beside_the_loop(t, &d);
+    ck_assert_uint_eq(file_nth(t, 1)->req_id, 2);
+    ck_assert_uint_eq(file_nth(t, 2)->req_id, 3);
+    ck_assert_int_gt(file_nth(t, 2)->result, 0);
+    ck_assert_uint_eq(file_nth(t, 3)->req_id, 4);
+    ck_assert_int_eq(file_nth(t, 3)->result, 2);
+    tsink_free(t);
+    tmpdir_remove(&d);
+}
+END_TEST
+
 /* ----------------------------------------------------------------------------------
  * Clocks, randomness, logging, the run loop
  * ---------------------------------------------------------------------------------- */
@@ -2390,6 +2662,12 @@ static Suite *realenv_suite(void)
     tcase_add_test(files, file_calls_round_trip_with_later_completions);
     tcase_add_test(files, file_list_is_sorted_bytewise);
     tcase_add_test(files, file_errors_are_reported_as_values);
+    tcase_add_test(files, many_file_calls_in_flight_complete_in_request_order);
+    tcase_add_test(files, file_sync_completes_after_the_writes_before_it);
+    tcase_add_test(files, file_write_copies_the_callers_buffer);
+    tcase_add_test(files, file_errors_keep_their_values_and_their_place);
+    tcase_add_test(files, file_destroy_with_calls_in_flight_drains_them);
+    tcase_add_test(files, a_blocked_file_call_does_not_stall_the_loop);
     suite_add_tcase(s, files);
 
     TCase *misc = tcase_create("misc");
