@@ -406,7 +406,8 @@ static void arm_expiry(struct js_stream *js_st, int64_t due)
     env->timer_arm(env->ctx, timer_of(2 * js_st->id), env->now_ns(env->ctx) + delay);
 }
 
-static bool account_admits(void *ctx, enum mr_js_storage storage, struct mr_js_err *err);
+static bool account_admits(void *ctx, enum mr_js_storage storage, bool stored,
+                           struct mr_js_err *err);
 
 static struct js_stream *stream_open(struct mr_js *js, struct js_account *ja,
                                      const struct mr_js_stream_cfg *cfg, int64_t created,
@@ -1088,10 +1089,15 @@ static bool server_has_room(const struct mr_js *js, enum mr_js_storage storage,
     return true;
 }
 
-/* After storing (mr_js_stream_admit_fn): the account's usage including the message. */
-static bool account_admits(void *ctx, enum mr_js_storage storage, struct mr_js_err *err)
+/* mr_js_stream_admit_fn: before storing, the server's room; after, the account's
+ * usage including the message. */
+static bool account_admits(void *ctx, enum mr_js_storage storage, bool stored,
+                           struct mr_js_err *err)
 {
     const struct js_stream *js_st = ctx;
+    if (!stored) {
+        return server_has_room(js_st->js, storage, err);
+    }
     const struct js_account *ja = js_st->ja;
     int64_t max = account_max(ja, storage);
     int64_t stream_max = 0;
@@ -1748,10 +1754,6 @@ static void pub_run(struct mr_js *js, struct js_account *ja, const struct work *
     memset(&r, 0, sizeof(r));
     if (js_st->open_failed) {
         mr_js_err_set(&r.err, 503, 10077, "%s", mr_js_store_errmsg(mr_js_stream_store(js_st->st)));
-        send_pub_ack(js, js_st, w->reply, &r);
-        return;
-    }
-    if (!server_has_room(js, mr_js_stream_cfg(js_st->st)->storage, &r.err)) {
         send_pub_ack(js, js_st, w->reply, &r);
         return;
     }

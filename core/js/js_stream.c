@@ -852,6 +852,9 @@ void mr_js_stream_publish(struct mr_js_stream *st, const char *subject, size_t s
         mr_js_err_set(&res->err, 400, 10054, "message size exceeds maximum allowed");
         return;
     }
+    if (st->admit != NULL && !st->admit(st->admit_ctx, st->cfg.storage, false, &res->err)) {
+        return;
+    }
     uint64_t size = stored_size(st, subject_len, hdr_len, data_len);
     if (!check_discard_new(st, subject, subject_len, size, &res->err)) {
         return;
@@ -867,7 +870,7 @@ void mr_js_stream_publish(struct mr_js_stream *st, const char *subject, size_t s
      * nats-server's store applies them inside StoreMsg. */
     enforce_per_subject(st, subject, subject_len);
     enforce_limits(st);
-    if (st->admit != NULL && !st->admit(st->admit_ctx, st->cfg.storage, &res->err)) {
+    if (st->admit != NULL && !st->admit(st->admit_ctx, st->cfg.storage, true, &res->err)) {
         /* Refused after storing: the sequence stays used, as in nats-server. */
         (void)mr_js_store_delete(st->store, seq, false);
         return;

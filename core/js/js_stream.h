@@ -161,10 +161,12 @@ void mr_js_stream_update(struct mr_js_stream *st, const struct mr_js_stream_cfg 
 void mr_js_stream_publish(struct mr_js_stream *st, const char *subject, size_t subject_len,
                           const uint8_t *hdr, size_t hdr_len, const uint8_t *data,
                           size_t data_len, int64_t now_wall_ns, struct mr_js_pub_result *res);
-/* Asked after a message is stored and the stream's limits applied: false (with err
- * set) refuses it and the message is removed again, as nats-server does when an
- * account goes over its storage limit. */
-typedef bool (*mr_js_stream_admit_fn)(void *ctx, enum mr_js_storage storage,
+/* Asked twice per message, as nats-server checks resources: before storing (stored
+ * false; after the header and size checks) and after it is stored and the stream's
+ * limits applied (stored true). false (with err set) refuses the message; after
+ * storing it is removed again, as nats-server does when an account goes over its
+ * storage limit. */
+typedef bool (*mr_js_stream_admit_fn)(void *ctx, enum mr_js_storage storage, bool stored,
                                       struct mr_js_err *err);
 void mr_js_stream_set_admit(struct mr_js_stream *st, mr_js_stream_admit_fn fn, void *ctx);
 

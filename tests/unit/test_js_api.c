@@ -539,21 +539,27 @@ START_TEST(server_limits_refuse_streams_and_publishes)
 {
     struct fx f;
     fx_start(&f, 17, with_js_small_server);
-    struct sim_client *c = plain_client(&f, "c");
+    struct sim_client *c = client(&f, "c", "{\"verbose\":false,\"headers\":true}");
     assert_request_has(&f, c, "$JS.API.STREAM.CREATE.R",
                        "{\"name\":\"R\",\"storage\":\"memory\",\"max_bytes\":101}",
                        "\"err_code\":10028");
     assert_request_has(&f, c, "$JS.API.STREAM.CREATE.R", "{\"name\":\"R\",\"storage\":\"memory\"}",
                        "\"did_create\":true");
+    say(c, "SUB _INBOX.d 98\r\nHPUB R _INBOX.d 28 29\r\nNATS/1.0\r\nNats-Msg-Id: a\r\n\r\nx\r\n");
+    ck_assert(sim_client_wait_for(c, "{\"stream\":\"R\", \"seq\":1}", after(&f, 2 * SEC)));
     char fifty[51];
     memset(fifty, 'x', 50);
     fifty[50] = '\0';
-    g_free(request(&f, c, "R", fifty));
-    g_free(request(&f, c, "R", fifty)); /* stored: 134 bytes, over the server's 100 */
+    g_free(request(&f, c, "R", fifty)); /* stored: 46 + 67 bytes, over the server's 100 */
     char *r = request(&f, c, "R", fifty);
     ck_assert_str_eq(r, "{\"error\":{\"code\":503,\"err_code\":10023,\"description\":"
                         "\"insufficient resources\"},\"stream\":\"R\",\"seq\":0}");
     g_free(r);
+    /* A duplicate is answered before the resources are looked at, as in nats-server. */
+    sim_client_clear(c);
+    say(c, "HPUB R _INBOX.d 28 29\r\nNATS/1.0\r\nNats-Msg-Id: a\r\n\r\nx\r\n");
+    ck_assert(sim_client_wait_for(c, "{\"stream\":\"R\", \"seq\":1,\"duplicate\": true}",
+                                  after(&f, 2 * SEC)));
     fx_finish(&f);
 }
 END_TEST

@@ -513,6 +513,10 @@ accounts {
             assert.deepEqual((await create(nc, { name: 'BIG', max_bytes: 10001 })).error,
                 { code: 500, err_code: 10028, description: 'insufficient memory resources available' });
             assert.equal((await create(nc, { name: 'S' })).did_create, true);
+            const h = headers();
+            h.set('Nats-Msg-Id', 'm1');
+            const first = () => nc.request('S', sc.encode('first'), { headers: h, timeout: 3000 });
+            assert.deepEqual(jc.decode((await first()).data), { stream: 'S', seq: 1 });
             const body = sc.encode('y'.repeat(1100));
             let answer;
             for (let i = 0; i < 12; i++) {
@@ -525,8 +529,10 @@ accounts {
                 error: { code: 503, err_code: 10023, description: 'insufficient resources' },
                 stream: 'S', seq: 0,
             });
-            // The 9th message of 1117 bytes took the server over its 10000; the 10th is refused.
+            // 51 bytes, then the 9th message of 1117 took the server over its 10000.
             const si = await raw(nc, '$JS.API.STREAM.INFO.S');
-            assert.equal(si.state.messages, 9);
+            assert.equal(si.state.messages, 10);
+            // Duplicates are answered before the resources are looked at.
+            assert.deepEqual(jc.decode((await first()).data), { stream: 'S', seq: 1, duplicate: true });
         });
 });
