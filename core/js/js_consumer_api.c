@@ -354,26 +354,39 @@ uint64_t mr_js_api_consumer_count(struct js_account *ja)
     return n;
 }
 
+/* Tree walks for the check: it runs after every simulated event, so no allocation. */
+struct consumers_check {
+    const struct mr_js *js;
+    guint total;
+};
+
+static gboolean check_one_consumer(gpointer key, gpointer value, gpointer data)
+{
+    (void)key;
+    struct consumers_check *cc = data;
+    struct js_consumer *jc = value;
+    mr_assert(g_hash_table_lookup(cc->js->consumers_by_id, &jc->id) == jc);
+    mr_js_consumer_check(jc->c);
+    cc->total++;
+    return FALSE;
+}
+
+static gboolean check_stream_consumers(gpointer key, gpointer value, gpointer data)
+{
+    (void)key;
+    struct js_stream *js_st = value;
+    g_tree_foreach(js_st->consumers, check_one_consumer, data);
+    return FALSE;
+}
+
 void mr_js_api_consumers_check(const struct mr_js *js)
 {
-    guint total = 0;
+    struct consumers_check cc = {js, 0};
     for (guint i = 0; i < js->accounts->len; i++) {
         struct js_account *ja = g_ptr_array_index(js->accounts, i);
-        GPtrArray *streams = g_ptr_array_new();
-        g_tree_foreach(ja->streams, collect_one, streams);
-        for (guint k = 0; k < streams->len; k++) {
-            GPtrArray *all = consumers_of(g_ptr_array_index(streams, k));
-            for (guint c = 0; c < all->len; c++) {
-                struct js_consumer *jc = g_ptr_array_index(all, c);
-                mr_assert(g_hash_table_lookup(js->consumers_by_id, &jc->id) == jc);
-                mr_js_consumer_check(jc->c);
-            }
-            total += all->len;
-            g_ptr_array_free(all, TRUE);
-        }
-        g_ptr_array_free(streams, TRUE);
+        g_tree_foreach(ja->streams, check_stream_consumers, &cc);
     }
-    mr_assert(g_hash_table_size(js->consumers_by_id) == total);
+    mr_assert(g_hash_table_size(js->consumers_by_id) == cc.total);
 }
 
 void mr_js_api_consumer_recover(struct js_stream *js_st, const char *name, const char *buf,
