@@ -15,6 +15,7 @@
 #include "core/js/js_api_int.h"
 
 #include <glib.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -1011,6 +1012,35 @@ static bool resources_err(enum mr_js_storage storage, struct mr_js_err *err)
     return mr_js_err_set(err, 500, 10047, "insufficient storage resources available");
 }
 
+/* nats-server refuses to start JetStream when the enabled accounts' limits of a storage
+ * type, added up account by account (memory checked first), exceed the server's. */
+static int accounts_fit_server(const struct mr_js *js, char *err, size_t err_len)
+{
+    static const enum mr_js_storage kinds[] = {MR_JS_STORAGE_MEMORY, MR_JS_STORAGE_FILE};
+    int64_t total[2] = {0, 0};
+    for (guint i = 0; i < js->accounts->len; i++) {
+        const struct js_account *ja = g_ptr_array_index(js->accounts, i);
+        for (size_t k = 0; ja->enabled && k < 2; k++) {
+            int64_t acc_max = account_max(ja, kinds[k]);
+            total[k] += acc_max > 0 ? acc_max : 0;
+            int64_t srv_max = server_max(js, kinds[k]);
+            if (srv_max < 0 || total[k] <= srv_max) {
+                continue;
+            }
+            bool mem = kinds[k] == MR_JS_STORAGE_MEMORY;
+            (void)snprintf(err, err_len,
+                           "Can't start JetStream: Error enabling jetstream on configured "
+                           "accounts: insufficient %s resources available (%d); account %s: "
+                           "accounts' %s total %" PRId64 " > %s %" PRId64,
+                           mem ? "memory" : "storage", mem ? 10028 : 10047, ja->acc->name,
+                           mem ? "max_memory" : "max_store", total[k],
+                           mem ? "max_memory_store" : "max_file_store", srv_max);
+            return MR_E_LIMIT;
+        }
+    }
+    return MR_OK;
+}
+
 /* add more bytes reserved on top of reserved_acc (the account's) and the server's. */
 static bool bytes_fit(const struct mr_js *js, const struct js_account *ja,
                       enum mr_js_storage storage, int64_t add, int64_t reserved_acc,
@@ -1986,6 +2016,10 @@ int mr_js_api_create(struct mr_server *s, struct mr_js **out, char *err, size_t 
             (void)snprintf(err, err_len, "JetStream: %s", mr_err_text(MR_E_NOMEM));
             return MR_E_NOMEM;
         }
+    }
+    int rc = accounts_fit_server(js, err, err_len);
+    if (rc != MR_OK) {
+        return rc;
     }
     s->file_done_hook = on_file_done;
     s->file_done_ctx = js;

@@ -564,6 +564,66 @@ START_TEST(server_limits_refuse_streams_and_publishes)
 }
 END_TEST
 
+static struct mr_account_opts two_js_accounts[] = {
+    {.name = "A", .jetstream = true, .max_connections = -1, .max_subscriptions = -1,
+     .max_payload = -1},
+    {.name = "B", .jetstream = true, .max_connections = -1, .max_subscriptions = -1,
+     .max_payload = -1},
+};
+static struct mr_auth_opts two_js_auth = {.accounts = two_js_accounts, .accounts_count = 2};
+static struct mr_account_jetstream_opts two_limits[] = {
+    {.account = "A", .max_memory = 600, .max_store = 10, .max_streams = -1,
+     .max_consumers = -1, .max_ack_pending = -1, .memory_max_stream_bytes = -1,
+     .store_max_stream_bytes = -1},
+    {.account = "B", .max_memory = 500, .max_store = -1, .max_streams = -1,
+     .max_consumers = -1, .max_ack_pending = -1, .memory_max_stream_bytes = -1,
+     .store_max_stream_bytes = -1},
+};
+
+/* mr_server_create with accounts A and B and the server limits given; returns its code
+ * and leaves its message in errmsg. */
+static int create_two_accounts(int64_t max_memory_store, int64_t max_file_store,
+                               char errmsg[MR_ERRMSG_MAX])
+{
+    struct sim_world_opts wo;
+    sim_world_opts_default(&wo);
+    struct sim_world *w = sim_world_create(&wo);
+    struct sim_host *host = sim_host_create(w, "srv");
+    struct mr_server_opts o;
+    mr_server_opts_default(&o);
+    with_js_mem(&o);
+    js_mem_opts.max_memory_store = max_memory_store;
+    js_mem_opts.max_file_store = max_file_store;
+    o.auth = &two_js_auth;
+    o.account_jetstream = two_limits;
+    o.account_jetstream_count = 2;
+    struct mr_server *srv = NULL;
+    errmsg[0] = '\0';
+    int rc = mr_server_create(&o, sim_host_env(host), &srv, errmsg, MR_ERRMSG_MAX);
+    if (rc == MR_OK) {
+        mr_server_destroy(srv);
+    }
+    sim_world_destroy(w);
+    return rc;
+}
+
+START_TEST(account_limits_over_the_server_refuse_the_start)
+{
+    char errmsg[MR_ERRMSG_MAX];
+    /* 600 + 500 > 1000: refused at B, the account whose limit tips the sum over. */
+    ck_assert_int_eq(create_two_accounts(1000, -1, errmsg), MR_E_LIMIT);
+    ck_assert_str_eq(errmsg, "Can't start JetStream: Error enabling jetstream on configured "
+                             "accounts: insufficient memory resources available (10028); "
+                             "account B: accounts' max_memory total 1100 > max_memory_store "
+                             "1000");
+    ck_assert_int_eq(create_two_accounts(1100, -1, errmsg), MR_OK);
+    ck_assert_int_eq(create_two_accounts(1100, 9, errmsg), MR_E_LIMIT);
+    assert_contains(errmsg, "insufficient storage resources available (10047); account A: "
+                            "accounts' max_store total 10 > max_file_store 9");
+    ck_assert_int_eq(create_two_accounts(-1, 10, errmsg), MR_OK);
+}
+END_TEST
+
 static Suite *js_api_suite(void)
 {
     Suite *s = suite_create("js_api");
@@ -587,6 +647,7 @@ static Suite *js_api_suite(void)
     tcase_add_test(api, account_limits_reserve_max_bytes);
     tcase_add_test(api, publish_over_the_account_limit_is_refused);
     tcase_add_test(api, server_limits_refuse_streams_and_publishes);
+    tcase_add_test(api, account_limits_over_the_server_refuse_the_start);
     suite_add_tcase(s, api);
     return s;
 }
