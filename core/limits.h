@@ -104,6 +104,11 @@
 /* Request ids a store may use from its base (see mr_js_store_cfg.req_id_base); they
  * wrap within the range, which is far larger than the requests in flight. */
 #define MR_JS_STORE_REQ_IDS (1ULL << 32)
+/* The real env's file requests handed to its I/O worker and not yet collected by the
+ * loop (core/realenv/fileio.c). Over it a request is not run: it completes, in order,
+ * with MR_E_LIMIT (a store then fails, logging it), so a disk slower than the writers
+ * cannot grow the queue's copied data without end. Eight stores at MR_JS_STORE_REQS_MAX. */
+#define MR_REALENV_FILE_QUEUE_MAX (8 * MR_JS_STORE_REQS_MAX)
 /* Store directory names (relative to the server's store root). */
 #define MR_JS_DIR_MAX 512
 /* Background fsync period with sync_interval (nats-server 2.10+ defaults to 2 min;
@@ -132,5 +137,6 @@ _Static_assert(MR_JS_BLOCK_BYTES_MIN <= MR_JS_BLOCK_BYTES_DEFAULT, "default with
 _Static_assert(MR_JS_BLOCK_BYTES_DEFAULT <= MR_JS_BLOCK_BYTES_MAX, "default within max");
 _Static_assert(MR_JS_BLOCK_CACHE_DEFAULT <= MR_JS_BLOCK_CACHE_MAX, "default within max");
 _Static_assert(MR_JS_STORE_REQS_MAX < MR_JS_STORE_REQ_IDS, "ids outnumber requests");
+_Static_assert(MR_JS_STORE_REQS_MAX < MR_REALENV_FILE_QUEUE_MAX, "one store never fills it");
 
 #endif

@@ -30,6 +30,7 @@
 #include "core/assert.h"
 #include "core/env.h"
 #include "core/err.h"
+#include "core/limits.h"
 #include "core/mem.h"
 #include "core/realenv/oserr.h"
 #include "core/realenv/realenv.h"
@@ -57,6 +58,7 @@ struct req {
     uint64_t offset;
     size_t len;       /* write: bytes in buf; read: bytes asked */
     int flags;
+    bool refused;     /* past MR_REALENV_FILE_QUEUE_MAX: completes with MR_E_LIMIT, unrun */
     const char *path; /* into bytes; NULL when the caller passed NULL */
     const char *path2;
     const uint8_t *buf; /* write data, into bytes */
@@ -447,6 +449,9 @@ static void do_set_dir(struct mr_fileio *io, const struct req *r)
 
 static int64_t run_req(struct mr_fileio *io, struct req *r)
 {
+    if (r->refused) {
+        return MR_E_LIMIT;
+    }
     switch (r->kind) {
     case REQ_OPEN:
         return do_open(io, r);
@@ -534,6 +539,7 @@ static struct req *req_new(struct mr_fileio *io, enum req_kind kind, uint64_t id
     struct req *r = mem_alloc(io, n);
     r->kind = kind;
     r->id = id;
+    r->refused = false;
     r->alloc_bytes = n;
     return r;
 }
@@ -594,6 +600,14 @@ static bool runs_inline(const struct mr_fileio *io, const struct req *r)
     return io->in_flight == 0 && r->kind != REQ_SYNC && r->kind != REQ_RENAME;
 }
 
+/* Whether a request of this kind made now is refused (see MR_REALENV_FILE_QUEUE_MAX).
+ * set_dir and close always run: one has no completion, the other frees an open file. */
+static bool refused(const struct mr_fileio *io, enum req_kind kind)
+{
+    return io->in_flight >= MR_REALENV_FILE_QUEUE_MAX && kind != REQ_SET_DIR &&
+           kind != REQ_CLOSE;
+}
+
 static void submit(struct mr_fileio *io, struct req *r)
 {
     if (runs_inline(io, r)) {
@@ -604,6 +618,7 @@ static void submit(struct mr_fileio *io, struct req *r)
     if (!io->started) {
         start_worker(io);
     }
+    r->refused = refused(io, r->kind);
     io->in_flight++;
     pthread_mutex_lock(&io->lock);
     fifo_push(&io->todo, r);
@@ -697,7 +712,7 @@ void mr_fileio_write(struct mr_fileio *io, uint64_t req_id, int64_t file, uint64
 {
     /* The caller's buffer is borrowed only during the call (js_filestore passes
      * scratch space it reuses): a write queued for the worker writes a copy. */
-    bool copy = io->in_flight > 0;
+    bool copy = io->in_flight > 0 && !refused(io, REQ_WRITE);
     struct req *r = req_new(io, REQ_WRITE, req_id, copy ? len : 0);
     if (copy && len > 0) {
         memcpy(r->bytes, buf, len);

@@ -18,7 +18,10 @@
  *
  * Either way a completion goes to the done_fn given at create, on the loop thread, in
  * request order: from collect, or from inside the submitting call when it ran there.
- * done_fn must only queue it (the env delivers in a later turn).
+ * done_fn must only queue it (the env delivers in a later turn). While
+ * MR_REALENV_FILE_QUEUE_MAX requests are with the worker and not collected, a new one
+ * (but set_dir and close) is not run: it completes in its turn with MR_E_LIMIT, and a
+ * refused write copies nothing.
  *
  * Ownership: paths and write data are copied at submission (the caller's buffers are
  * borrowed only during the call). A completion's data (read bytes, listed names) is

@@ -176,7 +176,9 @@ void mr_realenv_log_fatal(struct mr_realenv *re, const char *msg);
  * Beyond env.h: file_open with MR_FILE_CREATE also creates missing parent directories
  * (0750; files 0640); file_remove also removes an empty directory; file_rename syncs
  * the target's directory; file_list's result is the number of names ("" lists the
- * store directory); an unknown file handle completes with MR_E_INVAL.
+ * store directory); an unknown file handle completes with MR_E_INVAL; a call made while
+ * MR_REALENV_FILE_QUEUE_MAX (core/limits.h) are with the worker and not delivered is
+ * not run and completes, in order, with MR_E_LIMIT (file_close always runs).
  */
 int mr_realenv_set_file_dir(struct mr_realenv *re, const char *dir, char *errmsg,
                             size_t errmsg_len);

@@ -1345,6 +1345,46 @@ START_TEST(file_write_copies_the_callers_buffer)
 }
 END_TEST
 
+START_TEST(file_calls_past_the_queue_bound_are_refused_in_order)
+{
+    struct tsink *t = tsink_new();
+    struct tmpdir d;
+    tmpdir_make(&d);
+    ck_assert_int_eq(mr_realenv_set_file_dir(t->re, d.path, NULL, 0), 0);
+    const struct mr_env *e = t->env;
+    int64_t h = open_wait(t, 1, "full.blk", MR_FILE_WRITE | MR_FILE_CREATE);
+    /* Nothing is collected before run_until, so the sync and the writes behind it stay
+     * with the worker: the sync and bound - 1 writes fill it, then calls are refused. */
+    const uint64_t bound = MR_REALENV_FILE_QUEUE_MAX;
+    CALL(t, e->file_sync(e->ctx, 2, h));
+    for (uint64_t i = 0; i < bound + 1; i++) {
+        CALL(t, e->file_write(e->ctx, 3 + i, h, i, (const uint8_t *)"x", 1));
+    }
+    CALL(t, e->file_remove(e->ctx, 4 + bound, "full.blk"));
+    CALL(t, e->file_close(e->ctx, 5 + bound, h)); /* still runs: it frees the file */
+    guint total = (guint)bound + 5;
+    run_until(t, files_at_least, (void *)(uintptr_t)total, 5000);
+    ck_assert_uint_eq(t->files->len, total);
+    ck_assert_int_eq(file_nth(t, 1)->result, 0);
+    ck_assert_int_eq(file_nth(t, (guint)bound)->result, 1); /* the last one taken */
+    for (guint i = (guint)bound + 1; i < total - 1; i++) {
+        ck_assert_uint_eq(file_nth(t, i)->req_id, i + 1); /* in request order */
+        ck_assert_int_eq(file_nth(t, i)->result, MR_E_LIMIT);
+    }
+    ck_assert_uint_eq(file_nth(t, total - 1)->req_id, 5 + bound);
+    ck_assert_int_eq(file_nth(t, total - 1)->result, 0);
+    GByteArray *got = os_read_file(&d, "full.blk"); /* the refused remove did not run */
+    ck_assert_uint_eq(got->len, bound - 1);
+    g_byte_array_free(got, TRUE);
+    /* Once collected, calls run again. */
+    CALL(t, e->file_remove(e->ctx, 6 + bound, "full.blk"));
+    run_until(t, files_at_least, (void *)(uintptr_t)(total + 1), 2000);
+    ck_assert_int_eq(file_nth(t, total)->result, 0);
+    tsink_free(t);
+    tmpdir_remove(&d);
+}
+END_TEST
+
 /* Error cases, issued back to back from id base; checks values and order (their results
  * start at index at). */
 static void expect_file_errors(struct tsink *t, guint at, uint64_t base, int64_t full,
@@ -2665,6 +2705,7 @@ static Suite *realenv_suite(void)
     tcase_add_test(files, many_file_calls_in_flight_complete_in_request_order);
     tcase_add_test(files, file_sync_completes_after_the_writes_before_it);
     tcase_add_test(files, file_write_copies_the_callers_buffer);
+    tcase_add_test(files, file_calls_past_the_queue_bound_are_refused_in_order);
     tcase_add_test(files, file_errors_keep_their_values_and_their_place);
     tcase_add_test(files, file_destroy_with_calls_in_flight_drains_them);
     tcase_add_test(files, a_blocked_file_call_does_not_stall_the_loop);
