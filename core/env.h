@@ -119,7 +119,9 @@ struct mr_env {
 
     /* Files, named by paths relative to the server's store directory. Every call
      * completes later with mr_server_on_file_done(req_id, result, data, len): result
-     * is a count (bytes read or written, a file handle) or a negative mr_err. */
+     * is a count (bytes read or written, a file handle) or a negative mr_err. Paths and
+     * file_write's buf are only borrowed during the call (the env writes or copies
+     * them before returning), so the caller may reuse or free them at once. */
     void (*file_open)(void *ctx, uint64_t req_id, const char *path, int flags);
     void (*file_write)(void *ctx, uint64_t req_id, int64_t file, uint64_t offset,
                        const uint8_t *buf, size_t len);
