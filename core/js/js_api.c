@@ -1813,10 +1813,7 @@ static void pub_run(struct mr_js *js, struct js_account *ja, const struct work *
 
 static void work_free(struct work *w)
 {
-    g_free(w->subject);
-    g_free(w->reply);
-    g_free(w->payload);
-    g_free(w);
+    g_free(w); /* subject, reply and payload live in the same block */
 }
 
 static void kick(struct mr_js *js)
@@ -1891,12 +1888,25 @@ static void enqueue(struct mr_js *js, struct js_account *ja, enum work_kind kind
         return;
     }
     js->work_bytes += bytes;
-    struct work *w = g_new0(struct work, 1);
+    /* One allocation per item (this runs for every stored publish): the subject, reply
+     * and payload follow the struct. */
+    size_t extra = (size_t)m->subject.len + 1 + (m->reply.len > 0 ? m->reply.len + 1 : 0);
+    struct work *w = g_malloc0(sizeof(*w) + extra + m->size);
+    char *tail = (char *)(w + 1);
     w->kind = kind;
     w->ja = ja;
-    w->subject = g_strndup(m->subject.ptr, m->subject.len);
-    w->reply = m->reply.len > 0 ? g_strndup(m->reply.ptr, m->reply.len) : NULL;
-    w->payload = g_memdup2(m->payload, m->size);
+    w->subject = tail;
+    memcpy(w->subject, m->subject.ptr, m->subject.len);
+    tail += m->subject.len + 1;
+    if (m->reply.len > 0) {
+        w->reply = tail;
+        memcpy(w->reply, m->reply.ptr, m->reply.len);
+        tail += m->reply.len + 1;
+    }
+    w->payload = (uint8_t *)tail;
+    if (m->size > 0) {
+        memcpy(w->payload, m->payload, m->size);
+    }
     w->hdr_len = m->hdr_len;
     w->len = m->size;
     g_queue_push_tail(&js->work, w);

@@ -81,8 +81,9 @@ enum work_kind {
 struct work {
     enum work_kind kind;
     struct js_account *ja;
+    /* These point into the item's own allocation (enqueue), freed with it. */
     char *subject;
-    char *reply; /* NULL = none */
+    char *reply;      /* NULL = none */
     uint8_t *payload; /* headers then body */
     size_t hdr_len;
     size_t len;
